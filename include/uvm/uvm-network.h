@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#if !defined(UVM_INSIDE) && !defined(UVM_COMPILATION)
+#error "Only <uvm/uvm.h> can be included directly."
+#endif
+
+#include <uvm/uvm-types.h>
+
+G_BEGIN_DECLS
+
+/**
+ * UvmNetworkKind:
+ * @UVM_NETWORK_ISOLATED: a VM-to-VM segment on which the host has no
+ *   address. In this release: exactly two qemu VMs, linked point to point by
+ *   a `socketpair(AF_UNIX, SOCK_DGRAM)` that never touches the host's
+ *   network stack.
+ * @UVM_NETWORK_UPLINK: NAT to the outside for one VM. In this release:
+ *   qemu's user-mode networking.
+ *
+ * What a #UvmNetwork is.
+ */
+typedef enum {
+  UVM_NETWORK_ISOLATED = 0,
+  UVM_NETWORK_UPLINK = 1,
+} UvmNetworkKind;
+
+#define UVM_TYPE_NETWORK (uvm_network_get_type ())
+UVM_AVAILABLE_IN_0_1
+G_DECLARE_FINAL_TYPE (UvmNetwork, uvm_network, UVM, NETWORK, GObject)
+
+/**
+ * uvm_network_new_isolated:
+ * @name: a name for the segment; it feeds the derived MAC addresses, so two
+ *   segments should not share one
+ *
+ * Creates an isolated VM-to-VM segment. Several #UvmVm objects join it by
+ * holding net devices created with uvm_device_new_net() on it. The host side
+ * of the link (a socket pair) is created when the first member starts and
+ * held by this object until it is finalized, so either member may restart.
+ *
+ * Returns: (transfer full): a new #UvmNetwork.
+ */
+UVM_AVAILABLE_IN_0_1
+UvmNetwork *uvm_network_new_isolated (const char *name);
+
+/**
+ * uvm_network_new_uplink:
+ * @name: a name for the uplink
+ *
+ * Creates an uplink: NAT from the guest to the outside world through the
+ * hypervisor's user-mode network stack (qemu). The guest sees the usual
+ * slirp addresses: 10.0.2.15/24 via 10.0.2.2.
+ *
+ * Returns: (transfer full): a new #UvmNetwork.
+ */
+UVM_AVAILABLE_IN_0_1
+UvmNetwork *uvm_network_new_uplink (const char *name);
+
+/**
+ * uvm_network_get_name:
+ * @network: a #UvmNetwork
+ *
+ * Returns: (transfer none): the name given at creation.
+ */
+UVM_AVAILABLE_IN_0_1
+const char *uvm_network_get_name (UvmNetwork *network);
+
+/**
+ * uvm_network_get_kind:
+ * @network: a #UvmNetwork
+ *
+ * Returns: what kind of network this is.
+ */
+UVM_AVAILABLE_IN_0_1
+UvmNetworkKind uvm_network_get_kind (UvmNetwork *network);
+
+G_END_DECLS

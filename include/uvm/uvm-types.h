@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#if !defined(UVM_INSIDE) && !defined(UVM_COMPILATION)
+#error "Only <uvm/uvm.h> can be included directly."
+#endif
+
+#include <glib.h>
+#include <glib-object.h>
+
+G_BEGIN_DECLS
+
+#if defined(UVM_COMPILATION)
+#define _UVM_EXTERN __attribute__ ((visibility ("default"))) extern
+#else
+#define _UVM_EXTERN extern
+#endif
+
+/* One macro per release that added API; the version script has one node per
+ * release as well, so a symbol's macro and its node always agree. */
+#define UVM_AVAILABLE_IN_ALL _UVM_EXTERN
+#define UVM_AVAILABLE_IN_0_1 _UVM_EXTERN
+
+/** UVM_KIB: one kibibyte, for sizes given in bytes. */
+#define UVM_KIB (G_GUINT64_CONSTANT (1024))
+/** UVM_MIB: one mebibyte. */
+#define UVM_MIB (G_GUINT64_CONSTANT (1024) * UVM_KIB)
+/** UVM_GIB: one gibibyte. */
+#define UVM_GIB (G_GUINT64_CONSTANT (1024) * UVM_MIB)
+
+/**
+ * UvmHypervisor:
+ * @UVM_HYPERVISOR_QEMU: qemu-system-x86_64, controlled through QMP.
+ * @UVM_HYPERVISOR_CLOUD_HYPERVISOR: cloud-hypervisor, controlled through its
+ *   REST API (not available in this release: validation reports
+ *   %UVM_ERROR_UNSUPPORTED).
+ *
+ * The hypervisor a #UvmVm runs on.
+ */
+typedef enum {
+  UVM_HYPERVISOR_QEMU = 0,
+  UVM_HYPERVISOR_CLOUD_HYPERVISOR = 1,
+} UvmHypervisor;
+
+/**
+ * UvmMachine:
+ * @UVM_MACHINE_DEFAULT: the backend's default (q35 for qemu).
+ * @UVM_MACHINE_Q35: qemu's q35 (PCIe, ACPI).
+ * @UVM_MACHINE_PC: qemu's i440fx "pc" machine (PCI, ACPI).
+ * @UVM_MACHINE_MICROVM: qemu's minimal "microvm" machine: virtio-mmio
+ *   devices, ACPI on, no PCI and so no device hotplug.
+ *
+ * The machine type of the virtual hardware.
+ */
+typedef enum {
+  UVM_MACHINE_DEFAULT = 0,
+  UVM_MACHINE_Q35 = 1,
+  UVM_MACHINE_PC = 2,
+  UVM_MACHINE_MICROVM = 3,
+} UvmMachine;
+
+/**
+ * UvmAccel:
+ * @UVM_ACCEL_AUTO: use KVM when the hypervisor can, else software emulation.
+ * @UVM_ACCEL_KVM: KVM only; starting fails without it.
+ * @UVM_ACCEL_TCG: qemu's software emulation (TCG) only.
+ *
+ * How guest code is executed.
+ */
+typedef enum {
+  UVM_ACCEL_AUTO = 0,
+  UVM_ACCEL_KVM = 1,
+  UVM_ACCEL_TCG = 2,
+} UvmAccel;
+
+/**
+ * UvmVmState:
+ * @UVM_VM_STATE_DEFINED: not started (or not yet started again).
+ * @UVM_VM_STATE_STARTING: the hypervisor is being spawned and its control
+ *   socket negotiated.
+ * @UVM_VM_STATE_RUNNING: the guest runs.
+ * @UVM_VM_STATE_PAUSED: the guest's vCPUs are stopped.
+ * @UVM_VM_STATE_STOPPING: a stop was requested and the hypervisor has not
+ *   exited yet.
+ * @UVM_VM_STATE_STOPPED: the hypervisor exited after a stop request or a
+ *   guest power-off, and was reaped.
+ * @UVM_VM_STATE_CRASHED: the hypervisor exited unasked (a signal, a non-zero
+ *   exit, or a failed start), and was reaped.
+ *
+ * The life of one run of a VM. A stopped or crashed VM may be started again.
+ */
+typedef enum {
+  UVM_VM_STATE_DEFINED = 0,
+  UVM_VM_STATE_STARTING = 1,
+  UVM_VM_STATE_RUNNING = 2,
+  UVM_VM_STATE_PAUSED = 3,
+  UVM_VM_STATE_STOPPING = 4,
+  UVM_VM_STATE_STOPPED = 5,
+  UVM_VM_STATE_CRASHED = 6,
+} UvmVmState;
+
+typedef struct _UvmVm UvmVm;
+typedef struct _UvmDevice UvmDevice;
+typedef struct _UvmNetwork UvmNetwork;
+typedef struct _UvmStorage UvmStorage;
+typedef struct _UvmEvent UvmEvent;
+
+G_END_DECLS

@@ -1,0 +1,754 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#if !defined(UVM_INSIDE) && !defined(UVM_COMPILATION)
+#error "Only <uvm/uvm.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+#include <uvm/uvm-types.h>
+
+G_BEGIN_DECLS
+
+#define UVM_TYPE_VM (uvm_vm_get_type ())
+UVM_AVAILABLE_IN_0_1
+G_DECLARE_FINAL_TYPE (UvmVm, uvm_vm, UVM, VM, GObject)
+
+/**
+ * UvmEventFunc:
+ * @vm: the VM the event is about
+ * @event: (transfer none): the event; take a reference to keep it
+ * @user_data: the data given to uvm_vm_connect_event()
+ *
+ * Receives the events of a VM, in the main context the VM was started in.
+ */
+typedef void (*UvmEventFunc) (UvmVm *vm, UvmEvent *event, gpointer user_data);
+
+/**
+ * UVM_VM_MIN_MEMORY:
+ *
+ * The least memory a VM definition may ask for, in bytes.
+ */
+#define UVM_VM_MIN_MEMORY (64 * UVM_MIB)
+/** UVM_VM_MAX_VCPUS: the most vCPUs a definition may ask for. */
+#define UVM_VM_MAX_VCPUS 255
+/** UVM_VM_NAME_MAX: the longest VM name, in bytes. */
+#define UVM_VM_NAME_MAX 64
+
+/* ---- Definition ------------------------------------------------------ */
+
+/**
+ * uvm_vm_new:
+ * @name: the VM's name: 1 to %UVM_VM_NAME_MAX bytes of letters, digits, '.',
+ *   '_' and '-', not starting with '.' or '-'. It names the runtime
+ *   directory and feeds derived identities (MACs), so keep it stable.
+ * @hypervisor: the hypervisor to run it on
+ *
+ * Creates a VM definition with 1 vCPU, 256 MiB of memory, the backend's
+ * default machine type and no devices. A malformed name is reported by
+ * validation, not here.
+ *
+ * Returns: (transfer full): a new #UvmVm. Dropping the last reference to a
+ *   running VM kills its hypervisor and cleans up after it.
+ */
+UVM_AVAILABLE_IN_0_1
+UvmVm *uvm_vm_new (const char *name, UvmHypervisor hypervisor);
+
+/**
+ * uvm_vm_get_name:
+ * @vm: a #UvmVm
+ *
+ * Returns: (transfer none): the name given to uvm_vm_new().
+ */
+UVM_AVAILABLE_IN_0_1
+const char *uvm_vm_get_name (UvmVm *vm);
+
+/**
+ * uvm_vm_get_hypervisor:
+ * @vm: a #UvmVm
+ *
+ * Returns: the hypervisor given to uvm_vm_new().
+ */
+UVM_AVAILABLE_IN_0_1
+UvmHypervisor uvm_vm_get_hypervisor (UvmVm *vm);
+
+/**
+ * uvm_vm_set_machine:
+ * @vm: a #UvmVm
+ * @machine: the machine type
+ *
+ * Changes take effect at the next start.
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_set_machine (UvmVm *vm, UvmMachine machine);
+
+/**
+ * uvm_vm_get_machine:
+ * @vm: a #UvmVm
+ *
+ * Returns: the machine type set, possibly %UVM_MACHINE_DEFAULT.
+ */
+UVM_AVAILABLE_IN_0_1
+UvmMachine uvm_vm_get_machine (UvmVm *vm);
+
+/**
+ * uvm_vm_set_accel:
+ * @vm: a #UvmVm
+ * @accel: the accelerator
+ *
+ * Chooses how guest code runs; the default, %UVM_ACCEL_AUTO, prefers KVM.
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_set_accel (UvmVm *vm, UvmAccel accel);
+
+/**
+ * uvm_vm_get_accel:
+ * @vm: a #UvmVm
+ *
+ * Returns: the accelerator set.
+ */
+UVM_AVAILABLE_IN_0_1
+UvmAccel uvm_vm_get_accel (UvmVm *vm);
+
+/**
+ * uvm_vm_set_kernel:
+ * @vm: a #UvmVm
+ * @kernel: path of the kernel image (bzImage or ELF vmlinux)
+ * @initramfs: (nullable): path of an initramfs, or %NULL
+ * @cmdline: (nullable): the kernel command line, or %NULL for none
+ *
+ * Boots the VM by direct kernel boot. Relative paths are made absolute now.
+ * The files are checked (exist, readable) by validation.
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_set_kernel (UvmVm      *vm,
+                        const char *kernel,
+                        const char *initramfs,
+                        const char *cmdline);
+
+/**
+ * uvm_vm_get_kernel:
+ * @vm: a #UvmVm
+ *
+ * Returns: (transfer none) (nullable): the absolute kernel path, or %NULL.
+ */
+UVM_AVAILABLE_IN_0_1
+const char *uvm_vm_get_kernel (UvmVm *vm);
+
+/**
+ * uvm_vm_get_initramfs:
+ * @vm: a #UvmVm
+ *
+ * Returns: (transfer none) (nullable): the absolute initramfs path, or %NULL.
+ */
+UVM_AVAILABLE_IN_0_1
+const char *uvm_vm_get_initramfs (UvmVm *vm);
+
+/**
+ * uvm_vm_get_cmdline:
+ * @vm: a #UvmVm
+ *
+ * Returns: (transfer none) (nullable): the kernel command line, or %NULL.
+ */
+UVM_AVAILABLE_IN_0_1
+const char *uvm_vm_get_cmdline (UvmVm *vm);
+
+/**
+ * uvm_vm_set_vcpus:
+ * @vm: a #UvmVm
+ * @vcpus: number of virtual CPUs, 1 to %UVM_VM_MAX_VCPUS (checked at
+ *   validation)
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_set_vcpus (UvmVm *vm, guint vcpus);
+
+/**
+ * uvm_vm_get_vcpus:
+ * @vm: a #UvmVm
+ *
+ * Returns: the number of vCPUs.
+ */
+UVM_AVAILABLE_IN_0_1
+guint uvm_vm_get_vcpus (UvmVm *vm);
+
+/**
+ * uvm_vm_set_memory:
+ * @vm: a #UvmVm
+ * @bytes: guest memory in bytes: at least %UVM_VM_MIN_MEMORY and a whole
+ *   number of MiB (checked at validation)
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_set_memory (UvmVm *vm, guint64 bytes);
+
+/**
+ * uvm_vm_get_memory:
+ * @vm: a #UvmVm
+ *
+ * Returns: guest memory in bytes.
+ */
+UVM_AVAILABLE_IN_0_1
+guint64 uvm_vm_get_memory (UvmVm *vm);
+
+/**
+ * uvm_vm_add_device:
+ * @vm: a #UvmVm
+ * @device: (transfer full): the device; the VM takes over the caller's
+ *   reference, so `uvm_vm_add_device (vm, uvm_device_new_rng ())` leaks
+ *   nothing
+ *
+ * Attaches a device. A device without an id gets one from its kind and
+ * position ("net0", ...); a net device without a MAC gets one derived from
+ * the VM and network names. A device belongs to one VM: adding it to a
+ * second one is a programming error (g_critical) and is ignored. Takes
+ * effect at the next start.
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_add_device (UvmVm *vm, UvmDevice *device);
+
+/**
+ * uvm_vm_get_n_devices:
+ * @vm: a #UvmVm
+ *
+ * Returns: how many devices the VM has.
+ */
+UVM_AVAILABLE_IN_0_1
+guint uvm_vm_get_n_devices (UvmVm *vm);
+
+/**
+ * uvm_vm_get_device:
+ * @vm: a #UvmVm
+ * @index: 0 to uvm_vm_get_n_devices() - 1
+ *
+ * Returns: (transfer none) (nullable): the device at @index in the order
+ *   added, or %NULL when out of range.
+ */
+UVM_AVAILABLE_IN_0_1
+UvmDevice *uvm_vm_get_device (UvmVm *vm, guint index);
+
+/**
+ * uvm_vm_set_extra_args:
+ * @vm: a #UvmVm
+ * @args: (nullable) (array zero-terminated=1): arguments appended to the
+ *   hypervisor's command line as they are (never split or re-quoted), or
+ *   %NULL for none
+ *
+ * An escape hatch for what the definition cannot say. The library does not
+ * check them; the hypervisor may refuse them at start.
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_set_extra_args (UvmVm *vm, const char *const *args);
+
+/**
+ * uvm_vm_get_extra_args:
+ * @vm: a #UvmVm
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the extra arguments;
+ *   an empty array when none.
+ */
+UVM_AVAILABLE_IN_0_1
+const char *const *uvm_vm_get_extra_args (UvmVm *vm);
+
+/**
+ * uvm_vm_set_hypervisor_path:
+ * @vm: a #UvmVm
+ * @path: (nullable): the hypervisor executable, a path or a name looked up
+ *   in PATH; %NULL for the default ("qemu-system-x86_64")
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_set_hypervisor_path (UvmVm *vm, const char *path);
+
+/**
+ * uvm_vm_get_hypervisor_path:
+ * @vm: a #UvmVm
+ *
+ * Returns: (transfer none): the executable as set, or the default name.
+ */
+UVM_AVAILABLE_IN_0_1
+const char *uvm_vm_get_hypervisor_path (UvmVm *vm);
+
+/**
+ * uvm_vm_set_runtime_dir:
+ * @vm: a #UvmVm
+ * @path: (nullable): directory for the control socket, logs and locks, or
+ *   %NULL for the default: `/run/uvm/NAME` for root, else
+ *   `$XDG_RUNTIME_DIR/uvm/NAME`
+ *
+ * The directory is created with mode 0700 at start, held with a lock while
+ * the hypervisor runs (a second process starting the same VM gets
+ * %UVM_ERROR_BUSY), and the library's files in it, then the directory
+ * itself when empty, are removed when the hypervisor has been reaped.
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_set_runtime_dir (UvmVm *vm, const char *path);
+
+/**
+ * uvm_vm_get_runtime_dir:
+ * @vm: a #UvmVm
+ *
+ * Returns: (transfer none): the runtime directory in effect.
+ */
+UVM_AVAILABLE_IN_0_1
+const char *uvm_vm_get_runtime_dir (UvmVm *vm);
+
+/**
+ * uvm_vm_set_start_paused:
+ * @vm: a #UvmVm
+ * @paused: whether to start with the vCPUs stopped
+ *
+ * A VM started paused is ready (controllable) as soon as its hypervisor is,
+ * in state %UVM_VM_STATE_PAUSED; uvm_vm_resume() lets the guest run.
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_set_start_paused (UvmVm *vm, gboolean paused);
+
+/**
+ * uvm_vm_get_start_paused:
+ * @vm: a #UvmVm
+ *
+ * Returns: whether the VM starts paused.
+ */
+UVM_AVAILABLE_IN_0_1
+gboolean uvm_vm_get_start_paused (UvmVm *vm);
+
+/**
+ * uvm_vm_validate:
+ * @vm: a #UvmVm
+ * @error: return location for a #GError
+ *
+ * Checks the definition without starting anything: every check that start
+ * makes before it spawns, including that the hypervisor executable is found.
+ *
+ * Returns: %TRUE when the definition can be started; otherwise %FALSE with
+ *   %UVM_ERROR_INVALID_DEFINITION or %UVM_ERROR_UNSUPPORTED and a message
+ *   naming the field.
+ */
+UVM_AVAILABLE_IN_0_1
+gboolean uvm_vm_validate (UvmVm *vm, GError **error);
+
+/**
+ * uvm_vm_get_command_line:
+ * @vm: a #UvmVm
+ * @error: return location for a #GError
+ *
+ * The hypervisor command line the next start would execute, shell-quoted
+ * on one line. File descriptors it names (the control socket, links) are the
+ * numbers the child will have. Pure: nothing is created or opened, and the
+ * executable is not looked up.
+ *
+ * Returns: (transfer full) (nullable): the command line, or %NULL with the
+ *   validation error.
+ */
+UVM_AVAILABLE_IN_0_1
+char *uvm_vm_get_command_line (UvmVm *vm, GError **error);
+
+/**
+ * uvm_vm_get_launch_plan:
+ * @vm: a #UvmVm
+ * @error: return location for a #GError
+ *
+ * The whole launch plan as a commented shell script: the runtime directory,
+ * each file descriptor passed to the child and what it is, the command line
+ * one option per line, and the control requests sent after spawn. Pure,
+ * like uvm_vm_get_command_line().
+ *
+ * Returns: (transfer full) (nullable): the plan, or %NULL with the
+ *   validation error.
+ */
+UVM_AVAILABLE_IN_0_1
+char *uvm_vm_get_launch_plan (UvmVm *vm, GError **error);
+
+/* ---- Lifecycle ------------------------------------------------------- */
+
+/**
+ * uvm_vm_start_async:
+ * @vm: a #UvmVm in state DEFINED, STOPPED or CRASHED
+ * @cancellable: (nullable): cancels the start; the hypervisor is then killed
+ *   and reaped before the callback runs
+ * @callback: called when the VM is ready or the start failed
+ * @user_data: data for @callback
+ *
+ * Validates, prepares the runtime directory, binds the control socket,
+ * spawns the hypervisor and negotiates the control protocol. The VM is ready
+ * when the hypervisor confirms the guest's state (running, or paused for a
+ * VM set to start paused). The main context that is thread-default now
+ * becomes the VM's context: its events, the child watch and all later
+ * callbacks run there. Must be called from the thread that owns it.
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_start_async (UvmVm              *vm,
+                         GCancellable       *cancellable,
+                         GAsyncReadyCallback callback,
+                         gpointer            user_data);
+
+/**
+ * uvm_vm_start_finish:
+ * @vm: a #UvmVm
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE when the VM is ready. On %FALSE nothing is left running or
+ *   on disk (the runtime directory is removed) and @error is
+ *   %UVM_ERROR_INVALID_DEFINITION, %UVM_ERROR_UNSUPPORTED, %UVM_ERROR_BUSY,
+ *   %UVM_ERROR_START_FAILED (quoting the hypervisor's last log lines),
+ *   %UVM_ERROR_TIMEOUT or %G_IO_ERROR_CANCELLED.
+ */
+UVM_AVAILABLE_IN_0_1
+gboolean uvm_vm_start_finish (UvmVm *vm, GAsyncResult *result, GError **error);
+
+/**
+ * uvm_vm_start:
+ * @vm: a #UvmVm
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous uvm_vm_start_async(): iterates the thread-default main
+ * context until the start completes, so other sources of that context may
+ * run meanwhile.
+ *
+ * Returns: as uvm_vm_start_finish().
+ */
+UVM_AVAILABLE_IN_0_1
+gboolean uvm_vm_start (UvmVm *vm, GCancellable *cancellable, GError **error);
+
+/**
+ * uvm_vm_pause_async:
+ * @vm: a running #UvmVm
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when the vCPUs are stopped or the request failed
+ * @user_data: data for @callback
+ *
+ * Stops the guest's vCPUs. Pausing a paused VM succeeds.
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_pause_async (UvmVm              *vm,
+                         GCancellable       *cancellable,
+                         GAsyncReadyCallback callback,
+                         gpointer            user_data);
+
+/**
+ * uvm_vm_pause_finish:
+ * @vm: a #UvmVm
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE when paused; else %FALSE with %UVM_ERROR_NOT_RUNNING,
+ *   %UVM_ERROR_HYPERVISOR, %UVM_ERROR_HYPERVISOR_DIED or
+ *   %G_IO_ERROR_CANCELLED.
+ */
+UVM_AVAILABLE_IN_0_1
+gboolean uvm_vm_pause_finish (UvmVm *vm, GAsyncResult *result, GError **error);
+
+/**
+ * uvm_vm_pause:
+ * @vm: a #UvmVm
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous uvm_vm_pause_async(), iterating the VM's main context.
+ *
+ * Returns: as uvm_vm_pause_finish().
+ */
+UVM_AVAILABLE_IN_0_1
+gboolean uvm_vm_pause (UvmVm *vm, GCancellable *cancellable, GError **error);
+
+/**
+ * uvm_vm_resume_async:
+ * @vm: a paused #UvmVm
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when the vCPUs run again or the request failed
+ * @user_data: data for @callback
+ *
+ * Lets the guest run again, also one started paused. Resuming a running VM
+ * succeeds.
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_resume_async (UvmVm              *vm,
+                          GCancellable       *cancellable,
+                          GAsyncReadyCallback callback,
+                          gpointer            user_data);
+
+/**
+ * uvm_vm_resume_finish:
+ * @vm: a #UvmVm
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE when running; errors as uvm_vm_pause_finish().
+ */
+UVM_AVAILABLE_IN_0_1
+gboolean uvm_vm_resume_finish (UvmVm *vm, GAsyncResult *result, GError **error);
+
+/**
+ * uvm_vm_resume:
+ * @vm: a #UvmVm
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous uvm_vm_resume_async(), iterating the VM's main context.
+ *
+ * Returns: as uvm_vm_resume_finish().
+ */
+UVM_AVAILABLE_IN_0_1
+gboolean uvm_vm_resume (UvmVm *vm, GCancellable *cancellable, GError **error);
+
+/**
+ * uvm_vm_stop_async:
+ * @vm: a #UvmVm
+ * @timeout_ms: how long the guest gets to power off after the ACPI power
+ *   button; 0 skips the button (forced stop)
+ * @cancellable: (nullable): cancels the wait only; the escalation goes on
+ * @callback: called when the hypervisor has exited and been reaped
+ * @user_data: data for @callback
+ *
+ * Stops the VM: presses the power button (qemu `system_powerdown`) unless
+ * @timeout_ms is 0 or the guest is paused, waits up to @timeout_ms for the
+ * hypervisor to exit, then asks the hypervisor to quit (`quit`), then sends
+ * SIGTERM, then SIGKILL, each after a short grace period
+ * (%UVM_VM_STOP_GRACE_MS). A stop while a start is under way cancels the
+ * start. Concurrent stops complete together; the first one's deadline rules.
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_stop_async (UvmVm              *vm,
+                        guint               timeout_ms,
+                        GCancellable       *cancellable,
+                        GAsyncReadyCallback callback,
+                        gpointer            user_data);
+
+/** UVM_VM_STOP_GRACE_MS: time given to each escalation step of a stop. */
+#define UVM_VM_STOP_GRACE_MS 2000
+
+/**
+ * uvm_vm_stop_finish:
+ * @vm: a #UvmVm
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE once the hypervisor is gone, also when it already was;
+ *   %FALSE with %UVM_ERROR_NOT_RUNNING for a VM never started, or
+ *   %G_IO_ERROR_CANCELLED.
+ */
+UVM_AVAILABLE_IN_0_1
+gboolean uvm_vm_stop_finish (UvmVm *vm, GAsyncResult *result, GError **error);
+
+/**
+ * uvm_vm_stop:
+ * @vm: a #UvmVm
+ * @timeout_ms: as for uvm_vm_stop_async()
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous uvm_vm_stop_async(), iterating the VM's main context.
+ *
+ * Returns: as uvm_vm_stop_finish().
+ */
+UVM_AVAILABLE_IN_0_1
+gboolean uvm_vm_stop (UvmVm        *vm,
+                      guint         timeout_ms,
+                      GCancellable *cancellable,
+                      GError      **error);
+
+/**
+ * uvm_vm_kill:
+ * @vm: a #UvmVm
+ * @error: return location for a #GError
+ *
+ * Sends SIGKILL to the hypervisor now. The exit is reported as usual
+ * (%UVM_EVENT_HYPERVISOR_EXITED, state %UVM_VM_STATE_STOPPED) once reaped
+ * in the VM's main context; use uvm_vm_wait() to wait for it.
+ *
+ * Returns: %TRUE when the signal was sent; %FALSE with
+ *   %UVM_ERROR_NOT_RUNNING when there is no hypervisor process.
+ */
+UVM_AVAILABLE_IN_0_1
+gboolean uvm_vm_kill (UvmVm *vm, GError **error);
+
+/**
+ * uvm_vm_wait_async:
+ * @vm: a #UvmVm
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when the hypervisor has exited and been reaped
+ * @user_data: data for @callback
+ *
+ * Waits for the hypervisor to exit, for whatever reason, without asking it
+ * to. Completes at once for a VM that is not running.
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_wait_async (UvmVm              *vm,
+                        GCancellable       *cancellable,
+                        GAsyncReadyCallback callback,
+                        gpointer            user_data);
+
+/**
+ * uvm_vm_wait_finish:
+ * @vm: a #UvmVm
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE once the hypervisor is gone; %FALSE with
+ *   %G_IO_ERROR_CANCELLED.
+ */
+UVM_AVAILABLE_IN_0_1
+gboolean uvm_vm_wait_finish (UvmVm *vm, GAsyncResult *result, GError **error);
+
+/**
+ * uvm_vm_wait:
+ * @vm: a #UvmVm
+ * @timeout_ms: the longest wait, or -1 for no limit
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous uvm_vm_wait_async() with a deadline, iterating the VM's main
+ * context.
+ *
+ * Returns: %TRUE once the hypervisor is gone; %FALSE with
+ *   %UVM_ERROR_TIMEOUT (it still runs) or %G_IO_ERROR_CANCELLED.
+ */
+UVM_AVAILABLE_IN_0_1
+gboolean uvm_vm_wait (UvmVm        *vm,
+                      int           timeout_ms,
+                      GCancellable *cancellable,
+                      GError      **error);
+
+/**
+ * uvm_vm_get_state:
+ * @vm: a #UvmVm
+ *
+ * Returns: the current state.
+ */
+UVM_AVAILABLE_IN_0_1
+UvmVmState uvm_vm_get_state (UvmVm *vm);
+
+/**
+ * uvm_vm_get_pid:
+ * @vm: a #UvmVm
+ *
+ * Returns: the hypervisor's process id while it runs, else 0. Signal it
+ *   through the library (uvm_vm_kill()), which uses a pidfd and so cannot
+ *   hit a recycled pid.
+ */
+UVM_AVAILABLE_IN_0_1
+int uvm_vm_get_pid (UvmVm *vm);
+
+/**
+ * uvm_vm_get_exit_status:
+ * @vm: a #UvmVm
+ * @exit_code: (out) (optional): exit code, or -1 when a signal ended it
+ * @exit_signal: (out) (optional): the signal, or 0
+ *
+ * How the last run's hypervisor ended.
+ *
+ * Returns: %TRUE when a run has ended and the outputs were set.
+ */
+UVM_AVAILABLE_IN_0_1
+gboolean uvm_vm_get_exit_status (UvmVm *vm, int *exit_code, int *exit_signal);
+
+/**
+ * uvm_vm_get_console_path:
+ * @vm: a #UvmVm
+ *
+ * Returns: (transfer none) (nullable): the file the console device writes
+ *   to (a runtime-directory file when it was created without a path), or
+ *   %NULL without a console device.
+ */
+UVM_AVAILABLE_IN_0_1
+const char *uvm_vm_get_console_path (UvmVm *vm);
+
+/**
+ * uvm_vm_get_log_path:
+ * @vm: a #UvmVm
+ *
+ * Returns: (transfer none): the file in the runtime directory that receives
+ *   the hypervisor's stdout and stderr while it runs. It is removed with the
+ *   runtime directory; its last lines are quoted in start errors.
+ */
+UVM_AVAILABLE_IN_0_1
+const char *uvm_vm_get_log_path (UvmVm *vm);
+
+/**
+ * uvm_vm_connect_event:
+ * @vm: a #UvmVm
+ * @func: the function to call for each event
+ * @user_data: data for @func
+ * @notify: (nullable): frees @user_data when the handler is disconnected or
+ *   the VM finalized
+ *
+ * Subscribes to the VM's events; the same as connecting to its "event"
+ * signal, for callers that do not use GObject signals directly. Events
+ * arrive in the VM's main context, in the order they happened.
+ *
+ * Returns: a handler id for uvm_vm_disconnect_event(), never 0.
+ */
+UVM_AVAILABLE_IN_0_1
+gulong uvm_vm_connect_event (UvmVm         *vm,
+                             UvmEventFunc   func,
+                             gpointer       user_data,
+                             GDestroyNotify notify);
+
+/**
+ * uvm_vm_disconnect_event:
+ * @vm: a #UvmVm
+ * @handler_id: an id from uvm_vm_connect_event()
+ *
+ * Unsubscribes; @user_data's notify runs now.
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_disconnect_event (UvmVm *vm, gulong handler_id);
+
+/* ---- Escape hatch ---------------------------------------------------- */
+
+/**
+ * uvm_vm_qmp_execute_async:
+ * @vm: a running qemu #UvmVm
+ * @command: the QMP command name, e.g. "query-status"
+ * @arguments_json: (nullable): its arguments as a JSON object text, or %NULL
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called with the reply
+ * @user_data: data for @callback
+ *
+ * Sends a raw QMP command on the VM's control connection. The library does
+ * not interpret it, so a command that changes state (e.g. "stop") shows up
+ * through the events qemu sends.
+ */
+UVM_AVAILABLE_IN_0_1
+void uvm_vm_qmp_execute_async (UvmVm              *vm,
+                               const char         *command,
+                               const char         *arguments_json,
+                               GCancellable       *cancellable,
+                               GAsyncReadyCallback callback,
+                               gpointer            user_data);
+
+/**
+ * uvm_vm_qmp_execute_finish:
+ * @vm: a #UvmVm
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full) (nullable): the reply's "return" value as JSON
+ *   text, or %NULL with %UVM_ERROR_HYPERVISOR (qemu's error class and
+ *   description), %UVM_ERROR_INVALID_DEFINITION (@arguments_json is not a
+ *   JSON object), %UVM_ERROR_UNSUPPORTED (not a qemu VM),
+ *   %UVM_ERROR_NOT_RUNNING or %UVM_ERROR_HYPERVISOR_DIED.
+ */
+UVM_AVAILABLE_IN_0_1
+char *uvm_vm_qmp_execute_finish (UvmVm *vm, GAsyncResult *result, GError **error);
+
+/**
+ * uvm_vm_qmp_execute:
+ * @vm: a #UvmVm
+ * @command: the QMP command name
+ * @arguments_json: (nullable): its arguments as a JSON object text
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous uvm_vm_qmp_execute_async(), iterating the VM's main context.
+ *
+ * Returns: (transfer full) (nullable): as uvm_vm_qmp_execute_finish().
+ */
+UVM_AVAILABLE_IN_0_1
+char *uvm_vm_qmp_execute (UvmVm        *vm,
+                          const char   *command,
+                          const char   *arguments_json,
+                          GCancellable *cancellable,
+                          GError      **error);
+
+G_END_DECLS

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libuvm: launch and control microVMs. Include only this header. */
+#pragma once
+
+#define UVM_INSIDE
+#include <uvm/uvm-types.h>
+#include <uvm/uvm-version.h>
+#include <uvm/uvm-error.h>
+#include <uvm/uvm-storage.h>
+#include <uvm/uvm-network.h>
+#include <uvm/uvm-device.h>
+#include <uvm/uvm-event.h>
+#include <uvm/uvm-vm.h>
+#undef UVM_INSIDE

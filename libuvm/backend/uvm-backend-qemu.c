@@ -1,0 +1,466 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The qemu backend: command line for qemu-system-x86_64 and a QMP control
+ * connection. */
+#include "backend/uvm-backend.h"
+#include "proto/uvm-qmp.h"
+#include "util/uvm-util.h"
+
+#include <string.h>
+
+/* ---- Definition checks ---------------------------------------------- */
+
+static UvmMachine
+effective_machine (UvmVm *vm)
+{
+  UvmMachine m = uvm_vm_get_machine (vm);
+  return m == UVM_MACHINE_DEFAULT ? UVM_MACHINE_Q35 : m;
+}
+
+static gboolean
+qemu_validate (UvmVm *vm, GError **error)
+{
+  UvmMachine machine = effective_machine (vm);
+
+  if (machine != UVM_MACHINE_Q35 && machine != UVM_MACHINE_PC && machine != UVM_MACHINE_MICROVM)
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION, "machine: unknown machine type %d",
+                          (int) machine);
+  for (guint i = 0; i < uvm_vm_get_n_devices (vm); i++)
+    {
+      UvmDevice *dev = uvm_vm_get_device (vm, i);
+
+      if (machine == UVM_MACHINE_MICROVM && uvm_device_get_hotpluggable (dev))
+        {
+          g_autofree char *field = uvm_vm_describe_device (vm, dev);
+          return uvm_set_error (error, UVM_ERROR_UNSUPPORTED,
+                                "%s: hotpluggable devices need PCI, and the microvm machine "
+                                "type has none", field);
+        }
+    }
+  return TRUE;
+}
+
+/* ---- Launch plan ----------------------------------------------------- */
+
+typedef struct {
+  UvmPlan *plan;
+  gboolean mmio;        /* microvm: virtio-mmio devices */
+  guint next_chassis;   /* q35 root ports for hotpluggable devices */
+} PlanBuilder;
+
+static char *
+printf_qemu (const char *first, ...)
+{
+  /* Builds "k=v,k=v" where each value is escaped: pairs of (key, value)
+   * strings, a NULL value skips the pair, a NULL key ends the list.  The
+   * first string is the option's leading token and is not escaped. */
+  GString *out = g_string_new (first);
+  va_list args;
+  const char *key;
+
+  va_start (args, first);
+  while ((key = va_arg (args, const char *)) != NULL)
+    {
+      const char *value = va_arg (args, const char *);
+      if (value == NULL)
+        continue;
+      if (out->len > 0)
+        g_string_append_c (out, ',');
+      g_string_append (out, key);
+      g_string_append_c (out, '=');
+      uvm_append_qemu_value (out, value);
+    }
+  va_end (args);
+  return g_string_free (out, FALSE);
+}
+
+static char *
+derive_uuid (const char *name)
+{
+  g_autoptr(GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+  guint8 d[32];
+  gsize len = sizeof d;
+
+  g_checksum_update (sum, (const guchar *) "uvm-uuid\0", 9);
+  g_checksum_update (sum, (const guchar *) name, strlen (name));
+  g_checksum_get_digest (sum, d, &len);
+  d[6] = (d[6] & 0x0f) | 0x80;   /* RFC 9562 version 8: vendor-defined */
+  d[8] = (d[8] & 0x3f) | 0x80;   /* RFC 4122 variant */
+  return g_strdup_printf ("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                          d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9],
+                          d[10], d[11], d[12], d[13], d[14], d[15]);
+}
+
+/* -device for a virtio device: the transport follows the machine, and a
+ * hotpluggable device gets a PCIe root port of its own on q35 (its bus
+ * cannot take hotplug otherwise). */
+static void
+add_virtio_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, const char *model,
+                   const char *k1, const char *v1, const char *k2, const char *v2)
+{
+  g_autofree char *driver = g_strdup_printf ("%s-%s", model, b->mmio ? "device" : "pci");
+  g_autofree char *port = NULL;
+  const char *id = uvm_device_get_id (dev);
+
+  if (uvm_device_get_hotpluggable (dev) && effective_machine (vm) == UVM_MACHINE_Q35)
+    {
+      g_autofree char *chassis = g_strdup_printf ("%u", ++b->next_chassis);
+      port = g_strdup_printf ("%s-port", id);
+      uvm_plan_add_args (b->plan, "-device", NULL);
+      uvm_plan_take_arg (b->plan, printf_qemu ("pcie-root-port", "id", port,
+                                               "chassis", chassis, NULL));
+    }
+  uvm_plan_add_args (b->plan, "-device", NULL);
+  uvm_plan_take_arg (b->plan, printf_qemu (driver, "id", id, "bus", port,
+                                           k1, v1, k2, v2, NULL));
+}
+
+static gboolean
+plan_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, GError **error)
+{
+  const char *id = uvm_device_get_id (dev);
+  g_autofree char *backend_id = g_strdup_printf ("%s-be", id);
+
+  switch (uvm_device_get_kind (dev))
+    {
+    case UVM_DEVICE_CONSOLE:
+      uvm_plan_add_args (b->plan, "-chardev", NULL);
+      uvm_plan_take_arg (b->plan, printf_qemu ("file", "id", id,
+                                               "path", uvm_vm_get_console_path (vm),
+                                               "append", "on", NULL));
+      uvm_plan_add_args (b->plan, "-serial", NULL);
+      uvm_plan_take_arg (b->plan, g_strdup_printf ("chardev:%s", id));
+      return TRUE;
+
+    case UVM_DEVICE_RNG:
+      uvm_plan_add_args (b->plan, "-object", NULL);
+      uvm_plan_take_arg (b->plan, printf_qemu ("rng-random", "id", backend_id,
+                                               "filename", "/dev/urandom", NULL));
+      add_virtio_device (b, vm, dev, "virtio-rng", "rng", backend_id, NULL, NULL);
+      return TRUE;
+
+    case UVM_DEVICE_DISK:
+      {
+        UvmStorage *st = uvm_device_get_storage (dev);
+        gboolean ro = uvm_storage_get_read_only (st);
+        const char *format = uvm_storage_get_format (st) == UVM_STORAGE_FORMAT_QCOW2 ? "qcow2" : "raw";
+
+        uvm_plan_add_args (b->plan, "-blockdev", NULL);
+        uvm_plan_take_arg (b->plan, printf_qemu ("", "driver", format, "node-name", backend_id,
+                                                 "read-only", ro ? "on" : "off",
+                                                 "file.driver", "file",
+                                                 "file.filename", uvm_storage_get_path (st),
+                                                 NULL));
+        add_virtio_device (b, vm, dev, "virtio-blk", "drive", backend_id, NULL, NULL);
+        return TRUE;
+      }
+
+    case UVM_DEVICE_NET:
+      {
+        UvmNetwork *net = uvm_device_get_network (dev);
+
+        uvm_plan_add_args (b->plan, "-netdev", NULL);
+        if (uvm_network_get_kind (net) == UVM_NETWORK_UPLINK)
+          {
+            uvm_plan_take_arg (b->plan, printf_qemu ("user", "id", backend_id, NULL));
+          }
+        else
+          {
+            g_autofree char *what = g_strdup_printf ("%s: end of the isolated link '%s' "
+                                                     "(AF_UNIX SOCK_DGRAM socket pair)",
+                                                     id, uvm_network_get_name (net));
+            int fd = uvm_plan_add_fd (b->plan, UVM_PLAN_FD_NET_LINK, dev, what);
+            g_autofree char *fd_str = g_strdup_printf ("%d", fd);
+            uvm_plan_take_arg (b->plan, printf_qemu ("dgram", "id", backend_id,
+                                                     "local.type", "fd", "local.str", fd_str,
+                                                     NULL));
+          }
+        add_virtio_device (b, vm, dev, "virtio-net", "netdev", backend_id,
+                           "mac", uvm_device_get_mac (dev));
+        return TRUE;
+      }
+    }
+  return uvm_set_error (error, UVM_ERROR_UNSUPPORTED, "device kind %d is not supported by qemu",
+                        (int) uvm_device_get_kind (dev));
+}
+
+static UvmPlan *
+qemu_build_plan (UvmVm *vm, GError **error)
+{
+  g_autoptr(UvmPlan) plan = uvm_plan_new (uvm_vm_get_name (vm), "qemu",
+                                          uvm_vm_get_hypervisor_path (vm));
+  PlanBuilder b = { plan, FALSE, 0 };
+  UvmMachine machine = effective_machine (vm);
+  g_autofree char *uuid = derive_uuid (uvm_vm_get_name (vm));
+  g_autofree char *smp = g_strdup_printf ("%u", uvm_vm_get_vcpus (vm));
+  g_autofree char *mem = g_strdup_printf ("%" G_GUINT64_FORMAT "M", uvm_vm_get_memory (vm) / UVM_MIB);
+  g_autofree char *control_what = g_strdup_printf ("control socket (QMP), listening on %s",
+                                                   uvm_vm_get_control_path (vm));
+  g_autofree char *control_fd = g_strdup_printf ("%d", uvm_plan_add_fd (plan, UVM_PLAN_FD_CONTROL_SOCKET,
+                                                                        NULL, control_what));
+  const char *const *extra;
+
+  b.mmio = machine == UVM_MACHINE_MICROVM;
+  uvm_plan_add_args (plan, "-name", NULL);
+  uvm_plan_take_arg (plan, printf_qemu ("", "guest", uvm_vm_get_name (vm), NULL));
+  uvm_plan_add_args (plan, "-uuid", uuid, NULL);
+  /* Never the user's or the distribution's defaults: -nodefaults drops the
+   * default NIC (a slirp uplink a workstation could use to bypass its
+   * gateway), -no-user-config the config files. */
+  uvm_plan_add_args (plan, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", NULL);
+  uvm_plan_add_args (plan, "-machine", machine == UVM_MACHINE_MICROVM ? "microvm,acpi=on"
+                                     : machine == UVM_MACHINE_PC ? "pc" : "q35", NULL);
+  switch (uvm_vm_get_accel (vm))
+    {
+    case UVM_ACCEL_KVM:
+      uvm_plan_add_args (plan, "-accel", "kvm", "-cpu", "host", NULL);
+      break;
+    case UVM_ACCEL_TCG:
+      uvm_plan_add_args (plan, "-accel", "tcg", NULL);
+      break;
+    default:
+      uvm_plan_add_args (plan, "-accel", "kvm", "-accel", "tcg", "-cpu", "max", NULL);
+      break;
+    }
+  uvm_plan_add_args (plan, "-smp", smp, "-m", mem, NULL);
+  /* qemu's own seccomp filter: no obsolete syscalls, no setuid, no
+   * fork/exec (we hand it every resource as an fd), no resource control. */
+  uvm_plan_add_args (plan, "-sandbox",
+                     "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+                     NULL);
+  uvm_plan_add_args (plan, "-chardev", NULL);
+  uvm_plan_take_arg (plan, printf_qemu ("socket", "id", "uvm-qmp", "fd", control_fd,
+                                        "server", "on", "wait", "off", NULL));
+  uvm_plan_add_args (plan, "-mon", "chardev=uvm-qmp,mode=control", NULL);
+  if (uvm_vm_get_start_paused (vm))
+    uvm_plan_add_args (plan, "-S", NULL);
+  uvm_plan_add_args (plan, "-kernel", uvm_vm_get_kernel (vm), NULL);
+  if (uvm_vm_get_initramfs (vm) != NULL)
+    uvm_plan_add_args (plan, "-initrd", uvm_vm_get_initramfs (vm), NULL);
+  if (uvm_vm_get_cmdline (vm) != NULL)
+    uvm_plan_add_args (plan, "-append", uvm_vm_get_cmdline (vm), NULL);
+  if (machine != UVM_MACHINE_MICROVM)
+    uvm_plan_add_args (plan, "-device", "pvpanic", NULL);   /* GUEST_PANICKED events */
+
+  for (guint i = 0; i < uvm_vm_get_n_devices (vm); i++)
+    if (!plan_device (&b, vm, uvm_vm_get_device (vm, i), error))
+      return NULL;
+
+  extra = uvm_vm_get_extra_args (vm);
+  for (guint i = 0; extra[i] != NULL; i++)
+    uvm_plan_add_args (plan, extra[i], NULL);
+
+  uvm_plan_add_request (plan, "{\"execute\": \"qmp_capabilities\"}");
+  uvm_plan_add_request (plan, "{\"execute\": \"query-status\"}");
+  return g_steal_pointer (&plan);
+}
+
+/* ---- Control connection ------------------------------------------------ */
+
+typedef struct {
+  UvmControl parent;
+  UvmQmpClient *qmp;
+} QemuControl;
+
+static void
+qemu_on_event (UvmQmpClient *client, const char *event, JsonObject *data,
+               gint64 timestamp_us, gpointer user_data)
+{
+  QemuControl *self = user_data;
+  const UvmControlSink *sink = self->parent.sink;
+  UvmEventKind kind = UVM_EVENT_HYPERVISOR_EVENT;
+  const char *device = NULL;
+  UvmEvent *ev;
+
+  if (g_str_equal (event, "STOP"))
+    sink->state (self->parent.vm, UVM_VM_STATE_PAUSED);
+  else if (g_str_equal (event, "RESUME"))
+    sink->state (self->parent.vm, UVM_VM_STATE_RUNNING);
+  else if (g_str_equal (event, "SHUTDOWN") && data != NULL &&
+           json_object_get_boolean_member_with_default (data, "guest", FALSE))
+    {
+      /* With -no-reboot a guest reset also arrives as SHUTDOWN. */
+      const char *reason = json_object_get_string_member_with_default (data, "reason", "");
+      kind = g_str_equal (reason, "guest-reset") ? UVM_EVENT_GUEST_RESET : UVM_EVENT_GUEST_SHUTDOWN;
+    }
+  else if (g_str_equal (event, "RESET") && data != NULL &&
+           json_object_get_boolean_member_with_default (data, "guest", FALSE))
+    kind = UVM_EVENT_GUEST_RESET;
+  else if (g_str_equal (event, "GUEST_PANICKED"))
+    kind = UVM_EVENT_GUEST_PANIC;
+  else if (g_str_equal (event, "DEVICE_DELETED"))
+    {
+      kind = UVM_EVENT_DEVICE_DELETED;
+      device = data ? json_object_get_string_member_with_default (data, "device", NULL) : NULL;
+    }
+
+  ev = uvm_event_new_hypervisor (kind, UVM_VM_STATE_DEFINED, event, data, device);
+  sink->event (self->parent.vm, ev);
+  uvm_event_unref (ev);
+}
+
+static void
+qemu_on_closed (UvmQmpClient *client, const GError *error, gpointer user_data)
+{
+  QemuControl *self = user_data;
+
+  self->parent.sink->closed (self->parent.vm, error);
+}
+
+static UvmVmState
+state_from_status (const char *status)
+{
+  /* query-status "status" values (RunState): running or one of the stopped
+   * kinds.  Everything but running is paused from the caller's view. */
+  return g_strcmp0 (status, "running") == 0 ? UVM_VM_STATE_RUNNING : UVM_VM_STATE_PAUSED;
+}
+
+static void
+ready_status_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+  g_autoptr(JsonNode) reply = uvm_qmp_client_execute_finish (g_task_get_task_data (task), result, &error);
+  JsonObject *obj;
+
+  if (reply == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  obj = JSON_NODE_HOLDS_OBJECT (reply) ? json_node_get_object (reply) : NULL;
+  if (obj == NULL || !json_object_has_member (obj, "status"))
+    {
+      g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_PROTOCOL,
+                               "query-status: reply has no status");
+      return;
+    }
+  g_task_return_int (task, state_from_status (json_object_get_string_member (obj, "status")));
+}
+
+static void
+ready_handshake_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  UvmQmpClient *qmp = g_task_get_task_data (task);
+
+  if (!uvm_qmp_client_handshake_finish (qmp, result, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  uvm_qmp_client_execute_async (qmp, "query-status", NULL, NULL, 0,
+                                g_task_get_cancellable (task), ready_status_done,
+                                g_steal_pointer (&task));
+}
+
+static void
+qemu_ready_async (UvmControl *control, GCancellable *cancellable,
+                  GAsyncReadyCallback callback, gpointer user_data)
+{
+  QemuControl *self = (QemuControl *) control;
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+
+  /* The QMP client's tasks have no GObject source; keep the client with
+   * the task instead. */
+  g_task_set_task_data (task, uvm_qmp_client_ref (self->qmp), (GDestroyNotify) uvm_qmp_client_unref);
+  uvm_qmp_client_handshake_async (self->qmp, cancellable, ready_handshake_done, task);
+}
+
+static void
+request_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+  g_autoptr(JsonNode) reply = uvm_qmp_client_execute_finish (g_task_get_task_data (task), result, &error);
+
+  if (reply == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+qemu_request_async (UvmControl *control, UvmControlOp op, GCancellable *cancellable,
+                    GAsyncReadyCallback callback, gpointer user_data)
+{
+  static const char *const commands[] = {
+    [UVM_CONTROL_PAUSE] = "stop",
+    [UVM_CONTROL_RESUME] = "cont",
+    [UVM_CONTROL_POWER_BUTTON] = "system_powerdown",
+    [UVM_CONTROL_QUIT] = "quit",
+  };
+  QemuControl *self = (QemuControl *) control;
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+
+  g_task_set_task_data (task, uvm_qmp_client_ref (self->qmp), (GDestroyNotify) uvm_qmp_client_unref);
+  uvm_qmp_client_execute_async (self->qmp, commands[op], NULL, NULL, 0, cancellable,
+                                request_done, task);
+}
+
+static void
+qemu_control_free (UvmControl *control)
+{
+  QemuControl *self = (QemuControl *) control;
+
+  /* Detach first: closing must not call back into a VM that is going. */
+  uvm_qmp_client_set_event_handler (self->qmp, NULL, NULL, NULL);
+  uvm_qmp_client_set_closed_handler (self->qmp, NULL, NULL, NULL);
+  uvm_qmp_client_close (self->qmp);
+  uvm_qmp_client_unref (self->qmp);
+  g_free (self);
+}
+
+static const UvmControlClass qemu_control_class = {
+  .ready_async = qemu_ready_async,
+  .request_async = qemu_request_async,
+  .free = qemu_control_free,
+};
+
+static UvmControl *
+qemu_control_new (int fd, const UvmControlSink *sink, gpointer vm)
+{
+  QemuControl *self = g_new0 (QemuControl, 1);
+
+  self->parent.klass = &qemu_control_class;
+  self->parent.sink = sink;
+  self->parent.vm = vm;
+  self->qmp = uvm_qmp_client_new (fd);
+  uvm_qmp_client_set_event_handler (self->qmp, qemu_on_event, self, NULL);
+  uvm_qmp_client_set_closed_handler (self->qmp, qemu_on_closed, self, NULL);
+  return &self->parent;
+}
+
+gboolean
+uvm_control_is_qemu (UvmControl *control)
+{
+  return control->klass == &qemu_control_class;
+}
+
+void
+uvm_qemu_control_execute_async (UvmControl *control, const char *command, JsonNode *arguments,
+                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data)
+{
+  QemuControl *self = (QemuControl *) control;
+
+  uvm_qmp_client_execute_async (self->qmp, command, arguments, NULL, 0, cancellable,
+                                callback, user_data);
+}
+
+JsonNode *
+uvm_qemu_control_execute_finish (UvmControl *control, GAsyncResult *result, GError **error)
+{
+  QemuControl *self = (QemuControl *) control;
+
+  return uvm_qmp_client_execute_finish (self->qmp, result, error);
+}
+
+const UvmBackend uvm_backend_qemu = {
+  .name = "qemu",
+  .default_binary = "qemu-system-x86_64",
+  .validate = qemu_validate,
+  .build_plan = qemu_build_plan,
+  .control_new = qemu_control_new,
+};

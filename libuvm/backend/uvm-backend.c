@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "backend/uvm-backend.h"
+#include "util/uvm-util.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+const UvmBackend *
+uvm_backend_lookup (UvmHypervisor hypervisor, GError **error)
+{
+  switch (hypervisor)
+    {
+    case UVM_HYPERVISOR_QEMU:
+      return &uvm_backend_qemu;
+    case UVM_HYPERVISOR_CLOUD_HYPERVISOR:
+      uvm_set_error (error, UVM_ERROR_UNSUPPORTED,
+                     "hypervisor: cloud-hypervisor is not supported by this build of libuvm");
+      return NULL;
+    default:
+      uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                     "hypervisor: unknown hypervisor %d", (int) hypervisor);
+      return NULL;
+    }
+}
+
+static gboolean
+name_is_valid (const char *name)
+{
+  gsize len = strlen (name);
+
+  if (len == 0 || len > UVM_VM_NAME_MAX || name[0] == '.' || name[0] == '-')
+    return FALSE;
+  for (const char *p = name; *p; p++)
+    if (!g_ascii_isalnum (*p) && strchr ("._-", *p) == NULL)
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+id_is_valid (const char *id)
+{
+  gsize len = strlen (id);
+
+  if (len == 0 || len > 31 || !g_ascii_isalpha (id[0]))
+    return FALSE;
+  for (const char *p = id; *p; p++)
+    if (!g_ascii_isalnum (*p) && *p != '-' && *p != '_')
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+check_readable_file (const char *field, const char *path, GError **error)
+{
+  if (access (path, R_OK) != 0)
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION, "%s: '%s' is not readable: %s",
+                          field, path, g_strerror (errno));
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR))
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION, "%s: '%s' is not a regular file",
+                          field, path);
+  return TRUE;
+}
+
+static gboolean
+validate_devices (UvmVm *vm, GError **error)
+{
+  g_autoptr(GHashTable) ids = g_hash_table_new (g_str_hash, g_str_equal);
+  guint n_consoles = 0;
+
+  for (guint i = 0; i < uvm_vm_get_n_devices (vm); i++)
+    {
+      UvmDevice *dev = uvm_vm_get_device (vm, i);
+      const char *id = uvm_device_get_id (dev);
+      g_autofree char *field = uvm_vm_describe_device (vm, dev);
+
+      if (!id_is_valid (id))
+        return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                              "%s: id must be 1-31 letters, digits, '-' or '_', starting with a letter",
+                              field);
+      if (!g_hash_table_add (ids, (gpointer) id))
+        return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                              "%s: duplicate device id '%s'", field, id);
+      switch (uvm_device_get_kind (dev))
+        {
+        case UVM_DEVICE_NET:
+          {
+            UvmNetwork *net = uvm_device_get_network (dev);
+            if (!uvm_mac_is_valid (uvm_device_get_mac (dev)))
+              return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                                    "%s: '%s' is not a unicast MAC address (xx:xx:xx:xx:xx:xx)",
+                                    field, uvm_device_get_mac (dev));
+            if (uvm_network_get_kind (net) == UVM_NETWORK_ISOLATED &&
+                uvm_network_get_n_members (net) > 2)
+              return uvm_set_error (error, UVM_ERROR_UNSUPPORTED,
+                                    "%s: isolated network '%s' has %u members; this release links "
+                                    "exactly two (point to point)",
+                                    field, uvm_network_get_name (net),
+                                    uvm_network_get_n_members (net));
+            break;
+          }
+        case UVM_DEVICE_DISK:
+          if (!uvm_storage_check (uvm_device_get_storage (dev), field, error))
+            return FALSE;
+          break;
+        case UVM_DEVICE_CONSOLE:
+          if (++n_consoles > 1)
+            return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                                  "%s: a VM has at most one console device", field);
+          break;
+        case UVM_DEVICE_RNG:
+          break;
+        }
+    }
+  return TRUE;
+}
+
+gboolean
+uvm_backend_validate_common (UvmVm *vm, GError **error)
+{
+  const char *name = uvm_vm_get_name (vm);
+  const char *kernel = uvm_vm_get_kernel (vm);
+  const char *initramfs = uvm_vm_get_initramfs (vm);
+  guint64 memory = uvm_vm_get_memory (vm);
+  guint vcpus = uvm_vm_get_vcpus (vm);
+  struct sockaddr_un sun;
+
+  if (!name_is_valid (name))
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "name: '%s' must be 1-%d letters, digits, '.', '_' or '-', "
+                          "not starting with '.' or '-'", name, UVM_VM_NAME_MAX);
+  if (vcpus < 1 || vcpus > UVM_VM_MAX_VCPUS)
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "vcpus: %u is out of range (1-%d)", vcpus, UVM_VM_MAX_VCPUS);
+  if (memory < UVM_VM_MIN_MEMORY)
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "memory: %" G_GUINT64_FORMAT " bytes is less than the minimum of %"
+                          G_GUINT64_FORMAT " MiB", memory, UVM_VM_MIN_MEMORY / UVM_MIB);
+  if (memory % UVM_MIB != 0)
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "memory: %" G_GUINT64_FORMAT " bytes is not a whole number of MiB",
+                          memory);
+  if (kernel == NULL)
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "kernel: no payload; set a kernel with uvm_vm_set_kernel()");
+  if (!check_readable_file ("kernel", kernel, error))
+    return FALSE;
+  if (initramfs != NULL && !check_readable_file ("initramfs", initramfs, error))
+    return FALSE;
+  if (strlen (uvm_vm_get_control_path (vm)) >= sizeof sun.sun_path)
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "runtime-dir: control socket path '%s' is longer than a unix socket "
+                          "address allows (%zu bytes); use a shorter name or runtime directory",
+                          uvm_vm_get_control_path (vm), sizeof sun.sun_path - 1);
+  return validate_devices (vm, error);
+}

@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What a hypervisor backend provides.  A backend is one file plus one entry
+ * in the table of uvm-backend.c: definition checks, the launch plan, and a
+ * control connection that turns library operations into protocol requests
+ * and protocol events into library events. */
+#pragma once
+
+#include <gio/gio.h>
+#include "uvm-private.h"
+#include "plan/uvm-plan.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  UVM_CONTROL_PAUSE,
+  UVM_CONTROL_RESUME,
+  UVM_CONTROL_POWER_BUTTON,   /* ask the guest to power off */
+  UVM_CONTROL_QUIT,           /* ask the hypervisor to exit */
+} UvmControlOp;
+
+typedef struct _UvmControl UvmControl;
+
+/* How a control connection reports back to its VM; called in the VM's
+ * context.  @state_changed reports a state the hypervisor says the guest
+ * entered (paused/running). */
+typedef struct {
+  void (*event)  (gpointer vm, UvmEvent *event);
+  void (*state)  (gpointer vm, UvmVmState state);
+  void (*closed) (gpointer vm, const GError *error);
+} UvmControlSink;
+
+typedef struct {
+  /* Negotiates the protocol and learns the guest's state; the task returns
+   * the UvmVmState as an int (g_task_propagate_int), or an error. */
+  void (*ready_async)   (UvmControl *control, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data);
+  /* The task returns a boolean. */
+  void (*request_async) (UvmControl *control, UvmControlOp op, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data);
+  void (*free)          (UvmControl *control);
+} UvmControlClass;
+
+struct _UvmControl {
+  const UvmControlClass *klass;
+  const UvmControlSink *sink;
+  gpointer vm;
+};
+
+typedef struct {
+  const char *name;
+  const char *default_binary;
+  /* Checks that need the backend's knowledge (machine types, devices,
+   * network kinds).  The generic checks ran already. */
+  gboolean    (*validate)    (UvmVm *vm, GError **error);
+  UvmPlan    *(*build_plan)  (UvmVm *vm, GError **error);
+  /* Takes ownership of @fd, a socket connected to the control socket. */
+  UvmControl *(*control_new) (int fd, const UvmControlSink *sink, gpointer vm);
+} UvmBackend;
+
+/* NULL with UVM_ERROR_UNSUPPORTED when this build has no such backend. */
+const UvmBackend *uvm_backend_lookup (UvmHypervisor hypervisor, GError **error);
+
+extern const UvmBackend uvm_backend_qemu;
+
+/* Backend-independent checks of a definition (uvm-backend.c). */
+gboolean uvm_backend_validate_common (UvmVm *vm, GError **error);
+
+/* Private VM accessors the backends need (uvm-vm.c). */
+const char *uvm_vm_get_control_path (UvmVm *vm);
+char       *uvm_vm_describe_device (UvmVm *vm, UvmDevice *device);
+
+/* For the qemu escape hatch (uvm-backend-qemu.c). */
+gboolean uvm_control_is_qemu (UvmControl *control);
+void     uvm_qemu_control_execute_async (UvmControl *control, const char *command,
+                                         JsonNode *arguments, GCancellable *cancellable,
+                                         GAsyncReadyCallback callback, gpointer user_data);
+JsonNode *uvm_qemu_control_execute_finish (UvmControl *control, GAsyncResult *result,
+                                           GError **error);
+
+G_END_DECLS

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "plan/uvm-plan.h"
+#include "util/uvm-util.h"
+
+static void
+plan_fd_free (gpointer data)
+{
+  UvmPlanFd *fd = data;
+
+  g_clear_object (&fd->device);
+  g_free (fd->what);
+  g_free (fd);
+}
+
+UvmPlan *
+uvm_plan_new (const char *vm_name, const char *backend_name, const char *binary)
+{
+  UvmPlan *plan = g_new0 (UvmPlan, 1);
+
+  plan->vm_name = g_strdup (vm_name);
+  plan->backend_name = g_strdup (backend_name);
+  plan->binary = g_strdup (binary);
+  plan->args = g_ptr_array_new_with_free_func (g_free);
+  plan->fds = g_ptr_array_new_with_free_func (plan_fd_free);
+  plan->requests = g_ptr_array_new_with_free_func (g_free);
+  return plan;
+}
+
+void
+uvm_plan_free (UvmPlan *plan)
+{
+  if (plan == NULL)
+    return;
+  g_free (plan->vm_name);
+  g_free (plan->backend_name);
+  g_free (plan->binary);
+  g_ptr_array_unref (plan->args);
+  g_ptr_array_unref (plan->fds);
+  g_ptr_array_unref (plan->requests);
+  g_free (plan->runtime_dir);
+  g_free (plan->control_path);
+  g_free (plan->log_path);
+  g_free (plan);
+}
+
+void
+uvm_plan_add_args (UvmPlan *plan, const char *first, ...)
+{
+  va_list args;
+
+  va_start (args, first);
+  for (const char *a = first; a != NULL; a = va_arg (args, const char *))
+    g_ptr_array_add (plan->args, g_strdup (a));
+  va_end (args);
+}
+
+void
+uvm_plan_take_arg (UvmPlan *plan, char *arg)
+{
+  g_ptr_array_add (plan->args, arg);
+}
+
+int
+uvm_plan_add_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *device, const char *what)
+{
+  UvmPlanFd *fd = g_new0 (UvmPlanFd, 1);
+
+  fd->target = UVM_PLAN_FIRST_FD + (int) plan->fds->len;
+  fd->kind = kind;
+  fd->device = device ? g_object_ref (device) : NULL;
+  fd->what = g_strdup (what);
+  g_ptr_array_add (plan->fds, fd);
+  return fd->target;
+}
+
+void
+uvm_plan_add_request (UvmPlan *plan, const char *request)
+{
+  g_ptr_array_add (plan->requests, g_strdup (request));
+}
+
+char *
+uvm_plan_to_command_line (const UvmPlan *plan)
+{
+  GString *out = g_string_new (NULL);
+  g_autofree char *bin = uvm_shell_quote (plan->binary);
+
+  g_string_append (out, bin);
+  for (guint i = 0; i < plan->args->len; i++)
+    {
+      g_autofree char *q = uvm_shell_quote (g_ptr_array_index (plan->args, i));
+      g_string_append_c (out, ' ');
+      g_string_append (out, q);
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* The runner script users read: one option (with its value) per line. */
+char *
+uvm_plan_to_script (const UvmPlan *plan)
+{
+  GString *out = g_string_new (NULL);
+  g_autofree char *bin = uvm_shell_quote (plan->binary);
+
+  g_string_append_printf (out, "#!/bin/sh\n# libuvm launch plan for VM '%s' (%s)\n",
+                          plan->vm_name, plan->backend_name);
+  g_string_append_printf (out, "# runtime directory: %s (mode 0700)\n", plan->runtime_dir);
+  g_string_append_printf (out, "# hypervisor stdout/stderr: %s\n", plan->log_path);
+  g_string_append (out, "# fd 0: /dev/null\n");
+  for (guint i = 0; i < plan->fds->len; i++)
+    {
+      const UvmPlanFd *fd = g_ptr_array_index (plan->fds, i);
+      g_string_append_printf (out, "# fd %d: %s\n", fd->target, fd->what);
+    }
+  g_string_append (out, "exec ");
+  g_string_append (out, bin);
+  for (guint i = 0; i < plan->args->len; i++)
+    {
+      const char *arg = g_ptr_array_index (plan->args, i);
+      g_autofree char *q = uvm_shell_quote (arg);
+      g_string_append (out, arg[0] == '-' ? " \\\n    " : " ");
+      g_string_append (out, q);
+    }
+  g_string_append (out, "\n# control requests after spawn, in order:\n");
+  for (guint i = 0; i < plan->requests->len; i++)
+    g_string_append_printf (out, "#   %s\n", (const char *) g_ptr_array_index (plan->requests, i));
+  return g_string_free (out, FALSE);
+}

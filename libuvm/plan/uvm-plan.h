@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A launch plan: what a definition turns into before anything exists.
+ * Building one is pure (no fds, no files); the VM materialises the fds it
+ * lists at spawn time. */
+#pragma once
+
+#include <uvm/uvm.h>
+
+G_BEGIN_DECLS
+
+/* The first fd number handed to the child beyond stdio. */
+#define UVM_PLAN_FIRST_FD 3
+
+typedef enum {
+  UVM_PLAN_FD_CONTROL_SOCKET,   /* listening control socket, bound by us */
+  UVM_PLAN_FD_NET_LINK,         /* one end of an isolated link */
+} UvmPlanFdKind;
+
+typedef struct {
+  int target;                   /* fd number in the child */
+  UvmPlanFdKind kind;
+  UvmDevice *device;            /* NET_LINK: the net device (ref held) */
+  char *what;                   /* human description for the printed plan */
+} UvmPlanFd;
+
+typedef struct {
+  char *vm_name;
+  char *backend_name;
+  char *binary;                 /* as configured, not resolved */
+  GPtrArray *args;              /* arguments after the binary (char *) */
+  GPtrArray *fds;               /* UvmPlanFd * in target order */
+  GPtrArray *requests;          /* post-spawn control requests, as text */
+  char *runtime_dir;
+  char *control_path;
+  char *log_path;
+} UvmPlan;
+
+UvmPlan *uvm_plan_new (const char *vm_name, const char *backend_name, const char *binary);
+void     uvm_plan_free (UvmPlan *plan);
+void     uvm_plan_add_args (UvmPlan *plan, const char *first, ...) G_GNUC_NULL_TERMINATED;
+/* Takes ownership of @arg. */
+void     uvm_plan_take_arg (UvmPlan *plan, char *arg);
+/* Returns the fd number the child will see. */
+int      uvm_plan_add_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *device, const char *what);
+void     uvm_plan_add_request (UvmPlan *plan, const char *request);
+
+char    *uvm_plan_to_command_line (const UvmPlan *plan);
+char    *uvm_plan_to_script (const UvmPlan *plan);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (UvmPlan, uvm_plan_free)
+
+G_END_DECLS

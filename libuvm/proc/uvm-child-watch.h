@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Watches one child through its pidfd on a GMainContext: GLib 2.74's child
+ * watch uses SIGCHLD and waitpid, which another part of the program may
+ * disturb; a pidfd is ours alone and cannot name a recycled pid. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _UvmChildWatch UvmChildWatch;
+
+/* Called once, after the child was reaped.  @exit_code is -1 when a signal
+ * ended it; @exit_signal is 0 otherwise. */
+typedef void (*UvmChildExitFunc) (int exit_code, int exit_signal, gpointer user_data);
+
+/* Takes ownership of @pidfd. */
+UvmChildWatch *uvm_child_watch_new (GPid pid, int pidfd, GMainContext *context,
+                                    UvmChildExitFunc func, gpointer user_data);
+/* FALSE with errno when the child is gone or the signal failed. */
+gboolean       uvm_child_watch_signal (UvmChildWatch *watch, int sig);
+GPid           uvm_child_watch_get_pid (UvmChildWatch *watch);
+/* Kills (SIGKILL) and reaps a child still running, without calling the
+ * exit function; then frees. */
+void           uvm_child_watch_free (UvmChildWatch *watch);
+
+G_END_DECLS

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "proc/uvm-spawn.h"
+#include "util/uvm-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uvm/uvm.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* Everything the child reads, computed before fork. */
+typedef struct {
+  const UvmSpawnRequest *req;
+  int *moved;          /* scratch, one per fd */
+  int err_fd;          /* write end of the exec-error pipe */
+  int high;            /* first number above every source and target */
+  int max_target;
+  pid_t parent;
+  rlim_t nofile;
+} ChildPlan;
+
+static void
+close_range_compat (unsigned int first, unsigned int last, rlim_t nofile)
+{
+  if (first > last)
+    return;
+  if (syscall (SYS_close_range, first, last, 0) == 0)
+    return;
+  /* Kernels before 5.9: close one by one up to the fd limit. */
+  for (rlim_t fd = first; fd <= last && fd < nofile; fd++)
+    close ((int) fd);
+}
+
+static G_GNUC_NORETURN void
+child_fail (const ChildPlan *cp, int err)
+{
+  ssize_t n G_GNUC_UNUSED = write (cp->err_fd, &err, sizeof err);
+  _exit (127);
+}
+
+/* Runs in the child between fork and exec: async-signal-safe calls only. */
+static G_GNUC_NORETURN void
+child_exec (ChildPlan *cp)
+{
+  const UvmSpawnRequest *req = cp->req;
+  struct sigaction sa = { .sa_handler = SIG_DFL };
+  struct rlimit no_core = { 0, 0 };
+  sigset_t all;
+
+  for (int sig = 1; sig < NSIG; sig++)
+    sigaction (sig, &sa, NULL);   /* fails harmlessly for KILL/STOP */
+  sigemptyset (&all);
+  sigprocmask (SIG_SETMASK, &all, NULL);
+
+  if (setsid () < 0)
+    child_fail (cp, errno);
+
+  /* Move the error pipe and every source above all numbers in play, then
+   * dup2 onto the targets: a source may sit on another's target. */
+  cp->err_fd = fcntl (cp->err_fd, F_DUPFD_CLOEXEC, cp->high);
+  if (cp->err_fd < 0)
+    _exit (127);
+  for (guint i = 0; i < req->n_fds; i++)
+    {
+      cp->moved[i] = fcntl (req->fds[i].source, F_DUPFD_CLOEXEC, cp->high);
+      if (cp->moved[i] < 0)
+        child_fail (cp, errno);
+    }
+  for (guint i = 0; i < req->n_fds; i++)
+    if (dup2 (cp->moved[i], req->fds[i].target) < 0)   /* clears CLOEXEC */
+      child_fail (cp, errno);
+  /* Nothing else may reach the hypervisor: not the caller's fds, not GLib's. */
+  close_range_compat ((unsigned) cp->max_target + 1, (unsigned) cp->err_fd - 1, cp->nofile);
+  close_range_compat ((unsigned) cp->err_fd + 1, ~0U, cp->nofile);
+
+  if (setrlimit (RLIMIT_CORE, &no_core) != 0)
+    child_fail (cp, errno);
+  if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0)
+    child_fail (cp, errno);
+  /* The parent may have died before PDEATHSIG was armed. */
+  if (getppid () != cp->parent)
+    _exit (127);
+  if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    child_fail (cp, errno);
+
+  execve (req->path, req->argv, req->envp);
+  child_fail (cp, errno);
+}
+
+gboolean
+uvm_spawn (const UvmSpawnRequest *req, GPid *pid_out, int *pidfd_out, GError **error)
+{
+  g_autofree int *moved = g_new0 (int, req->n_fds ? req->n_fds : 1);
+  ChildPlan cp = { req, moved, -1, 0, -1, getpid (), 1024 };
+  struct rlimit rl;
+  int pipe_fds[2];
+  int child_errno = 0;
+  ssize_t n;
+  pid_t pid;
+  int pidfd;
+
+  for (guint i = 0; i < req->n_fds; i++)
+    {
+      cp.high = MAX (cp.high, MAX (req->fds[i].source, req->fds[i].target));
+      cp.max_target = MAX (cp.max_target, req->fds[i].target);
+    }
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0)
+    cp.nofile = rl.rlim_cur;
+
+  if (pipe2 (pipe_fds, O_CLOEXEC) != 0)
+    return uvm_set_error (error, UVM_ERROR_START_FAILED, "pipe: %s", g_strerror (errno));
+  cp.err_fd = pipe_fds[1];
+  cp.high = MAX (cp.high, MAX (pipe_fds[0], pipe_fds[1])) + 1;
+
+  pid = fork ();
+  if (pid < 0)
+    {
+      int saved = errno;
+      close (pipe_fds[0]);
+      close (pipe_fds[1]);
+      return uvm_set_error (error, UVM_ERROR_START_FAILED, "fork: %s", g_strerror (saved));
+    }
+  if (pid == 0)
+    child_exec (&cp);
+
+  close (pipe_fds[1]);
+  /* Safe against pid reuse: the child is ours and not reaped yet. */
+  pidfd = pidfd_open (pid, 0);
+  do
+    n = read (pipe_fds[0], &child_errno, sizeof child_errno);
+  while (n < 0 && errno == EINTR);
+  close (pipe_fds[0]);
+
+  if (n != 0)
+    {
+      int status;
+      if (pidfd >= 0)
+        close (pidfd);
+      while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+        ;
+      return uvm_set_error (error, UVM_ERROR_START_FAILED, "cannot execute '%s': %s", req->path,
+                            n == sizeof child_errno ? g_strerror (child_errno)
+                                                    : "child setup failed");
+    }
+  if (pidfd < 0)
+    {
+      /* Without a pidfd there is no safe way to watch it: do not leave it. */
+      int saved = errno, status;
+      kill (pid, SIGKILL);
+      while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+        ;
+      return uvm_set_error (error, UVM_ERROR_START_FAILED, "pidfd_open: %s (Linux 5.3 or later is needed)",
+                            g_strerror (saved));
+    }
+  *pid_out = pid;
+  *pidfd_out = pidfd;
+  return TRUE;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* fork + exec of a hypervisor with exactly the fds it should have. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  int source;   /* fd in this process (not taken) */
+  int target;   /* number it gets in the child */
+} UvmSpawnFd;
+
+typedef struct {
+  const char *path;          /* resolved executable */
+  char *const *argv;         /* argv[0] included */
+  char *const *envp;
+  const UvmSpawnFd *fds;     /* stdin/stdout/stderr included, as targets 0-2 */
+  guint n_fds;
+} UvmSpawnRequest;
+
+/* Spawns the child: new session, default signal dispositions and an empty
+ * mask, exactly the requested fds (everything else closed), core dumps off
+ * (guest memory holds secrets), killed when this thread exits
+ * (PR_SET_PDEATHSIG), no_new_privs.  Everything the child needs is built
+ * here before fork; the child makes only async-signal-safe calls.
+ *
+ * On success returns TRUE with the pid and a pidfd (O_CLOEXEC).  An exec
+ * failure is reported through a close-on-exec pipe, the child reaped, and
+ * FALSE returned with UVM_ERROR_START_FAILED. */
+gboolean uvm_spawn (const UvmSpawnRequest *request, GPid *pid_out, int *pidfd_out,
+                    GError **error);
+
+G_END_DECLS

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "uvm-private.h"
+#include "util/uvm-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct _UvmNetwork
+{
+  GObject parent_instance;
+  char *name;
+  UvmNetworkKind kind;
+  /* Net devices on this network, not referenced: a device removes itself
+   * when finalized.  The order of joining decides link ends. */
+  GPtrArray *members;
+  /* Isolated point-to-point link: both ends of a SOCK_DGRAM socket pair,
+   * kept for the network's life so that either VM may restart without the
+   * other noticing more than lost frames.  Datagrams keep Ethernet frame
+   * boundaries, which a stream socket would not. */
+  int link_fds[2];
+};
+
+G_DEFINE_FINAL_TYPE (UvmNetwork, uvm_network, G_TYPE_OBJECT)
+
+static void
+uvm_network_finalize (GObject *object)
+{
+  UvmNetwork *self = UVM_NETWORK (object);
+
+  uvm_close_fd (&self->link_fds[0]);
+  uvm_close_fd (&self->link_fds[1]);
+  g_ptr_array_unref (self->members);
+  g_free (self->name);
+  G_OBJECT_CLASS (uvm_network_parent_class)->finalize (object);
+}
+
+static void
+uvm_network_class_init (UvmNetworkClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = uvm_network_finalize;
+}
+
+static void
+uvm_network_init (UvmNetwork *self)
+{
+  self->members = g_ptr_array_new ();
+  self->link_fds[0] = self->link_fds[1] = -1;
+}
+
+static UvmNetwork *
+network_new (const char *name, UvmNetworkKind kind)
+{
+  UvmNetwork *self;
+
+  g_return_val_if_fail (name != NULL, NULL);
+  self = g_object_new (UVM_TYPE_NETWORK, NULL);
+  self->name = g_strdup (name);
+  self->kind = kind;
+  return self;
+}
+
+UvmNetwork *
+uvm_network_new_isolated (const char *name)
+{
+  return network_new (name, UVM_NETWORK_ISOLATED);
+}
+
+UvmNetwork *
+uvm_network_new_uplink (const char *name)
+{
+  return network_new (name, UVM_NETWORK_UPLINK);
+}
+
+const char *
+uvm_network_get_name (UvmNetwork *network)
+{
+  g_return_val_if_fail (UVM_IS_NETWORK (network), NULL);
+  return network->name;
+}
+
+UvmNetworkKind
+uvm_network_get_kind (UvmNetwork *network)
+{
+  g_return_val_if_fail (UVM_IS_NETWORK (network), UVM_NETWORK_ISOLATED);
+  return network->kind;
+}
+
+void
+uvm_network_add_member (UvmNetwork *network, UvmDevice *device)
+{
+  g_ptr_array_add (network->members, device);
+}
+
+void
+uvm_network_remove_member (UvmNetwork *network, UvmDevice *device)
+{
+  g_ptr_array_remove (network->members, device);
+}
+
+guint
+uvm_network_get_n_members (UvmNetwork *network)
+{
+  return network->members->len;
+}
+
+int
+uvm_network_open_link_fd (UvmNetwork *network, UvmDevice *device, GError **error)
+{
+  guint index;
+  int fd;
+
+  if (network->kind != UVM_NETWORK_ISOLATED ||
+      !g_ptr_array_find (network->members, device, &index) || index > 1)
+    {
+      uvm_set_error (error, UVM_ERROR_UNSUPPORTED,
+                     "network '%s': no link end for this device", network->name);
+      return -1;
+    }
+  if (network->link_fds[0] < 0 &&
+      socketpair (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, network->link_fds) != 0)
+    {
+      uvm_set_error (error, UVM_ERROR_FAILED, "network '%s': socketpair: %s",
+                     network->name, g_strerror (errno));
+      return -1;
+    }
+  fd = fcntl (network->link_fds[index], F_DUPFD_CLOEXEC, 3);
+  if (fd < 0)
+    uvm_set_error (error, UVM_ERROR_FAILED, "network '%s': dup: %s",
+                   network->name, g_strerror (errno));
+  return fd;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Internal API shared by the public objects, the backends and the tests. */
+#pragma once
+
+#include <uvm/uvm.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/* uvm-device.c */
+/* Called by uvm_vm_add_device(): claims the device for one VM, fills in the
+ * id and a derived MAC.  FALSE when another VM owns it already. */
+gboolean    uvm_device_claim (UvmDevice *device, const char *vm_name, const char *default_id);
+gboolean    uvm_device_is_claimed (UvmDevice *device);
+char       *uvm_derive_mac (const char *vm_name, const char *network_name);
+gboolean    uvm_mac_is_valid (const char *mac);
+
+/* uvm-network.c */
+void     uvm_network_add_member    (UvmNetwork *network, UvmDevice *device);
+void     uvm_network_remove_member (UvmNetwork *network, UvmDevice *device);
+guint    uvm_network_get_n_members (UvmNetwork *network);
+/* A new close-on-exec fd for @device's end of an isolated link (the caller
+ * owns it); creates the link on first use. */
+int      uvm_network_open_link_fd  (UvmNetwork *network, UvmDevice *device, GError **error);
+
+/* uvm-event.c */
+UvmEvent *uvm_event_new_state_changed (UvmVmState state, UvmVmState previous);
+UvmEvent *uvm_event_new_exited (UvmVmState state, int exit_code, int exit_signal);
+/* @data may be NULL; it is serialized now. @device_id may be NULL. */
+UvmEvent *uvm_event_new_hypervisor (UvmEventKind kind, UvmVmState state,
+                                    const char *name, JsonObject *data,
+                                    const char *device_id);
+
+G_END_DECLS
+
+G_BEGIN_DECLS
+/* uvm-storage.c */
+gboolean uvm_storage_check   (UvmStorage *storage, const char *field, GError **error);
+gboolean uvm_storage_prepare (UvmStorage *storage, GError **error);
+G_END_DECLS
+
+G_BEGIN_DECLS
+/* Events are filled in by backends without knowing the VM's state; the VM
+ * stamps it just before emitting. */
+void uvm_event_set_state (UvmEvent *event, UvmVmState state);
+G_END_DECLS

@@ -1,0 +1,1553 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* UvmVm: the definition, and the life of one hypervisor process at a time.
+ *
+ * Everything after start runs on the GMainContext that was thread-default at
+ * start: the child watch (pidfd), the control connection, the timers of a
+ * stop, and every event emission. */
+#include "uvm-private.h"
+#include "backend/uvm-backend.h"
+#include "plan/uvm-plan.h"
+#include "proc/uvm-child-watch.h"
+#include "proc/uvm-spawn.h"
+#include "util/uvm-rundir.h"
+#include "util/uvm-util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CONTROL_NAME "control.sock"
+#define LOG_NAME "hypervisor.log"
+#define CONSOLE_NAME "console.log"
+/* Ready normally comes within tens of milliseconds (the control socket does
+ * not wait for the guest); this only catches a hypervisor that hangs. */
+#define START_TIMEOUT_MS 30000
+#define LOG_TAIL_LINES 8
+
+typedef enum {
+  STOP_IDLE,
+  STOP_POWER_BUTTON,
+  STOP_QUIT,
+  STOP_TERM,
+  STOP_KILL,
+} StopPhase;
+
+struct _UvmVm
+{
+  GObject parent_instance;
+
+  /* Definition. */
+  char *name;
+  UvmHypervisor hypervisor;
+  UvmMachine machine;
+  UvmAccel accel;
+  char *kernel;
+  char *initramfs;
+  char *cmdline;
+  guint vcpus;
+  guint64 memory;
+  GPtrArray *devices;
+  GStrv extra_args;
+  char *hypervisor_path;
+  char *runtime_dir;        /* as set, or NULL */
+  gboolean start_paused;
+
+  /* Paths of the runtime directory in effect (recomputed on change). */
+  char *effective_dir;
+  char *control_path;
+  char *log_path;
+  char *console_path;
+
+  /* The current (or last) run. */
+  UvmVmState state;
+  GMainContext *context;
+  UvmRundir *rundir;
+  UvmChildWatch *child;
+  UvmControl *control;
+  gboolean console_in_rundir;
+
+  GTask *start_task;
+  GCancellable *start_cancellable;  /* ours: cancels the ready request */
+  GError *start_error;              /* why a start is being aborted */
+  GSource *start_timeout;
+  GSource *start_cancel_source;
+
+  StopPhase stop_phase;
+  guint stop_timeout_ms;
+  GSource *stop_timer;
+  gboolean exit_expected;           /* a stop or kill was asked for */
+  GQueue waiters;                   /* GTask: stop and wait callers */
+
+  gboolean have_exit;
+  int exit_code;
+  int exit_signal;
+};
+
+enum { SIGNAL_EVENT, N_SIGNALS };
+static guint signals[N_SIGNALS];
+
+G_DEFINE_FINAL_TYPE (UvmVm, uvm_vm, G_TYPE_OBJECT)
+
+static void finish_run (UvmVm *self);
+
+/* ---- Definition ---------------------------------------------------- */
+
+static void
+update_paths (UvmVm *self)
+{
+  g_free (self->effective_dir);
+  g_free (self->control_path);
+  g_free (self->log_path);
+  self->effective_dir = self->runtime_dir ? g_strdup (self->runtime_dir)
+                                          : uvm_rundir_default_path (self->name);
+  self->control_path = g_build_filename (self->effective_dir, CONTROL_NAME, NULL);
+  self->log_path = g_build_filename (self->effective_dir, LOG_NAME, NULL);
+  g_clear_pointer (&self->console_path, g_free);
+}
+
+static gboolean
+is_active (UvmVm *self)
+{
+  return self->child != NULL;
+}
+
+static void
+uvm_vm_dispose (GObject *object)
+{
+  UvmVm *self = UVM_VM (object);
+
+  /* Last reference to a running VM: no leaked process, socket or dir.
+   * Every pending operation holds a reference, so nothing waits on us. */
+  if (self->control != NULL)
+    {
+      self->control->klass->free (self->control);
+      self->control = NULL;
+    }
+  if (self->child != NULL)
+    {
+      uvm_child_watch_free (self->child);
+      self->child = NULL;
+      finish_run (self);
+    }
+  G_OBJECT_CLASS (uvm_vm_parent_class)->dispose (object);
+}
+
+static void
+uvm_vm_finalize (GObject *object)
+{
+  UvmVm *self = UVM_VM (object);
+
+  g_free (self->name);
+  g_free (self->kernel);
+  g_free (self->initramfs);
+  g_free (self->cmdline);
+  g_ptr_array_unref (self->devices);
+  g_strfreev (self->extra_args);
+  g_free (self->hypervisor_path);
+  g_free (self->runtime_dir);
+  g_free (self->effective_dir);
+  g_free (self->control_path);
+  g_free (self->log_path);
+  g_free (self->console_path);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  G_OBJECT_CLASS (uvm_vm_parent_class)->finalize (object);
+}
+
+static void
+uvm_vm_class_init (UvmVmClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = uvm_vm_dispose;
+  object_class->finalize = uvm_vm_finalize;
+
+  /**
+   * UvmVm::event:
+   * @vm: the VM
+   * @event: the #UvmEvent
+   *
+   * Emitted in the VM's main context for every event, in order.
+   */
+  signals[SIGNAL_EVENT] = g_signal_new ("event", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                                        0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                                        UVM_TYPE_EVENT | G_SIGNAL_TYPE_STATIC_SCOPE);
+}
+
+static void
+uvm_vm_init (UvmVm *self)
+{
+  self->devices = g_ptr_array_new_with_free_func (g_object_unref);
+  self->extra_args = g_new0 (char *, 1);
+  self->vcpus = 1;
+  self->memory = 256 * UVM_MIB;
+  g_queue_init (&self->waiters);
+}
+
+UvmVm *
+uvm_vm_new (const char *name, UvmHypervisor hypervisor)
+{
+  UvmVm *self;
+
+  g_return_val_if_fail (name != NULL, NULL);
+  self = g_object_new (UVM_TYPE_VM, NULL);
+  self->name = g_strdup (name);
+  self->hypervisor = hypervisor;
+  update_paths (self);
+  return self;
+}
+
+const char *
+uvm_vm_get_name (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), NULL);
+  return vm->name;
+}
+
+UvmHypervisor
+uvm_vm_get_hypervisor (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), UVM_HYPERVISOR_QEMU);
+  return vm->hypervisor;
+}
+
+void
+uvm_vm_set_machine (UvmVm *vm, UvmMachine machine)
+{
+  g_return_if_fail (UVM_IS_VM (vm));
+  vm->machine = machine;
+}
+
+UvmMachine
+uvm_vm_get_machine (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), UVM_MACHINE_DEFAULT);
+  return vm->machine;
+}
+
+void
+uvm_vm_set_accel (UvmVm *vm, UvmAccel accel)
+{
+  g_return_if_fail (UVM_IS_VM (vm));
+  vm->accel = accel;
+}
+
+UvmAccel
+uvm_vm_get_accel (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), UVM_ACCEL_AUTO);
+  return vm->accel;
+}
+
+static void
+replace_path (char **field, const char *path)
+{
+  g_free (*field);
+  *field = path != NULL ? uvm_absolute_path (path) : NULL;
+}
+
+void
+uvm_vm_set_kernel (UvmVm *vm, const char *kernel, const char *initramfs, const char *cmdline)
+{
+  g_return_if_fail (UVM_IS_VM (vm));
+  g_return_if_fail (kernel != NULL);
+  replace_path (&vm->kernel, kernel);
+  replace_path (&vm->initramfs, initramfs);
+  g_free (vm->cmdline);
+  vm->cmdline = g_strdup (cmdline);
+}
+
+const char *
+uvm_vm_get_kernel (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), NULL);
+  return vm->kernel;
+}
+
+const char *
+uvm_vm_get_initramfs (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), NULL);
+  return vm->initramfs;
+}
+
+const char *
+uvm_vm_get_cmdline (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), NULL);
+  return vm->cmdline;
+}
+
+void
+uvm_vm_set_vcpus (UvmVm *vm, guint vcpus)
+{
+  g_return_if_fail (UVM_IS_VM (vm));
+  vm->vcpus = vcpus;
+}
+
+guint
+uvm_vm_get_vcpus (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), 0);
+  return vm->vcpus;
+}
+
+void
+uvm_vm_set_memory (UvmVm *vm, guint64 bytes)
+{
+  g_return_if_fail (UVM_IS_VM (vm));
+  vm->memory = bytes;
+}
+
+guint64
+uvm_vm_get_memory (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), 0);
+  return vm->memory;
+}
+
+static const char *
+kind_prefix (UvmDeviceKind kind)
+{
+  switch (kind)
+    {
+    case UVM_DEVICE_NET: return "net";
+    case UVM_DEVICE_DISK: return "disk";
+    case UVM_DEVICE_CONSOLE: return "console";
+    case UVM_DEVICE_RNG: return "rng";
+    default: return "dev";
+    }
+}
+
+void
+uvm_vm_add_device (UvmVm *vm, UvmDevice *device)
+{
+  g_autofree char *default_id = NULL;
+  guint same_kind = 0;
+
+  g_return_if_fail (UVM_IS_VM (vm));
+  g_return_if_fail (UVM_IS_DEVICE (device));
+
+  for (guint i = 0; i < vm->devices->len; i++)
+    if (uvm_device_get_kind (g_ptr_array_index (vm->devices, i)) == uvm_device_get_kind (device))
+      same_kind++;
+  default_id = g_strdup_printf ("%s%u", kind_prefix (uvm_device_get_kind (device)), same_kind);
+  if (!uvm_device_claim (device, vm->name, default_id))
+    {
+      g_critical ("uvm_vm_add_device: device '%s' belongs to another VM already; not added to '%s'",
+                  uvm_device_get_id (device), vm->name);
+      g_object_unref (device);
+      return;
+    }
+  g_ptr_array_add (vm->devices, device);
+  g_clear_pointer (&vm->console_path, g_free);
+}
+
+guint
+uvm_vm_get_n_devices (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), 0);
+  return vm->devices->len;
+}
+
+UvmDevice *
+uvm_vm_get_device (UvmVm *vm, guint index)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), NULL);
+  if (index >= vm->devices->len)
+    return NULL;
+  return g_ptr_array_index (vm->devices, index);
+}
+
+void
+uvm_vm_set_extra_args (UvmVm *vm, const char *const *args)
+{
+  g_return_if_fail (UVM_IS_VM (vm));
+  g_strfreev (vm->extra_args);
+  vm->extra_args = args ? g_strdupv ((char **) args) : g_new0 (char *, 1);
+}
+
+const char *const *
+uvm_vm_get_extra_args (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), NULL);
+  return (const char *const *) vm->extra_args;
+}
+
+void
+uvm_vm_set_hypervisor_path (UvmVm *vm, const char *path)
+{
+  g_return_if_fail (UVM_IS_VM (vm));
+  g_free (vm->hypervisor_path);
+  vm->hypervisor_path = g_strdup (path);
+}
+
+const char *
+uvm_vm_get_hypervisor_path (UvmVm *vm)
+{
+  const UvmBackend *backend;
+
+  g_return_val_if_fail (UVM_IS_VM (vm), NULL);
+  if (vm->hypervisor_path != NULL)
+    return vm->hypervisor_path;
+  backend = uvm_backend_lookup (vm->hypervisor, NULL);
+  return backend ? backend->default_binary : "";
+}
+
+void
+uvm_vm_set_runtime_dir (UvmVm *vm, const char *path)
+{
+  g_return_if_fail (UVM_IS_VM (vm));
+  if (is_active (vm))
+    {
+      g_critical ("uvm_vm_set_runtime_dir: VM '%s' is running; the runtime directory cannot "
+                  "change under it", vm->name);
+      return;
+    }
+  replace_path (&vm->runtime_dir, path);
+  update_paths (vm);
+}
+
+const char *
+uvm_vm_get_runtime_dir (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), NULL);
+  return vm->effective_dir;
+}
+
+void
+uvm_vm_set_start_paused (UvmVm *vm, gboolean paused)
+{
+  g_return_if_fail (UVM_IS_VM (vm));
+  vm->start_paused = !!paused;
+}
+
+gboolean
+uvm_vm_get_start_paused (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), FALSE);
+  return vm->start_paused;
+}
+
+const char *
+uvm_vm_get_control_path (UvmVm *vm)
+{
+  return vm->control_path;
+}
+
+const char *
+uvm_vm_get_log_path (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), NULL);
+  return vm->log_path;
+}
+
+const char *
+uvm_vm_get_console_path (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), NULL);
+  if (vm->console_path == NULL)
+    {
+      for (guint i = 0; i < vm->devices->len; i++)
+        {
+          UvmDevice *dev = g_ptr_array_index (vm->devices, i);
+          if (uvm_device_get_kind (dev) != UVM_DEVICE_CONSOLE)
+            continue;
+          vm->console_path = uvm_device_get_log_path (dev)
+                               ? g_strdup (uvm_device_get_log_path (dev))
+                               : g_build_filename (vm->effective_dir, CONSOLE_NAME, NULL);
+          break;
+        }
+    }
+  return vm->console_path;
+}
+
+char *
+uvm_vm_describe_device (UvmVm *vm, UvmDevice *device)
+{
+  guint index = 0;
+
+  g_ptr_array_find (vm->devices, device, &index);
+  return g_strdup_printf ("devices[%u] (%s)", index,
+                          uvm_device_get_id (device) ? uvm_device_get_id (device) : "?");
+}
+
+/* ---- Validation and plan ------------------------------------------- */
+
+static const UvmBackend *
+check_definition (UvmVm *vm, GError **error)
+{
+  const UvmBackend *backend = uvm_backend_lookup (vm->hypervisor, error);
+
+  if (backend == NULL || !uvm_backend_validate_common (vm, error) ||
+      !backend->validate (vm, error))
+    return NULL;
+  return backend;
+}
+
+static char *
+resolve_binary (UvmVm *vm, GError **error)
+{
+  const char *bin = uvm_vm_get_hypervisor_path (vm);
+  char *path;
+
+  if (strchr (bin, '/') != NULL)
+    {
+      if (access (bin, X_OK) == 0 && g_file_test (bin, G_FILE_TEST_IS_REGULAR))
+        return uvm_absolute_path (bin);
+      uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                     "hypervisor-path: '%s' is not an executable file", bin);
+      return NULL;
+    }
+  path = g_find_program_in_path (bin);
+  if (path == NULL)
+    uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                   "hypervisor-path: '%s' was not found in PATH (is the hypervisor installed?)",
+                   bin);
+  return path;
+}
+
+gboolean
+uvm_vm_validate (UvmVm *vm, GError **error)
+{
+  g_autofree char *bin = NULL;
+
+  g_return_val_if_fail (UVM_IS_VM (vm), FALSE);
+  if (check_definition (vm, error) == NULL)
+    return FALSE;
+  bin = resolve_binary (vm, error);
+  return bin != NULL;
+}
+
+static UvmPlan *
+build_plan (UvmVm *vm, const UvmBackend **backend_out, GError **error)
+{
+  const UvmBackend *backend = check_definition (vm, error);
+  UvmPlan *plan;
+
+  if (backend == NULL)
+    return NULL;
+  plan = backend->build_plan (vm, error);
+  if (plan == NULL)
+    return NULL;
+  plan->runtime_dir = g_strdup (vm->effective_dir);
+  plan->control_path = g_strdup (vm->control_path);
+  plan->log_path = g_strdup (vm->log_path);
+  if (backend_out != NULL)
+    *backend_out = backend;
+  return plan;
+}
+
+char *
+uvm_vm_get_command_line (UvmVm *vm, GError **error)
+{
+  g_autoptr(UvmPlan) plan = NULL;
+
+  g_return_val_if_fail (UVM_IS_VM (vm), NULL);
+  plan = build_plan (vm, NULL, error);
+  return plan ? uvm_plan_to_command_line (plan) : NULL;
+}
+
+char *
+uvm_vm_get_launch_plan (UvmVm *vm, GError **error)
+{
+  g_autoptr(UvmPlan) plan = NULL;
+
+  g_return_val_if_fail (UVM_IS_VM (vm), NULL);
+  plan = build_plan (vm, NULL, error);
+  return plan ? uvm_plan_to_script (plan) : NULL;
+}
+
+/* ---- Events and state ---------------------------------------------- */
+
+static void
+emit_event (UvmVm *self, UvmEvent *event)
+{
+  g_autoptr(UvmVm) hold = g_object_ref (self);
+
+  g_signal_emit (self, signals[SIGNAL_EVENT], 0, event);
+}
+
+static void
+set_state (UvmVm *self, UvmVmState state)
+{
+  UvmVmState previous = self->state;
+  g_autoptr(UvmEvent) event = NULL;
+
+  if (state == previous)
+    return;
+  self->state = state;
+  g_debug ("VM '%s': %s -> %s", self->name, uvm_vm_state_to_string (previous),
+           uvm_vm_state_to_string (state));
+  event = uvm_event_new_state_changed (state, previous);
+  emit_event (self, event);
+}
+
+static void
+sink_event (gpointer vm, UvmEvent *event)
+{
+  UvmVm *self = vm;
+
+  uvm_event_set_state (event, self->state);
+  emit_event (self, event);
+}
+
+static void
+sink_state (gpointer vm, UvmVmState state)
+{
+  UvmVm *self = vm;
+
+  /* Only the guest's run state is the hypervisor's to tell; starting and
+   * stopping are ours. */
+  if (self->state == UVM_VM_STATE_RUNNING || self->state == UVM_VM_STATE_PAUSED)
+    set_state (self, state);
+}
+
+static void
+sink_closed (gpointer vm, const GError *error)
+{
+  UvmVm *self = vm;
+
+  /* The process exit, seen through the pidfd, is what ends a run. */
+  g_debug ("VM '%s': control connection closed%s%s", self->name, error ? ": " : "",
+           error ? error->message : "");
+}
+
+static const UvmControlSink control_sink = {
+  .event = sink_event,
+  .state = sink_state,
+  .closed = sink_closed,
+};
+
+UvmVmState
+uvm_vm_get_state (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), UVM_VM_STATE_DEFINED);
+  return vm->state;
+}
+
+int
+uvm_vm_get_pid (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), 0);
+  return vm->child ? uvm_child_watch_get_pid (vm->child) : 0;
+}
+
+gboolean
+uvm_vm_get_exit_status (UvmVm *vm, int *exit_code, int *exit_signal)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), FALSE);
+  if (!vm->have_exit)
+    return FALSE;
+  if (exit_code)
+    *exit_code = vm->exit_code;
+  if (exit_signal)
+    *exit_signal = vm->exit_signal;
+  return TRUE;
+}
+
+typedef struct {
+  UvmEventFunc func;
+  gpointer user_data;
+  GDestroyNotify notify;
+} EventClosure;
+
+static void
+event_closure_marshal (UvmVm *vm, UvmEvent *event, gpointer data)
+{
+  EventClosure *c = data;
+
+  c->func (vm, event, c->user_data);
+}
+
+static void
+event_closure_free (gpointer data, GClosure *closure)
+{
+  EventClosure *c = data;
+
+  if (c->notify)
+    c->notify (c->user_data);
+  g_free (c);
+}
+
+gulong
+uvm_vm_connect_event (UvmVm *vm, UvmEventFunc func, gpointer user_data, GDestroyNotify notify)
+{
+  EventClosure *c;
+
+  g_return_val_if_fail (UVM_IS_VM (vm), 0);
+  g_return_val_if_fail (func != NULL, 0);
+  c = g_new0 (EventClosure, 1);
+  c->func = func;
+  c->user_data = user_data;
+  c->notify = notify;
+  return g_signal_connect_data (vm, "event", G_CALLBACK (event_closure_marshal), c,
+                                event_closure_free, 0);
+}
+
+void
+uvm_vm_disconnect_event (UvmVm *vm, gulong handler_id)
+{
+  g_return_if_fail (UVM_IS_VM (vm));
+  g_signal_handler_disconnect (vm, handler_id);
+}
+
+/* ---- The end of a run ---------------------------------------------- */
+
+static const char *const *
+run_files (UvmVm *self)
+{
+  static const char *const with_console[] = { CONTROL_NAME, LOG_NAME, CONSOLE_NAME, NULL };
+  static const char *const without_console[] = { CONTROL_NAME, LOG_NAME, NULL };
+
+  return self->console_in_rundir ? with_console : without_console;
+}
+
+static void
+destroy_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+/* Releases what a run holds once its process is gone. */
+static void
+finish_run (UvmVm *self)
+{
+  destroy_source (&self->start_timeout);
+  destroy_source (&self->start_cancel_source);
+  destroy_source (&self->stop_timer);
+  g_clear_object (&self->start_cancellable);
+  uvm_rundir_release (self->rundir, run_files (self));
+  self->rundir = NULL;
+  self->stop_phase = STOP_IDLE;
+}
+
+static char *
+start_failure_message (UvmVm *self, int code, int sig, const char *tail)
+{
+  g_autofree char *how = sig ? g_strdup_printf ("was killed by signal %d", sig)
+                             : g_strdup_printf ("exited with code %d", code);
+
+  return g_strdup_printf ("%s '%s' %s during start%s%s", uvm_backend_lookup (self->hypervisor, NULL)->name,
+                          self->name, how, tail ? ": " : " (its log is empty)",
+                          tail ? tail : "");
+}
+
+static void
+on_child_exit (int code, int sig, gpointer user_data)
+{
+  UvmVm *self = user_data;
+  g_autoptr(UvmVm) hold = g_object_ref (self);
+  g_autoptr(UvmEvent) event = NULL;
+  g_autofree char *tail = NULL;
+  GTask *start_task;
+  UvmVmState final;
+  GTask *waiter;
+
+  g_debug ("VM '%s': hypervisor exited (code %d, signal %d)", self->name, code, sig);
+  self->have_exit = TRUE;
+  self->exit_code = code;
+  self->exit_signal = sig;
+  uvm_child_watch_free (self->child);   /* reaped: only closes the pidfd */
+  self->child = NULL;
+  if (self->control != NULL)
+    {
+      self->control->klass->free (self->control);
+      self->control = NULL;
+    }
+  if (self->start_task != NULL)
+    tail = uvm_read_file_tail (self->log_path, LOG_TAIL_LINES);
+  finish_run (self);
+
+  start_task = g_steal_pointer (&self->start_task);
+  if (start_task != NULL)
+    final = UVM_VM_STATE_CRASHED;
+  else if (self->exit_expected || (sig == 0 && code == 0))
+    final = UVM_VM_STATE_STOPPED;   /* asked for, or the guest powered off */
+  else
+    final = UVM_VM_STATE_CRASHED;
+
+  event = uvm_event_new_exited (self->state, code, sig);
+  emit_event (self, event);
+  set_state (self, final);
+
+  if (start_task != NULL)
+    {
+      GError *error = g_steal_pointer (&self->start_error);
+
+      if (error == NULL || error->domain != G_IO_ERROR)
+        {
+          gboolean timeout = error && g_error_matches (error, UVM_ERROR, UVM_ERROR_TIMEOUT);
+          g_autofree char *msg = start_failure_message (self, code, sig, tail);
+
+          if (timeout)
+            g_prefix_error (&error, "%s%s", tail ? tail : "", tail ? "\n" : "");
+          else
+            {
+              g_clear_error (&error);
+              error = g_error_new_literal (UVM_ERROR, UVM_ERROR_START_FAILED, msg);
+            }
+        }
+      g_task_return_error (start_task, error);
+      g_object_unref (start_task);
+    }
+  while ((waiter = g_queue_pop_head (&self->waiters)) != NULL)
+    {
+      g_task_return_boolean (waiter, TRUE);
+      g_object_unref (waiter);
+    }
+}
+
+/* ---- Start --------------------------------------------------------- */
+
+static void
+abort_start (UvmVm *self, GError *error)
+{
+  if (self->start_error == NULL)
+    self->start_error = error;
+  else
+    g_error_free (error);
+  g_cancellable_cancel (self->start_cancellable);
+  /* The exit handler completes the start: nothing is reported before the
+   * process is reaped and its files are gone. */
+  if (self->child != NULL)
+    uvm_child_watch_signal (self->child, SIGKILL);
+}
+
+static void
+on_ready (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(UvmVm) self = user_data;
+  GError *error = NULL;
+  gssize state = g_task_propagate_int (G_TASK (result), &error);
+  GTask *task;
+
+  if (self->start_task == NULL || self->start_error != NULL)
+    {
+      g_clear_error (&error);   /* aborted already; the exit handler reports */
+      return;
+    }
+  if (state < 0)
+    {
+      abort_start (self, error);
+      return;
+    }
+  destroy_source (&self->start_timeout);
+  destroy_source (&self->start_cancel_source);
+  g_clear_object (&self->start_cancellable);
+  task = g_steal_pointer (&self->start_task);
+  set_state (self, (UvmVmState) state);
+  g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
+static gboolean
+on_start_timeout (gpointer user_data)
+{
+  UvmVm *self = user_data;
+
+  g_clear_pointer (&self->start_timeout, g_source_unref);
+  abort_start (self, g_error_new (UVM_ERROR, UVM_ERROR_TIMEOUT,
+                                  "VM '%s': the hypervisor did not become ready within %d ms",
+                                  self->name, START_TIMEOUT_MS));
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_start_cancelled (GCancellable *cancellable, gpointer user_data)
+{
+  UvmVm *self = user_data;
+
+  g_clear_pointer (&self->start_cancel_source, g_source_unref);
+  abort_start (self, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "VM '%s': start cancelled",
+                                  self->name));
+  return G_SOURCE_REMOVE;
+}
+
+static GSource *
+attach_source (GSource *source, GMainContext *context, GSourceFunc func, gpointer data)
+{
+  g_source_set_callback (source, func, data, NULL);
+  g_source_attach (source, context);
+  return source;
+}
+
+static int
+bind_control_socket (const char *path, GError **error)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd;
+
+  g_strlcpy (addr.sun_path, path, sizeof addr.sun_path);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    {
+      uvm_set_error (error, UVM_ERROR_START_FAILED, "control socket: %s", g_strerror (errno));
+      return -1;
+    }
+  unlink (path);
+  /* Bound and listening before the hypervisor exists: our connection
+   * queues in the backlog, so there is no socket to wait or poll for. */
+  if (bind (fd, (struct sockaddr *) &addr, sizeof addr) != 0 || chmod (path, 0600) != 0 ||
+      listen (fd, 16) != 0)
+    {
+      uvm_set_error (error, UVM_ERROR_START_FAILED, "control socket '%s': %s", path,
+                     g_strerror (errno));
+      uvm_close_fd (&fd);
+    }
+  return fd;
+}
+
+static int
+connect_control_socket (const char *path, GError **error)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  g_strlcpy (addr.sun_path, path, sizeof addr.sun_path);
+  if (fd < 0 || connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0)
+    {
+      uvm_set_error (error, UVM_ERROR_START_FAILED, "connecting to '%s': %s", path,
+                     g_strerror (errno));
+      uvm_close_fd (&fd);
+    }
+  return fd;
+}
+
+/* Opens every fd the plan lists plus stdio, spawns, and connects.  On
+ * failure everything opened here is closed again. */
+static gboolean
+spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, int *control_fd, GError **error)
+{
+  g_autoptr(GArray) fds = g_array_new (FALSE, TRUE, sizeof (UvmSpawnFd));
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_auto(GStrv) envp = g_get_environ ();
+  int listen_fd = -1, null_fd = -1, log_fd = -1, pidfd = -1;
+  gboolean ok = FALSE;
+  GPid pid = 0;
+
+  null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  log_fd = open (self->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (null_fd < 0 || log_fd < 0)
+    {
+      uvm_set_error (error, UVM_ERROR_START_FAILED, "opening '%s': %s",
+                     null_fd < 0 ? "/dev/null" : self->log_path, g_strerror (errno));
+      goto out;
+    }
+  g_array_append_vals (fds, (UvmSpawnFd[]) { { null_fd, 0 }, { log_fd, 1 }, { log_fd, 2 } }, 3);
+
+  for (guint i = 0; i < plan->fds->len; i++)
+    {
+      const UvmPlanFd *pfd = g_ptr_array_index (plan->fds, i);
+      UvmSpawnFd sfd = { -1, pfd->target };
+
+      if (pfd->kind == UVM_PLAN_FD_CONTROL_SOCKET)
+        sfd.source = listen_fd = bind_control_socket (self->control_path, error);
+      else
+        sfd.source = uvm_network_open_link_fd (uvm_device_get_network (pfd->device),
+                                               pfd->device, error);
+      if (sfd.source < 0)
+        goto out;
+      g_array_append_val (fds, sfd);
+    }
+  for (guint i = 0; i < self->devices->len; i++)
+    {
+      UvmDevice *dev = g_ptr_array_index (self->devices, i);
+      if (uvm_device_get_kind (dev) == UVM_DEVICE_DISK &&
+          !uvm_storage_prepare (uvm_device_get_storage (dev), error))
+        goto out;
+    }
+
+  g_ptr_array_add (argv, (gpointer) binary);
+  for (guint i = 0; i < plan->args->len; i++)
+    g_ptr_array_add (argv, g_ptr_array_index (plan->args, i));
+  g_ptr_array_add (argv, NULL);
+
+  {
+    UvmSpawnRequest req = { binary, (char *const *) argv->pdata, envp,
+                            (const UvmSpawnFd *) fds->data, fds->len };
+    if (!uvm_spawn (&req, &pid, &pidfd, error))
+      goto out;
+  }
+  self->child = uvm_child_watch_new (pid, pidfd, self->context, on_child_exit, self);
+  *control_fd = connect_control_socket (self->control_path, error);
+  if (*control_fd < 0)
+    {
+      /* Cannot control it: do not leave it running. */
+      uvm_child_watch_free (self->child);
+      self->child = NULL;
+      goto out;
+    }
+  ok = TRUE;
+
+out:
+  /* The child has its copies; ours would keep the link and socket alive
+   * after the hypervisor died. */
+  for (guint i = 3; i < fds->len; i++)
+    close (g_array_index (fds, UvmSpawnFd, i).source);
+  if (listen_fd >= 0 && fds->len <= 3)
+    close (listen_fd);
+  uvm_close_fd (&null_fd);
+  uvm_close_fd (&log_fd);
+  return ok;
+}
+
+void
+uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback callback,
+                    gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(UvmPlan) plan = NULL;
+  g_autofree char *binary = NULL;
+  const UvmBackend *backend = NULL;
+  GError *error = NULL;
+  int control_fd = -1;
+
+  g_return_if_fail (UVM_IS_VM (vm));
+  task = g_task_new (vm, cancellable, callback, user_data);
+  g_task_set_source_tag (task, uvm_vm_start_async);
+
+  if (is_active (vm))
+    {
+      g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_BUSY, "VM '%s' is %s already",
+                               vm->name, uvm_vm_state_to_string (vm->state));
+      return;
+    }
+  if (g_task_return_error_if_cancelled (task))
+    return;
+  plan = build_plan (vm, &backend, &error);
+  if (plan != NULL)
+    binary = resolve_binary (vm, &error);
+  if (binary == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  vm->console_in_rundir = FALSE;
+  if (uvm_vm_get_console_path (vm) != NULL)
+    {
+      g_autofree char *default_console = g_build_filename (vm->effective_dir, CONSOLE_NAME, NULL);
+      vm->console_in_rundir = g_str_equal (default_console, uvm_vm_get_console_path (vm));
+    }
+  vm->rundir = uvm_rundir_acquire (vm->effective_dir, run_files (vm), &error);
+  if (vm->rundir == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_clear_pointer (&vm->context, g_main_context_unref);
+  vm->context = g_main_context_ref_thread_default ();
+  vm->exit_expected = FALSE;
+  vm->have_exit = FALSE;
+  g_clear_error (&vm->start_error);
+
+  if (!spawn_plan (vm, plan, binary, &control_fd, &error))
+    {
+      finish_run (vm);
+      g_task_return_error (task, error);
+      return;
+    }
+  vm->control = backend->control_new (control_fd, &control_sink, vm);
+  vm->start_task = g_steal_pointer (&task);
+  vm->start_cancellable = g_cancellable_new ();
+  vm->start_timeout = attach_source (g_timeout_source_new (START_TIMEOUT_MS), vm->context,
+                                     on_start_timeout, vm);
+  if (cancellable != NULL)
+    vm->start_cancel_source = attach_source (g_cancellable_source_new (cancellable), vm->context,
+                                             G_SOURCE_FUNC (on_start_cancelled), vm);
+  set_state (vm, UVM_VM_STATE_STARTING);
+  vm->control->klass->ready_async (vm->control, vm->start_cancellable, on_ready,
+                                   g_object_ref (vm));
+}
+
+gboolean
+uvm_vm_start_finish (UvmVm *vm, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, vm), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* Sync variants: run the async call and iterate the thread-default context,
+ * where GTask delivers the callback. */
+typedef struct {
+  GAsyncResult *result;
+} SyncCall;
+
+static void
+sync_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  SyncCall *call = user_data;
+
+  call->result = g_object_ref (result);
+}
+
+static GAsyncResult *
+sync_call_wait (SyncCall *call)
+{
+  GMainContext *context = g_main_context_ref_thread_default ();
+
+  while (call->result == NULL)
+    g_main_context_iteration (context, TRUE);
+  g_main_context_unref (context);
+  return call->result;
+}
+
+gboolean
+uvm_vm_start (UvmVm *vm, GCancellable *cancellable, GError **error)
+{
+  SyncCall call = { NULL };
+  g_autoptr(GAsyncResult) result = NULL;
+
+  uvm_vm_start_async (vm, cancellable, sync_call_done, &call);
+  result = sync_call_wait (&call);
+  return uvm_vm_start_finish (vm, result, error);
+}
+
+/* ---- Pause / resume ------------------------------------------------ */
+
+static gboolean
+check_controllable (UvmVm *self, GTask *task)
+{
+  if (self->control == NULL || self->state == UVM_VM_STATE_STARTING ||
+      self->state == UVM_VM_STATE_STOPPING)
+    {
+      g_task_return_new_error (task, UVM_ERROR,
+                               self->state == UVM_VM_STATE_STARTING ||
+                                 self->state == UVM_VM_STATE_STOPPING
+                                 ? UVM_ERROR_BUSY : UVM_ERROR_NOT_RUNNING,
+                               "VM '%s' is %s", self->name, uvm_vm_state_to_string (self->state));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+on_run_state_request_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  UvmVm *self = g_task_get_source_object (task);
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  sink_state (self, GPOINTER_TO_INT (g_task_get_task_data (task)));
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+run_state_request (UvmVm *vm, UvmControlOp op, UvmVmState target, gpointer tag,
+                   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new (vm, cancellable, callback, user_data);
+
+  g_task_set_source_tag (task, tag);
+  g_task_set_task_data (task, GINT_TO_POINTER (target), NULL);
+  if (!check_controllable (vm, task))
+    return;
+  vm->control->klass->request_async (vm->control, op, cancellable, on_run_state_request_done,
+                                     g_steal_pointer (&task));
+}
+
+void
+uvm_vm_pause_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback callback,
+                    gpointer user_data)
+{
+  g_return_if_fail (UVM_IS_VM (vm));
+  run_state_request (vm, UVM_CONTROL_PAUSE, UVM_VM_STATE_PAUSED, uvm_vm_pause_async,
+                     cancellable, callback, user_data);
+}
+
+gboolean
+uvm_vm_pause_finish (UvmVm *vm, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, vm), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+gboolean
+uvm_vm_pause (UvmVm *vm, GCancellable *cancellable, GError **error)
+{
+  SyncCall call = { NULL };
+  g_autoptr(GAsyncResult) result = NULL;
+
+  uvm_vm_pause_async (vm, cancellable, sync_call_done, &call);
+  result = sync_call_wait (&call);
+  return uvm_vm_pause_finish (vm, result, error);
+}
+
+void
+uvm_vm_resume_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback callback,
+                     gpointer user_data)
+{
+  g_return_if_fail (UVM_IS_VM (vm));
+  run_state_request (vm, UVM_CONTROL_RESUME, UVM_VM_STATE_RUNNING, uvm_vm_resume_async,
+                     cancellable, callback, user_data);
+}
+
+gboolean
+uvm_vm_resume_finish (UvmVm *vm, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, vm), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+gboolean
+uvm_vm_resume (UvmVm *vm, GCancellable *cancellable, GError **error)
+{
+  SyncCall call = { NULL };
+  g_autoptr(GAsyncResult) result = NULL;
+
+  uvm_vm_resume_async (vm, cancellable, sync_call_done, &call);
+  result = sync_call_wait (&call);
+  return uvm_vm_resume_finish (vm, result, error);
+}
+
+/* ---- Stop, kill, wait ---------------------------------------------- */
+
+static void stop_advance (UvmVm *self);
+
+static gboolean
+on_stop_timer (gpointer user_data)
+{
+  UvmVm *self = user_data;
+
+  g_clear_pointer (&self->stop_timer, g_source_unref);
+  stop_advance (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_stop_request_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(UvmVm) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  /* A failed request only means the next step comes at its deadline. */
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    g_debug ("VM '%s': stop request failed: %s", self->name, error->message);
+}
+
+/* One step of the escalation: power button, quit, SIGTERM, SIGKILL; each
+ * waits for the exit (which ends everything) or its deadline. */
+static void
+stop_advance (UvmVm *self)
+{
+  guint wait_ms = UVM_VM_STOP_GRACE_MS;
+
+  if (self->child == NULL)
+    return;
+  switch (self->stop_phase)
+    {
+    case STOP_IDLE:
+      if (self->stop_timeout_ms > 0 && self->control != NULL && self->state == UVM_VM_STATE_RUNNING)
+        {
+          self->stop_phase = STOP_POWER_BUTTON;
+          wait_ms = self->stop_timeout_ms;
+          self->control->klass->request_async (self->control, UVM_CONTROL_POWER_BUTTON, NULL,
+                                               on_stop_request_done, g_object_ref (self));
+          break;
+        }
+      G_GNUC_FALLTHROUGH;
+    case STOP_POWER_BUTTON:
+      if (self->control != NULL)
+        {
+          self->stop_phase = STOP_QUIT;
+          self->control->klass->request_async (self->control, UVM_CONTROL_QUIT, NULL,
+                                               on_stop_request_done, g_object_ref (self));
+          break;
+        }
+      G_GNUC_FALLTHROUGH;
+    case STOP_QUIT:
+      self->stop_phase = STOP_TERM;
+      uvm_child_watch_signal (self->child, SIGTERM);
+      break;
+    case STOP_TERM:
+    case STOP_KILL:
+      self->stop_phase = STOP_KILL;
+      uvm_child_watch_signal (self->child, SIGKILL);
+      return;   /* SIGKILL cannot be ignored: the pidfd will fire */
+    }
+  self->stop_timer = attach_source (g_timeout_source_new (wait_ms), self->context,
+                                    on_stop_timer, self);
+}
+
+static void
+on_waiter_cancelled (GCancellable *cancellable, gpointer user_data)
+{
+  /* Runs in the thread that cancelled: hand over to the VM's context. */
+}
+
+static void
+add_waiter (UvmVm *self, GTask *task)
+{
+  g_queue_push_tail (&self->waiters, g_object_ref (task));
+}
+
+static gboolean
+waiter_cancelled_idle (gpointer user_data)
+{
+  GTask *task = user_data;
+  UvmVm *self = g_task_get_source_object (task);
+
+  if (g_queue_remove (&self->waiters, task))
+    {
+      g_task_return_error_if_cancelled (task);
+      g_object_unref (task);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+watch_waiter_cancellable (UvmVm *self, GTask *task, GCancellable *cancellable)
+{
+  GSource *source;
+
+  if (cancellable == NULL)
+    return;
+  source = g_cancellable_source_new (cancellable);
+  g_source_set_callback (source, waiter_cancelled_idle, g_object_ref (task), g_object_unref);
+  g_source_attach (source, self->context);
+  g_task_set_task_data (task, source, (GDestroyNotify) g_source_destroy);
+  g_source_unref (source);
+  (void) on_waiter_cancelled;
+}
+
+void
+uvm_vm_stop_async (UvmVm *vm, guint timeout_ms, GCancellable *cancellable,
+                   GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (UVM_IS_VM (vm));
+  task = g_task_new (vm, cancellable, callback, user_data);
+  g_task_set_source_tag (task, uvm_vm_stop_async);
+
+  if (!is_active (vm))
+    {
+      if (vm->have_exit)
+        g_task_return_boolean (task, TRUE);
+      else
+        g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_NOT_RUNNING,
+                                 "VM '%s' was never started", vm->name);
+      return;
+    }
+  add_waiter (vm, task);
+  watch_waiter_cancellable (vm, task, cancellable);
+  if (vm->exit_expected)
+    return;   /* a stop is under way; this one completes with it */
+  vm->exit_expected = TRUE;
+  vm->stop_timeout_ms = timeout_ms;
+  if (vm->start_task != NULL)
+    {
+      abort_start (vm, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                    "VM '%s': start cancelled by a stop", vm->name));
+      return;
+    }
+  set_state (vm, UVM_VM_STATE_STOPPING);
+  stop_advance (vm);
+}
+
+gboolean
+uvm_vm_stop_finish (UvmVm *vm, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, vm), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+gboolean
+uvm_vm_stop (UvmVm *vm, guint timeout_ms, GCancellable *cancellable, GError **error)
+{
+  SyncCall call = { NULL };
+  g_autoptr(GAsyncResult) result = NULL;
+
+  uvm_vm_stop_async (vm, timeout_ms, cancellable, sync_call_done, &call);
+  result = sync_call_wait (&call);
+  return uvm_vm_stop_finish (vm, result, error);
+}
+
+gboolean
+uvm_vm_kill (UvmVm *vm, GError **error)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), FALSE);
+  if (!is_active (vm))
+    return uvm_set_error (error, UVM_ERROR_NOT_RUNNING, "VM '%s' has no hypervisor process",
+                          vm->name);
+  vm->exit_expected = TRUE;
+  if (vm->start_task != NULL)
+    {
+      abort_start (vm, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                    "VM '%s': start cancelled by a kill", vm->name));
+      return TRUE;
+    }
+  if (!uvm_child_watch_signal (vm->child, SIGKILL))
+    return uvm_set_error (error, UVM_ERROR_FAILED, "VM '%s': SIGKILL: %s", vm->name,
+                          g_strerror (errno));
+  return TRUE;
+}
+
+void
+uvm_vm_wait_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback callback,
+                   gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (UVM_IS_VM (vm));
+  task = g_task_new (vm, cancellable, callback, user_data);
+  g_task_set_source_tag (task, uvm_vm_wait_async);
+  if (!is_active (vm))
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  add_waiter (vm, task);
+  watch_waiter_cancellable (vm, task, cancellable);
+}
+
+gboolean
+uvm_vm_wait_finish (UvmVm *vm, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, vm), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static gboolean
+on_wait_timeout (gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+gboolean
+uvm_vm_wait (UvmVm *vm, int timeout_ms, GCancellable *cancellable, GError **error)
+{
+  SyncCall call = { NULL };
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GCancellable) inner = g_cancellable_new ();
+  GSource *timer = NULL;
+  gulong link = 0;
+  GError *local = NULL;
+  gboolean ok;
+
+  g_return_val_if_fail (UVM_IS_VM (vm), FALSE);
+  if (cancellable != NULL)
+    link = g_cancellable_connect (cancellable, G_CALLBACK (g_cancellable_cancel),
+                                  g_object_ref (inner), g_object_unref);
+  if (timeout_ms >= 0)
+    {
+      GMainContext *ctx = g_main_context_ref_thread_default ();
+      timer = attach_source (g_timeout_source_new ((guint) timeout_ms), ctx, on_wait_timeout, inner);
+      g_main_context_unref (ctx);
+    }
+  uvm_vm_wait_async (vm, inner, sync_call_done, &call);
+  result = sync_call_wait (&call);
+  ok = uvm_vm_wait_finish (vm, result, &local);
+  if (timer != NULL)
+    {
+      g_source_destroy (timer);
+      g_source_unref (timer);
+    }
+  if (cancellable != NULL)
+    g_cancellable_disconnect (cancellable, link);
+  if (!ok && (cancellable == NULL || !g_cancellable_is_cancelled (cancellable)) &&
+      g_error_matches (local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    {
+      g_clear_error (&local);
+      return uvm_set_error (error, UVM_ERROR_TIMEOUT, "VM '%s' still runs after %d ms",
+                            vm->name, timeout_ms);
+    }
+  if (!ok)
+    g_propagate_error (error, local);
+  return ok;
+}
+
+/* ---- Raw QMP ------------------------------------------------------- */
+
+static void
+on_qmp_execute_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  UvmVm *self = g_task_get_source_object (task);
+  GError *error = NULL;
+  g_autoptr(JsonNode) reply = NULL;
+
+  /* The control may be gone by now; the QMP task itself holds the reply. */
+  reply = self->control ? uvm_qemu_control_execute_finish (self->control, result, &error)
+                        : (g_task_propagate_pointer (G_TASK (result), &error));
+  if (reply == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, json_to_string (reply, FALSE), g_free);
+}
+
+void
+uvm_vm_qmp_execute_async (UvmVm *vm, const char *command, const char *arguments_json,
+                          GCancellable *cancellable, GAsyncReadyCallback callback,
+                          gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(JsonNode) args = NULL;
+
+  g_return_if_fail (UVM_IS_VM (vm));
+  g_return_if_fail (command != NULL);
+  task = g_task_new (vm, cancellable, callback, user_data);
+  g_task_set_source_tag (task, uvm_vm_qmp_execute_async);
+
+  if (vm->control == NULL || vm->state == UVM_VM_STATE_STARTING)
+    {
+      g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_NOT_RUNNING, "VM '%s' is %s",
+                               vm->name, uvm_vm_state_to_string (vm->state));
+      return;
+    }
+  if (!uvm_control_is_qemu (vm->control))
+    {
+      g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_UNSUPPORTED,
+                               "VM '%s' does not run on qemu", vm->name);
+      return;
+    }
+  if (arguments_json != NULL)
+    {
+      GError *error = NULL;
+      args = json_from_string (arguments_json, &error);
+      if (args == NULL || !JSON_NODE_HOLDS_OBJECT (args))
+        {
+          g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_INVALID_DEFINITION,
+                                   "arguments: not a JSON object%s%s", error ? ": " : "",
+                                   error ? error->message : "");
+          g_clear_error (&error);
+          return;
+        }
+    }
+  uvm_qemu_control_execute_async (vm->control, command, args, cancellable, on_qmp_execute_done,
+                                  g_steal_pointer (&task));
+}
+
+char *
+uvm_vm_qmp_execute_finish (UvmVm *vm, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, vm), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+char *
+uvm_vm_qmp_execute (UvmVm *vm, const char *command, const char *arguments_json,
+                    GCancellable *cancellable, GError **error)
+{
+  SyncCall call = { NULL };
+  g_autoptr(GAsyncResult) result = NULL;
+
+  uvm_vm_qmp_execute_async (vm, command, arguments_json, cancellable, sync_call_done, &call);
+  result = sync_call_wait (&call);
+  return uvm_vm_qmp_execute_finish (vm, result, error);
+}

@@ -1,0 +1,1334 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Unit tests of the QMP client against a scripted peer: the test holds the
+ * other end of a socketpair, writes what qemu would write and reads what
+ * the client sent. */
+
+#include "proto/uvm-qmp.h"
+
+#include <uvm/uvm-error.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#define GREETING \
+  "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, " \
+  "\"package\": \"Debian 1:7.2\"}, \"capabilities\": [\"oob\"]}}\r\n"
+
+/* ---- driving the main loop -------------------------------------------- */
+
+static gboolean
+wake_up (G_GNUC_UNUSED gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+/* Iterates the default main context until @cond holds; a bug fails the test
+ * after a few seconds instead of hanging the suite.  The 10 ms wake-up keeps
+ * a blocking iteration from sleeping past a condition that does not depend
+ * on a source (bytes arriving at the peer). */
+#define WAIT_UNTIL(cond)                                                      \
+  G_STMT_START {                                                              \
+    gint64 wait_deadline_ = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;     \
+    guint wait_wake_ = g_timeout_add (10, wake_up, NULL);                     \
+    while (!(cond))                                                           \
+      {                                                                       \
+        if (g_get_monotonic_time () > wait_deadline_)                         \
+          g_error ("%s:%d: timed out waiting for %s", __FILE__, __LINE__, #cond); \
+        g_main_context_iteration (NULL, TRUE);                                \
+      }                                                                       \
+    g_source_remove (wait_wake_);                                             \
+  } G_STMT_END
+
+/* Dispatches whatever is ready now, a bounded number of times. */
+static void
+iterate_briefly (void)
+{
+  for (int i = 0; i < 100 && g_main_context_iteration (NULL, FALSE); i++)
+    ;
+}
+
+static guint
+count_open_fds (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
+/* ---- the scripted peer ------------------------------------------------ */
+
+typedef struct {
+  int      fd;
+  GString *in;        /* received bytes not yet taken as lines */
+  GArray  *fds;       /* fds received with SCM_RIGHTS */
+  gssize   fd_offset; /* offset in the stream of the byte carrying them */
+  gsize    consumed;  /* bytes of the stream already taken as lines */
+  gboolean eof;
+} Peer;
+
+static UvmQmpClient *
+client_new (Peer *peer)
+{
+  int sv[2];
+
+  g_assert_no_errno (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
+  peer->fd = sv[1];
+  peer->in = g_string_new (NULL);
+  peer->fds = g_array_new (FALSE, FALSE, sizeof (int));
+  peer->fd_offset = -1;
+  peer->consumed = 0;
+  peer->eof = FALSE;
+  return uvm_qmp_client_new (sv[0]);
+}
+
+static void
+peer_close_fds (Peer *peer)
+{
+  for (guint i = 0; i < peer->fds->len; i++)
+    close (g_array_index (peer->fds, int, i));
+  g_array_set_size (peer->fds, 0);
+}
+
+static void
+peer_hang_up (Peer *peer)
+{
+  if (peer->fd >= 0)
+    close (peer->fd);
+  peer->fd = -1;
+}
+
+static void
+peer_clear (Peer *peer)
+{
+  peer_hang_up (peer);
+  peer_close_fds (peer);
+  g_array_unref (peer->fds);
+  g_string_free (peer->in, TRUE);
+}
+
+static void
+peer_write_len (Peer *peer, const char *data, gsize len)
+{
+  gsize done = 0;
+
+  while (done < len)
+    {
+      ssize_t n = send (peer->fd, data + done, len - done, MSG_NOSIGNAL);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      g_assert_cmpint (n, >, 0);
+      done += n;
+    }
+}
+
+static void
+peer_write (Peer *peer, const char *text)
+{
+  peer_write_len (peer, text, strlen (text));
+}
+
+/* Takes whatever the client sent so far, without blocking.  TRUE once a
+ * complete line is buffered. */
+static gboolean
+peer_poll (Peer *peer)
+{
+  for (;;)
+    {
+      char buf[4096];
+      union {
+        char buf[CMSG_SPACE (16 * sizeof (int))];
+        struct cmsghdr align;
+      } control;
+      struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
+      struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1,
+        .msg_control = control.buf, .msg_controllen = sizeof control.buf,
+      };
+      ssize_t n = recvmsg (peer->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          g_assert_cmpint (errno, ==, EAGAIN);
+          break;
+        }
+      g_assert_false (msg.msg_flags & MSG_CTRUNC);
+      for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c != NULL; c = CMSG_NXTHDR (&msg, c))
+        {
+          if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            {
+              guint count = (c->cmsg_len - CMSG_LEN (0)) / sizeof (int);
+
+              g_array_append_vals (peer->fds, CMSG_DATA (c), count);
+              peer->fd_offset = peer->consumed + peer->in->len;
+            }
+        }
+      if (n == 0)
+        {
+          peer->eof = TRUE;
+          break;
+        }
+      g_string_append_len (peer->in, buf, n);
+    }
+  return strchr (peer->in->str, '\n') != NULL;
+}
+
+static gboolean
+peer_sees_eof (Peer *peer)
+{
+  peer_poll (peer);
+  return peer->eof;
+}
+
+static char *
+peer_read_line (Peer *peer)
+{
+  char *newline;
+  char *line;
+
+  WAIT_UNTIL (peer_poll (peer));
+  newline = strchr (peer->in->str, '\n');
+  line = g_strndup (peer->in->str, newline - peer->in->str);
+  peer->consumed += newline - peer->in->str + 1;
+  g_string_erase (peer->in, 0, newline - peer->in->str + 1);
+  return line;
+}
+
+/* Reads the next command, checks that it executes @command, and returns its
+ * id; its arguments go to @arguments if not NULL. */
+static gint64
+peer_expect_command (Peer *peer, const char *command, JsonNode **arguments)
+{
+  g_autofree char *line = peer_read_line (peer);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  JsonObject *object;
+  JsonNode *id;
+
+  json_parser_load_from_data (parser, line, -1, &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)));
+  object = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpstr (json_object_get_string_member (object, "execute"), ==, command);
+  id = json_object_get_member (object, "id");
+  g_assert_nonnull (id);
+  g_assert_cmpint (json_node_get_value_type (id), ==, G_TYPE_INT64);
+  if (arguments != NULL)
+    {
+      JsonNode *args = json_object_get_member (object, "arguments");
+
+      *arguments = args ? json_node_copy (args) : NULL;
+    }
+  return json_node_get_int (id);
+}
+
+static void
+peer_reply (Peer *peer, gint64 id, const char *return_json)
+{
+  g_autofree char *text = g_strdup_printf ("{\"return\": %s, \"id\": %" G_GINT64_FORMAT "}\r\n",
+                                           return_json, id);
+  peer_write (peer, text);
+}
+
+/* ---- recording what the client reports -------------------------------- */
+
+/* Completion order across commands and events. */
+static guint sequence;
+
+typedef struct {
+  UvmQmpClient *client; /* not a reference */
+  gboolean      done;
+  gboolean      ok;
+  JsonNode     *ret;
+  GError       *error;
+  guint         seq;
+} Result;
+
+static void
+result_clear (Result *r)
+{
+  g_clear_pointer (&r->ret, json_node_unref);
+  g_clear_error (&r->error);
+}
+
+static void
+on_executed (G_GNUC_UNUSED GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Result *r = user_data;
+
+  g_assert_false (r->done);
+  r->ret = uvm_qmp_client_execute_finish (r->client, res, &r->error);
+  g_assert_true ((r->ret == NULL) != (r->error == NULL));
+  r->done = TRUE;
+  r->seq = ++sequence;
+}
+
+static void
+on_handshake_done (G_GNUC_UNUSED GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  Result *r = user_data;
+
+  g_assert_false (r->done);
+  r->ok = uvm_qmp_client_handshake_finish (r->client, res, &r->error);
+  g_assert_true (r->ok == (r->error == NULL));
+  r->done = TRUE;
+  r->seq = ++sequence;
+}
+
+static void
+execute_full (UvmQmpClient *client,
+              const char   *command,
+              const char   *arguments_json,
+              const int    *fds,
+              guint         n_fds,
+              GCancellable *cancellable,
+              Result       *r)
+{
+  g_autoptr(JsonNode) arguments = NULL;
+
+  memset (r, 0, sizeof *r);
+  r->client = client;
+  if (arguments_json != NULL)
+    {
+      g_autoptr(GError) error = NULL;
+
+      arguments = json_from_string (arguments_json, &error);
+      g_assert_no_error (error);
+    }
+  uvm_qmp_client_execute_async (client, command, arguments, fds, n_fds, cancellable, on_executed, r);
+}
+
+static void
+execute (UvmQmpClient *client, const char *command, Result *r)
+{
+  execute_full (client, command, NULL, NULL, 0, NULL, r);
+}
+
+static void
+do_handshake (UvmQmpClient *client, Peer *peer)
+{
+  Result r = { .client = client };
+  gint64 id;
+
+  peer_write (peer, GREETING);
+  uvm_qmp_client_handshake_async (client, NULL, on_handshake_done, &r);
+  id = peer_expect_command (peer, "qmp_capabilities", NULL);
+  peer_reply (peer, id, "{}");
+  WAIT_UNTIL (r.done);
+  g_assert_no_error (r.error);
+  g_assert_true (r.ok);
+}
+
+static const char *
+return_string (Result *r, const char *member)
+{
+  g_assert_no_error (r->error);
+  g_assert_nonnull (r->ret);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (r->ret));
+  return json_object_get_string_member (json_node_get_object (r->ret), member);
+}
+
+typedef struct {
+  char       *name;
+  JsonObject *data;
+  gint64      timestamp_us;
+  guint       seq;
+} Event;
+
+static void
+event_free (gpointer p)
+{
+  Event *e = p;
+
+  g_free (e->name);
+  g_clear_pointer (&e->data, json_object_unref);
+  g_free (e);
+}
+
+static void
+on_event (G_GNUC_UNUSED UvmQmpClient *client,
+          const char                 *name,
+          JsonObject                 *data,
+          gint64                      timestamp_us,
+          gpointer                    user_data)
+{
+  Event *e = g_new0 (Event, 1);
+
+  e->name = g_strdup (name);
+  e->data = data ? json_object_ref (data) : NULL;
+  e->timestamp_us = timestamp_us;
+  e->seq = ++sequence;
+  g_ptr_array_add (user_data, e);
+}
+
+typedef struct {
+  guint   count;
+  GError *error;
+} Closed;
+
+static void
+on_closed (G_GNUC_UNUSED UvmQmpClient *client, const GError *error, gpointer user_data)
+{
+  Closed *c = user_data;
+
+  c->count++;
+  g_clear_error (&c->error);
+  if (error != NULL)
+    c->error = g_error_copy (error);
+}
+
+/* ---- handshake -------------------------------------------------------- */
+
+static void
+test_handshake (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Result r = { .client = client };
+  g_autofree char *line = NULL;
+  JsonObject *greeting;
+
+  g_assert_null (uvm_qmp_client_get_greeting (client));
+  peer_write (&peer, GREETING);
+  uvm_qmp_client_handshake_async (client, NULL, on_handshake_done, &r);
+
+  line = peer_read_line (&peer);
+  g_assert_cmpstr (line, ==, "{\"execute\":\"qmp_capabilities\",\"id\":1}");
+  g_assert_false (r.done);
+
+  peer_write (&peer, "{\"return\": {}, \"id\": 1}\r\n");
+  WAIT_UNTIL (r.done);
+  g_assert_no_error (r.error);
+  g_assert_true (r.ok);
+
+  greeting = uvm_qmp_client_get_greeting (client);
+  g_assert_nonnull (greeting);
+  g_assert_true (json_object_has_member (greeting, "version"));
+  g_assert_false (uvm_qmp_client_is_closed (client));
+
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_handshake_greeting_after_call (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Result r = { .client = client };
+  gint64 id;
+
+  uvm_qmp_client_handshake_async (client, NULL, on_handshake_done, &r);
+  iterate_briefly ();
+  /* Nothing may be sent before the greeting. */
+  g_assert_false (peer_poll (&peer));
+
+  peer_write (&peer, GREETING);
+  id = peer_expect_command (&peer, "qmp_capabilities", NULL);
+  peer_reply (&peer, id, "{}");
+  WAIT_UNTIL (r.done);
+  g_assert_true (r.ok);
+
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_commands_queued_until_handshake (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Result hs = { .client = client };
+  Result cmd;
+  gint64 caps_id, cmd_id;
+
+  execute (client, "query-status", &cmd);
+  peer_write (&peer, GREETING);
+  uvm_qmp_client_handshake_async (client, NULL, on_handshake_done, &hs);
+
+  caps_id = peer_expect_command (&peer, "qmp_capabilities", NULL);
+  iterate_briefly ();
+  g_assert_false (peer_poll (&peer));
+
+  peer_reply (&peer, caps_id, "{}");
+  cmd_id = peer_expect_command (&peer, "query-status", NULL);
+  g_assert_cmpint (cmd_id, !=, caps_id);
+  g_assert_true (hs.done && hs.ok);
+
+  peer_reply (&peer, cmd_id, "{\"status\": \"running\"}");
+  WAIT_UNTIL (cmd.done);
+  g_assert_cmpstr (return_string (&cmd, "status"), ==, "running");
+
+  result_clear (&cmd);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_handshake_not_greeting (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Result hs = { .client = client };
+  Result cmd;
+  Closed closed = { 0 };
+
+  uvm_qmp_client_set_closed_handler (client, on_closed, &closed, NULL);
+  execute (client, "query-status", &cmd);
+  uvm_qmp_client_handshake_async (client, NULL, on_handshake_done, &hs);
+  peer_write (&peer, "{\"return\": {}, \"id\": 1}\r\n");
+
+  WAIT_UNTIL (hs.done && cmd.done);
+  g_assert_error (hs.error, UVM_ERROR, UVM_ERROR_PROTOCOL);
+  g_assert_error (cmd.error, UVM_ERROR, UVM_ERROR_PROTOCOL);
+  g_assert_cmpuint (closed.count, ==, 1);
+  g_assert_error (closed.error, UVM_ERROR, UVM_ERROR_PROTOCOL);
+  g_assert_true (uvm_qmp_client_is_closed (client));
+  g_assert_null (uvm_qmp_client_get_greeting (client));
+  WAIT_UNTIL (peer_sees_eof (&peer));
+
+  result_clear (&hs);
+  result_clear (&cmd);
+  g_clear_error (&closed.error);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_handshake_error_reply (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Result hs = { .client = client };
+  gint64 id;
+
+  peer_write (&peer, GREETING);
+  uvm_qmp_client_handshake_async (client, NULL, on_handshake_done, &hs);
+  id = peer_expect_command (&peer, "qmp_capabilities", NULL);
+  {
+    g_autofree char *reply = g_strdup_printf ("{\"error\": {\"class\": \"GenericError\", "
+                                              "\"desc\": \"no\"}, \"id\": %" G_GINT64_FORMAT "}\r\n", id);
+    peer_write (&peer, reply);
+  }
+  WAIT_UNTIL (hs.done);
+  g_assert_error (hs.error, UVM_ERROR, UVM_ERROR_HYPERVISOR);
+  g_assert_nonnull (strstr (hs.error->message, "GenericError"));
+  g_assert_true (uvm_qmp_client_is_closed (client));
+
+  result_clear (&hs);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* ---- events and framing ----------------------------------------------- */
+
+static void
+test_events_interleaved (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func (event_free);
+  Result a, b;
+  gint64 id_a, id_b;
+  Event *e;
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_set_event_handler (client, on_event, g_ptr_array_ref (events),
+                                    (GDestroyNotify) g_ptr_array_unref);
+  execute (client, "stop", &a);
+  execute (client, "cont", &b);
+  id_a = peer_expect_command (&peer, "stop", NULL);
+  id_b = peer_expect_command (&peer, "cont", NULL);
+
+  peer_write (&peer, "{\"timestamp\": {\"seconds\": 1700000000, \"microseconds\": 123456}, "
+                     "\"event\": \"STOP\", \"data\": {\"reason\": \"pause\"}}\r\n");
+  WAIT_UNTIL (events->len == 1);
+  g_assert_false (a.done);
+  peer_reply (&peer, id_a, "{}");
+  WAIT_UNTIL (a.done);
+  peer_write (&peer, "{\"event\": \"RESUME\"}\r\n");
+  WAIT_UNTIL (events->len == 2);
+  g_assert_false (b.done);
+  peer_reply (&peer, id_b, "{}");
+  WAIT_UNTIL (b.done);
+
+  e = events->pdata[0];
+  g_assert_cmpstr (e->name, ==, "STOP");
+  g_assert_nonnull (e->data);
+  g_assert_cmpstr (json_object_get_string_member (e->data, "reason"), ==, "pause");
+  g_assert_cmpint (e->timestamp_us, ==, G_GINT64_CONSTANT (1700000000123456));
+  e = events->pdata[1];
+  g_assert_cmpstr (e->name, ==, "RESUME");
+  g_assert_null (e->data);
+  g_assert_cmpint (e->timestamp_us, ==, 0);
+
+  g_assert_cmpuint (((Event *) events->pdata[0])->seq, <, a.seq);
+  g_assert_cmpuint (a.seq, <, ((Event *) events->pdata[1])->seq);
+  g_assert_cmpuint (((Event *) events->pdata[1])->seq, <, b.seq);
+  g_assert_no_error (a.error);
+  g_assert_no_error (b.error);
+
+  result_clear (&a);
+  result_clear (&b);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_reply_split_across_reads (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Result r;
+  g_autofree char *reply = NULL;
+  gint64 id;
+  gsize len;
+
+  do_handshake (client, &peer);
+  execute (client, "query-status", &r);
+  id = peer_expect_command (&peer, "query-status", NULL);
+
+  reply = g_strdup_printf ("{\"return\": {\"status\": \"running\", \"running\": true}, "
+                           "\"id\": %" G_GINT64_FORMAT "}\r\n", id);
+  len = strlen (reply);
+  /* One byte per write, each read by the client before the next arrives. */
+  for (gsize i = 0; i < len; i++)
+    {
+      g_assert_false (r.done);
+      peer_write_len (&peer, reply + i, 1);
+      iterate_briefly ();
+    }
+  WAIT_UNTIL (r.done);
+  g_assert_cmpstr (return_string (&r, "status"), ==, "running");
+  g_assert_true (json_object_get_boolean_member (json_node_get_object (r.ret), "running"));
+
+  result_clear (&r);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_messages_merged_in_one_write (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func (event_free);
+  Result a, b;
+  gint64 id_a, id_b;
+  g_autofree char *burst = NULL;
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_set_event_handler (client, on_event, g_ptr_array_ref (events),
+                                    (GDestroyNotify) g_ptr_array_unref);
+  execute (client, "one", &a);
+  execute (client, "two", &b);
+  id_a = peer_expect_command (&peer, "one", NULL);
+  id_b = peer_expect_command (&peer, "two", NULL);
+
+  burst = g_strdup_printf ("{\"event\": \"E1\"}\r\n"
+                           "{\"return\": {\"n\": \"one\"}, \"id\": %" G_GINT64_FORMAT "}\r\n"
+                           "{\"event\": \"E2\"}\r\n"
+                           "{\"return\": {\"n\": \"two\"}, \"id\": %" G_GINT64_FORMAT "}\r\n",
+                           id_a, id_b);
+  peer_write (&peer, burst);
+  WAIT_UNTIL (a.done && b.done && events->len == 2);
+
+  g_assert_cmpstr (return_string (&a, "n"), ==, "one");
+  g_assert_cmpstr (return_string (&b, "n"), ==, "two");
+  g_assert_cmpstr (((Event *) events->pdata[0])->name, ==, "E1");
+  g_assert_cmpstr (((Event *) events->pdata[1])->name, ==, "E2");
+
+  result_clear (&a);
+  result_clear (&b);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_replies_out_of_order (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Result r[3];
+  gint64 ids[3];
+  const char *names[3] = { "a", "b", "c" };
+
+  do_handshake (client, &peer);
+  for (guint i = 0; i < 3; i++)
+    execute (client, names[i], &r[i]);
+  for (guint i = 0; i < 3; i++)
+    ids[i] = peer_expect_command (&peer, names[i], NULL);
+  g_assert_cmpint (ids[0], <, ids[1]);
+  g_assert_cmpint (ids[1], <, ids[2]);
+
+  peer_reply (&peer, ids[2], "{\"n\": \"c\"}");
+  peer_reply (&peer, ids[0], "{\"n\": \"a\"}");
+  peer_reply (&peer, ids[1], "{\"n\": \"b\"}");
+  WAIT_UNTIL (r[0].done && r[1].done && r[2].done);
+
+  for (guint i = 0; i < 3; i++)
+    {
+      g_assert_cmpstr (return_string (&r[i], "n"), ==, names[i]);
+      result_clear (&r[i]);
+    }
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_error_reply (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Result r, next;
+  g_autofree char *reply = NULL;
+  gint64 id;
+
+  do_handshake (client, &peer);
+  execute_full (client, "device_add", "{\"driver\": \"virtio-net-pci\", \"id\": \"x\"}",
+                NULL, 0, NULL, &r);
+  id = peer_expect_command (&peer, "device_add", NULL);
+  reply = g_strdup_printf ("{\"id\": %" G_GINT64_FORMAT ", \"error\": {\"class\": \"GenericError\", "
+                           "\"desc\": \"Duplicate ID 'x' for device\"}}\r\n", id);
+  peer_write (&peer, reply);
+  WAIT_UNTIL (r.done);
+
+  g_assert_error (r.error, UVM_ERROR, UVM_ERROR_HYPERVISOR);
+  g_assert_nonnull (strstr (r.error->message, "device_add"));
+  g_assert_nonnull (strstr (r.error->message, "GenericError"));
+  g_assert_nonnull (strstr (r.error->message, "Duplicate ID 'x' for device"));
+
+  /* An error reply is an answer, not a broken connection. */
+  g_assert_false (uvm_qmp_client_is_closed (client));
+  execute (client, "query-status", &next);
+  peer_reply (&peer, peer_expect_command (&peer, "query-status", NULL), "{}");
+  WAIT_UNTIL (next.done);
+  g_assert_no_error (next.error);
+
+  result_clear (&r);
+  result_clear (&next);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_unknown_id_ignored (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Result r;
+  gint64 id;
+
+  do_handshake (client, &peer);
+  execute (client, "query-status", &r);
+  id = peer_expect_command (&peer, "query-status", NULL);
+  peer_reply (&peer, id + 1000, "{\"n\": \"stray\"}");
+  peer_write (&peer, "{\"return\": {\"n\": \"no id\"}}\r\n");
+  iterate_briefly ();
+  g_assert_false (r.done);
+  g_assert_false (uvm_qmp_client_is_closed (client));
+
+  peer_reply (&peer, id, "{\"n\": \"mine\"}");
+  WAIT_UNTIL (r.done);
+  g_assert_cmpstr (return_string (&r, "n"), ==, "mine");
+
+  result_clear (&r);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_crlf_and_lf (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Result a, b;
+  gint64 id_a, id_b;
+  g_autofree char *text = NULL;
+
+  do_handshake (client, &peer);
+  execute (client, "a", &a);
+  execute (client, "b", &b);
+  id_a = peer_expect_command (&peer, "a", NULL);
+  id_b = peer_expect_command (&peer, "b", NULL);
+
+  /* Empty lines of either kind are ignored too. */
+  text = g_strdup_printf ("\r\n\n{\"return\": {\"n\": \"a\"}, \"id\": %" G_GINT64_FORMAT "}\n"
+                          "\n\r\n{\"return\": {\"n\": \"b\"}, \"id\": %" G_GINT64_FORMAT "}\r\n",
+                          id_a, id_b);
+  peer_write (&peer, text);
+  WAIT_UNTIL (a.done && b.done);
+  g_assert_cmpstr (return_string (&a, "n"), ==, "a");
+  g_assert_cmpstr (return_string (&b, "n"), ==, "b");
+  g_assert_false (uvm_qmp_client_is_closed (client));
+
+  result_clear (&a);
+  result_clear (&b);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* ---- broken input ----------------------------------------------------- */
+
+/* Sends @bad while a command is pending and checks that both the command
+ * and the connection end with a protocol error. */
+static void
+check_protocol_error (const char *bad)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Closed closed = { 0 };
+  Result r;
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_set_closed_handler (client, on_closed, &closed, NULL);
+  execute (client, "query-status", &r);
+  peer_expect_command (&peer, "query-status", NULL);
+  peer_write (&peer, bad);
+
+  WAIT_UNTIL (r.done);
+  g_assert_error (r.error, UVM_ERROR, UVM_ERROR_PROTOCOL);
+  g_assert_true (uvm_qmp_client_is_closed (client));
+  g_assert_cmpuint (closed.count, ==, 1);
+  g_assert_error (closed.error, UVM_ERROR, UVM_ERROR_PROTOCOL);
+  WAIT_UNTIL (peer_sees_eof (&peer));
+
+  result_clear (&r);
+  g_clear_error (&closed.error);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_malformed_json (void)
+{
+  check_protocol_error ("{\"return\": {}, \"id\": \r\n");
+}
+
+static void
+test_non_object_message (void)
+{
+  check_protocol_error ("[1, 2, 3]\r\n");
+}
+
+static void
+test_unrecognised_object (void)
+{
+  check_protocol_error ("{\"something\": \"else\"}\r\n");
+}
+
+static void
+test_oversized_message (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Closed closed = { 0 };
+  Result r;
+  char chunk[65536];
+  gsize total = 0;
+  const gsize flood = 64 * 1024 * 1024;
+  gint64 deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_set_closed_handler (client, on_closed, &closed, NULL);
+  uvm_qmp_client_set_max_message (client, 1024);
+  execute (client, "query-status", &r);
+  peer_expect_command (&peer, "query-status", NULL);
+
+  /* An endless line: the client must give up and hang up long before the
+   * peer gets it all out. */
+  memset (chunk, 'x', sizeof chunk);
+  chunk[0] = '{';
+  while (total < flood)
+    {
+      ssize_t n = send (peer.fd, chunk, sizeof chunk, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+      if (n > 0)
+        total += n;
+      else if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        {
+          g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+          g_main_context_iteration (NULL, FALSE);
+        }
+      else
+        {
+          g_assert_true (errno == EPIPE || errno == ECONNRESET);
+          break;
+        }
+    }
+  g_assert_cmpuint (total, <, 4 * 1024 * 1024);
+
+  WAIT_UNTIL (r.done);
+  g_assert_error (r.error, UVM_ERROR, UVM_ERROR_PROTOCOL);
+  g_assert_cmpuint (closed.count, ==, 1);
+  g_assert_error (closed.error, UVM_ERROR, UVM_ERROR_PROTOCOL);
+
+  result_clear (&r);
+  g_clear_error (&closed.error);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_message_limit_is_exact (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Result a, b;
+  g_autofree char *fits = NULL;
+  g_autofree char *too_long = NULL;
+  gint64 id_a, id_b;
+
+  do_handshake (client, &peer);
+  execute (client, "a", &a);
+  execute (client, "b", &b);
+  id_a = peer_expect_command (&peer, "a", NULL);
+  id_b = peer_expect_command (&peer, "b", NULL);
+
+  fits = g_strdup_printf ("{\"return\": {\"pad\": \"%s\"}, \"id\": %" G_GINT64_FORMAT "}",
+                          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", id_a);
+  /* The same length plus one, for the other command. */
+  too_long = g_strdup_printf ("{\"return\": {\"pad\": \"%s\"}, \"id\": %" G_GINT64_FORMAT "}",
+                              "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", id_b);
+  g_assert_cmpuint (strlen (too_long), ==, strlen (fits) + 1);
+  uvm_qmp_client_set_max_message (client, strlen (fits));
+
+  peer_write (&peer, fits);
+  peer_write (&peer, "\r\n");
+  WAIT_UNTIL (a.done);
+  g_assert_no_error (a.error);
+  g_assert_false (uvm_qmp_client_is_closed (client));
+
+  peer_write (&peer, too_long);
+  peer_write (&peer, "\r\n");
+  WAIT_UNTIL (b.done);
+  g_assert_error (b.error, UVM_ERROR, UVM_ERROR_PROTOCOL);
+  g_assert_true (uvm_qmp_client_is_closed (client));
+
+  result_clear (&a);
+  result_clear (&b);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* ---- the end of the connection ---------------------------------------- */
+
+static void
+test_eof_fails_pending (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Closed closed = { 0 };
+  Result r[3];
+  const char *names[3] = { "a", "b", "c" };
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_set_closed_handler (client, on_closed, &closed, NULL);
+  for (guint i = 0; i < 3; i++)
+    execute (client, names[i], &r[i]);
+  for (guint i = 0; i < 3; i++)
+    peer_expect_command (&peer, names[i], NULL);
+
+  peer_hang_up (&peer);
+  WAIT_UNTIL (r[0].done && r[1].done && r[2].done);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_assert_error (r[i].error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
+      result_clear (&r[i]);
+    }
+  g_assert_true (uvm_qmp_client_is_closed (client));
+  g_assert_cmpuint (closed.count, ==, 1);
+  g_assert_no_error (closed.error);
+
+  /* Closing again later changes nothing. */
+  iterate_briefly ();
+  uvm_qmp_client_close (client);
+  g_assert_cmpuint (closed.count, ==, 1);
+
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_eof_after_quit (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Result quit, other;
+
+  do_handshake (client, &peer);
+  execute (client, "query-status", &other);
+  execute (client, "quit", &quit);
+  peer_expect_command (&peer, "query-status", NULL);
+  peer_expect_command (&peer, "quit", NULL);
+
+  peer_hang_up (&peer);
+  WAIT_UNTIL (quit.done && other.done);
+  g_assert_no_error (quit.error);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (quit.ret));
+  g_assert_cmpuint (json_object_get_size (json_node_get_object (quit.ret)), ==, 0);
+  g_assert_error (other.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
+
+  result_clear (&quit);
+  result_clear (&other);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_write_error_closes (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Closed closed = { 0 };
+  Result r;
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_set_closed_handler (client, on_closed, &closed, NULL);
+  /* The peer stops reading: the client's next write gets EPIPE. */
+  g_assert_no_errno (shutdown (peer.fd, SHUT_RD));
+  execute (client, "query-status", &r);
+
+  WAIT_UNTIL (r.done);
+  g_assert_error (r.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
+  g_assert_true (uvm_qmp_client_is_closed (client));
+  g_assert_cmpuint (closed.count, ==, 1);
+  g_assert_error (closed.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
+
+  result_clear (&r);
+  g_clear_error (&closed.error);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_close_explicit (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Closed closed = { 0 };
+  Result pending, late;
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_set_closed_handler (client, on_closed, &closed, NULL);
+  execute (client, "query-status", &pending);
+  peer_expect_command (&peer, "query-status", NULL);
+
+  uvm_qmp_client_close (client);
+  g_assert_true (uvm_qmp_client_is_closed (client));
+  g_assert_cmpuint (closed.count, ==, 1);
+  g_assert_no_error (closed.error);
+  uvm_qmp_client_close (client);
+  g_assert_cmpuint (closed.count, ==, 1);
+
+  execute (client, "query-status", &late);
+  WAIT_UNTIL (pending.done && late.done);
+  g_assert_error (pending.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
+  g_assert_error (late.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
+  WAIT_UNTIL (peer_sees_eof (&peer));
+
+  result_clear (&pending);
+  result_clear (&late);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* ---- cancellation ----------------------------------------------------- */
+
+static void
+test_cancel_pending (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Result a, b;
+  gint64 id_a, id_b;
+
+  do_handshake (client, &peer);
+  execute_full (client, "slow", NULL, NULL, 0, cancellable, &a);
+  id_a = peer_expect_command (&peer, "slow", NULL);
+
+  g_cancellable_cancel (cancellable);
+  WAIT_UNTIL (a.done);
+  g_assert_error (a.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+
+  execute (client, "next", &b);
+  id_b = peer_expect_command (&peer, "next", NULL);
+  /* The late reply of the cancelled command must not reach the next one. */
+  peer_reply (&peer, id_a, "{\"n\": \"slow\"}");
+  iterate_briefly ();
+  g_assert_false (b.done);
+  peer_reply (&peer, id_b, "{\"n\": \"next\"}");
+  WAIT_UNTIL (b.done);
+  g_assert_cmpstr (return_string (&b, "n"), ==, "next");
+  g_assert_false (uvm_qmp_client_is_closed (client));
+
+  result_clear (&a);
+  result_clear (&b);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_cancel_unsent (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Result a, b;
+
+  /* Queued behind the handshake, so not on the wire yet. */
+  execute_full (client, "never", NULL, NULL, 0, cancellable, &a);
+  g_cancellable_cancel (cancellable);
+  WAIT_UNTIL (a.done);
+  g_assert_error (a.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+
+  do_handshake (client, &peer);
+  execute (client, "next", &b);
+  peer_reply (&peer, peer_expect_command (&peer, "next", NULL), "{}");
+  WAIT_UNTIL (b.done);
+  g_assert_no_error (b.error);
+
+  result_clear (&a);
+  result_clear (&b);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_cancel_handshake (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Result hs = { .client = client };
+
+  uvm_qmp_client_handshake_async (client, cancellable, on_handshake_done, &hs);
+  g_cancellable_cancel (cancellable);
+  WAIT_UNTIL (hs.done);
+  g_assert_error (hs.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+
+  result_clear (&hs);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* ---- fds -------------------------------------------------------------- */
+
+static void
+test_fd_passing (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  int pipe_fds[2];
+  struct stat original[2];
+  JsonNode *arguments = NULL;
+  guint baseline;
+  gssize command_start;
+  Result r;
+  gint64 id;
+  char byte = 0;
+
+  do_handshake (client, &peer);
+  baseline = count_open_fds ();
+  command_start = peer.consumed + peer.in->len;
+
+  g_assert_no_errno (pipe2 (pipe_fds, O_CLOEXEC));
+  for (guint i = 0; i < 2; i++)
+    g_assert_no_errno (fstat (pipe_fds[i], &original[i]));
+  execute_full (client, "getfd", "{\"fdname\": \"pipe\"}", pipe_fds, 2, NULL, &r);
+  /* The client has its own copies; ours can go at once. */
+  close (pipe_fds[0]);
+  close (pipe_fds[1]);
+
+  id = peer_expect_command (&peer, "getfd", &arguments);
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (arguments), "fdname"), ==, "pipe");
+  json_node_unref (arguments);
+
+  /* Both arrived, with the first byte of the command. */
+  g_assert_cmpuint (peer.fds->len, ==, 2);
+  g_assert_cmpint (peer.fd_offset, ==, command_start);
+  for (guint i = 0; i < 2; i++)
+    {
+      struct stat st;
+
+      g_assert_no_errno (fstat (g_array_index (peer.fds, int, i), &st));
+      g_assert_cmpuint (st.st_dev, ==, original[i].st_dev);
+      g_assert_cmpuint (st.st_ino, ==, original[i].st_ino);
+    }
+  g_assert_cmpint (write (g_array_index (peer.fds, int, 1), "!", 1), ==, 1);
+  g_assert_cmpint (read (g_array_index (peer.fds, int, 0), &byte, 1), ==, 1);
+  g_assert_cmpint (byte, ==, '!');
+
+  peer_reply (&peer, id, "{}");
+  WAIT_UNTIL (r.done);
+  g_assert_no_error (r.error);
+
+  /* The client's copies are gone once sent: only the peer's remain. */
+  g_assert_cmpuint (count_open_fds (), ==, baseline + 2);
+  peer_close_fds (&peer);
+  g_assert_cmpuint (count_open_fds (), ==, baseline);
+
+  result_clear (&r);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_unref_with_pending (void)
+{
+  guint baseline = count_open_fds ();
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  int pipe_fds[2];
+  Result a, b;
+
+  /* Before the handshake both stay queued, the fd copies with them. */
+  g_assert_no_errno (pipe2 (pipe_fds, O_CLOEXEC));
+  execute_full (client, "getfd", "{\"fdname\": \"p\"}", pipe_fds, 2, NULL, &a);
+  execute (client, "query-status", &b);
+  close (pipe_fds[0]);
+  close (pipe_fds[1]);
+  iterate_briefly ();
+  g_assert_cmpuint (count_open_fds (), ==, baseline + 2 /* socketpair */ + 2 /* copies */);
+
+  uvm_qmp_client_unref (client);
+  WAIT_UNTIL (a.done && b.done);
+  g_assert_error (a.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_error (b.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  WAIT_UNTIL (peer_sees_eof (&peer));
+  g_assert_cmpuint (peer.fds->len, ==, 0);
+
+  result_clear (&a);
+  result_clear (&b);
+  peer_clear (&peer);
+  g_assert_cmpuint (count_open_fds (), ==, baseline);
+}
+
+/* ---- reentrancy ------------------------------------------------------- */
+
+typedef struct {
+  Result        r;
+  UvmQmpClient *to_unref;
+} UnrefOnDone;
+
+static void
+on_executed_unref (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+  UnrefOnDone *u = user_data;
+
+  on_executed (source, res, &u->r);
+  g_clear_pointer (&u->to_unref, uvm_qmp_client_unref);
+}
+
+static void
+test_callback_unrefs_client (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  UnrefOnDone a = { .r = { .client = client }, .to_unref = client };
+  Result b;
+  gint64 id_a, id_b;
+  g_autofree char *burst = NULL;
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_execute_async (client, "a", NULL, NULL, 0, NULL, on_executed_unref, &a);
+  execute (client, "b", &b);
+  id_a = peer_expect_command (&peer, "a", NULL);
+  id_b = peer_expect_command (&peer, "b", NULL);
+
+  /* Dropping the last reference while more input is being processed. */
+  burst = g_strdup_printf ("{\"return\": {}, \"id\": %" G_GINT64_FORMAT "}\r\n"
+                           "{\"return\": {}, \"id\": %" G_GINT64_FORMAT "}\r\n"
+                           "{\"event\": \"AFTER\"}\r\n", id_a, id_b);
+  peer_write (&peer, burst);
+  WAIT_UNTIL (a.r.done && b.done);
+  g_assert_no_error (a.r.error);
+  g_assert_null (a.to_unref);
+  /* b either got its reply or was cancelled by the release. */
+  g_assert_true (b.error == NULL || g_error_matches (b.error, G_IO_ERROR, G_IO_ERROR_CANCELLED));
+  WAIT_UNTIL (peer_sees_eof (&peer));
+
+  result_clear (&a.r);
+  result_clear (&b);
+  peer_clear (&peer);
+}
+
+static void
+on_closed_unref (UvmQmpClient *client, G_GNUC_UNUSED const GError *error, gpointer user_data)
+{
+  guint *count = user_data;
+
+  (*count)++;
+  uvm_qmp_client_unref (client);
+}
+
+static void
+test_closed_handler_unrefs_client (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  guint count = 0;
+  Result r;
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_set_closed_handler (client, on_closed_unref, &count, NULL);
+  execute (client, "query-status", &r);
+  peer_expect_command (&peer, "query-status", NULL);
+
+  peer_hang_up (&peer);
+  WAIT_UNTIL (r.done && count == 1);
+  g_assert_error (r.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
+
+  result_clear (&r);
+  peer_clear (&peer);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/qmp/handshake", test_handshake);
+  g_test_add_func ("/qmp/handshake-greeting-after-call", test_handshake_greeting_after_call);
+  g_test_add_func ("/qmp/commands-queued-until-handshake", test_commands_queued_until_handshake);
+  g_test_add_func ("/qmp/first-message-not-greeting", test_handshake_not_greeting);
+  g_test_add_func ("/qmp/handshake-error-reply", test_handshake_error_reply);
+  g_test_add_func ("/qmp/events-interleaved-with-replies", test_events_interleaved);
+  g_test_add_func ("/qmp/reply-split-across-reads", test_reply_split_across_reads);
+  g_test_add_func ("/qmp/messages-merged-in-one-write", test_messages_merged_in_one_write);
+  g_test_add_func ("/qmp/replies-out-of-order", test_replies_out_of_order);
+  g_test_add_func ("/qmp/error-reply", test_error_reply);
+  g_test_add_func ("/qmp/unknown-id-ignored", test_unknown_id_ignored);
+  g_test_add_func ("/qmp/crlf-and-lf", test_crlf_and_lf);
+  g_test_add_func ("/qmp/malformed-json", test_malformed_json);
+  g_test_add_func ("/qmp/non-object-message", test_non_object_message);
+  g_test_add_func ("/qmp/unrecognised-object", test_unrecognised_object);
+  g_test_add_func ("/qmp/oversized-message", test_oversized_message);
+  g_test_add_func ("/qmp/message-limit-is-exact", test_message_limit_is_exact);
+  g_test_add_func ("/qmp/eof-fails-pending", test_eof_fails_pending);
+  g_test_add_func ("/qmp/eof-after-quit-is-success", test_eof_after_quit);
+  g_test_add_func ("/qmp/write-error-closes", test_write_error_closes);
+  g_test_add_func ("/qmp/close-explicit", test_close_explicit);
+  g_test_add_func ("/qmp/cancel-pending", test_cancel_pending);
+  g_test_add_func ("/qmp/cancel-unsent", test_cancel_unsent);
+  g_test_add_func ("/qmp/cancel-handshake", test_cancel_handshake);
+  g_test_add_func ("/qmp/fd-passing", test_fd_passing);
+  g_test_add_func ("/qmp/unref-with-pending", test_unref_with_pending);
+  g_test_add_func ("/qmp/callback-unrefs-client", test_callback_unrefs_client);
+  g_test_add_func ("/qmp/closed-handler-unrefs-client", test_closed_handler_unrefs_client);
+
+  return g_test_run ();
+}

@@ -1,1 +1,238 @@
-int main (void) { return 0; }
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* uvm-run: a thin launcher.  Boots a kernel + initramfs, prints the launch
+ * plan on request, stays attached printing events, and stops the VM
+ * gracefully on Ctrl-C (a second Ctrl-C forces it). */
+#include <glib-unix.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uvm/uvm.h>
+
+typedef struct {
+  UvmVm *vm;
+  FILE *console;
+  GMainLoop *loop;
+  guint stop_timeout_ms;
+  int interrupts;
+  int status;
+} App;
+
+static void
+on_event (UvmVm *vm, UvmEvent *event, gpointer user_data)
+{
+  g_autofree char *text = uvm_event_to_string (event);
+
+  g_printerr ("uvm-run: %s: %s\n", uvm_vm_get_name (vm), text);
+}
+
+static gboolean
+copy_console (gpointer user_data)
+{
+  App *app = user_data;
+  char buf[4096];
+  size_t n;
+
+  if (app->console == NULL)
+    app->console = fopen (uvm_vm_get_console_path (app->vm), "re");
+  while (app->console && (n = fread (buf, 1, sizeof buf, app->console)) > 0)
+    fwrite (buf, 1, n, stdout);
+  if (app->console)
+    clearerr (app->console);
+  fflush (stdout);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_stopped (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!uvm_vm_stop_finish (UVM_VM (source), result, &error))
+    g_printerr ("uvm-run: stop: %s\n", error->message);
+}
+
+static gboolean
+on_interrupt (gpointer user_data)
+{
+  App *app = user_data;
+
+  /* First Ctrl-C: power button with a deadline; second: no more waiting. */
+  uvm_vm_stop_async (app->vm, ++app->interrupts == 1 ? app->stop_timeout_ms : 0, NULL,
+                     on_stopped, app);
+  if (app->interrupts > 1)
+    uvm_vm_kill (app->vm, NULL);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_run_for_expired (gpointer user_data)
+{
+  on_interrupt (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_exited (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  App *app = user_data;
+  int code = 0, sig = 0;
+
+  uvm_vm_wait_finish (UVM_VM (source), result, NULL);
+  uvm_vm_get_exit_status (app->vm, &code, &sig);
+  app->status = sig ? 128 + sig : code;
+  copy_console (app);
+  g_main_loop_quit (app->loop);
+}
+
+static gboolean
+parse_machine (const char *name, UvmMachine *out)
+{
+  if (g_str_equal (name, "q35"))
+    *out = UVM_MACHINE_Q35;
+  else if (g_str_equal (name, "pc"))
+    *out = UVM_MACHINE_PC;
+  else if (g_str_equal (name, "microvm"))
+    *out = UVM_MACHINE_MICROVM;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+parse_accel (const char *name, UvmAccel *out)
+{
+  if (g_str_equal (name, "auto"))
+    *out = UVM_ACCEL_AUTO;
+  else if (g_str_equal (name, "kvm"))
+    *out = UVM_ACCEL_KVM;
+  else if (g_str_equal (name, "tcg"))
+    *out = UVM_ACCEL_TCG;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *name = g_strdup ("uvm-run");
+  g_autofree char *kernel = NULL, *initramfs = NULL, *cmdline = NULL, *machine = NULL;
+  g_autofree char *accel = NULL, *console = NULL, *memory = NULL;
+  g_auto(GStrv) disks = NULL, extra = NULL;
+  gboolean print_plan = FALSE, dry_run = FALSE, user_net = FALSE, rng = FALSE;
+  int vcpus = 1, stop_timeout = 10, run_for = 0;
+  GOptionEntry entries[] = {
+    { "name", 'n', 0, G_OPTION_ARG_STRING, &name, "VM name (default uvm-run)", "NAME" },
+    { "kernel", 'k', 0, G_OPTION_ARG_FILENAME, &kernel, "Kernel image", "FILE" },
+    { "initramfs", 'i', 0, G_OPTION_ARG_FILENAME, &initramfs, "Initramfs", "FILE" },
+    { "cmdline", 'c', 0, G_OPTION_ARG_STRING, &cmdline, "Kernel command line", "TEXT" },
+    { "memory", 'm', 0, G_OPTION_ARG_STRING, &memory, "Memory, e.g. 256M or 1G (default 256M)", "SIZE" },
+    { "cpus", 'p', 0, G_OPTION_ARG_INT, &vcpus, "vCPUs (default 1)", "N" },
+    { "machine", 'M', 0, G_OPTION_ARG_STRING, &machine, "q35, pc or microvm", "TYPE" },
+    { "accel", 'a', 0, G_OPTION_ARG_STRING, &accel, "auto, kvm or tcg (default auto)", "ACCEL" },
+    { "disk", 'd', 0, G_OPTION_ARG_FILENAME_ARRAY, &disks, "Raw disk image (repeatable; suffix :ro for read-only)", "FILE" },
+    { "user-net", 0, 0, G_OPTION_ARG_NONE, &user_net, "Add a NIC on a user-mode (NAT) uplink", NULL },
+    { "rng", 0, 0, G_OPTION_ARG_NONE, &rng, "Add a virtio entropy device", NULL },
+    { "console-log", 0, 0, G_OPTION_ARG_FILENAME, &console, "Write the serial console to FILE (default: this terminal)", "FILE" },
+    { "stop-timeout", 't', 0, G_OPTION_ARG_INT, &stop_timeout, "Seconds the guest gets to power off on Ctrl-C (default 10)", "S" },
+    { "extra-arg", 'x', 0, G_OPTION_ARG_STRING_ARRAY, &extra, "Extra hypervisor argument (repeatable)", "ARG" },
+    { "run-for", 0, 0, G_OPTION_ARG_INT, &run_for, "Stop gracefully after S seconds (default: on Ctrl-C only)", "S" },
+    { "print-plan", 0, 0, G_OPTION_ARG_NONE, &print_plan, "Print the launch plan before starting", NULL },
+    { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run, "Print the launch plan and exit", NULL },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) options = g_option_context_new ("- boot a microVM with libuvm");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
+  App app = { 0 };
+  UvmMachine m = UVM_MACHINE_DEFAULT;
+  UvmAccel a = UVM_ACCEL_AUTO;
+  guint64 mem = 256 * UVM_MIB;
+
+  g_option_context_add_main_entries (options, entries, NULL);
+  if (!g_option_context_parse (options, &argc, &argv, &error))
+    {
+      g_printerr ("uvm-run: %s\n", error->message);
+      return 2;
+    }
+  if (kernel == NULL)
+    {
+      g_printerr ("uvm-run: --kernel is required (see --help)\n");
+      return 2;
+    }
+  if ((machine && !parse_machine (machine, &m)) || (accel && !parse_accel (accel, &a)))
+    {
+      g_printerr ("uvm-run: unknown --machine or --accel value\n");
+      return 2;
+    }
+  if (memory != NULL)
+    {
+      guint64 n = 0;
+      char *end = NULL;
+      n = g_ascii_strtoull (memory, &end, 10);
+      mem = (*end == 'G' || *end == 'g') ? n * UVM_GIB : (*end == 'K' || *end == 'k') ? n * UVM_KIB
+            : (*end == '\0') ? n : n * UVM_MIB;
+    }
+
+  vm = uvm_vm_new (name, UVM_HYPERVISOR_QEMU);
+  uvm_vm_set_kernel (vm, kernel, initramfs, cmdline ? cmdline : "console=ttyS0");
+  uvm_vm_set_memory (vm, mem);
+  uvm_vm_set_vcpus (vm, (guint) MAX (vcpus, 0));
+  uvm_vm_set_machine (vm, m);
+  uvm_vm_set_accel (vm, a);
+  uvm_vm_set_extra_args (vm, (const char *const *) extra);
+  /* Without --console-log the console goes to the runtime directory and
+   * this launcher copies it to the terminal as it grows. */
+  uvm_vm_add_device (vm, uvm_device_new_console (console));
+  if (rng)
+    uvm_vm_add_device (vm, uvm_device_new_rng ());
+  if (user_net)
+    {
+      g_autoptr(UvmNetwork) uplink = uvm_network_new_uplink ("uplink");
+      uvm_vm_add_device (vm, uvm_device_new_net (uplink, NULL));
+    }
+  for (guint i = 0; disks && disks[i]; i++)
+    {
+      gboolean ro = g_str_has_suffix (disks[i], ":ro");
+      g_autofree char *path = ro ? g_strndup (disks[i], strlen (disks[i]) - 3) : g_strdup (disks[i]);
+      g_autoptr(UvmStorage) st = uvm_storage_new_image (path);
+      uvm_storage_set_read_only (st, ro);
+      uvm_vm_add_device (vm, uvm_device_new_disk (st));
+    }
+
+  if (print_plan || dry_run)
+    {
+      g_autofree char *plan = uvm_vm_get_launch_plan (vm, &error);
+      if (plan == NULL)
+        {
+          g_printerr ("uvm-run: %s\n", error->message);
+          return 1;
+        }
+      g_print ("%s", plan);
+      if (dry_run)
+        return 0;
+    }
+
+  loop = g_main_loop_new (NULL, FALSE);
+  app.vm = vm;
+  app.loop = loop;
+  app.stop_timeout_ms = (guint) MAX (stop_timeout, 0) * 1000;
+  uvm_vm_connect_event (vm, on_event, &app, NULL);
+  if (!uvm_vm_start (vm, NULL, &error))
+    {
+      g_printerr ("uvm-run: %s\n", error->message);
+      return 1;
+    }
+  g_unix_signal_add (SIGINT, on_interrupt, &app);
+  g_unix_signal_add (SIGTERM, on_interrupt, &app);
+  if (run_for > 0)
+    g_timeout_add_seconds ((guint) run_for, on_run_for_expired, &app);
+  if (console == NULL)
+    g_timeout_add (50, copy_console, &app);
+  uvm_vm_wait_async (vm, NULL, on_exited, &app);
+  g_main_loop_run (loop);
+  if (app.console)
+    fclose (app.console);
+  return app.status;
+}

@@ -350,9 +350,10 @@ ready_handshake_done (GObject *source, GAsyncResult *result, gpointer user_data)
       g_task_return_error (task, error);
       return;
     }
-  uvm_qmp_client_execute_async (qmp, "query-status", NULL, NULL, 0,
-                                g_task_get_cancellable (task), ready_status_done,
-                                g_steal_pointer (&task));
+  GCancellable *cancellable = g_task_get_cancellable (task);
+
+  uvm_qmp_client_execute_async (qmp, "query-status", NULL, NULL, 0, cancellable,
+                                ready_status_done, g_steal_pointer (&task));
 }
 
 static void

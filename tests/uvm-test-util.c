@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "uvm-test-util.h"
+
+#include <string.h>
+
+static char *guest_kernel, *guest_initramfs;
+
+gboolean
+test_guest_available (void)
+{
+  const char *dir = g_getenv ("UVM_TEST_GUEST_DIR");
+
+  if (guest_kernel != NULL)
+    return TRUE;
+  if (dir == NULL)
+    return FALSE;
+  guest_kernel = g_build_filename (dir, "vmlinuz", NULL);
+  guest_initramfs = g_build_filename (dir, "initramfs.img", NULL);
+  if (!g_file_test (guest_kernel, G_FILE_TEST_IS_REGULAR) ||
+      !g_file_test (guest_initramfs, G_FILE_TEST_IS_REGULAR))
+    {
+      g_clear_pointer (&guest_kernel, g_free);
+      g_clear_pointer (&guest_initramfs, g_free);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+const char *
+test_guest_kernel (void)
+{
+  return guest_kernel;
+}
+
+const char *
+test_guest_initramfs (void)
+{
+  return guest_initramfs;
+}
+
+UvmVm *
+test_guest_vm_new (const char *name, const char *dir, const char *cmdline_extra)
+{
+  UvmVm *vm = uvm_vm_new (name, UVM_HYPERVISOR_QEMU);
+  g_autofree char *rundir = g_build_filename (dir, "run", name, NULL);
+  g_autofree char *console = g_strdup_printf ("%s/%s.console", dir, name);
+  g_autofree char *cmdline = g_strdup_printf ("console=ttyS0 quiet%s%s",
+                                              cmdline_extra ? " " : "",
+                                              cmdline_extra ? cmdline_extra : "");
+
+  uvm_vm_set_kernel (vm, test_guest_kernel (), test_guest_initramfs (), cmdline);
+  uvm_vm_set_accel (vm, UVM_ACCEL_TCG);   /* plain guests hang under this host's KVM */
+  uvm_vm_set_memory (vm, 256 * UVM_MIB);
+  uvm_vm_set_runtime_dir (vm, rundir);
+  uvm_vm_add_device (vm, uvm_device_new_console (console));
+  return vm;
+}
+
+static gboolean
+on_timeout (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_tick (gpointer data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+gboolean
+test_wait_for_text (const char *path, const char *text, guint timeout_ms)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add (timeout_ms, on_timeout, &expired);
+  /* The console is a file qemu writes: look again every 20 ms while
+   * letting the VM's sources run. */
+  guint tick = g_timeout_add (20, on_tick, NULL);
+  gboolean found = FALSE;
+
+  while (!expired)
+    {
+      g_autofree char *contents = NULL;
+
+      if (g_file_get_contents (path, &contents, NULL, NULL) && strstr (contents, text))
+        {
+          found = TRUE;
+          break;
+        }
+      g_main_context_iteration (NULL, TRUE);
+    }
+  g_source_remove (tick);
+  if (!expired)
+    g_source_remove (id);
+  return found;
+}
+
+gboolean
+test_wait_for_state (UvmVm *vm, UvmVmState state, guint timeout_ms)
+{
+  gboolean expired = FALSE;
+  guint id = g_timeout_add (timeout_ms, on_timeout, &expired);
+
+  while (!expired && uvm_vm_get_state (vm) != state)
+    g_main_context_iteration (NULL, TRUE);
+  if (!expired)
+    g_source_remove (id);
+  return uvm_vm_get_state (vm) == state;
+}
+
+guint
+test_count_fds (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n - 1;   /* the GDir's own fd */
+}
+
+static void
+on_event (UvmVm *vm, UvmEvent *event, gpointer user_data)
+{
+  EventLog *log = user_data;
+
+  g_ptr_array_add (log->events, uvm_event_ref (event));
+}
+
+static void
+free_event (gpointer event)
+{
+  uvm_event_unref (event);
+}
+
+void
+event_log_attach (EventLog *log, UvmVm *vm)
+{
+  if (log->events == NULL)
+    log->events = g_ptr_array_new_with_free_func (free_event);
+  uvm_vm_connect_event (vm, on_event, log, NULL);
+}
+
+void
+event_log_clear (EventLog *log)
+{
+  g_clear_pointer (&log->events, g_ptr_array_unref);
+}
+
+int
+event_log_find (EventLog *log, guint from, UvmEventKind kind, UvmVmState state)
+{
+  for (guint i = from; log->events && i < log->events->len; i++)
+    {
+      UvmEvent *ev = g_ptr_array_index (log->events, i);
+      if (uvm_event_get_kind (ev) != kind)
+        continue;
+      if (kind == UVM_EVENT_STATE_CHANGED && uvm_event_get_state (ev) != state)
+        continue;
+      return (int) i;
+    }
+  return -1;
+}
+
+char *
+event_log_describe (EventLog *log)
+{
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; log->events && i < log->events->len; i++)
+    {
+      g_autofree char *s = uvm_event_to_string (g_ptr_array_index (log->events, i));
+      g_string_append_printf (out, "  %u: %s\n", i, s);
+    }
+  return g_string_free (out, FALSE);
+}

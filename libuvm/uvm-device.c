@@ -26,7 +26,8 @@ uvm_device_finalize (GObject *object)
 
   if (self->network != NULL)
     {
-      uvm_network_remove_member (self->network, self);
+      if (self->claimed)
+        uvm_network_remove_member (self->network, self);
       g_object_unref (self->network);
     }
   g_clear_object (&self->storage);
@@ -65,7 +66,6 @@ uvm_device_new_net (UvmNetwork *network, const char *mac)
   self = device_new (UVM_DEVICE_NET);
   self->network = g_object_ref (network);
   self->mac = g_strdup (mac);
-  uvm_network_add_member (network, self);
   return self;
 }
 
@@ -202,8 +202,14 @@ uvm_device_claim (UvmDevice *device, const char *vm_name, const char *default_id
   device->claimed = TRUE;
   if (device->id == NULL)
     device->id = g_strdup (default_id);
-  if (device->kind == UVM_DEVICE_NET && device->mac == NULL)
-    device->mac = uvm_derive_mac (vm_name, uvm_network_get_name (device->network));
+  if (device->kind == UVM_DEVICE_NET)
+    {
+      /* A network's members are the interfaces of VMs, not every device
+       * object ever made for it. */
+      uvm_network_add_member (device->network, device);
+      if (device->mac == NULL)
+        device->mac = uvm_derive_mac (vm_name, uvm_network_get_name (device->network));
+    }
   return TRUE;
 }
 

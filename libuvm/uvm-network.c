@@ -12,9 +12,13 @@ struct _UvmNetwork
   GObject parent_instance;
   char *name;
   UvmNetworkKind kind;
-  /* Net devices on this network, not referenced: a device removes itself
-   * when finalized.  The order of joining decides link ends. */
+  /* Net devices attached to a VM on this network, not referenced: a device
+   * removes itself when finalized. */
   GPtrArray *members;
+  /* Which member holds which end of the isolated link.  A slot is fixed
+   * for a member's life and freed when it leaves, so a newcomer takes the
+   * free end and never the one the remaining member holds. */
+  UvmDevice *link_owner[2];
   /* Isolated point-to-point link: both ends of a SOCK_DGRAM socket pair,
    * kept for the network's life so that either VM may restart without the
    * other noticing more than lost frames.  Datagrams keep Ethernet frame
@@ -91,12 +95,21 @@ void
 uvm_network_add_member (UvmNetwork *network, UvmDevice *device)
 {
   g_ptr_array_add (network->members, device);
+  for (guint i = 0; i < G_N_ELEMENTS (network->link_owner); i++)
+    if (network->link_owner[i] == NULL)
+      {
+        network->link_owner[i] = device;
+        break;
+      }
 }
 
 void
 uvm_network_remove_member (UvmNetwork *network, UvmDevice *device)
 {
   g_ptr_array_remove (network->members, device);
+  for (guint i = 0; i < G_N_ELEMENTS (network->link_owner); i++)
+    if (network->link_owner[i] == device)
+      network->link_owner[i] = NULL;
 }
 
 guint
@@ -108,11 +121,12 @@ uvm_network_get_n_members (UvmNetwork *network)
 int
 uvm_network_open_link_fd (UvmNetwork *network, UvmDevice *device, GError **error)
 {
-  guint index;
+  guint index = 0;
   int fd;
 
-  if (network->kind != UVM_NETWORK_ISOLATED ||
-      !g_ptr_array_find (network->members, device, &index) || index > 1)
+  while (index < G_N_ELEMENTS (network->link_owner) && network->link_owner[index] != device)
+    index++;
+  if (network->kind != UVM_NETWORK_ISOLATED || index == G_N_ELEMENTS (network->link_owner))
     {
       uvm_set_error (error, UVM_ERROR_UNSUPPORTED,
                      "network '%s': no link end for this device", network->name);

@@ -81,6 +81,7 @@ struct _UvmVm
   guint stop_timeout_ms;
   GSource *stop_timer;
   gboolean exit_expected;           /* a stop or kill was asked for */
+  gboolean guest_panicked;          /* this run's guest reported a panic */
   GQueue waiters;                   /* GTask: stop and wait callers */
 
   gboolean have_exit;
@@ -94,6 +95,8 @@ static guint signals[N_SIGNALS];
 G_DEFINE_FINAL_TYPE (UvmVm, uvm_vm, G_TYPE_OBJECT)
 
 static void finish_run (UvmVm *self);
+typedef struct _Waiter Waiter;
+static void waiter_complete (Waiter *waiter, GError *error);
 
 /* ---- Definition ---------------------------------------------------- */
 
@@ -592,6 +595,8 @@ sink_event (gpointer vm, UvmEvent *event)
 {
   UvmVm *self = vm;
 
+  if (uvm_event_get_kind (event) == UVM_EVENT_GUEST_PANIC)
+    self->guest_panicked = TRUE;
   uvm_event_set_state (event, self->state);
   emit_event (self, event);
 }
@@ -750,7 +755,7 @@ on_child_exit (int code, int sig, gpointer user_data)
   g_autofree char *tail = NULL;
   GTask *start_task;
   UvmVmState final;
-  GTask *waiter;
+  Waiter *waiter;
 
   g_debug ("VM '%s': hypervisor exited (code %d, signal %d)", self->name, code, sig);
   self->have_exit = TRUE;
@@ -770,7 +775,7 @@ on_child_exit (int code, int sig, gpointer user_data)
   start_task = g_steal_pointer (&self->start_task);
   if (start_task != NULL)
     final = UVM_VM_STATE_CRASHED;
-  else if (self->exit_expected || (sig == 0 && code == 0))
+  else if (self->exit_expected || (sig == 0 && code == 0 && !self->guest_panicked))
     final = UVM_VM_STATE_STOPPED;   /* asked for, or the guest powered off */
   else
     final = UVM_VM_STATE_CRASHED;
@@ -800,10 +805,7 @@ on_child_exit (int code, int sig, gpointer user_data)
       g_object_unref (start_task);
     }
   while ((waiter = g_queue_pop_head (&self->waiters)) != NULL)
-    {
-      g_task_return_boolean (waiter, TRUE);
-      g_object_unref (waiter);
-    }
+    waiter_complete (waiter, NULL);
 }
 
 /* ---- Start --------------------------------------------------------- */
@@ -1047,6 +1049,7 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
   g_clear_pointer (&vm->context, g_main_context_unref);
   vm->context = g_main_context_ref_thread_default ();
   vm->exit_expected = FALSE;
+  vm->guest_panicked = FALSE;
   vm->have_exit = FALSE;
   g_clear_error (&vm->start_error);
 
@@ -1251,7 +1254,7 @@ stop_advance (UvmVm *self)
   switch (self->stop_phase)
     {
     case STOP_IDLE:
-      if (self->stop_timeout_ms > 0 && self->control != NULL && self->state == UVM_VM_STATE_RUNNING)
+      if (self->stop_timeout_ms > 0 && self->control != NULL)
         {
           self->stop_phase = STOP_POWER_BUTTON;
           wait_ms = self->stop_timeout_ms;
@@ -1283,45 +1286,50 @@ stop_advance (UvmVm *self)
                                     on_stop_timer, self);
 }
 
+/* A stop or wait caller: its task and the source watching its cancellable.
+ * Completing it always destroys the source, which holds no reference, so
+ * nothing outlives the completion. */
+struct _Waiter {
+  GTask *task;
+  GSource *cancel_source;
+};
+
 static void
+waiter_complete (Waiter *waiter, GError *error)
+{
+  destroy_source (&waiter->cancel_source);
+  if (error != NULL)
+    g_task_return_error (waiter->task, error);
+  else
+    g_task_return_boolean (waiter->task, TRUE);
+  g_object_unref (waiter->task);
+  g_free (waiter);
+}
+
+/* A cancellable source dispatches in the VM's context, whichever thread
+ * cancelled. */
+static gboolean
 on_waiter_cancelled (GCancellable *cancellable, gpointer user_data)
 {
-  /* Runs in the thread that cancelled: hand over to the VM's context. */
-}
+  Waiter *waiter = user_data;
+  UvmVm *self = g_task_get_source_object (waiter->task);
 
-static void
-add_waiter (UvmVm *self, GTask *task)
-{
-  g_queue_push_tail (&self->waiters, g_object_ref (task));
-}
-
-static gboolean
-waiter_cancelled_idle (gpointer user_data)
-{
-  GTask *task = user_data;
-  UvmVm *self = g_task_get_source_object (task);
-
-  if (g_queue_remove (&self->waiters, task))
-    {
-      g_task_return_error_if_cancelled (task);
-      g_object_unref (task);
-    }
+  g_queue_remove (&self->waiters, waiter);
+  waiter_complete (waiter, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                "Operation was cancelled"));
   return G_SOURCE_REMOVE;
 }
 
 static void
-watch_waiter_cancellable (UvmVm *self, GTask *task, GCancellable *cancellable)
+add_waiter (UvmVm *self, GTask *task, GCancellable *cancellable)
 {
-  GSource *source;
+  Waiter *waiter = g_new0 (Waiter, 1);
 
-  if (cancellable == NULL)
-    return;
-  source = g_cancellable_source_new (cancellable);
-  g_source_set_callback (source, waiter_cancelled_idle, g_object_ref (task), g_object_unref);
-  g_source_attach (source, self->context);
-  g_task_set_task_data (task, source, (GDestroyNotify) g_source_destroy);
-  g_source_unref (source);
-  (void) on_waiter_cancelled;
+  waiter->task = g_object_ref (task);
+  if (cancellable != NULL)
+    waiter->cancel_source = attach_source (g_cancellable_source_new (cancellable), self->context,
+                                           G_SOURCE_FUNC (on_waiter_cancelled), waiter);
+  g_queue_push_tail (&self->waiters, waiter);
 }
 
 void
@@ -1343,12 +1351,12 @@ uvm_vm_stop_async (UvmVm *vm, guint timeout_ms, GCancellable *cancellable,
                                  "VM '%s' was never started", vm->name);
       return;
     }
-  add_waiter (vm, task);
-  watch_waiter_cancellable (vm, task, cancellable);
+  add_waiter (vm, task, cancellable);
   if (vm->exit_expected)
     return;   /* a stop is under way; this one completes with it */
   vm->exit_expected = TRUE;
-  vm->stop_timeout_ms = timeout_ms;
+  /* A paused guest cannot react to its power button. */
+  vm->stop_timeout_ms = vm->state == UVM_VM_STATE_RUNNING ? timeout_ms : 0;
   if (vm->start_task != NULL)
     {
       abort_start (vm, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
@@ -1411,8 +1419,7 @@ uvm_vm_wait_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback cal
       g_task_return_boolean (task, TRUE);
       return;
     }
-  add_waiter (vm, task);
-  watch_waiter_cancellable (vm, task, cancellable);
+  add_waiter (vm, task, cancellable);
 }
 
 gboolean

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/setup-debian.sh
 [ -f build/build.ninja ] || meson setup build
 ninja -C build
-tests/guest/build-guest.sh build/guest >/dev/null
+ninja -C build tests/guest/vmlinuz tests/guest/initramfs.img >/dev/null
 # Plain guests hang under this host's KVM; software emulation boots in ~2 s.
-exec build/examples/uvm-run --kernel build/guest/vmlinuz --initramfs build/guest/initramfs.img \
+exec build/examples/uvm-run --kernel build/tests/guest/vmlinuz --initramfs build/tests/guest/initramfs.img \
   --cmdline "console=ttyS0 quiet" --accel tcg --memory 256M --print-plan "$@"

@@ -85,7 +85,7 @@ typedef enum {
  * @UVM_VM_STATE_STOPPED: the hypervisor exited after a stop request or a
  *   guest power-off, and was reaped.
  * @UVM_VM_STATE_CRASHED: the hypervisor exited unasked (a signal, a non-zero
- *   exit, or a failed start), and was reaped.
+ *   exit, an exit after a guest panic, or a failed start), and was reaped.
  *
  * The life of one run of a VM. A stopped or crashed VM may be started again.
  */

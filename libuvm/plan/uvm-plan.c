@@ -95,6 +95,29 @@ uvm_plan_to_command_line (const UvmPlan *plan)
   return g_string_free (out, FALSE);
 }
 
+/* Text from names and paths goes into "# ..." comment lines: a newline in
+ * it would end the comment and turn the rest into a command of the script.
+ * Control characters are written as \xNN instead. */
+static void
+append_comment_text (GString *out, const char *text)
+{
+  for (const guchar *p = (const guchar *) text; *p; p++)
+    {
+      if (*p < 0x20 || *p == 0x7f)
+        g_string_append_printf (out, "\\x%02x", *p);
+      else
+        g_string_append_c (out, (char) *p);
+    }
+}
+
+static void
+append_comment (GString *out, const char *label, const char *text, const char *suffix)
+{
+  g_string_append_printf (out, "# %s", label);
+  append_comment_text (out, text);
+  g_string_append_printf (out, "%s\n", suffix);
+}
+
 /* The runner script users read: one option (with its value) per line. */
 char *
 uvm_plan_to_script (const UvmPlan *plan)
@@ -102,15 +125,19 @@ uvm_plan_to_script (const UvmPlan *plan)
   GString *out = g_string_new (NULL);
   g_autofree char *bin = uvm_shell_quote (plan->binary);
 
-  g_string_append_printf (out, "#!/bin/sh\n# libuvm launch plan for VM '%s' (%s)\n",
-                          plan->vm_name, plan->backend_name);
-  g_string_append_printf (out, "# runtime directory: %s (mode 0700)\n", plan->runtime_dir);
-  g_string_append_printf (out, "# hypervisor stdout/stderr: %s\n", plan->log_path);
+  g_autofree char *title = g_strdup_printf ("libuvm launch plan for VM '%s' (%s)",
+                                            plan->vm_name, plan->backend_name);
+
+  g_string_append (out, "#!/bin/sh\n");
+  append_comment (out, "", title, "");
+  append_comment (out, "runtime directory: ", plan->runtime_dir, " (mode 0700)");
+  append_comment (out, "hypervisor stdout/stderr: ", plan->log_path, "");
   g_string_append (out, "# fd 0: /dev/null\n");
   for (guint i = 0; i < plan->fds->len; i++)
     {
       const UvmPlanFd *fd = g_ptr_array_index (plan->fds, i);
-      g_string_append_printf (out, "# fd %d: %s\n", fd->target, fd->what);
+      g_autofree char *label = g_strdup_printf ("fd %d: ", fd->target);
+      append_comment (out, label, fd->what, "");
     }
   g_string_append (out, "exec ");
   g_string_append (out, bin);
@@ -123,6 +150,6 @@ uvm_plan_to_script (const UvmPlan *plan)
     }
   g_string_append (out, "\n# control requests after spawn, in order:\n");
   for (guint i = 0; i < plan->requests->len; i++)
-    g_string_append_printf (out, "#   %s\n", (const char *) g_ptr_array_index (plan->requests, i));
+    append_comment (out, "  ", g_ptr_array_index (plan->requests, i), "");
   return g_string_free (out, FALSE);
 }

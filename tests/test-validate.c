@@ -1,0 +1,1037 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Validation before anything starts, and the identities (ids, MACs) a VM
+ * gives its devices.  Uses the public API only, linked against the shared
+ * library, so every call here also proves its symbol is exported.
+ *
+ * Nothing boots: a "kernel" is a small regular file in a temporary
+ * directory, which is all validation looks at. */
+
+#include <uvm/uvm.h>
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+/* ---- fixture ----------------------------------------------------------- */
+
+typedef struct {
+  char *tmp;        /* removed with everything in it after each test */
+  char *kernel;     /* a fake kernel: a small regular file */
+  char *initramfs;  /* a fake initramfs */
+  char *run_parent; /* tmp/run: must stay absent when a start is refused */
+  char *rundir;     /* tmp/run/vm: the runtime dir given to VMs */
+} Fixture;
+
+static void
+write_file (const char *path, const char *contents)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (path, contents, -1, &error);
+  g_assert_no_error (error);
+}
+
+static void
+rm_rf (const char *path)
+{
+  struct stat st;
+
+  if (lstat (path, &st) != 0)
+    return;
+  if (S_ISDIR (st.st_mode))
+    {
+      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+      const char *name;
+
+      g_assert_nonnull (dir);
+      while ((name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = g_build_filename (path, name, NULL);
+          rm_rf (child);
+        }
+      g_assert_no_errno (g_rmdir (path));
+    }
+  else
+    g_assert_no_errno (g_unlink (path));
+}
+
+static void
+fixture_setup (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  fx->tmp = g_dir_make_tmp ("uvm-test-validate-XXXXXX", &error);
+  g_assert_no_error (error);
+  fx->kernel = g_build_filename (fx->tmp, "vmlinuz", NULL);
+  fx->initramfs = g_build_filename (fx->tmp, "initrd.img", NULL);
+  fx->run_parent = g_build_filename (fx->tmp, "run", NULL);
+  fx->rundir = g_build_filename (fx->run_parent, "vm", NULL);
+  write_file (fx->kernel, "not really a kernel\n");
+  write_file (fx->initramfs, "not really an initramfs\n");
+}
+
+static void
+fixture_teardown (Fixture *fx, gconstpointer data)
+{
+  rm_rf (fx->tmp);
+  g_assert_false (g_file_test (fx->tmp, G_FILE_TEST_EXISTS));
+  g_free (fx->tmp);
+  g_free (fx->kernel);
+  g_free (fx->initramfs);
+  g_free (fx->run_parent);
+  g_free (fx->rundir);
+}
+
+/* A VM that validates: fake kernel and initramfs, runtime dir in tmp. */
+static UvmVm *
+new_vm (Fixture *fx, const char *name)
+{
+  UvmVm *vm = uvm_vm_new (name, UVM_HYPERVISOR_QEMU);
+
+  uvm_vm_set_kernel (vm, fx->kernel, fx->initramfs, "console=ttyS0");
+  uvm_vm_set_runtime_dir (vm, fx->rundir);
+  return vm;
+}
+
+static char *
+tmp_path (Fixture *fx, const char *name)
+{
+  return g_build_filename (fx->tmp, name, NULL);
+}
+
+/* ---- assertions -------------------------------------------------------- */
+
+static void
+assert_mentions (const GError *error, const char *needle)
+{
+  /* Shown in the TAP output, so a failing strstr says what the message was. */
+  g_test_message ("error message: %s", error->message);
+  g_assert_nonnull (strstr (error->message, needle));
+}
+
+/* The definition is refused with @code by uvm_vm_validate() and, since they
+ * validate too, by uvm_vm_get_command_line() and uvm_vm_get_launch_plan();
+ * every message names @field (and @detail when not NULL). */
+static void
+assert_refused (UvmVm *vm, int code, const char *field, const char *detail)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) cmdline_error = NULL;
+  g_autoptr(GError) plan_error = NULL;
+  g_autofree char *cmdline = NULL;
+  g_autofree char *plan = NULL;
+
+  g_assert_false (uvm_vm_validate (vm, &error));
+  g_assert_error (error, UVM_ERROR, code);
+  assert_mentions (error, field);
+  if (detail != NULL)
+    assert_mentions (error, detail);
+
+  cmdline = uvm_vm_get_command_line (vm, &cmdline_error);
+  g_assert_null (cmdline);
+  g_assert_error (cmdline_error, UVM_ERROR, code);
+  g_assert_cmpstr (cmdline_error->message, ==, error->message);
+
+  plan = uvm_vm_get_launch_plan (vm, &plan_error);
+  g_assert_null (plan);
+  g_assert_error (plan_error, UVM_ERROR, code);
+  g_assert_cmpstr (plan_error->message, ==, error->message);
+}
+
+static void
+assert_valid (UvmVm *vm)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (uvm_vm_validate (vm, &error));
+  g_assert_no_error (error);
+}
+
+static guint
+count_open_fds (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
+/* A refused start creates nothing: fails with @code like validation does,
+ * leaves no runtime dir (nor its parent), no fd, and the state DEFINED. */
+static void
+assert_start_creates_nothing (Fixture *fx, UvmVm *vm, int code)
+{
+  g_autoptr(GError) validate_error = NULL;
+  g_autoptr(GError) error = NULL;
+  guint fds_before;
+
+  g_assert_false (uvm_vm_validate (vm, &validate_error));
+  g_assert_error (validate_error, UVM_ERROR, code);
+
+  /* GLib's process-wide fds exist before we count: the default main
+   * context's wakeup fd, and the worker context that GTask's class init
+   * creates once (the first start would otherwise look like a leak). */
+  g_type_ensure (G_TYPE_TASK);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  fds_before = count_open_fds ();
+
+  g_assert_false (uvm_vm_start (vm, NULL, &error));
+  g_assert_error (error, UVM_ERROR, code);
+  g_assert_cmpstr (error->message, ==, validate_error->message);
+
+  g_assert_false (g_file_test (fx->rundir, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (fx->run_parent, G_FILE_TEST_EXISTS));
+  g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_DEFINED);
+  g_assert_cmpint (uvm_vm_get_pid (vm), ==, 0);
+  g_assert_false (uvm_vm_get_exit_status (vm, NULL, NULL));
+  g_assert_cmpuint (count_open_fds (), ==, fds_before);
+}
+
+/* ---- a valid definition ------------------------------------------------ */
+
+static void
+test_valid_definition_validates (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "valid");
+  g_autofree char *qemu = g_find_program_in_path ("qemu-system-x86_64");
+
+  if (qemu == NULL)
+    {
+      g_test_skip ("qemu-system-x86_64 is not installed");
+      return;
+    }
+  assert_valid (vm);
+}
+
+static void
+test_defaults_are_documented_ones (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = uvm_vm_new ("defaults", UVM_HYPERVISOR_QEMU);
+
+  g_assert_cmpuint (uvm_vm_get_vcpus (vm), ==, 1);
+  g_assert_cmpuint (uvm_vm_get_memory (vm), ==, 256 * UVM_MIB);
+  g_assert_cmpint (uvm_vm_get_machine (vm), ==, UVM_MACHINE_DEFAULT);
+  g_assert_cmpint (uvm_vm_get_accel (vm), ==, UVM_ACCEL_AUTO);
+  g_assert_cmpuint (uvm_vm_get_n_devices (vm), ==, 0);
+  g_assert_null (uvm_vm_get_kernel (vm));
+  g_assert_cmpstr (uvm_vm_get_hypervisor_path (vm), ==, "qemu-system-x86_64");
+  g_assert_nonnull (uvm_vm_get_extra_args (vm));
+  g_assert_null (uvm_vm_get_extra_args (vm)[0]);
+  g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_DEFINED);
+}
+
+/* ---- vCPUs and memory -------------------------------------------------- */
+
+static void
+test_zero_vcpus_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+
+  uvm_vm_set_vcpus (vm, 0);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "vcpus", NULL);
+}
+
+static void
+test_too_many_vcpus_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+
+  uvm_vm_set_vcpus (vm, UVM_VM_MAX_VCPUS + 1);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "vcpus", NULL);
+}
+
+static void
+test_max_vcpus_is_accepted (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autofree char *cmdline = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* The command line validates everything validate does except the binary. */
+  uvm_vm_set_vcpus (vm, UVM_VM_MAX_VCPUS);
+  cmdline = uvm_vm_get_command_line (vm, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (cmdline, " -smp 255 "));
+}
+
+static void
+test_memory_below_minimum_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+
+  uvm_vm_set_memory (vm, UVM_VM_MIN_MEMORY - UVM_MIB);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "memory", NULL);
+}
+
+static void
+test_minimum_memory_is_accepted (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autofree char *cmdline = NULL;
+  g_autoptr(GError) error = NULL;
+
+  uvm_vm_set_memory (vm, UVM_VM_MIN_MEMORY);
+  cmdline = uvm_vm_get_command_line (vm, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (cmdline, " -m 64M "));
+}
+
+static void
+test_memory_not_whole_mib_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+
+  uvm_vm_set_memory (vm, 256 * UVM_MIB + 512 * UVM_KIB);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "memory", "whole number of MiB");
+}
+
+/* ---- payload ----------------------------------------------------------- */
+
+static void
+test_no_kernel_set_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = uvm_vm_new ("vm", UVM_HYPERVISOR_QEMU);
+
+  uvm_vm_set_runtime_dir (vm, fx->rundir);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "kernel", NULL);
+}
+
+static void
+test_missing_kernel_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autofree char *missing = tmp_path (fx, "no-such-vmlinuz");
+
+  uvm_vm_set_kernel (vm, missing, NULL, NULL);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "kernel", missing);
+}
+
+/* As root access() reads anything, so "unreadable" is tested with paths no
+ * one can read as a file: a directory and a dangling symlink. */
+static void
+test_kernel_that_is_a_directory_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autofree char *dir = tmp_path (fx, "kernel.d");
+
+  g_assert_no_errno (g_mkdir (dir, 0700));
+  uvm_vm_set_kernel (vm, dir, NULL, NULL);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "kernel", "is not a regular file");
+}
+
+static void
+test_kernel_that_is_a_dangling_symlink_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autofree char *link = tmp_path (fx, "vmlinuz-link");
+  g_autofree char *target = tmp_path (fx, "gone");
+
+  g_assert_no_errno (symlink (target, link));
+  uvm_vm_set_kernel (vm, link, NULL, NULL);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "kernel", "is not readable");
+}
+
+static void
+test_missing_initramfs_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autofree char *missing = tmp_path (fx, "no-such-initrd");
+
+  uvm_vm_set_kernel (vm, fx->kernel, missing, NULL);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "initramfs", missing);
+}
+
+/* ---- names and the runtime dir ----------------------------------------- */
+
+static void
+assert_name_refused (Fixture *fx, const char *name)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, name);
+
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "name", NULL);
+}
+
+static void
+test_empty_name_is_refused (Fixture *fx, gconstpointer data)
+{
+  assert_name_refused (fx, "");
+}
+
+static void
+test_name_with_slash_is_refused (Fixture *fx, gconstpointer data)
+{
+  assert_name_refused (fx, "a/b");
+}
+
+static void
+test_name_starting_with_dot_is_refused (Fixture *fx, gconstpointer data)
+{
+  assert_name_refused (fx, ".hidden");
+}
+
+static void
+test_name_starting_with_dash_is_refused (Fixture *fx, gconstpointer data)
+{
+  assert_name_refused (fx, "-v");
+}
+
+static void
+test_name_with_space_is_refused (Fixture *fx, gconstpointer data)
+{
+  assert_name_refused (fx, "my vm");
+}
+
+static void
+test_name_longer_than_max_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *name = g_strnfill (UVM_VM_NAME_MAX + 1, 'a');
+
+  assert_name_refused (fx, name);
+}
+
+static void
+test_name_of_max_length_is_accepted (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *name = g_strnfill (UVM_VM_NAME_MAX, 'a');
+  g_autoptr(UvmVm) vm = new_vm (fx, name);
+  g_autofree char *cmdline = NULL;
+  g_autoptr(GError) error = NULL;
+
+  cmdline = uvm_vm_get_command_line (vm, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (cmdline);
+}
+
+static void
+test_name_with_dot_dash_underscore_is_accepted (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "web-1_prod.example");
+  g_autofree char *cmdline = NULL;
+  g_autoptr(GError) error = NULL;
+
+  cmdline = uvm_vm_get_command_line (vm, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (cmdline);
+}
+
+/* A runtime dir whose control socket path (DIR/control.sock) is @len bytes. */
+static char *
+rundir_for_control_path_length (Fixture *fx, gsize len)
+{
+  gsize suffix = strlen ("/control.sock");
+  gsize prefix = strlen (fx->tmp) + 1;
+  g_autofree char *pad = NULL;
+
+  if (len < prefix + suffix + 1)
+    return NULL;
+  pad = g_strnfill (len - prefix - suffix, 'd');
+  return g_build_filename (fx->tmp, pad, NULL);
+}
+
+static void
+test_control_socket_path_too_long_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  /* sun_path holds 108 bytes including the terminating NUL. */
+  g_autofree char *rundir = rundir_for_control_path_length (fx, 108);
+  g_autofree char *control = NULL;
+
+  if (rundir == NULL)
+    {
+      g_test_skip ("the temporary directory's path is too long for this test");
+      return;
+    }
+  uvm_vm_set_runtime_dir (vm, rundir);
+  g_assert_cmpstr (uvm_vm_get_runtime_dir (vm), ==, rundir);
+  control = g_build_filename (rundir, "control.sock", NULL);
+  g_assert_cmpuint (strlen (control), ==, 108);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "runtime-dir", control);
+}
+
+static void
+test_control_socket_path_of_107_bytes_is_accepted (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autofree char *rundir = rundir_for_control_path_length (fx, 107);
+  g_autofree char *cmdline = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (rundir == NULL)
+    {
+      g_test_skip ("the temporary directory's path is too long for this test");
+      return;
+    }
+  uvm_vm_set_runtime_dir (vm, rundir);
+  cmdline = uvm_vm_get_command_line (vm, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (cmdline);
+}
+
+/* ---- devices ----------------------------------------------------------- */
+
+static void
+test_duplicate_device_ids_are_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  UvmDevice *a = uvm_device_new_rng ();
+  UvmDevice *b = uvm_device_new_console (NULL);
+
+  uvm_device_set_id (a, "same");
+  uvm_device_set_id (b, "same");
+  uvm_vm_add_device (vm, a);
+  uvm_vm_add_device (vm, b);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "devices[1]", "'same'");
+}
+
+static void
+test_explicit_id_equal_to_a_default_id_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  UvmDevice *explicit_id = uvm_device_new_console (NULL);
+
+  /* The rng added second gets "rng0", which the console took already. */
+  uvm_device_set_id (explicit_id, "rng0");
+  uvm_vm_add_device (vm, explicit_id);
+  uvm_vm_add_device (vm, uvm_device_new_rng ());
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "devices[1]", "'rng0'");
+}
+
+static void
+test_malformed_device_id_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  UvmDevice *dev = uvm_device_new_rng ();
+
+  uvm_device_set_id (dev, "0rng,x");   /* starts with a digit, has a comma */
+  uvm_vm_add_device (vm, dev);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "devices[0]", "id");
+}
+
+static void
+test_device_id_longer_than_31_bytes_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  UvmDevice *dev = uvm_device_new_rng ();
+  g_autofree char *id = g_strnfill (32, 'r');
+
+  uvm_device_set_id (dev, id);
+  uvm_vm_add_device (vm, dev);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "devices[0]", "id");
+}
+
+static void
+test_device_id_of_31_bytes_is_accepted (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  UvmDevice *dev = uvm_device_new_rng ();
+  g_autofree char *id = g_strnfill (31, 'r');
+  g_autofree char *cmdline = NULL;
+  g_autoptr(GError) error = NULL;
+
+  uvm_device_set_id (dev, id);
+  uvm_vm_add_device (vm, dev);
+  cmdline = uvm_vm_get_command_line (vm, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (cmdline, id));
+}
+
+static void
+test_malformed_mac_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autoptr(UvmNetwork) net = uvm_network_new_uplink ("wan");
+
+  uvm_vm_add_device (vm, uvm_device_new_net (net, "52:54:00:12:34"));
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "devices[0]", "52:54:00:12:34");
+}
+
+static void
+test_multicast_mac_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autoptr(UvmNetwork) net = uvm_network_new_uplink ("wan");
+
+  /* First octet odd: the group bit. */
+  uvm_vm_add_device (vm, uvm_device_new_net (net, "53:54:00:12:34:56"));
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "devices[0]", "53:54:00:12:34:56");
+}
+
+static void
+test_hotpluggable_device_on_microvm_is_unsupported (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  UvmDevice *dev = uvm_device_new_rng ();
+
+  uvm_vm_set_machine (vm, UVM_MACHINE_MICROVM);
+  uvm_device_set_hotpluggable (dev, TRUE);
+  g_assert_true (uvm_device_get_hotpluggable (dev));
+  uvm_vm_add_device (vm, dev);
+  assert_refused (vm, UVM_ERROR_UNSUPPORTED, "devices[0]", "hotpluggable");
+}
+
+static void
+test_hotpluggable_device_on_q35_is_accepted (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  UvmDevice *dev = uvm_device_new_rng ();
+  g_autofree char *cmdline = NULL;
+  g_autoptr(GError) error = NULL;
+
+  uvm_vm_set_machine (vm, UVM_MACHINE_Q35);
+  uvm_device_set_hotpluggable (dev, TRUE);
+  uvm_vm_add_device (vm, dev);
+  cmdline = uvm_vm_get_command_line (vm, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (cmdline);
+}
+
+static void
+test_third_member_of_isolated_network_is_unsupported (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmNetwork) net = uvm_network_new_isolated ("triangle");
+  g_autoptr(UvmVm) a = new_vm (fx, "a");
+  g_autoptr(UvmVm) b = new_vm (fx, "b");
+  g_autoptr(UvmVm) c = new_vm (fx, "c");
+  g_autofree char *cmdline = NULL;
+  g_autoptr(GError) error = NULL;
+
+  uvm_vm_add_device (a, uvm_device_new_net (net, NULL));
+  uvm_vm_add_device (b, uvm_device_new_net (net, NULL));
+  cmdline = uvm_vm_get_command_line (b, &error);   /* two are a link */
+  g_assert_no_error (error);
+
+  uvm_vm_add_device (c, uvm_device_new_net (net, NULL));
+  assert_refused (c, UVM_ERROR_UNSUPPORTED, "devices[0]", "triangle");
+}
+
+static void
+test_two_consoles_are_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+
+  uvm_vm_add_device (vm, uvm_device_new_console (NULL));
+  uvm_vm_add_device (vm, uvm_device_new_console (NULL));
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "devices[1]", "console");
+}
+
+static void
+test_missing_disk_image_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autofree char *missing = tmp_path (fx, "no-such-disk.img");
+  g_autoptr(UvmStorage) storage = uvm_storage_new_image (missing);
+
+  uvm_vm_add_device (vm, uvm_device_new_disk (storage));
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "devices[0]", missing);
+}
+
+static void
+test_missing_raw_image_with_create_size_is_accepted (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autofree char *missing = tmp_path (fx, "new-disk.img");
+  g_autoptr(UvmStorage) storage = uvm_storage_new_image (missing);
+  g_autofree char *cmdline = NULL;
+  g_autoptr(GError) error = NULL;
+
+  uvm_storage_set_create_size (storage, 16 * UVM_MIB);
+  uvm_vm_add_device (vm, uvm_device_new_disk (storage));
+  cmdline = uvm_vm_get_command_line (vm, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (cmdline);
+  /* Validating creates nothing: the image is made at start. */
+  g_assert_false (g_file_test (missing, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_read_only_storage_with_create_size_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autofree char *path = tmp_path (fx, "ro.img");
+  g_autoptr(UvmStorage) storage = uvm_storage_new_image (path);
+
+  uvm_storage_set_read_only (storage, TRUE);
+  uvm_storage_set_create_size (storage, 16 * UVM_MIB);
+  uvm_vm_add_device (vm, uvm_device_new_disk (storage));
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "devices[0]", "read-only");
+}
+
+static void
+test_qcow2_storage_with_create_size_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autofree char *path = tmp_path (fx, "disk.qcow2");
+  g_autoptr(UvmStorage) storage = uvm_storage_new_image (path);
+
+  uvm_storage_set_format (storage, UVM_STORAGE_FORMAT_QCOW2);
+  uvm_storage_set_create_size (storage, 16 * UVM_MIB);
+  uvm_vm_add_device (vm, uvm_device_new_disk (storage));
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "devices[0]", "raw");
+}
+
+/* ---- the hypervisor ---------------------------------------------------- */
+
+/* uvm_vm_validate() looks the binary up; uvm_vm_get_command_line() is pure
+ * and does not, so it still prints the command line. */
+static void
+assert_binary_refused_by_validate_only (UvmVm *vm, const char *binary)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) cmdline_error = NULL;
+  g_autofree char *cmdline = NULL;
+  g_auto(GStrv) argv = NULL;
+
+  g_assert_false (uvm_vm_validate (vm, &error));
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_INVALID_DEFINITION);
+  assert_mentions (error, "hypervisor-path");
+  assert_mentions (error, binary);
+
+  cmdline = uvm_vm_get_command_line (vm, &cmdline_error);
+  g_assert_no_error (cmdline_error);
+  g_assert_true (g_shell_parse_argv (cmdline, NULL, &argv, NULL));
+  g_assert_cmpstr (argv[0], ==, binary);
+}
+
+static void
+test_hypervisor_not_in_path_is_refused_by_validate_not_by_command_line (Fixture *fx,
+                                                                        gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  const char *name = "uvm-test-no-such-hypervisor";
+
+  uvm_vm_set_hypervisor_path (vm, name);
+  g_assert_cmpstr (uvm_vm_get_hypervisor_path (vm), ==, name);
+  assert_binary_refused_by_validate_only (vm, name);
+}
+
+static void
+test_hypervisor_not_executable_is_refused_by_validate_not_by_command_line (Fixture *fx,
+                                                                           gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autofree char *path = tmp_path (fx, "qemu-not-executable");
+
+  /* Mode 0644: no execute bit, which stops root as well. */
+  write_file (path, "#!/bin/sh\nexit 0\n");
+  g_assert_no_errno (chmod (path, 0644));
+  uvm_vm_set_hypervisor_path (vm, path);
+  assert_binary_refused_by_validate_only (vm, path);
+}
+
+static void
+test_cloud_hypervisor_is_unsupported (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = uvm_vm_new ("vm", UVM_HYPERVISOR_CLOUD_HYPERVISOR);
+
+  uvm_vm_set_kernel (vm, fx->kernel, NULL, NULL);
+  uvm_vm_set_runtime_dir (vm, fx->rundir);
+  g_assert_cmpint (uvm_vm_get_hypervisor (vm), ==, UVM_HYPERVISOR_CLOUD_HYPERVISOR);
+  assert_refused (vm, UVM_ERROR_UNSUPPORTED, "hypervisor", "cloud-hypervisor");
+}
+
+/* ---- a refused start creates nothing ------------------------------------ */
+
+static void
+test_start_with_bad_memory_creates_nothing (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+
+  uvm_vm_set_memory (vm, 100 * UVM_MIB + 1);
+  assert_start_creates_nothing (fx, vm, UVM_ERROR_INVALID_DEFINITION);
+}
+
+static void
+test_start_with_missing_kernel_creates_nothing (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autofree char *missing = tmp_path (fx, "no-such-vmlinuz");
+
+  uvm_vm_set_kernel (vm, missing, NULL, NULL);
+  assert_start_creates_nothing (fx, vm, UVM_ERROR_INVALID_DEFINITION);
+}
+
+static void
+test_start_with_missing_hypervisor_creates_nothing (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+
+  uvm_vm_set_hypervisor_path (vm, "uvm-test-no-such-hypervisor");
+  assert_start_creates_nothing (fx, vm, UVM_ERROR_INVALID_DEFINITION);
+}
+
+static void
+test_start_with_overfull_isolated_network_creates_nothing (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmNetwork) net = uvm_network_new_isolated ("triangle");
+  g_autoptr(UvmVm) a = new_vm (fx, "a");
+  g_autoptr(UvmVm) b = new_vm (fx, "b");
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+
+  uvm_vm_add_device (a, uvm_device_new_net (net, NULL));
+  uvm_vm_add_device (b, uvm_device_new_net (net, NULL));
+  uvm_vm_add_device (vm, uvm_device_new_net (net, NULL));
+  /* The fd count also shows that no link (socket pair) was made. */
+  assert_start_creates_nothing (fx, vm, UVM_ERROR_UNSUPPORTED);
+}
+
+/* ---- derived identity --------------------------------------------------- */
+
+static gboolean
+mac_is_well_formed (const char *mac)
+{
+  return g_regex_match_simple ("^[0-9a-f]{2}(:[0-9a-f]{2}){5}$", mac, 0, 0);
+}
+
+/* The MAC a fresh VM named @vm_name derives for a net device on a fresh
+ * isolated network named @net_name. */
+static char *
+derived_mac (const char *vm_name, const char *net_name)
+{
+  g_autoptr(UvmVm) vm = uvm_vm_new (vm_name, UVM_HYPERVISOR_QEMU);
+  g_autoptr(UvmNetwork) net = uvm_network_new_isolated (net_name);
+  UvmDevice *dev = uvm_device_new_net (net, NULL);
+
+  g_assert_null (uvm_device_get_mac (dev));
+  uvm_vm_add_device (vm, dev);
+  g_assert_nonnull (uvm_device_get_mac (dev));
+  return g_strdup (uvm_device_get_mac (dev));
+}
+
+static void
+test_derived_mac_is_locally_administered_unicast (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *mac = derived_mac ("alpha", "lan");
+  guint first;
+
+  g_test_message ("derived MAC: %s", mac);
+  g_assert_true (mac_is_well_formed (mac));
+  first = (guint) g_ascii_strtoull (mac, NULL, 16);
+  g_assert_cmpuint (first & 3, ==, 2);
+}
+
+static void
+test_derived_mac_is_stable_for_same_names (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *first = derived_mac ("alpha", "lan");
+  g_autofree char *second = derived_mac ("alpha", "lan");
+
+  g_assert_cmpstr (first, ==, second);
+}
+
+static void
+test_derived_mac_differs_for_another_vm_name (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *alpha = derived_mac ("alpha", "lan");
+  g_autofree char *beta = derived_mac ("beta", "lan");
+
+  g_assert_cmpstr (alpha, !=, beta);
+}
+
+static void
+test_derived_mac_differs_for_another_network_name (Fixture *fx, gconstpointer data)
+{
+  g_autofree char *lan = derived_mac ("alpha", "lan");
+  g_autofree char *dmz = derived_mac ("alpha", "dmz");
+
+  g_assert_cmpstr (lan, !=, dmz);
+}
+
+static void
+test_derived_mac_validates (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autoptr(UvmNetwork) net = uvm_network_new_uplink ("wan");
+  g_autofree char *cmdline = NULL;
+  g_autoptr(GError) error = NULL;
+
+  uvm_vm_add_device (vm, uvm_device_new_net (net, NULL));
+  cmdline = uvm_vm_get_command_line (vm, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (cmdline, uvm_device_get_mac (uvm_vm_get_device (vm, 0))));
+}
+
+static void
+test_explicit_mac_is_kept (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = uvm_vm_new ("alpha", UVM_HYPERVISOR_QEMU);
+  g_autoptr(UvmNetwork) net = uvm_network_new_isolated ("lan");
+  UvmDevice *dev = uvm_device_new_net (net, "52:54:00:12:34:56");
+
+  g_assert_cmpstr (uvm_device_get_mac (dev), ==, "52:54:00:12:34:56");
+  uvm_vm_add_device (vm, dev);
+  g_assert_cmpstr (uvm_device_get_mac (dev), ==, "52:54:00:12:34:56");
+  g_assert_true (uvm_device_get_network (dev) == net);
+}
+
+static void
+test_default_ids_follow_kind_and_order (Fixture *fx, gconstpointer data)
+{
+  static const char *const expected[] = { "net0", "disk0", "net1", "console0", "rng0", "disk1" };
+  g_autoptr(UvmVm) vm = uvm_vm_new ("vm", UVM_HYPERVISOR_QEMU);
+  g_autoptr(UvmNetwork) net = uvm_network_new_uplink ("wan");
+  g_autofree char *image = tmp_path (fx, "disk.img");
+  g_autoptr(UvmStorage) storage = uvm_storage_new_image (image);
+  UvmDevice *devices[] = {
+    uvm_device_new_net (net, NULL),
+    uvm_device_new_disk (storage),
+    uvm_device_new_net (net, NULL),
+    uvm_device_new_console (NULL),
+    uvm_device_new_rng (),
+    uvm_device_new_disk (storage),
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (devices); i++)
+    {
+      g_assert_null (uvm_device_get_id (devices[i]));
+      uvm_vm_add_device (vm, devices[i]);
+    }
+  g_assert_cmpuint (uvm_vm_get_n_devices (vm), ==, G_N_ELEMENTS (expected));
+  for (guint i = 0; i < G_N_ELEMENTS (expected); i++)
+    {
+      g_assert_true (uvm_vm_get_device (vm, i) == devices[i]);
+      g_assert_cmpstr (uvm_device_get_id (devices[i]), ==, expected[i]);
+    }
+  g_assert_null (uvm_vm_get_device (vm, G_N_ELEMENTS (expected)));
+}
+
+static void
+test_explicit_id_is_kept (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = uvm_vm_new ("vm", UVM_HYPERVISOR_QEMU);
+  UvmDevice *dev = uvm_device_new_rng ();
+
+  uvm_device_set_id (dev, "entropy");
+  uvm_vm_add_device (vm, dev);
+  g_assert_cmpstr (uvm_device_get_id (dev), ==, "entropy");
+}
+
+static void
+test_device_of_another_vm_is_refused_with_a_critical (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) first = uvm_vm_new ("first", UVM_HYPERVISOR_QEMU);
+  g_autoptr(UvmVm) second = uvm_vm_new ("second", UVM_HYPERVISOR_QEMU);
+  g_autoptr(UvmNetwork) net = uvm_network_new_isolated ("lan");
+  g_autofree char *first_mac = derived_mac ("first", "lan");
+  UvmDevice *dev = uvm_device_new_net (net, NULL);
+
+  uvm_vm_add_device (first, dev);
+  g_assert_cmpstr (uvm_device_get_mac (dev), ==, first_mac);
+
+  /* The VM takes over a reference (transfer full), so give it one of its
+   * own; the refused add drops it again. */
+  g_test_expect_message ("uvm", G_LOG_LEVEL_CRITICAL, "*belongs to another VM*");
+  uvm_vm_add_device (second, g_object_ref (dev));
+  g_test_assert_expected_messages ();
+
+  g_assert_cmpuint (uvm_vm_get_n_devices (second), ==, 0);
+  g_assert_cmpuint (uvm_vm_get_n_devices (first), ==, 1);
+  g_assert_true (uvm_vm_get_device (first, 0) == dev);
+  g_assert_cmpstr (uvm_device_get_id (dev), ==, "net0");
+  g_assert_cmpstr (uvm_device_get_mac (dev), ==, first_mac);
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+#define ADD(path, func) \
+  g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  ADD ("/validate/valid-definition-validates", test_valid_definition_validates);
+  ADD ("/validate/new-vm-has-documented-defaults", test_defaults_are_documented_ones);
+
+  ADD ("/validate/zero-vcpus-is-refused", test_zero_vcpus_is_refused);
+  ADD ("/validate/more-than-max-vcpus-is-refused", test_too_many_vcpus_is_refused);
+  ADD ("/validate/max-vcpus-is-accepted", test_max_vcpus_is_accepted);
+  ADD ("/validate/memory-below-minimum-is-refused", test_memory_below_minimum_is_refused);
+  ADD ("/validate/minimum-memory-is-accepted", test_minimum_memory_is_accepted);
+  ADD ("/validate/memory-not-whole-mib-is-refused", test_memory_not_whole_mib_is_refused);
+
+  ADD ("/validate/kernel/not-set-is-refused", test_no_kernel_set_is_refused);
+  ADD ("/validate/kernel/missing-file-is-refused", test_missing_kernel_is_refused);
+  ADD ("/validate/kernel/directory-is-refused", test_kernel_that_is_a_directory_is_refused);
+  ADD ("/validate/kernel/dangling-symlink-is-refused",
+       test_kernel_that_is_a_dangling_symlink_is_refused);
+  ADD ("/validate/initramfs/missing-file-is-refused", test_missing_initramfs_is_refused);
+
+  ADD ("/validate/name/empty-is-refused", test_empty_name_is_refused);
+  ADD ("/validate/name/slash-is-refused", test_name_with_slash_is_refused);
+  ADD ("/validate/name/leading-dot-is-refused", test_name_starting_with_dot_is_refused);
+  ADD ("/validate/name/leading-dash-is-refused", test_name_starting_with_dash_is_refused);
+  ADD ("/validate/name/space-is-refused", test_name_with_space_is_refused);
+  ADD ("/validate/name/longer-than-max-is-refused", test_name_longer_than_max_is_refused);
+  ADD ("/validate/name/max-length-is-accepted", test_name_of_max_length_is_accepted);
+  ADD ("/validate/name/dot-dash-underscore-are-accepted",
+       test_name_with_dot_dash_underscore_is_accepted);
+  ADD ("/validate/runtime-dir/control-socket-path-too-long-is-refused",
+       test_control_socket_path_too_long_is_refused);
+  ADD ("/validate/runtime-dir/control-socket-path-of-107-bytes-is-accepted",
+       test_control_socket_path_of_107_bytes_is_accepted);
+
+  ADD ("/validate/device/duplicate-ids-are-refused", test_duplicate_device_ids_are_refused);
+  ADD ("/validate/device/explicit-id-equal-to-a-default-id-is-refused",
+       test_explicit_id_equal_to_a_default_id_is_refused);
+  ADD ("/validate/device/malformed-id-is-refused", test_malformed_device_id_is_refused);
+  ADD ("/validate/device/id-longer-than-31-bytes-is-refused",
+       test_device_id_longer_than_31_bytes_is_refused);
+  ADD ("/validate/device/id-of-31-bytes-is-accepted", test_device_id_of_31_bytes_is_accepted);
+  ADD ("/validate/device/hotpluggable-on-microvm-is-unsupported",
+       test_hotpluggable_device_on_microvm_is_unsupported);
+  ADD ("/validate/device/hotpluggable-on-q35-is-accepted",
+       test_hotpluggable_device_on_q35_is_accepted);
+  ADD ("/validate/net/malformed-mac-is-refused", test_malformed_mac_is_refused);
+  ADD ("/validate/net/multicast-mac-is-refused", test_multicast_mac_is_refused);
+  ADD ("/validate/net/third-member-of-isolated-network-is-unsupported",
+       test_third_member_of_isolated_network_is_unsupported);
+  ADD ("/validate/console/two-consoles-are-refused", test_two_consoles_are_refused);
+  ADD ("/validate/disk/missing-image-is-refused", test_missing_disk_image_is_refused);
+  ADD ("/validate/disk/missing-raw-image-with-create-size-is-accepted",
+       test_missing_raw_image_with_create_size_is_accepted);
+  ADD ("/validate/disk/read-only-with-create-size-is-refused",
+       test_read_only_storage_with_create_size_is_refused);
+  ADD ("/validate/disk/qcow2-with-create-size-is-refused",
+       test_qcow2_storage_with_create_size_is_refused);
+
+  ADD ("/validate/hypervisor/not-in-path-is-refused-by-validate-but-not-by-pure-command-line",
+       test_hypervisor_not_in_path_is_refused_by_validate_not_by_command_line);
+  ADD ("/validate/hypervisor/not-executable-is-refused-by-validate-but-not-by-pure-command-line",
+       test_hypervisor_not_executable_is_refused_by_validate_not_by_command_line);
+  ADD ("/validate/hypervisor/cloud-hypervisor-is-unsupported",
+       test_cloud_hypervisor_is_unsupported);
+
+  ADD ("/validate/start/bad-memory-creates-nothing", test_start_with_bad_memory_creates_nothing);
+  ADD ("/validate/start/missing-kernel-creates-nothing",
+       test_start_with_missing_kernel_creates_nothing);
+  ADD ("/validate/start/missing-hypervisor-creates-nothing",
+       test_start_with_missing_hypervisor_creates_nothing);
+  ADD ("/validate/start/overfull-isolated-network-creates-nothing",
+       test_start_with_overfull_isolated_network_creates_nothing);
+
+  ADD ("/identity/derived-mac-is-locally-administered-unicast",
+       test_derived_mac_is_locally_administered_unicast);
+  ADD ("/identity/derived-mac-is-stable-for-same-vm-and-network-names",
+       test_derived_mac_is_stable_for_same_names);
+  ADD ("/identity/derived-mac-differs-for-another-vm-name",
+       test_derived_mac_differs_for_another_vm_name);
+  ADD ("/identity/derived-mac-differs-for-another-network-name",
+       test_derived_mac_differs_for_another_network_name);
+  ADD ("/identity/derived-mac-validates-and-reaches-the-command-line",
+       test_derived_mac_validates);
+  ADD ("/identity/explicit-mac-is-kept", test_explicit_mac_is_kept);
+  ADD ("/identity/default-ids-follow-kind-and-order", test_default_ids_follow_kind_and_order);
+  ADD ("/identity/explicit-id-is-kept", test_explicit_id_is_kept);
+  ADD ("/identity/device-of-another-vm-is-refused-with-a-critical",
+       test_device_of_another_vm_is_refused_with_a_critical);
+
+  return g_test_run ();
+}

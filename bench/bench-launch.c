@@ -14,9 +14,10 @@
  *   round trip      one query-status: uvm_vm_qmp_execute() (sync) against a
  *                   write + blocking read on the raw socket, one VM of each
  *                   kind running, in interleaved blocks.  A third series,
- *                   for information, has the raw client send libuvm's exact
- *                   request bytes (with its "id"): qemu reads QMP input one
- *                   byte per read(), so the request's size is qemu time.
+ *                   for information, has the raw client add an "id" to each
+ *                   request (libuvm sends none and matches replies in
+ *                   order): qemu reads QMP input one byte per read(), so
+ *                   the request's size is qemu time.
  *
  * The VMs are stopped (forced) and reaped outside the timed regions.  The
  * target is libuvm <= 1.10x raw (ratio of medians) for both.
@@ -842,12 +843,12 @@ report (const Config *cfg, const Results *res, const char *lib_command_line, gbo
            "---------:", "---------:", "---------:", "---------:", "--------:", "---------");
   print_row ("start->ready ms", ls, rs, &met);
   print_row ("round trip us", lr, rr, &met);
-  print_row ("round trip us, raw w/ id", lr, ri, NULL);
+  print_row ("round trip us, raw + id", lr, ri, NULL);
   g_print ("\n(medians; ratio = libuvm median / raw median; min/max start ms: libuvm %.1f/%.1f, raw %.1f/%.1f; "
            "round trip us: libuvm %.1f/%.1f, raw %.1f/%.1f)\n",
            ls.min, ls.max, rs.min, rs.max, lr.min, lr.max, rr.min, rr.max);
-  g_print ("(\"raw w/ id\": the raw client sending libuvm's exact request bytes, {\"execute\":\"query-status\",\"id\":N}, "
-           "on the same raw qemu, median %.1f us: qemu reads QMP input one byte per read, so request size costs qemu time)\n",
+  g_print ("(\"raw + id\": the raw client sending {\"execute\":\"query-status\",\"id\":N}, which libuvm does not (it matches "
+           "replies in order), on the same raw qemu, median %.1f us: qemu reads QMP input one byte per read, so request size costs qemu time)\n",
            ri.median);
   g_print ("target (libuvm <= %.2fx raw for both): %s\n", TARGET_RATIO, met ? "met" : "NOT met");
   return met;

@@ -53,9 +53,9 @@ if [ -n "${UVM_BENCH_KERNEL:-}" ] || [ -n "${UVM_BENCH_INITRAMFS:-}" ]; then
 	kernel=$UVM_BENCH_KERNEL
 	initramfs=$UVM_BENCH_INITRAMFS
 else
-	guestdir=$builddir/guest
+	guestdir=$builddir/tests/guest
 	note "building the test guest in $guestdir (cached)"
-	"$srcdir/tests/guest/build-guest.sh" "$guestdir" >&2
+	ninja -C "$builddir" tests/guest/vmlinuz tests/guest/initramfs.img >&2
 	kernel=$guestdir/vmlinuz
 	initramfs=$guestdir/initramfs.img
 fi

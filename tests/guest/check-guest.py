@@ -187,9 +187,10 @@ def main():
         a.close()
         b.close()
         for g, peer in zip(guests, ("10.0.0.2", "10.0.0.1")):
+            r, _ = g.wait_line("UVM-GUEST-READY", 60)
             t, line = g.wait_line("UVM-PING-", 60)
             check("%s ping pair: %s" % (machine, line), line == "UVM-PING-OK " + peer,
-                  "%.2f s after launch" % t if t else "", g)
+                  "READY %.2f s, ping %.2f s after launch" % (r, t) if r and t else "", g)
         print("  %s pair: both done %.2f s after the first launch" % (machine, time.monotonic() - t0))
         for g in guests:
             g.kill()

@@ -2,6 +2,8 @@
 /* The lifecycle of real qemu VMs booting the test guest under TCG. */
 #include "uvm-test-util.h"
 
+#include <json-glib/json-glib.h>
+
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <signal.h>
@@ -597,6 +599,87 @@ test_isolated_link_carries_ping_between_two_vms (Fixture *f, gconstpointer data)
   g_assert_cmpuint (test_count_fds (), ==, f->fds_before);
 }
 
+static void
+test_devices_reach_qemu_with_their_ids_and_modes (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(UvmNetwork) uplink = uvm_network_new_uplink ("up");
+  g_autofree char *ro_path = g_build_filename (f->dir, "base.img", NULL);
+  g_autofree char *rw_path = g_build_filename (f->dir, "scratch.img", NULL);
+  g_autoptr(UvmStorage) ro = uvm_storage_new_image (ro_path);
+  g_autoptr(UvmStorage) rw = uvm_storage_new_image (rw_path);
+  g_autofree char *peripherals = NULL, *blocks = NULL;
+  g_autoptr(JsonNode) block_node = NULL;
+  JsonArray *block_list;
+  gboolean seen_ro = FALSE, seen_rw = FALSE;
+  GStatBuf st;
+
+  if (skip_without_guest ())
+    return;
+  g_assert_true (g_file_set_contents (ro_path, "read-only base", -1, NULL));
+  uvm_storage_set_read_only (ro, TRUE);
+  uvm_storage_set_create_size (rw, 64 * UVM_MIB);
+  vm = test_guest_vm_new ("devices", f->dir, NULL);
+  uvm_vm_add_device (vm, uvm_device_new_rng ());
+  uvm_vm_add_device (vm, uvm_device_new_disk (ro));
+  uvm_vm_add_device (vm, uvm_device_new_disk (rw));
+  uvm_vm_add_device (vm, uvm_device_new_net (uplink, NULL));
+  uvm_vm_set_start_paused (vm, TRUE);
+  g_assert_true (uvm_vm_start (vm, NULL, &error));
+  g_assert_no_error (error);
+
+  /* The image asked for was created sparse, at its size. */
+  g_assert_cmpint (g_stat (rw_path, &st), ==, 0);
+  g_assert_cmpint (st.st_size, ==, 64 * UVM_MIB);
+  g_assert_cmpint (st.st_blocks * 512, <, 1 * UVM_MIB);
+
+  /* qemu itself reports the devices under the ids of the definition. */
+  peripherals = uvm_vm_qmp_execute (vm, "qom-list", "{\"path\":\"/machine/peripheral\"}", NULL, &error);
+  g_assert_no_error (error);
+  for (const char *const *id = (const char *const[]) { "\"rng0\"", "\"disk0\"", "\"disk1\"", "\"net0\"", NULL }; *id; id++)
+    g_assert_nonnull (strstr (peripherals, *id));
+
+  blocks = uvm_vm_qmp_execute (vm, "query-block", NULL, NULL, &error);
+  g_assert_no_error (error);
+  block_node = json_from_string (blocks, NULL);
+  g_assert_nonnull (block_node);
+  block_list = json_node_get_array (block_node);
+  for (guint i = 0; i < json_array_get_length (block_list); i++)
+    {
+      JsonObject *dev = json_array_get_object_element (block_list, i);
+      JsonObject *inserted = json_object_get_object_member (dev, "inserted");
+      const char *file = json_object_get_string_member (inserted, "file");
+      gboolean read_only = json_object_get_boolean_member (inserted, "ro");
+
+      if (g_str_equal (file, ro_path))
+        seen_ro = read_only;
+      else if (g_str_equal (file, rw_path))
+        seen_rw = !read_only;
+    }
+  g_assert_true (seen_ro);
+  g_assert_true (seen_rw);
+  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+}
+
+static void
+test_uplink_gateway_answers_ping (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmNetwork) uplink = uvm_network_new_uplink ("up");
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (skip_without_guest ())
+    return;
+  /* 10.0.2.2 is qemu's user-mode gateway, answered inside qemu: no packet
+   * leaves the machine. */
+  vm = test_guest_vm_new ("uplink", f->dir, "uvm.ip=10.0.2.15/24 uvm.ping=10.0.2.2");
+  uvm_vm_add_device (vm, uvm_device_new_net (uplink, NULL));
+  start_and_boot (vm);
+  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), "UVM-PING-OK 10.0.2.2", BOOT_TIMEOUT_MS));
+  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -623,6 +706,8 @@ main (int argc, char **argv)
   ADD ("guest-panic-is-reported", test_guest_panic_is_reported);
   ADD ("microvm-boots-and-powers-off", test_microvm_boots_and_powers_off);
   ADD ("isolated-link-carries-ping-between-two-vms", test_isolated_link_carries_ping_between_two_vms);
+  ADD ("devices-reach-qemu-with-their-ids-and-modes", test_devices_reach_qemu_with_their_ids_and_modes);
+  ADD ("uplink-gateway-answers-ping", test_uplink_gateway_answers_ping);
 #undef ADD
   return g_test_run ();
 }

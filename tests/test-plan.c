@@ -13,7 +13,7 @@
  * goldens, every plan is checked for properties that must hold whatever
  * the golden says (see check_plan_structure()). */
 
-#include <uvm/uvm.h>
+#include "uvm-test-util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -31,39 +31,6 @@ typedef struct {
 } Fixture;
 
 static void
-write_file (const char *path, const char *contents)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_file_set_contents (path, contents, -1, &error);
-  g_assert_no_error (error);
-}
-
-static void
-rm_rf (const char *path)
-{
-  struct stat st;
-
-  if (lstat (path, &st) != 0)
-    return;
-  if (S_ISDIR (st.st_mode))
-    {
-      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-      const char *name;
-
-      g_assert_nonnull (dir);
-      while ((name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          rm_rf (child);
-        }
-      g_assert_no_errno (g_rmdir (path));
-    }
-  else
-    g_assert_no_errno (g_unlink (path));
-}
-
-static void
 fixture_setup (Fixture *fx, gconstpointer data)
 {
   const char *base = g_get_tmp_dir ();
@@ -78,14 +45,14 @@ fixture_setup (Fixture *fx, gconstpointer data)
   fx->tmp = g_canonicalize_filename (tmp, NULL);
   fx->kernel = g_build_filename (fx->tmp, "vmlinuz", NULL);
   fx->initramfs = g_build_filename (fx->tmp, "initramfs.img", NULL);
-  write_file (fx->kernel, "not really a kernel\n");
-  write_file (fx->initramfs, "not really an initramfs\n");
+  test_write_file (fx->kernel, "not really a kernel\n");
+  test_write_file (fx->initramfs, "not really an initramfs\n");
 }
 
 static void
 fixture_teardown (Fixture *fx, gconstpointer data)
 {
-  rm_rf (fx->tmp);
+  test_remove_tree (fx->tmp);
   g_assert_false (g_file_test (fx->tmp, G_FILE_TEST_EXISTS));
   g_free (fx->tmp);
   g_free (fx->kernel);
@@ -116,7 +83,7 @@ new_image (Fixture *fx, const char *name)
 {
   g_autofree char *path = tmp_path (fx, name);
 
-  write_file (path, "");
+  test_write_file (path, "");
   return uvm_storage_new_image (path);
 }
 
@@ -410,18 +377,6 @@ test_golden_isolated_pair (Fixture *fx, gconstpointer data)
 
 /* ---- specific promises -------------------------------------------------- */
 
-static guint
-count_open_fds (void)
-{
-  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while (g_dir_read_name (dir) != NULL)
-    n++;
-  return n;
-}
-
 /* A VM whose start would create a runtime dir, a console log in it, a
  * control socket and an isolated link (a socket pair). */
 static UvmVm *
@@ -442,13 +397,13 @@ test_launch_plan_is_pure (Fixture *fx, gconstpointer data)
   g_autofree char *run = tmp_path (fx, "run");
   g_autofree char *plan = NULL;
   g_autoptr(GError) error = NULL;
-  guint fds = count_open_fds ();
+  guint fds = test_count_fds ();
 
   plan = uvm_vm_get_launch_plan (vm, &error);
   g_assert_no_error (error);
   g_assert_nonnull (plan);
   g_assert_false (g_file_test (run, G_FILE_TEST_EXISTS));
-  g_assert_cmpuint (count_open_fds (), ==, fds);
+  g_assert_cmpuint (test_count_fds (), ==, fds);
   g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_DEFINED);
 }
 
@@ -460,13 +415,13 @@ test_command_line_is_pure (Fixture *fx, gconstpointer data)
   g_autofree char *run = tmp_path (fx, "run");
   g_autofree char *cmdline = NULL;
   g_autoptr(GError) error = NULL;
-  guint fds = count_open_fds ();
+  guint fds = test_count_fds ();
 
   cmdline = uvm_vm_get_command_line (vm, &error);
   g_assert_no_error (error);
   g_assert_nonnull (cmdline);
   g_assert_false (g_file_test (run, G_FILE_TEST_EXISTS));
-  g_assert_cmpuint (count_open_fds (), ==, fds);
+  g_assert_cmpuint (test_count_fds (), ==, fds);
 }
 
 static void

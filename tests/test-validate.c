@@ -6,7 +6,7 @@
  * Nothing boots: a "kernel" is a small regular file in a temporary
  * directory, which is all validation looks at. */
 
-#include <uvm/uvm.h>
+#include "uvm-test-util.h"
 
 #include <errno.h>
 #include <string.h>
@@ -26,39 +26,6 @@ typedef struct {
 } Fixture;
 
 static void
-write_file (const char *path, const char *contents)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_file_set_contents (path, contents, -1, &error);
-  g_assert_no_error (error);
-}
-
-static void
-rm_rf (const char *path)
-{
-  struct stat st;
-
-  if (lstat (path, &st) != 0)
-    return;
-  if (S_ISDIR (st.st_mode))
-    {
-      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
-      const char *name;
-
-      g_assert_nonnull (dir);
-      while ((name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *child = g_build_filename (path, name, NULL);
-          rm_rf (child);
-        }
-      g_assert_no_errno (g_rmdir (path));
-    }
-  else
-    g_assert_no_errno (g_unlink (path));
-}
-
-static void
 fixture_setup (Fixture *fx, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
@@ -69,14 +36,14 @@ fixture_setup (Fixture *fx, gconstpointer data)
   fx->initramfs = g_build_filename (fx->tmp, "initrd.img", NULL);
   fx->run_parent = g_build_filename (fx->tmp, "run", NULL);
   fx->rundir = g_build_filename (fx->run_parent, "vm", NULL);
-  write_file (fx->kernel, "not really a kernel\n");
-  write_file (fx->initramfs, "not really an initramfs\n");
+  test_write_file (fx->kernel, "not really a kernel\n");
+  test_write_file (fx->initramfs, "not really an initramfs\n");
 }
 
 static void
 fixture_teardown (Fixture *fx, gconstpointer data)
 {
-  rm_rf (fx->tmp);
+  test_remove_tree (fx->tmp);
   g_assert_false (g_file_test (fx->tmp, G_FILE_TEST_EXISTS));
   g_free (fx->tmp);
   g_free (fx->kernel);
@@ -150,18 +117,6 @@ assert_valid (UvmVm *vm)
   g_assert_no_error (error);
 }
 
-static guint
-count_open_fds (void)
-{
-  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while (g_dir_read_name (dir) != NULL)
-    n++;
-  return n;
-}
-
 /* A refused start creates nothing: fails with @code like validation does,
  * leaves no runtime dir (nor its parent), no fd, and the state DEFINED. */
 static void
@@ -180,7 +135,7 @@ assert_start_creates_nothing (Fixture *fx, UvmVm *vm, int code)
   g_type_ensure (G_TYPE_TASK);
   while (g_main_context_iteration (NULL, FALSE))
     ;
-  fds_before = count_open_fds ();
+  fds_before = test_count_fds ();
 
   g_assert_false (uvm_vm_start (vm, NULL, &error));
   g_assert_error (error, UVM_ERROR, code);
@@ -191,7 +146,7 @@ assert_start_creates_nothing (Fixture *fx, UvmVm *vm, int code)
   g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_DEFINED);
   g_assert_cmpint (uvm_vm_get_pid (vm), ==, 0);
   g_assert_false (uvm_vm_get_exit_status (vm, NULL, NULL));
-  g_assert_cmpuint (count_open_fds (), ==, fds_before);
+  g_assert_cmpuint (test_count_fds (), ==, fds_before);
 }
 
 /* ---- a valid definition ------------------------------------------------ */
@@ -719,7 +674,7 @@ test_hypervisor_not_executable_is_refused_by_validate_not_by_command_line (Fixtu
   g_autofree char *path = tmp_path (fx, "qemu-not-executable");
 
   /* Mode 0644: no execute bit, which stops root as well. */
-  write_file (path, "#!/bin/sh\nexit 0\n");
+  test_write_file (path, "#!/bin/sh\nexit 0\n");
   g_assert_no_errno (chmod (path, 0644));
   uvm_vm_set_hypervisor_path (vm, path);
   assert_binary_refused_by_validate_only (vm, path);

@@ -2,6 +2,8 @@
 #include "uvm-test-util.h"
 
 #include <string.h>
+#include <sys/stat.h>
+#include <glib/gstdio.h>
 
 static char *guest_kernel, *guest_initramfs;
 
@@ -107,6 +109,39 @@ test_wait_for_state (UvmVm *vm, UvmVmState state, guint timeout_ms)
   if (!expired)
     g_source_remove (id);
   return uvm_vm_get_state (vm) == state;
+}
+
+void
+test_remove_tree (const char *path)
+{
+  GStatBuf st;
+
+  if (g_lstat (path, &st) != 0)
+    return;
+  if (S_ISDIR (st.st_mode))
+    {
+      g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+      const char *name;
+
+      g_assert_nonnull (dir);
+      while ((name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *child = g_build_filename (path, name, NULL);
+          test_remove_tree (child);
+        }
+      g_assert_no_errno (g_rmdir (path));
+    }
+  else
+    g_assert_no_errno (g_unlink (path));
+}
+
+void
+test_write_file (const char *path, const char *contents)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (path, contents, -1, &error);
+  g_assert_no_error (error);
 }
 
 guint

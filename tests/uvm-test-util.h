@@ -29,6 +29,12 @@ gboolean test_wait_for_text (const char *path, const char *text, guint timeout_m
 /* Iterates the default context until @vm reaches @state or @timeout_ms. */
 gboolean test_wait_for_state (UvmVm *vm, UvmVmState state, guint timeout_ms);
 
+/* Removes @path and everything below it; asserts on failure. */
+void test_remove_tree (const char *path);
+
+/* Writes @contents to @path; asserts on failure. */
+void test_write_file (const char *path, const char *contents);
+
 /* Number of open fds of this process. */
 guint test_count_fds (void);
 

@@ -70,6 +70,9 @@ class Guest:
         r, _, _ = select.select([self.proc.stdout], [], [], max(timeout, 0))
         if not r:
             return True
+        return self._read()
+
+    def _read(self):
         data = os.read(self.proc.stdout.fileno(), 65536)
         if not data:
             return False
@@ -132,6 +135,19 @@ class Guest:
         return "\n".join("  %6.2f %s" % tl for tl in self.lines)
 
 
+def pump_all(guests, seconds):
+    """Read the consoles of all guests for a while (accurate timestamps)."""
+    end = time.monotonic() + seconds
+    live = list(guests)
+    while live and time.monotonic() < end:
+        r, _, _ = select.select([g.proc.stdout for g in live], [], [], end - time.monotonic())
+        for g in live[:]:
+            if g.proc.stdout in r and not g._read():
+                live.remove(g)
+        if all(any(l.startswith("UVM-PING-") for _, l in g.lines) for g in guests):
+            break
+
+
 results = []
 
 
@@ -186,6 +202,7 @@ def main():
                                 extra, pass_fds=(fd.fileno(),)))
         a.close()
         b.close()
+        pump_all(guests, 60)
         for g, peer in zip(guests, ("10.0.0.2", "10.0.0.1")):
             r, _ = g.wait_line("UVM-GUEST-READY", 60)
             t, line = g.wait_line("UVM-PING-", 60)

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -663,6 +665,73 @@ test_uplink_gateway_answers_ping (Fixture *f, gconstpointer data)
   g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
 }
 
+static char *
+proc_file (int pid, const char *name)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/%s", pid, name);
+  char *contents = NULL;
+
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  return contents;
+}
+
+static void
+test_child_gets_only_its_fds_and_a_safe_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *fd_dir = NULL, *status = NULL, *limits = NULL, *stat = NULL;
+  g_autofree char *leak_target = NULL;
+  g_autoptr(GDir) dir = NULL;
+  const char *name;
+  int leaked[2], pid;
+  GStatBuf st;
+
+  if (skip_without_guest ())
+    return;
+  /* A careless host program: a pipe without O_CLOEXEC. */
+  g_assert_cmpint (pipe (leaked), ==, 0);
+  g_assert_cmpint (fstat (leaked[0], &st), ==, 0);
+  leak_target = g_strdup_printf ("pipe:[%lu]", (unsigned long) st.st_ino);
+
+  vm = test_guest_vm_new ("childsetup", f->dir, NULL);
+  uvm_vm_set_start_paused (vm, TRUE);
+  g_assert_true (uvm_vm_start (vm, NULL, &error));
+  g_assert_no_error (error);
+  pid = uvm_vm_get_pid (vm);
+
+  fd_dir = g_strdup_printf ("/proc/%d/fd", pid);
+  dir = g_dir_open (fd_dir, 0, NULL);
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *link = g_build_filename (fd_dir, name, NULL);
+      g_autofree char *target = g_file_read_link (link, NULL);
+      int fd = atoi (name);
+
+      g_assert_nonnull (target);
+      g_assert_cmpstr (target, !=, leak_target);
+      if (fd == 0)
+        g_assert_cmpstr (target, ==, "/dev/null");
+      else if (fd == 1 || fd == 2)
+        g_assert_cmpstr (target, ==, uvm_vm_get_log_path (vm));
+    }
+
+  status = proc_file (pid, "status");
+  g_assert_nonnull (strstr (status, "NoNewPrivs:\t1"));
+  limits = proc_file (pid, "limits");
+  g_assert_true (g_regex_match_simple ("Max core file size +0 +0 ", limits, 0, 0));
+  /* Its own session: field 6 of stat is the session id (after "(comm)"). */
+  stat = proc_file (pid, "stat");
+  {
+    g_auto(GStrv) fields = g_strsplit (strrchr (stat, ')') + 2, " ", -1);
+    g_assert_cmpint (atoi (fields[3]), ==, pid);
+  }
+  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+  close (leaked[0]);
+  close (leaked[1]);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -691,6 +760,7 @@ main (int argc, char **argv)
   ADD ("isolated-link-carries-ping-between-two-vms", test_isolated_link_carries_ping_between_two_vms);
   ADD ("devices-reach-qemu-with-their-ids-and-modes", test_devices_reach_qemu_with_their_ids_and_modes);
   ADD ("uplink-gateway-answers-ping", test_uplink_gateway_answers_ping);
+  ADD ("child-gets-only-its-fds-and-a-safe-setup", test_child_gets_only_its_fds_and_a_safe_setup);
 #undef ADD
   return g_test_run ();
 }

@@ -932,7 +932,7 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, int *control_fd, GEr
   g_autoptr(GArray) fds = g_array_new (FALSE, TRUE, sizeof (UvmSpawnFd));
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   g_auto(GStrv) envp = g_get_environ ();
-  int listen_fd = -1, null_fd = -1, log_fd = -1, pidfd = -1;
+  int null_fd = -1, log_fd = -1, pidfd = -1;
   gboolean ok = FALSE;
   GPid pid = 0;
 
@@ -952,7 +952,7 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, int *control_fd, GEr
       UvmSpawnFd sfd = { -1, pfd->target };
 
       if (pfd->kind == UVM_PLAN_FD_CONTROL_SOCKET)
-        sfd.source = listen_fd = bind_control_socket (self->control_path, error);
+        sfd.source = bind_control_socket (self->control_path, error);
       else
         sfd.source = uvm_network_open_link_fd (uvm_device_get_network (pfd->device),
                                                pfd->device, error);
@@ -995,8 +995,6 @@ out:
    * after the hypervisor died. */
   for (guint i = 3; i < fds->len; i++)
     close (g_array_index (fds, UvmSpawnFd, i).source);
-  if (listen_fd >= 0 && fds->len <= 3)
-    close (listen_fd);
   uvm_close_fd (&null_fd);
   uvm_close_fd (&log_fd);
   return ok;

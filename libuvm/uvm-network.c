@@ -4,6 +4,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,6 +15,7 @@ struct _UvmNetwork
 {
   GObject parent_instance;
   char *name;
+  char *tap_name;           /* TAP */
   UvmNetworkKind kind;
   /* Net devices attached to a VM on this network, not referenced: a device
    * removes itself when finalized. */
@@ -37,6 +42,7 @@ uvm_network_finalize (GObject *object)
   uvm_close_fd (&self->link_fds[1]);
   g_ptr_array_unref (self->members);
   g_free (self->name);
+  g_free (self->tap_name);
   G_OBJECT_CLASS (uvm_network_parent_class)->finalize (object);
 }
 
@@ -75,6 +81,71 @@ UvmNetwork *
 uvm_network_new_uplink (const char *name)
 {
   return network_new (name, UVM_NETWORK_UPLINK);
+}
+
+UvmNetwork *
+uvm_network_new_tap (const char *name, const char *tap_name)
+{
+  UvmNetwork *self;
+
+  g_return_val_if_fail (tap_name != NULL, NULL);
+  self = network_new (name, UVM_NETWORK_TAP);
+  if (self != NULL)
+    self->tap_name = g_strdup (tap_name);
+  return self;
+}
+
+const char *
+uvm_network_get_tap_name (UvmNetwork *network)
+{
+  g_return_val_if_fail (UVM_IS_NETWORK (network), NULL);
+  return network->tap_name;
+}
+
+gboolean
+uvm_network_check (UvmNetwork *network, const char *field, GError **error)
+{
+  if (network->kind != UVM_NETWORK_TAP)
+    return TRUE;
+  if (strlen (network->tap_name) == 0 || strlen (network->tap_name) >= IFNAMSIZ)
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "%s: tap name '%s' must be 1-%d bytes", field, network->tap_name,
+                          IFNAMSIZ - 1);
+  if (if_nametoindex (network->tap_name) == 0)
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "%s: tap '%s' does not exist in this network namespace", field,
+                          network->tap_name);
+  return TRUE;
+}
+
+int
+uvm_network_open_tap_fd (UvmNetwork *network, GError **error)
+{
+  struct ifreq ifr = { 0 };
+  int fd;
+
+  fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0)
+    {
+      uvm_set_error (error, errno == EACCES || errno == EPERM ? UVM_ERROR_PERMISSION : UVM_ERROR_FAILED,
+                     "network '%s': cannot open /dev/net/tun: %s", network->name, g_strerror (errno));
+      return -1;
+    }
+  g_strlcpy (ifr.ifr_name, network->tap_name, sizeof ifr.ifr_name);
+  /* The vnet header lets the hypervisor offload checksums and segmentation;
+   * both qemu (vnet_hdr=on) and cloud-hypervisor expect it. */
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+  if (ioctl (fd, TUNSETIFF, &ifr) != 0)
+    {
+      int saved = errno;
+      close (fd);
+      uvm_set_error (error, saved == EPERM ? UVM_ERROR_PERMISSION : UVM_ERROR_START_FAILED,
+                     "network '%s': attaching to tap '%s' %s: %s", network->name, network->tap_name,
+                     saved == EPERM ? "needs CAP_NET_ADMIN or ownership of the tap" : "failed",
+                     g_strerror (saved));
+      return -1;
+    }
+  return fd;
 }
 
 const char *

@@ -22,6 +22,10 @@ guint    uvm_network_get_n_members (UvmNetwork *network);
 /* A new close-on-exec fd for @device's end of an isolated link (the caller
  * owns it); creates the link on first use. */
 int      uvm_network_open_link_fd  (UvmNetwork *network, UvmDevice *device, GError **error);
+/* Validation of what the network itself needs (a tap that exists). */
+gboolean uvm_network_check         (UvmNetwork *network, const char *field, GError **error);
+/* A new close-on-exec fd attached to the tap of a TAP network. */
+int      uvm_network_open_tap_fd   (UvmNetwork *network, GError **error);
 
 /* uvm-event.c */
 UvmEvent *uvm_event_new_state_changed (UvmVmState state, UvmVmState previous);

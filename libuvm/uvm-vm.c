@@ -8,6 +8,7 @@
 #include "backend/uvm-backend.h"
 #include "plan/uvm-plan.h"
 #include "proc/uvm-child-watch.h"
+#include "proto/uvm-http.h"
 #include "proc/uvm-spawn.h"
 #include "util/uvm-rundir.h"
 #include "util/uvm-util.h"
@@ -927,7 +928,8 @@ connect_control_socket (const char *path, GError **error)
 /* Opens every fd the plan lists plus stdio, spawns, and connects.  On
  * failure everything opened here is closed again. */
 static gboolean
-spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, int *control_fd, GError **error)
+spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, int *control_fd, int *kept,
+            GError **error)
 {
   g_autoptr(GArray) fds = g_array_new (FALSE, TRUE, sizeof (UvmSpawnFd));
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
@@ -950,14 +952,37 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, int *control_fd, GEr
     {
       const UvmPlanFd *pfd = g_ptr_array_index (plan->fds, i);
       UvmSpawnFd sfd = { -1, pfd->target };
+      int pipe_fds[2];
 
-      if (pfd->kind == UVM_PLAN_FD_CONTROL_SOCKET)
-        sfd.source = bind_control_socket (self->control_path, error);
-      else
-        sfd.source = uvm_network_open_link_fd (uvm_device_get_network (pfd->device),
-                                               pfd->device, error);
+      switch (pfd->kind)
+        {
+        case UVM_PLAN_FD_CONTROL_SOCKET:
+          sfd.source = bind_control_socket (self->control_path, error);
+          break;
+        case UVM_PLAN_FD_NET_LINK:
+          sfd.source = uvm_network_open_link_fd (uvm_device_get_network (pfd->device),
+                                                 pfd->device, error);
+          break;
+        case UVM_PLAN_FD_EVENT_PIPE:
+          if (pipe2 (pipe_fds, O_CLOEXEC) != 0)
+            {
+              uvm_set_error (error, UVM_ERROR_START_FAILED, "event pipe: %s", g_strerror (errno));
+              break;
+            }
+          sfd.source = pipe_fds[1];
+          kept[i] = pipe_fds[0];
+          break;
+        case UVM_PLAN_FD_TAP:
+          sfd.source = uvm_network_open_tap_fd (uvm_device_get_network (pfd->device), error);
+          break;
+        }
       if (sfd.source < 0)
         goto out;
+      if (pfd->target == UVM_PLAN_FD_NOT_INHERITED)
+        {
+          kept[i] = sfd.source;   /* the control connection sends it */
+          continue;
+        }
       g_array_append_val (fds, sfd);
     }
   for (guint i = 0; i < self->devices->len; i++)
@@ -997,6 +1022,9 @@ out:
     close (g_array_index (fds, UvmSpawnFd, i).source);
   uvm_close_fd (&null_fd);
   uvm_close_fd (&log_fd);
+  if (!ok)
+    for (guint i = 0; i < plan->fds->len; i++)
+      uvm_close_fd (&kept[i]);
   return ok;
 }
 
@@ -1009,6 +1037,7 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
   g_autofree char *binary = NULL;
   const UvmBackend *backend = NULL;
   GError *error = NULL;
+  g_autofree int *kept = NULL;
   int control_fd = -1;
 
   g_return_if_fail (UVM_IS_VM (vm));
@@ -1051,13 +1080,16 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
   vm->have_exit = FALSE;
   g_clear_error (&vm->start_error);
 
-  if (!spawn_plan (vm, plan, binary, &control_fd, &error))
+  kept = g_new (int, plan->fds->len + 1);
+  for (guint i = 0; i < plan->fds->len; i++)
+    kept[i] = -1;
+  if (!spawn_plan (vm, plan, binary, &control_fd, kept, &error))
     {
       finish_run (vm);
       g_task_return_error (task, error);
       return;
     }
-  vm->control = backend->control_new (control_fd, &control_sink, vm);
+  vm->control = backend->control_new (control_fd, plan, kept, &control_sink, vm);
   vm->start_task = g_steal_pointer (&task);
   vm->start_cancellable = g_cancellable_new ();
   vm->start_timeout = attach_source (g_timeout_source_new (START_TIMEOUT_MS), vm->context,
@@ -1555,4 +1587,108 @@ uvm_vm_qmp_execute (UvmVm *vm, const char *command, const char *arguments_json,
   uvm_vm_qmp_execute_async (vm, command, arguments_json, cancellable, sync_call_done, &call);
   result = sync_call_wait (&call);
   return uvm_vm_qmp_execute_finish (vm, result, error);
+}
+
+/* ---- Raw cloud-hypervisor request ------------------------------------ */
+
+typedef struct {
+  UvmHttpClient *http;
+  guint status;
+} ChRequestData;
+
+static void
+ch_request_data_free (gpointer data)
+{
+  ChRequestData *d = data;
+
+  uvm_http_client_unref (d->http);
+  g_free (d);
+}
+
+static void
+on_ch_request_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  ChRequestData *d = g_task_get_task_data (task);
+  GError *error = NULL;
+  UvmHttpResponse *response = uvm_http_client_request_finish (d->http, result, &error);
+
+  if (response == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  d->status = response->status;
+  g_task_return_pointer (task, g_steal_pointer (&response->body), g_free);
+  uvm_http_response_free (response);
+}
+
+void
+uvm_vm_ch_request_async (UvmVm *vm, const char *method, const char *endpoint,
+                         const char *body_json, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autofree char *path = NULL;
+  ChRequestData *d;
+
+  g_return_if_fail (UVM_IS_VM (vm));
+  g_return_if_fail (method != NULL && endpoint != NULL);
+  task = g_task_new (vm, cancellable, callback, user_data);
+  g_task_set_source_tag (task, uvm_vm_ch_request_async);
+
+  if (vm->control == NULL || vm->state == UVM_VM_STATE_STARTING)
+    {
+      g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_NOT_RUNNING, "VM '%s' is %s",
+                               vm->name, uvm_vm_state_to_string (vm->state));
+      return;
+    }
+  if (!uvm_control_is_cloud_hypervisor (vm->control))
+    {
+      g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_UNSUPPORTED,
+                               "VM '%s' does not run on cloud-hypervisor", vm->name);
+      return;
+    }
+  if (body_json != NULL)
+    {
+      g_autoptr(JsonNode) node = json_from_string (body_json, NULL);
+      if (node == NULL)
+        {
+          g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_INVALID_DEFINITION,
+                                   "body: not JSON");
+          return;
+        }
+    }
+  d = g_new0 (ChRequestData, 1);
+  d->http = uvm_http_client_ref (uvm_ch_control_get_http (vm->control));
+  g_task_set_task_data (task, d, ch_request_data_free);
+  path = g_strconcat ("/api/v1/", endpoint, NULL);
+  uvm_http_client_request_async (d->http, method, path, body_json, NULL, 0, cancellable,
+                                 on_ch_request_done, g_steal_pointer (&task));
+}
+
+char *
+uvm_vm_ch_request_finish (UvmVm *vm, GAsyncResult *result, guint *status, GError **error)
+{
+  ChRequestData *d;
+  char *body;
+
+  g_return_val_if_fail (g_task_is_valid (result, vm), NULL);
+  d = g_task_get_task_data (G_TASK (result));
+  body = g_task_propagate_pointer (G_TASK (result), error);
+  if (body != NULL && status != NULL)
+    *status = d->status;
+  return body;
+}
+
+char *
+uvm_vm_ch_request (UvmVm *vm, const char *method, const char *endpoint, const char *body_json,
+                   guint *status, GCancellable *cancellable, GError **error)
+{
+  SyncCall call = { NULL };
+  g_autoptr(GAsyncResult) result = NULL;
+
+  uvm_vm_ch_request_async (vm, method, endpoint, body_json, cancellable, sync_call_done, &call);
+  result = sync_call_wait (&call);
+  return uvm_vm_ch_request_finish (vm, result, status, error);
 }

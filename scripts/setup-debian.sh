@@ -8,6 +8,7 @@ packages="
   libglib2.0-dev libjson-glib-dev libseccomp-dev
   qemu-system-x86 busybox-static cpio
   abigail-tools
+  python3-jsonschema python3-yaml python3-pytest
 "
 missing=
 for p in $packages; do

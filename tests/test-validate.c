@@ -680,15 +680,78 @@ test_hypervisor_not_executable_is_refused_by_validate_not_by_command_line (Fixtu
   assert_binary_refused_by_validate_only (vm, path);
 }
 
-static void
-test_cloud_hypervisor_is_unsupported (Fixture *fx, gconstpointer data)
+/* cloud-hypervisor: what it lacks is refused before anything starts. */
+static UvmVm *
+new_ch_vm (Fixture *fx)
 {
-  g_autoptr(UvmVm) vm = uvm_vm_new ("vm", UVM_HYPERVISOR_CLOUD_HYPERVISOR);
+  UvmVm *vm = uvm_vm_new ("vm", UVM_HYPERVISOR_CLOUD_HYPERVISOR);
 
   uvm_vm_set_kernel (vm, fx->kernel, NULL, NULL);
   uvm_vm_set_runtime_dir (vm, fx->rundir);
-  g_assert_cmpint (uvm_vm_get_hypervisor (vm), ==, UVM_HYPERVISOR_CLOUD_HYPERVISOR);
-  assert_refused (vm, UVM_ERROR_UNSUPPORTED, "hypervisor", "cloud-hypervisor");
+  /* Validation looks the binary up last; any executable will do here. */
+  uvm_vm_set_hypervisor_path (vm, "/bin/true");
+  return vm;
+}
+
+static void
+test_cloud_hypervisor_refuses_qemu_machine_types (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_ch_vm (fx);
+
+  assert_valid (vm);
+  uvm_vm_set_machine (vm, UVM_MACHINE_MICROVM);
+  assert_refused (vm, UVM_ERROR_UNSUPPORTED, "machine", "microvm");
+}
+
+static void
+test_cloud_hypervisor_refuses_software_emulation (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_ch_vm (fx);
+
+  uvm_vm_set_accel (vm, UVM_ACCEL_TCG);
+  assert_refused (vm, UVM_ERROR_UNSUPPORTED, "accel", "KVM");
+}
+
+static void
+test_cloud_hypervisor_refuses_user_mode_networking (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_ch_vm (fx);
+  g_autoptr(UvmNetwork) uplink = uvm_network_new_uplink ("up");
+
+  uvm_vm_add_device (vm, uvm_device_new_net (uplink, NULL));
+  assert_refused (vm, UVM_ERROR_UNSUPPORTED, "net0", "user-mode");
+}
+
+static void
+test_cloud_hypervisor_refuses_socket_pair_links (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_ch_vm (fx);
+  g_autoptr(UvmNetwork) link = uvm_network_new_isolated ("link");
+
+  uvm_vm_add_device (vm, uvm_device_new_net (link, NULL));
+  assert_refused (vm, UVM_ERROR_UNSUPPORTED, "net0", "socket");
+}
+
+static void
+test_cloud_hypervisor_binary_not_found (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_ch_vm (fx);
+  g_autoptr(GError) error = NULL;
+
+  uvm_vm_set_hypervisor_path (vm, "no-such-cloud-hypervisor-binary");
+  g_assert_false (uvm_vm_validate (vm, &error));
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_INVALID_DEFINITION);
+  assert_mentions (error, "hypervisor-path");
+}
+
+static void
+test_missing_tap_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_ch_vm (fx);
+  g_autoptr(UvmNetwork) tap = uvm_network_new_tap ("t", "uvmnosuchtap0");
+
+  uvm_vm_add_device (vm, uvm_device_new_net (tap, NULL));
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "net0", "does not exist");
 }
 
 /* ---- a refused start creates nothing ------------------------------------ */
@@ -961,8 +1024,16 @@ main (int argc, char **argv)
        test_hypervisor_not_in_path_is_refused_by_validate_not_by_command_line);
   ADD ("/validate/hypervisor/not-executable-is-refused-by-validate-but-not-by-pure-command-line",
        test_hypervisor_not_executable_is_refused_by_validate_not_by_command_line);
-  ADD ("/validate/hypervisor/cloud-hypervisor-is-unsupported",
-       test_cloud_hypervisor_is_unsupported);
+  ADD ("/validate/cloud-hypervisor/refuses-qemu-machine-types",
+       test_cloud_hypervisor_refuses_qemu_machine_types);
+  ADD ("/validate/cloud-hypervisor/refuses-software-emulation",
+       test_cloud_hypervisor_refuses_software_emulation);
+  ADD ("/validate/cloud-hypervisor/refuses-user-mode-networking",
+       test_cloud_hypervisor_refuses_user_mode_networking);
+  ADD ("/validate/cloud-hypervisor/refuses-socket-pair-links",
+       test_cloud_hypervisor_refuses_socket_pair_links);
+  ADD ("/validate/cloud-hypervisor/binary-not-found", test_cloud_hypervisor_binary_not_found);
+  ADD ("/validate/network/missing-tap-is-refused", test_missing_tap_is_refused);
 
   ADD ("/validate/start/bad-memory-creates-nothing", test_start_with_bad_memory_creates_nothing);
   ADD ("/validate/start/missing-kernel-creates-nothing",

@@ -17,12 +17,16 @@ G_BEGIN_DECLS
  *   network stack.
  * @UVM_NETWORK_UPLINK: NAT to the outside for one VM. In this release:
  *   qemu's user-mode networking.
+ * @UVM_NETWORK_TAP: an existing tap interface of the host, by name; the
+ *   library opens it (`/dev/net/tun`, IFF_TAP, IFF_NO_PI, IFF_VNET_HDR) and
+ *   hands the fd to the hypervisor. Since 0.2.
  *
  * What a #UvmNetwork is.
  */
 typedef enum {
   UVM_NETWORK_ISOLATED = 0,
   UVM_NETWORK_UPLINK = 1,
+  UVM_NETWORK_TAP = 2,
 } UvmNetworkKind;
 
 #define UVM_TYPE_NETWORK (uvm_network_get_type ())
@@ -56,6 +60,32 @@ UvmNetwork *uvm_network_new_isolated (const char *name);
  */
 UVM_AVAILABLE_IN_0_1
 UvmNetwork *uvm_network_new_uplink (const char *name);
+
+/**
+ * uvm_network_new_tap:
+ * @name: a name for the network
+ * @tap_name: the name of an existing tap interface (at most 15 bytes)
+ *
+ * Uses a tap the caller created (e.g. `ip tuntap add dev NAME mode tap`,
+ * owned by the user running the VM, or with CAP_NET_ADMIN). Validation
+ * checks that it exists; opening it needs ownership of the tap or
+ * CAP_NET_ADMIN (%UVM_ERROR_PERMISSION otherwise). One VM uses it at a
+ * time.
+ *
+ * Returns: (transfer full): a new #UvmNetwork.
+ */
+UVM_AVAILABLE_IN_0_2
+UvmNetwork *uvm_network_new_tap (const char *name, const char *tap_name);
+
+/**
+ * uvm_network_get_tap_name:
+ * @network: a #UvmNetwork
+ *
+ * Returns: (transfer none) (nullable): the tap interface of a
+ *   %UVM_NETWORK_TAP network, else %NULL.
+ */
+UVM_AVAILABLE_IN_0_2
+const char *uvm_network_get_tap_name (UvmNetwork *network);
 
 /**
  * uvm_network_get_name:

@@ -20,6 +20,7 @@ G_BEGIN_DECLS
  * release as well, so a symbol's macro and its node always agree. */
 #define UVM_AVAILABLE_IN_ALL _UVM_EXTERN
 #define UVM_AVAILABLE_IN_0_1 _UVM_EXTERN
+#define UVM_AVAILABLE_IN_0_2 _UVM_EXTERN
 
 /** UVM_KIB: one kibibyte, for sizes given in bytes. */
 #define UVM_KIB (G_GUINT64_CONSTANT (1024))
@@ -32,8 +33,7 @@ G_BEGIN_DECLS
  * UvmHypervisor:
  * @UVM_HYPERVISOR_QEMU: qemu-system-x86_64, controlled through QMP.
  * @UVM_HYPERVISOR_CLOUD_HYPERVISOR: cloud-hypervisor, controlled through its
- *   REST API (not available in this release: validation reports
- *   %UVM_ERROR_UNSUPPORTED).
+ *   REST API (since 0.2).
  *
  * The hypervisor a #UvmVm runs on.
  */

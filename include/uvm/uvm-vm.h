@@ -751,4 +751,73 @@ char *uvm_vm_qmp_execute (UvmVm        *vm,
                           GCancellable *cancellable,
                           GError      **error);
 
+/**
+ * uvm_vm_ch_request_async:
+ * @vm: a running cloud-hypervisor #UvmVm
+ * @method: "GET" or "PUT"
+ * @endpoint: the API endpoint without prefix, e.g. "vm.info", "vm.counters"
+ * @body_json: (nullable): the request body as JSON text, or %NULL for none
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called with the response
+ * @user_data: data for @callback
+ *
+ * Sends a raw request on the VM's API connection
+ * (`http://localhost/api/v1/ENDPOINT`). The library does not interpret it;
+ * state changes it causes show up through the event monitor. Since 0.2.
+ */
+UVM_AVAILABLE_IN_0_2
+void uvm_vm_ch_request_async (UvmVm              *vm,
+                              const char         *method,
+                              const char         *endpoint,
+                              const char         *body_json,
+                              GCancellable       *cancellable,
+                              GAsyncReadyCallback callback,
+                              gpointer            user_data);
+
+/**
+ * uvm_vm_ch_request_finish:
+ * @vm: a #UvmVm
+ * @result: the #GAsyncResult given to the callback
+ * @status: (out) (optional): the HTTP status, whatever it is
+ * @error: return location for a #GError
+ *
+ * A non-2xx status is not an error here: the status and the body (the
+ * hypervisor's error text) are returned as they came.
+ *
+ * Returns: (transfer full) (nullable): the response body ("" when none), or
+ *   %NULL with %UVM_ERROR_UNSUPPORTED (not a cloud-hypervisor VM),
+ *   %UVM_ERROR_INVALID_DEFINITION (@body_json is not JSON),
+ *   %UVM_ERROR_NOT_RUNNING, %UVM_ERROR_HYPERVISOR_DIED or
+ *   %UVM_ERROR_PROTOCOL.
+ */
+UVM_AVAILABLE_IN_0_2
+char *uvm_vm_ch_request_finish (UvmVm        *vm,
+                                GAsyncResult *result,
+                                guint        *status,
+                                GError      **error);
+
+/**
+ * uvm_vm_ch_request:
+ * @vm: a #UvmVm
+ * @method: "GET" or "PUT"
+ * @endpoint: the API endpoint without prefix
+ * @body_json: (nullable): the request body as JSON text
+ * @status: (out) (optional): the HTTP status
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous uvm_vm_ch_request_async(), iterating the VM's main context.
+ * Since 0.2.
+ *
+ * Returns: (transfer full) (nullable): as uvm_vm_ch_request_finish().
+ */
+UVM_AVAILABLE_IN_0_2
+char *uvm_vm_ch_request (UvmVm        *vm,
+                         const char   *method,
+                         const char   *endpoint,
+                         const char   *body_json,
+                         guint        *status,
+                         GCancellable *cancellable,
+                         GError      **error);
+
 G_END_DECLS

@@ -6,6 +6,7 @@
 #include "util/uvm-util.h"
 
 #include <string.h>
+#include <unistd.h>
 
 /* ---- Definition checks ---------------------------------------------- */
 
@@ -162,6 +163,15 @@ plan_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, GError **error)
         if (uvm_network_get_kind (net) == UVM_NETWORK_UPLINK)
           {
             uvm_plan_take_arg (b->plan, printf_qemu ("user", "id", backend_id, NULL));
+          }
+        else if (uvm_network_get_kind (net) == UVM_NETWORK_TAP)
+          {
+            g_autofree char *what = g_strdup_printf ("%s: tap '%s' (IFF_VNET_HDR)", id,
+                                                     uvm_network_get_tap_name (net));
+            int fd = uvm_plan_add_fd (b->plan, UVM_PLAN_FD_TAP, dev, what);
+            g_autofree char *fd_str = g_strdup_printf ("%d", fd);
+            uvm_plan_take_arg (b->plan, printf_qemu ("tap", "id", backend_id, "fd", fd_str,
+                                                     "vnet_hdr", "on", NULL));
           }
         else
           {
@@ -420,10 +430,13 @@ static const UvmControlClass qemu_control_class = {
 };
 
 static UvmControl *
-qemu_control_new (int fd, const UvmControlSink *sink, gpointer vm)
+qemu_control_new (int fd, UvmPlan *plan, int *kept, const UvmControlSink *sink, gpointer vm)
 {
   QemuControl *self = g_new0 (QemuControl, 1);
 
+  for (guint i = 0; i < plan->fds->len; i++)   /* qemu inherits all it needs */
+    if (kept[i] >= 0)
+      close (kept[i]);
   self->parent.klass = &qemu_control_class;
   self->parent.sink = sink;
   self->parent.vm = vm;

@@ -15,9 +15,7 @@ uvm_backend_lookup (UvmHypervisor hypervisor, GError **error)
     case UVM_HYPERVISOR_QEMU:
       return &uvm_backend_qemu;
     case UVM_HYPERVISOR_CLOUD_HYPERVISOR:
-      uvm_set_error (error, UVM_ERROR_UNSUPPORTED,
-                     "hypervisor: cloud-hypervisor is not supported by this build of libuvm");
-      return NULL;
+      return &uvm_backend_cloud_hypervisor;
     default:
       uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
                      "hypervisor: unknown hypervisor %d", (int) hypervisor);
@@ -87,6 +85,8 @@ validate_devices (UvmVm *vm, GError **error)
         case UVM_DEVICE_NET:
           {
             UvmNetwork *net = uvm_device_get_network (dev);
+            if (!uvm_network_check (net, field, error))
+              return FALSE;
             if (!uvm_mac_is_valid (uvm_device_get_mac (dev)))
               return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
                                     "%s: '%s' is not a unicast MAC address (xx:xx:xx:xx:xx:xx)",

@@ -53,14 +53,19 @@ typedef struct {
    * network kinds).  The generic checks ran already. */
   gboolean    (*validate)    (UvmVm *vm, GError **error);
   UvmPlan    *(*build_plan)  (UvmVm *vm, GError **error);
-  /* Takes ownership of @fd, a socket connected to the control socket. */
-  UvmControl *(*control_new) (int fd, const UvmControlSink *sink, gpointer vm);
+  /* Takes ownership of @fd, a socket connected to the control socket, and
+   * of every fd >= 0 in @kept, which parallels @plan->fds: the parent's
+   * side of plan fds the child does not get (event pipe read end, taps to
+   * send).  @plan stays valid only during the call. */
+  UvmControl *(*control_new) (int fd, UvmPlan *plan, int *kept, const UvmControlSink *sink,
+                              gpointer vm);
 } UvmBackend;
 
 /* NULL with UVM_ERROR_UNSUPPORTED when this build has no such backend. */
 const UvmBackend *uvm_backend_lookup (UvmHypervisor hypervisor, GError **error);
 
 extern const UvmBackend uvm_backend_qemu;
+extern const UvmBackend uvm_backend_cloud_hypervisor;
 
 /* Backend-independent checks of a definition (uvm-backend.c). */
 gboolean uvm_backend_validate_common (UvmVm *vm, GError **error);
@@ -68,6 +73,11 @@ gboolean uvm_backend_validate_common (UvmVm *vm, GError **error);
 /* Private VM accessors the backends need (uvm-vm.c). */
 const char *uvm_vm_get_control_path (UvmVm *vm);
 char       *uvm_vm_describe_device (UvmVm *vm, UvmDevice *device);
+
+/* For the cloud-hypervisor escape hatch (uvm-backend-ch.c). */
+typedef struct _UvmHttpClient UvmHttpClient;
+gboolean       uvm_control_is_cloud_hypervisor (UvmControl *control);
+UvmHttpClient *uvm_ch_control_get_http (UvmControl *control);
 
 /* For the qemu escape hatch (uvm-backend-qemu.c). */
 gboolean uvm_control_is_qemu (UvmControl *control);

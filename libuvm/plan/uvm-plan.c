@@ -40,6 +40,8 @@ uvm_plan_free (UvmPlan *plan)
   g_free (plan->runtime_dir);
   g_free (plan->control_path);
   g_free (plan->log_path);
+  if (plan->backend_data_free != NULL)
+    plan->backend_data_free (plan->backend_data);
   g_free (plan);
 }
 
@@ -60,17 +62,35 @@ uvm_plan_take_arg (UvmPlan *plan, char *arg)
   g_ptr_array_add (plan->args, arg);
 }
 
-int
-uvm_plan_add_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *device, const char *what)
+static UvmPlanFd *
+plan_fd_new (UvmPlan *plan, int target, UvmPlanFdKind kind, UvmDevice *device, const char *what)
 {
   UvmPlanFd *fd = g_new0 (UvmPlanFd, 1);
 
-  fd->target = UVM_PLAN_FIRST_FD + (int) plan->fds->len;
+  fd->target = target;
   fd->kind = kind;
   fd->device = device ? g_object_ref (device) : NULL;
   fd->what = g_strdup (what);
   g_ptr_array_add (plan->fds, fd);
-  return fd->target;
+  return fd;
+}
+
+void
+uvm_plan_add_control_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *device, const char *what)
+{
+  plan_fd_new (plan, UVM_PLAN_FD_NOT_INHERITED, kind, device, what);
+}
+
+int
+uvm_plan_add_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *device, const char *what)
+{
+  int target = UVM_PLAN_FIRST_FD;
+
+  /* Inherited fds are numbered densely from 3, in the order added. */
+  for (guint i = 0; i < plan->fds->len; i++)
+    if (((UvmPlanFd *) g_ptr_array_index (plan->fds, i))->target != UVM_PLAN_FD_NOT_INHERITED)
+      target++;
+  return plan_fd_new (plan, target, kind, device, what)->target;
 }
 
 void
@@ -136,7 +156,9 @@ uvm_plan_to_script (const UvmPlan *plan)
   for (guint i = 0; i < plan->fds->len; i++)
     {
       const UvmPlanFd *fd = g_ptr_array_index (plan->fds, i);
-      g_autofree char *label = g_strdup_printf ("fd %d: ", fd->target);
+      g_autofree char *label = fd->target == UVM_PLAN_FD_NOT_INHERITED
+                                 ? g_strdup ("sent over the control socket: ")
+                                 : g_strdup_printf ("fd %d: ", fd->target);
       append_comment (out, label, fd->what, "");
     }
   g_string_append (out, "exec ");

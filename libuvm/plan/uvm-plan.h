@@ -14,10 +14,15 @@ G_BEGIN_DECLS
 typedef enum {
   UVM_PLAN_FD_CONTROL_SOCKET,   /* listening control socket, bound by us */
   UVM_PLAN_FD_NET_LINK,         /* one end of an isolated link */
+  UVM_PLAN_FD_EVENT_PIPE,       /* child: write end; control: read end */
+  UVM_PLAN_FD_TAP,              /* a tap queue, sent over the control socket */
 } UvmPlanFdKind;
 
+/* Not inherited by the child: the control connection sends it. */
+#define UVM_PLAN_FD_NOT_INHERITED (-1)
+
 typedef struct {
-  int target;                   /* fd number in the child */
+  int target;                   /* fd number in the child, or NOT_INHERITED */
   UvmPlanFdKind kind;
   UvmDevice *device;            /* NET_LINK: the net device (ref held) */
   char *what;                   /* human description for the printed plan */
@@ -33,6 +38,10 @@ typedef struct {
   char *runtime_dir;
   char *control_path;
   char *log_path;
+  /* What the backend's control connection needs beyond the fds (e.g. the
+   * cloud-hypervisor VmConfig), freed with the plan. */
+  gpointer backend_data;
+  GDestroyNotify backend_data_free;
 } UvmPlan;
 
 UvmPlan *uvm_plan_new (const char *vm_name, const char *backend_name, const char *binary);
@@ -42,6 +51,9 @@ void     uvm_plan_add_args (UvmPlan *plan, const char *first, ...) G_GNUC_NULL_T
 void     uvm_plan_take_arg (UvmPlan *plan, char *arg);
 /* Returns the fd number the child will see. */
 int      uvm_plan_add_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *device, const char *what);
+/* An fd the parent opens and the control connection sends (taps). */
+void     uvm_plan_add_control_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *device,
+                                  const char *what);
 void     uvm_plan_add_request (UvmPlan *plan, const char *request);
 
 char    *uvm_plan_to_command_line (const UvmPlan *plan);

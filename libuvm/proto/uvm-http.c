@@ -1,0 +1,1329 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* HTTP/1.1 client for cloud-hypervisor's API socket.  See uvm-http.h for
+ * the contract.
+ *
+ * The parser is pure and incremental.  It reads the header section a byte
+ * at a time (it is capped at 16 KiB, so speed does not matter) and checks
+ * each line as it completes, so garbage fails at its first line rather
+ * than after 16 KiB.  It is strict where leniency would let the two sides
+ * disagree about where a response ends: line endings must be CRLF (a bare
+ * LF or CR is refused; micro-http always sends CRLF, and RFC 9112 only
+ * allows, never requires, accepting a bare LF), Content-Length is digits
+ * only with at most one distinct value, Transfer-Encoding is refused,
+ * obsolete line folding and control characters (NUL included) are refused.
+ *
+ * The client follows the QMP client (uvm-qmp.c): everything happens on one
+ * GMainContext, a GSource reads the socket and a second one, present only
+ * while there is something left to send, writes it.  Unlike QMP, HTTP/1.1
+ * keep-alive has one request in flight: client->requests holds every
+ * request not yet answered, its head is the one being written or awaiting
+ * its response, and the next one is written when that response has been
+ * read.  A request cancelled once any byte of it is out stays at the head
+ * without a task: the rest of it is still written (framing) and its
+ * response read and dropped, so that the next response goes to the next
+ * request.  One cancelled before that is never sent.
+ *
+ * Interim 1xx responses are skipped.  A response saying "Connection:
+ * close", or one that arrives before its request was completely sent (the
+ * rest would be read as another request), ends the connection once it is
+ * delivered; nothing more is written meanwhile, so requests behind it fail
+ * rather than go to a peer that is leaving.
+ *
+ * A request is written at once from request_async when nothing is ahead of
+ * it; whatever the kernel does not take waits for the G_IO_OUT source.  A
+ * write error there closes the connection from an idle source, never
+ * inside the call.
+ *
+ * Reentrancy: GTask may invoke a caller's callback synchronously when we
+ * return a result from inside one of our own sources.  The callback may
+ * issue requests, close or unref the client, so whoever calls out holds a
+ * reference, takes its own entries out of shared structures first, and
+ * checks client->closed afterwards. */
+
+#ifndef G_LOG_DOMAIN
+#define G_LOG_DOMAIN "uvm"
+#endif
+
+#include "proto/uvm-http.h"
+
+#include <uvm/uvm-error.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <json-glib/json-glib.h>
+
+/* Longest header section (status line, fields, blank line) accepted. */
+#define MAX_HEAD 16384
+/* Most bytes asked of the kernel per read. */
+#define READ_CHUNK 65536
+/* The kernel refuses more fds than this in one SCM_RIGHTS message
+ * (SCM_MAX_FD). */
+#define MAX_FDS 253
+/* Longest excerpt of a message that goes into a debug line. */
+#define LOG_EXCERPT 512
+
+/* ---- responses -------------------------------------------------------- */
+
+void
+uvm_http_response_free (UvmHttpResponse *response)
+{
+  if (response == NULL)
+    return;
+  g_free (response->reason);
+  g_free (response->body);
+  g_free (response);
+}
+
+/* A JSON array of strings joined with ": ", or NULL if @text is not one
+ * (or is an empty one). */
+static char *
+join_json_string_array (const char *text)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GString) joined = NULL;
+  JsonNode *root;
+  JsonArray *array;
+  guint n;
+
+  if (!json_parser_load_from_data (parser, text, -1, NULL))
+    return NULL;
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_ARRAY (root))
+    return NULL;
+  array = json_node_get_array (root);
+  n = json_array_get_length (array);
+  if (n == 0)
+    return NULL;
+
+  joined = g_string_new (NULL);
+  for (guint i = 0; i < n; i++)
+    {
+      JsonNode *element = json_array_get_element (array, i);
+
+      if (!JSON_NODE_HOLDS_VALUE (element) || json_node_get_value_type (element) != G_TYPE_STRING)
+        return NULL;
+      if (i > 0)
+        g_string_append (joined, ": ");
+      g_string_append (joined, json_node_get_string (element));
+    }
+  return g_string_free (g_steal_pointer (&joined), FALSE);
+}
+
+char *
+uvm_http_response_error_text (const UvmHttpResponse *response)
+{
+  g_autofree char *text = NULL;
+  char *joined;
+
+  g_return_val_if_fail (response != NULL, NULL);
+
+  /* Up to a NUL, if the body has one: this is for a message. */
+  text = g_strndup (response->body != NULL ? response->body : "", response->body_len);
+  g_strstrip (text);
+  if (*text == '\0')
+    {
+      g_autofree char *reason = NULL;
+
+      if (response->reason == NULL || *response->reason == '\0')
+        return g_strdup_printf ("HTTP %u", response->status);
+      reason = g_utf8_make_valid (response->reason, -1);
+      return g_strdup_printf ("HTTP %u %s", response->status, reason);
+    }
+
+  /* cloud-hypervisor v47 and later: ["Error booting VM","InvalidPayload"],
+   * outermost context first. */
+  joined = join_json_string_array (text);
+  if (joined != NULL)
+    return joined;
+  return g_utf8_make_valid (text, -1);
+}
+
+/* ---- the parser ------------------------------------------------------- */
+
+typedef enum {
+  PARSE_HEAD,        /* in the header section */
+  PARSE_BODY,        /* reading Content-Length bytes */
+  PARSE_BODY_TO_EOF, /* "Connection: close" without Content-Length */
+  PARSE_FAILED,      /* after an error, until reset */
+} ParseState;
+
+struct _UvmHttpParser {
+  gsize       max_response;
+  ParseState  state;
+
+  GString    *line;     /* the header line being read, CRLF included */
+  gsize       head_len; /* bytes of the header section so far */
+  gboolean    have_status;
+  guint       status;
+  char       *reason;
+  gboolean    have_length;
+  guint64     length;
+  gboolean    connection_close;
+
+  GString    *body;
+
+  /* Whether the last complete response said "Connection: close": the
+   * client then knows the peer is about to hang up. */
+  gboolean    last_connection_close;
+};
+
+static void
+parser_clear_response (UvmHttpParser *parser)
+{
+  g_string_truncate (parser->line, 0);
+  parser->head_len = 0;
+  parser->have_status = FALSE;
+  parser->status = 0;
+  g_clear_pointer (&parser->reason, g_free);
+  parser->have_length = FALSE;
+  parser->length = 0;
+  parser->connection_close = FALSE;
+  g_string_truncate (parser->body, 0);
+}
+
+UvmHttpParser *
+uvm_http_parser_new (gsize max_response)
+{
+  UvmHttpParser *parser;
+
+  g_return_val_if_fail (max_response > 0, NULL);
+
+  parser = g_new0 (UvmHttpParser, 1);
+  parser->max_response = max_response;
+  parser->state = PARSE_HEAD;
+  parser->line = g_string_new (NULL);
+  parser->body = g_string_new (NULL);
+  return parser;
+}
+
+void
+uvm_http_parser_free (UvmHttpParser *parser)
+{
+  if (parser == NULL)
+    return;
+  g_string_free (parser->line, TRUE);
+  g_string_free (parser->body, TRUE);
+  g_free (parser->reason);
+  g_free (parser);
+}
+
+void
+uvm_http_parser_reset (UvmHttpParser *parser)
+{
+  g_return_if_fail (parser != NULL);
+
+  parser_clear_response (parser);
+  parser->state = PARSE_HEAD;
+}
+
+static UvmHttpParseResult parser_fail (UvmHttpParser *parser, GError **error,
+                                       const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+static UvmHttpParseResult
+parser_fail (UvmHttpParser *parser, GError **error, const char *format, ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  if (error != NULL)
+    *error = g_error_new_valist (UVM_ERROR, UVM_ERROR_PROTOCOL, format, args);
+  va_end (args);
+  parser_clear_response (parser);
+  parser->state = PARSE_FAILED;
+  return UVM_HTTP_PARSE_ERROR;
+}
+
+static gboolean
+is_tchar (char c)
+{
+  /* RFC 9110 token characters. */
+  return g_ascii_isalnum (c) || (c != '\0' && strchr ("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* "HTTP/1.x NNN reason", the reason possibly empty, its separating space
+ * possibly missing when it is. */
+static gboolean
+parse_status_line (UvmHttpParser *parser, const char *line, gsize len)
+{
+  if (len < 12 || memcmp (line, "HTTP/1.", 7) != 0 || !g_ascii_isdigit (line[7]) ||
+      line[8] != ' ' || !g_ascii_isdigit (line[9]) || !g_ascii_isdigit (line[10]) ||
+      !g_ascii_isdigit (line[11]) || (len > 12 && line[12] != ' '))
+    return FALSE;
+
+  parser->status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+  if (parser->status < 100 || parser->status > 599)
+    return FALSE;
+  parser->reason = len > 13 ? g_strndup (line + 13, len - 13) : g_strdup ("");
+  parser->have_status = TRUE;
+  return TRUE;
+}
+
+static gboolean
+is_ows (char c)
+{
+  return c == ' ' || c == '\t';
+}
+
+/* Whether the comma-separated list @value holds the token @token. */
+static gboolean
+list_has_token (const char *value, gsize len, const char *token)
+{
+  gsize token_len = strlen (token);
+  gsize start = 0;
+
+  while (start <= len)
+    {
+      const char *comma = memchr (value + start, ',', len - start);
+      gsize end = comma != NULL ? (gsize) (comma - value) : len;
+      gsize a = start, b = end;
+
+      while (a < b && is_ows (value[a]))
+        a++;
+      while (b > a && is_ows (value[b - 1]))
+        b--;
+      if (b - a == token_len && g_ascii_strncasecmp (value + a, token, token_len) == 0)
+        return TRUE;
+      start = end + 1;
+    }
+  return FALSE;
+}
+
+static UvmHttpParseResult
+parse_field (UvmHttpParser *parser, const char *line, gsize len, GError **error)
+{
+  const char *colon;
+  gsize name_len, a, b;
+  const char *value;
+  gsize value_len;
+
+  if (is_ows (line[0]))
+    return parser_fail (parser, error, "HTTP response uses obsolete header line folding");
+  colon = memchr (line, ':', len);
+  if (colon == NULL || colon == line)
+    return parser_fail (parser, error, "malformed HTTP header line");
+  name_len = colon - line;
+  for (gsize i = 0; i < name_len; i++)
+    if (!is_tchar (line[i]))
+      return parser_fail (parser, error, "malformed HTTP header name");
+
+  a = name_len + 1;
+  b = len;
+  while (a < b && is_ows (line[a]))
+    a++;
+  while (b > a && is_ows (line[b - 1]))
+    b--;
+  value = line + a;
+  value_len = b - a;
+
+  if (name_len == 14 && g_ascii_strncasecmp (line, "Content-Length", 14) == 0)
+    {
+      guint64 length = 0;
+
+      if (value_len == 0)
+        return parser_fail (parser, error, "empty HTTP Content-Length");
+      for (gsize i = 0; i < value_len; i++)
+        {
+          if (!g_ascii_isdigit (value[i]))
+            return parser_fail (parser, error, "malformed HTTP Content-Length \"%.*s\"",
+                                (int) MIN (value_len, 64), value);
+          guint digit = value[i] - '0';
+
+          if (length > (G_MAXUINT64 - digit) / 10)
+            return parser_fail (parser, error, "HTTP Content-Length out of range");
+          length = length * 10 + digit;
+        }
+      if (parser->have_length && parser->length != length)
+        return parser_fail (parser, error, "conflicting HTTP Content-Length values %" G_GUINT64_FORMAT
+                            " and %" G_GUINT64_FORMAT, parser->length, length);
+      parser->have_length = TRUE;
+      parser->length = length;
+    }
+  else if (name_len == 17 && g_ascii_strncasecmp (line, "Transfer-Encoding", 17) == 0)
+    {
+      /* micro-http never sends it; chunked decoding is not worth having. */
+      return parser_fail (parser, error, "HTTP Transfer-Encoding \"%.*s\" is not supported",
+                          (int) MIN (value_len, 64), value);
+    }
+  else if (name_len == 10 && g_ascii_strncasecmp (line, "Connection", 10) == 0)
+    {
+      if (list_has_token (value, value_len, "close"))
+        parser->connection_close = TRUE;
+    }
+  return UVM_HTTP_PARSE_NEED_MORE;
+}
+
+static UvmHttpResponse *
+parser_take_response (UvmHttpParser *parser)
+{
+  UvmHttpResponse *response = g_new0 (UvmHttpResponse, 1);
+
+  response->status = parser->status;
+  response->reason = g_steal_pointer (&parser->reason);
+  response->body_len = parser->body->len;
+  /* Not g_strndup, which stops at a NUL: the body may hold some. */
+  response->body = g_malloc (parser->body->len + 1);
+  memcpy (response->body, parser->body->str, parser->body->len + 1);
+  parser->last_connection_close = parser->connection_close;
+  parser_clear_response (parser);
+  parser->state = PARSE_HEAD;
+  return response;
+}
+
+/* Bytes the response may still grow by.  The cap can be lowered between
+ * feeds (uvm_http_client_set_max_response()), hence no plain subtraction. */
+static gsize
+parser_room (UvmHttpParser *parser)
+{
+  gsize used = parser->head_len + parser->body->len;
+
+  return parser->max_response > used ? parser->max_response - used : 0;
+}
+
+/* The blank line ended the header section: decides how the body ends. */
+static UvmHttpParseResult
+parse_head_done (UvmHttpParser *parser, GError **error)
+{
+  guint status = parser->status;
+
+  if (status < 200 || status == 204 || status == 304)
+    return UVM_HTTP_PARSE_DONE;
+  if (parser->have_length)
+    {
+      if (parser->length > parser_room (parser))
+        return parser_fail (parser, error, "HTTP response of %" G_GSIZE_FORMAT " + %" G_GUINT64_FORMAT
+                            " bytes exceeds the limit of %" G_GSIZE_FORMAT,
+                            parser->head_len, parser->length, parser->max_response);
+      if (parser->length == 0)
+        return UVM_HTTP_PARSE_DONE;
+      parser->state = PARSE_BODY;
+      return UVM_HTTP_PARSE_NEED_MORE;
+    }
+  if (parser->connection_close)
+    {
+      parser->state = PARSE_BODY_TO_EOF;
+      return UVM_HTTP_PARSE_NEED_MORE;
+    }
+  return UVM_HTTP_PARSE_DONE;
+}
+
+/* Takes header bytes until the header section ends (DONE when the response
+ * has no body, NEED_MORE with the state moved to a body state otherwise),
+ * the input does, or an error. */
+static UvmHttpParseResult
+feed_head (UvmHttpParser *parser, const char *data, gsize len, gsize *used, GError **error)
+{
+  for (gsize i = 0; i < len; i++)
+    {
+      GString *line = parser->line;
+      char c = data[i];
+      char prev = line->len > 0 ? line->str[line->len - 1] : '\0';
+      UvmHttpParseResult result;
+
+      *used = i + 1;
+      if (c == '\0')
+        return parser_fail (parser, error, "NUL byte in the HTTP response header");
+      if (prev == '\r' && c != '\n')
+        return parser_fail (parser, error, "bare CR in the HTTP response header");
+      if (c == '\n' && prev != '\r')
+        return parser_fail (parser, error, "bare LF in the HTTP response header (CRLF required)");
+      if ((((guchar) c < 0x20) && c != '\t' && c != '\r' && c != '\n') || c == 0x7f)
+        return parser_fail (parser, error, "control character 0x%02x in the HTTP response header",
+                            (guchar) c);
+      if (parser->head_len >= MAX_HEAD)
+        return parser_fail (parser, error, "HTTP response header exceeds %d bytes", MAX_HEAD);
+      if (parser->head_len >= parser->max_response)
+        return parser_fail (parser, error, "HTTP response exceeds the limit of %" G_GSIZE_FORMAT " bytes",
+                            parser->max_response);
+
+      g_string_append_c (line, c);
+      parser->head_len++;
+      if (c != '\n')
+        continue;
+
+      /* A complete line, without its CRLF: */
+      if (!parser->have_status)
+        {
+          if (!parse_status_line (parser, line->str, line->len - 2))
+            return parser_fail (parser, error, "malformed HTTP status line \"%.*s\"",
+                                (int) MIN (line->len - 2, 64), line->str);
+          result = UVM_HTTP_PARSE_NEED_MORE;
+        }
+      else if (line->len == 2)
+        {
+          g_string_truncate (line, 0);
+          return parse_head_done (parser, error);
+        }
+      else
+        result = parse_field (parser, line->str, line->len - 2, error);
+
+      if (result == UVM_HTTP_PARSE_ERROR)
+        return result;
+      g_string_truncate (line, 0);
+    }
+  return UVM_HTTP_PARSE_NEED_MORE;
+}
+
+UvmHttpParseResult
+uvm_http_parser_feed (UvmHttpParser    *parser,
+                      const char       *data,
+                      gsize             len,
+                      gsize            *consumed,
+                      UvmHttpResponse **response,
+                      GError          **error)
+{
+  gsize offset = 0;
+
+  g_return_val_if_fail (parser != NULL, UVM_HTTP_PARSE_ERROR);
+  g_return_val_if_fail (data != NULL || len == 0, UVM_HTTP_PARSE_ERROR);
+  g_return_val_if_fail (consumed != NULL, UVM_HTTP_PARSE_ERROR);
+  g_return_val_if_fail (response != NULL && *response == NULL, UVM_HTTP_PARSE_ERROR);
+  g_return_val_if_fail (error == NULL || *error == NULL, UVM_HTTP_PARSE_ERROR);
+
+  *consumed = 0;
+  if (parser->state == PARSE_FAILED)
+    {
+      g_set_error_literal (error, UVM_ERROR, UVM_ERROR_PROTOCOL,
+                           "HTTP parser used after an error without a reset");
+      return UVM_HTTP_PARSE_ERROR;
+    }
+
+  if (parser->state == PARSE_HEAD)
+    {
+      UvmHttpParseResult result = feed_head (parser, data, len, &offset, error);
+
+      *consumed = offset;
+      if (result == UVM_HTTP_PARSE_ERROR)
+        return result;
+      if (result == UVM_HTTP_PARSE_DONE)
+        {
+          *response = parser_take_response (parser);
+          return result;
+        }
+      if (parser->state == PARSE_HEAD)
+        return UVM_HTTP_PARSE_NEED_MORE;
+    }
+
+  if (parser->state == PARSE_BODY)
+    {
+      gsize want = parser->length - parser->body->len;
+      gsize take = MIN (want, len - offset);
+
+      g_string_append_len (parser->body, data + offset, take);
+      offset += take;
+      *consumed = offset;
+      if (parser->body->len < parser->length)
+        return UVM_HTTP_PARSE_NEED_MORE;
+      *response = parser_take_response (parser);
+      return UVM_HTTP_PARSE_DONE;
+    }
+
+  /* PARSE_BODY_TO_EOF: everything is body, up to the cap. */
+  g_assert (parser->state == PARSE_BODY_TO_EOF);
+  if (len - offset > parser_room (parser))
+    {
+      *consumed = len;
+      return parser_fail (parser, error, "HTTP response exceeds the limit of %" G_GSIZE_FORMAT " bytes",
+                          parser->max_response);
+    }
+  g_string_append_len (parser->body, data + offset, len - offset);
+  *consumed = len;
+  return UVM_HTTP_PARSE_NEED_MORE;
+}
+
+UvmHttpParseResult
+uvm_http_parser_finish_eof (UvmHttpParser    *parser,
+                            UvmHttpResponse **response,
+                            GError          **error)
+{
+  g_return_val_if_fail (parser != NULL, UVM_HTTP_PARSE_ERROR);
+  g_return_val_if_fail (response != NULL && *response == NULL, UVM_HTTP_PARSE_ERROR);
+  g_return_val_if_fail (error == NULL || *error == NULL, UVM_HTTP_PARSE_ERROR);
+
+  switch (parser->state)
+    {
+    case PARSE_HEAD:
+      if (parser->head_len == 0)
+        return UVM_HTTP_PARSE_NEED_MORE;
+      g_set_error (error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED,
+                   "connection closed after %" G_GSIZE_FORMAT " bytes of an HTTP response header",
+                   parser->head_len);
+      break;
+    case PARSE_BODY:
+      g_set_error (error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED,
+                   "connection closed after %" G_GSIZE_FORMAT " of %" G_GUINT64_FORMAT
+                   " HTTP response body bytes", parser->body->len, parser->length);
+      break;
+    case PARSE_BODY_TO_EOF:
+      *response = parser_take_response (parser);
+      return UVM_HTTP_PARSE_DONE;
+    case PARSE_FAILED:
+    default:
+      g_set_error_literal (error, UVM_ERROR, UVM_ERROR_PROTOCOL,
+                           "HTTP parser used after an error without a reset");
+      return UVM_HTTP_PARSE_ERROR;
+    }
+  parser_clear_response (parser);
+  parser->state = PARSE_FAILED;
+  return UVM_HTTP_PARSE_ERROR;
+}
+
+/* ---- the client ------------------------------------------------------- */
+
+typedef enum {
+  CLOSE_EOF,      /* the peer hung up (or said it would) */
+  CLOSE_LOCAL,    /* uvm_http_client_close() */
+  CLOSE_FINALIZE, /* the last reference went away */
+  CLOSE_ERROR,    /* protocol, read or write error */
+} CloseKind;
+
+/* One request, from the moment it is issued until its response is read. */
+typedef struct {
+  char          *what;   /* "PUT /api/v1/vm.boot", for messages */
+  /* NULL for a request cancelled once on the wire, whose response is still
+   * to come and is discarded. */
+  GTask         *task;
+  GSource       *cancel_source;
+  char          *data;   /* request line, header and body */
+  gsize          len;
+  gsize          offset; /* bytes already written */
+  int           *fds;    /* our duplicates; closed once the kernel has them */
+  guint          n_fds;
+  UvmHttpClient *client; /* not a reference: we never outlive the client */
+} Request;
+
+struct _UvmHttpClient {
+  grefcount      ref_count;
+  GMainContext  *context;
+  int            fd; /* -1 once closed */
+  gboolean       closed;
+  CloseKind      close_kind;
+  GError        *close_error; /* for CLOSE_ERROR, reported to late callers */
+
+  GSource       *in_source;
+  GSource       *out_source; /* only while something may be written */
+  UvmHttpParser *parser;
+  char          *readbuf;    /* READ_CHUNK bytes */
+
+  /* Unanswered requests in order; the head is being written or awaits its
+   * response, the others are not written yet. */
+  GQueue         requests;
+
+  /* A write error met outside our own sources, waiting for close_idle to
+   * close the connection; no more writes are tried meanwhile. */
+  GError        *deferred_error;
+  GSource       *close_idle;
+
+  /* The connection ends after the response being handled: nothing more is
+   * written, even for a request its callback issues. */
+  gboolean       draining;
+};
+
+static void client_shutdown (UvmHttpClient *client, CloseKind kind, const GError *error);
+
+static void
+close_fds (int *fds, guint n_fds)
+{
+  for (guint i = 0; i < n_fds; i++)
+    if (fds[i] >= 0)
+      close (fds[i]);
+}
+
+static void
+destroy_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+/* Once any byte is out it cannot be taken back. */
+static gboolean
+request_on_wire (Request *r)
+{
+  return r->offset > 0;
+}
+
+static void
+request_drop_fds (Request *r)
+{
+  close_fds (r->fds, r->n_fds);
+  g_clear_pointer (&r->fds, g_free);
+  r->n_fds = 0;
+}
+
+/* Frees @r, already out of client->requests and without a task. */
+static void
+request_free (Request *r)
+{
+  g_assert (r->task == NULL);
+  destroy_source (&r->cancel_source);
+  request_drop_fds (r);
+  g_free (r->data);
+  g_free (r->what);
+  g_free (r);
+}
+
+/* Frees @r (already out of client->requests) and completes its task, if it
+ * still has one, with @response or @error (both transfer full). */
+static void
+request_complete (Request *r, UvmHttpResponse *response, GError *error)
+{
+  GTask *task = g_steal_pointer (&r->task);
+
+  request_free (r);
+  if (task == NULL)
+    {
+      g_clear_pointer (&response, uvm_http_response_free);
+      g_clear_error (&error);
+      return;
+    }
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, response, (GDestroyNotify) uvm_http_response_free);
+  g_object_unref (task);
+}
+
+/* The error a request gets when the connection ends (or has ended) before
+ * its response. */
+static GError *
+close_error_for (CloseKind kind, const GError *error, const char *what)
+{
+  switch (kind)
+    {
+    case CLOSE_EOF:
+      return g_error_new (UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED,
+                          "%s: the hypervisor closed the API connection", what);
+    case CLOSE_LOCAL:
+      return g_error_new (UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED, "%s: connection closed", what);
+    case CLOSE_FINALIZE:
+      return g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s: HTTP client released", what);
+    case CLOSE_ERROR:
+    default:
+      return g_error_new (error->domain, error->code, "%s: %s", what, error->message);
+    }
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+static gboolean
+head_wants_writing (UvmHttpClient *client)
+{
+  Request *head = g_queue_peek_head (&client->requests);
+
+  return head != NULL && head->offset < head->len;
+}
+
+static gboolean on_writable (int fd, GIOCondition condition, gpointer user_data);
+
+/* Keeps a G_IO_OUT watch exactly while something can be written, so the
+ * main loop does not spin on an always-writable socket. */
+static void
+update_out_source (UvmHttpClient *client)
+{
+  gboolean want = !client->closed && !client->draining && client->deferred_error == NULL &&
+                  head_wants_writing (client);
+
+  if (want && client->out_source == NULL)
+    {
+      client->out_source = g_unix_fd_source_new (client->fd, G_IO_OUT);
+      g_source_set_callback (client->out_source, G_SOURCE_FUNC (on_writable), client, NULL);
+      g_source_set_static_name (client->out_source, "[uvm] HTTP write");
+      g_source_attach (client->out_source, client->context);
+    }
+  else if (!want)
+    destroy_source (&client->out_source);
+}
+
+static ssize_t
+send_request_bytes (int fd, Request *r)
+{
+  struct iovec iov = {
+    .iov_base = r->data + r->offset,
+    .iov_len = r->len - r->offset,
+  };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+  g_autofree char *control = NULL;
+  ssize_t n;
+
+  if (r->n_fds > 0)
+    {
+      gsize size = CMSG_SPACE (r->n_fds * sizeof (int));
+      struct cmsghdr *cmsg;
+
+      control = g_malloc0 (size);
+      msg.msg_control = control;
+      msg.msg_controllen = size;
+      cmsg = CMSG_FIRSTHDR (&msg);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN (r->n_fds * sizeof (int));
+      memcpy (CMSG_DATA (cmsg), r->fds, r->n_fds * sizeof (int));
+    }
+
+  do
+    n = sendmsg (fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
+/* Writes the head request until it is all out or the kernel would block.
+ * Calls nobody.  FALSE on a write error, with its errno in @error_errno. */
+static gboolean
+flush_output (UvmHttpClient *client, int *error_errno)
+{
+  Request *r = g_queue_peek_head (&client->requests);
+
+  while (r != NULL && r->offset < r->len)
+    {
+      ssize_t n;
+
+      if (r->offset == 0)
+        g_debug ("HTTP -> %s (%" G_GSIZE_FORMAT " bytes, %u fds)", r->what, r->len, r->n_fds);
+      n = send_request_bytes (client->fd, r);
+      if (n < 0)
+        {
+          if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return TRUE;
+          *error_errno = errno;
+          return FALSE;
+        }
+
+      /* The fds travel with the first byte; the kernel holds its own
+       * references now. */
+      if (n > 0)
+        request_drop_fds (r);
+      r->offset += n;
+    }
+  return TRUE;
+}
+
+static GError *
+write_error_new (int error_errno)
+{
+  /* EPIPE and friends: the peer is gone, as with EOF. */
+  return g_error_new (UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED,
+                      "writing to the API socket: %s", g_strerror (error_errno));
+}
+
+static gboolean
+on_writable (G_GNUC_UNUSED int          fd,
+             G_GNUC_UNUSED GIOCondition condition,
+             gpointer                   user_data)
+{
+  UvmHttpClient *client = user_data;
+  int error_errno = 0;
+
+  if (!flush_output (client, &error_errno))
+    {
+      g_autoptr(GError) error = write_error_new (error_errno);
+
+      g_debug ("%s", error->message);
+      client_shutdown (client, CLOSE_ERROR, error);
+      return G_SOURCE_REMOVE;
+    }
+
+  update_out_source (client);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_deferred_close (gpointer user_data)
+{
+  UvmHttpClient *client = user_data;
+  g_autoptr(GError) error = g_steal_pointer (&client->deferred_error);
+
+  /* The context keeps the source alive until we return. */
+  g_clear_pointer (&client->close_idle, g_source_unref);
+  client_shutdown (client, CLOSE_ERROR, error);
+  return G_SOURCE_REMOVE;
+}
+
+/* Writes the head request now, rather than on the next main-loop
+ * iteration, if it is not all out.  Its callers include API entry points,
+ * whose callers may not expect to be called back from inside them: a write
+ * error only schedules the close. */
+static void
+write_now (UvmHttpClient *client)
+{
+  int error_errno = 0;
+
+  if (!client->closed && !client->draining && client->deferred_error == NULL &&
+      !flush_output (client, &error_errno))
+    {
+      client->deferred_error = write_error_new (error_errno);
+      g_debug ("%s", client->deferred_error->message);
+      client->close_idle = g_idle_source_new ();
+      g_source_set_priority (client->close_idle, G_PRIORITY_DEFAULT);
+      g_source_set_callback (client->close_idle, on_deferred_close, client, NULL);
+      g_source_set_static_name (client->close_idle, "[uvm] HTTP close after write error");
+      g_source_attach (client->close_idle, client->context);
+    }
+  update_out_source (client);
+}
+
+/* ---- closing ---------------------------------------------------------- */
+
+/* Ends the connection once; see CloseKind.  @error only for CLOSE_ERROR. */
+static void
+client_shutdown (UvmHttpClient *client, CloseKind kind, const GError *error)
+{
+  GQueue requests;
+  Request *r;
+
+  if (client->closed)
+    return;
+
+  /* While finalizing the count is already zero and nobody may call back in. */
+  if (kind != CLOSE_FINALIZE)
+    uvm_http_client_ref (client);
+
+  client->closed = TRUE;
+  client->close_kind = kind;
+  if (error != NULL)
+    client->close_error = g_error_copy (error);
+
+  destroy_source (&client->in_source);
+  destroy_source (&client->out_source);
+  destroy_source (&client->close_idle);
+  g_clear_error (&client->deferred_error);
+  if (client->fd >= 0)
+    close (client->fd);
+  client->fd = -1;
+  uvm_http_parser_reset (client->parser);
+
+  /* Take everything out before calling out: callbacks may run synchronously
+   * and must find the client in a consistent, closed state. */
+  requests = client->requests;
+  g_queue_init (&client->requests);
+  while ((r = g_queue_pop_head (&requests)) != NULL)
+    {
+      if (r->task == NULL)
+        request_free (r);
+      else
+        request_complete (r, NULL, close_error_for (kind, error, r->what));
+    }
+
+  if (kind != CLOSE_FINALIZE)
+    uvm_http_client_unref (client);
+}
+
+static void protocol_error (UvmHttpClient *client, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+protocol_error (UvmHttpClient *client, const char *format, ...)
+{
+  g_autoptr(GError) error = NULL;
+  va_list args;
+
+  va_start (args, format);
+  error = g_error_new_valist (UVM_ERROR, UVM_ERROR_PROTOCOL, format, args);
+  va_end (args);
+  g_debug ("HTTP: %s", error->message);
+  client_shutdown (client, CLOSE_ERROR, error);
+}
+
+/* ---- input ------------------------------------------------------------ */
+
+/* A complete response (transfer full) for the head request. */
+static void
+handle_response (UvmHttpClient *client, UvmHttpResponse *response)
+{
+  gboolean closing = client->parser->last_connection_close;
+  Request *r = g_queue_peek_head (&client->requests);
+  gboolean answered_early;
+
+  if (r == NULL) /* cannot happen: input is parsed only for a request */
+    {
+      uvm_http_response_free (response);
+      protocol_error (client, "HTTP response with no request in flight");
+      return;
+    }
+  g_debug ("HTTP <- %u %s (%" G_GSIZE_FORMAT " bytes) for %s", response->status,
+           response->reason, response->body_len, r->what);
+
+  /* An interim response (100 Continue and the like, which we never ask
+   * for) precedes the real one. */
+  if (response->status < 200)
+    {
+      uvm_http_response_free (response);
+      return;
+    }
+
+  g_queue_pop_head (&client->requests);
+  /* Answered before we finished sending it (a server refusing a request
+   * can): the rest would be read as another request, so the connection is
+   * out of step and ends after this response. */
+  answered_early = r->offset < r->len;
+
+  if (closing || answered_early)
+    {
+      client->draining = TRUE;
+      update_out_source (client);
+    }
+  else
+    write_now (client); /* the next request, if any */
+
+  if (r->task == NULL)
+    g_debug ("HTTP: discarding the response to %s, cancelled", r->what);
+  request_complete (r, response, NULL);
+
+  if (answered_early)
+    protocol_error (client, "the hypervisor answered a request before it was completely sent");
+  else if (closing)
+    client_shutdown (client, CLOSE_EOF, NULL);
+}
+
+static void
+process_input (UvmHttpClient *client, const char *data, gsize len)
+{
+  gsize offset = 0;
+
+  while (offset < len && !client->closed)
+    {
+      Request *head = g_queue_peek_head (&client->requests);
+      g_autoptr(GError) error = NULL;
+      UvmHttpResponse *response = NULL;
+      gsize consumed = 0;
+
+      if (head == NULL || !request_on_wire (head))
+        {
+          protocol_error (client, "HTTP data from the hypervisor with no request in flight");
+          return;
+        }
+      switch (uvm_http_parser_feed (client->parser, data + offset, len - offset,
+                                    &consumed, &response, &error))
+        {
+        case UVM_HTTP_PARSE_NEED_MORE:
+          return;
+        case UVM_HTTP_PARSE_DONE:
+          offset += consumed;
+          handle_response (client, response);
+          break;
+        case UVM_HTTP_PARSE_ERROR:
+        default:
+          g_debug ("HTTP: %s", error->message);
+          client_shutdown (client, CLOSE_ERROR, error);
+          return;
+        }
+    }
+}
+
+static void
+handle_eof (UvmHttpClient *client)
+{
+  g_autoptr(GError) error = NULL;
+  UvmHttpResponse *response = NULL;
+
+  switch (uvm_http_parser_finish_eof (client->parser, &response, &error))
+    {
+    case UVM_HTTP_PARSE_DONE:
+      /* A body that ran to EOF: the request is on the wire, or the parser
+       * would have had no bytes. */
+      handle_response (client, response);
+      client_shutdown (client, CLOSE_EOF, NULL);
+      break;
+    case UVM_HTTP_PARSE_ERROR:
+      g_debug ("HTTP: %s", error->message);
+      client_shutdown (client, CLOSE_ERROR, error);
+      break;
+    case UVM_HTTP_PARSE_NEED_MORE:
+    default:
+      client_shutdown (client, CLOSE_EOF, NULL);
+      break;
+    }
+}
+
+static gboolean
+on_readable (G_GNUC_UNUSED int          fd,
+             G_GNUC_UNUSED GIOCondition condition,
+             gpointer                   user_data)
+{
+  UvmHttpClient *client = user_data;
+  ssize_t n;
+  int saved_errno;
+
+  /* The parser holds at most max_response bytes, so reading in fixed
+   * chunks buffers nothing unbounded. */
+  do
+    n = read (client->fd, client->readbuf, READ_CHUNK);
+  while (n < 0 && errno == EINTR);
+  saved_errno = errno;
+
+  if (n < 0 && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK))
+    return G_SOURCE_CONTINUE;
+
+  uvm_http_client_ref (client);
+  if (n < 0)
+    {
+      g_autoptr(GError) error = g_error_new (UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED,
+                                             "reading from the API socket: %s",
+                                             g_strerror (saved_errno));
+      g_debug ("%s", error->message);
+      client_shutdown (client, CLOSE_ERROR, error);
+    }
+  else if (n == 0)
+    handle_eof (client);
+  else
+    process_input (client, client->readbuf, n);
+  uvm_http_client_unref (client);
+
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+UvmHttpClient *
+uvm_http_client_new (int fd)
+{
+  UvmHttpClient *client;
+  int flags;
+
+  g_return_val_if_fail (fd >= 0, NULL);
+
+  flags = fcntl (fd, F_GETFD);
+  if (flags >= 0)
+    fcntl (fd, F_SETFD, flags | FD_CLOEXEC);
+  g_unix_set_fd_nonblocking (fd, TRUE, NULL);
+
+  client = g_new0 (UvmHttpClient, 1);
+  g_ref_count_init (&client->ref_count);
+  client->context = g_main_context_ref_thread_default ();
+  client->fd = fd;
+  client->parser = uvm_http_parser_new (UVM_HTTP_DEFAULT_MAX_RESPONSE);
+  client->readbuf = g_malloc (READ_CHUNK);
+  g_queue_init (&client->requests);
+
+  client->in_source = g_unix_fd_source_new (fd, G_IO_IN);
+  g_source_set_callback (client->in_source, G_SOURCE_FUNC (on_readable), client, NULL);
+  g_source_set_static_name (client->in_source, "[uvm] HTTP read");
+  g_source_attach (client->in_source, client->context);
+
+  return client;
+}
+
+UvmHttpClient *
+uvm_http_client_ref (UvmHttpClient *client)
+{
+  g_return_val_if_fail (client != NULL, NULL);
+
+  g_ref_count_inc (&client->ref_count);
+  return client;
+}
+
+void
+uvm_http_client_unref (UvmHttpClient *client)
+{
+  if (client == NULL || !g_ref_count_dec (&client->ref_count))
+    return;
+
+  client_shutdown (client, CLOSE_FINALIZE, NULL);
+
+  uvm_http_parser_free (client->parser);
+  g_free (client->readbuf);
+  g_clear_error (&client->close_error);
+  g_main_context_unref (client->context);
+  g_free (client);
+}
+
+void
+uvm_http_client_set_max_response (UvmHttpClient *client, gsize max_bytes)
+{
+  g_return_if_fail (client != NULL);
+  g_return_if_fail (max_bytes > 0);
+
+  client->parser->max_response = max_bytes;
+}
+
+static gboolean
+on_request_cancelled (G_GNUC_UNUSED GCancellable *cancellable, gpointer user_data)
+{
+  Request *r = user_data;
+  UvmHttpClient *client = r->client;
+  GTask *task = g_steal_pointer (&r->task);
+  GError *error = g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s: cancelled", r->what);
+
+  destroy_source (&r->cancel_source);
+  if (!request_on_wire (r))
+    {
+      /* Not a byte out yet: it need not go out at all, and if it was next
+       * in line, the one behind it is. */
+      gboolean was_head = g_queue_peek_head (&client->requests) == r;
+
+      g_queue_remove (&client->requests, r);
+      request_free (r);
+      if (was_head)
+        write_now (client);
+    }
+  else
+    {
+      /* The hypervisor will answer it (a partly written one is finished
+       * first, to keep the framing): it stays in line, without a task, so
+       * that its response is dropped instead of going to the next. */
+      g_debug ("HTTP: %s cancelled after it was sent; its response will be discarded", r->what);
+    }
+
+  /* Last: the callback may drop the client. */
+  g_task_return_error (task, error);
+  g_object_unref (task);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+is_valid_method (const char *method)
+{
+  if (*method == '\0')
+    return FALSE;
+  for (const char *p = method; *p != '\0'; p++)
+    if (!is_tchar (*p))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+is_valid_target (const char *path)
+{
+  if (*path != '/')
+    return FALSE;
+  for (const char *p = path; *p != '\0'; p++)
+    if ((guchar) *p <= 0x20 || *p == 0x7f)
+      return FALSE;
+  return TRUE;
+}
+
+static char *
+request_serialize (const char *method, const char *path, const char *body, gsize *len)
+{
+  GString *text = g_string_new (NULL);
+
+  g_string_append_printf (text, "%s %s HTTP/1.1\r\n"
+                                "Host: localhost\r\n"
+                                "Accept: application/json\r\n", method, path);
+  if (body != NULL)
+    g_string_append_printf (text, "Content-Type: application/json\r\n"
+                                  "Content-Length: %" G_GSIZE_FORMAT "\r\n\r\n%s",
+                            strlen (body), body);
+  else if (!g_str_equal (method, "GET") && !g_str_equal (method, "HEAD"))
+    /* Methods with content say it is empty (RFC 9110 §8.6). */
+    g_string_append (text, "Content-Length: 0\r\n\r\n");
+  else
+    g_string_append (text, "\r\n");
+
+  *len = text->len;
+  return g_string_free (text, FALSE);
+}
+
+void
+uvm_http_client_request_async (UvmHttpClient      *client,
+                               const char         *method,
+                               const char         *path,
+                               const char         *body,
+                               const int          *fds,
+                               guint               n_fds,
+                               GCancellable       *cancellable,
+                               GAsyncReadyCallback callback,
+                               gpointer            user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autofree int *dups = NULL;
+  g_autofree char *what = NULL;
+  Request *r;
+
+  g_return_if_fail (client != NULL);
+  g_return_if_fail (method != NULL && is_valid_method (method));
+  g_return_if_fail (path != NULL && is_valid_target (path));
+  g_return_if_fail (fds != NULL || n_fds == 0);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, uvm_http_client_request_async);
+  what = g_strdup_printf ("%s %s", method, path);
+
+  if (g_task_return_error_if_cancelled (task))
+    return;
+  if (client->closed)
+    {
+      g_task_return_error (task, close_error_for (client->close_kind, client->close_error, what));
+      return;
+    }
+  if (n_fds > MAX_FDS)
+    {
+      g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_FAILED,
+                               "%s: too many file descriptors (%u)", what, n_fds);
+      return;
+    }
+
+  /* Our own copies, so the caller may close theirs at once. */
+  if (n_fds > 0)
+    {
+      dups = g_new (int, n_fds);
+      for (guint i = 0; i < n_fds; i++)
+        {
+          dups[i] = fcntl (fds[i], F_DUPFD_CLOEXEC, 3);
+          if (dups[i] < 0)
+            {
+              int saved_errno = errno;
+
+              close_fds (dups, i);
+              g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_FAILED,
+                                       "%s: duplicating fd %d: %s", what, fds[i],
+                                       g_strerror (saved_errno));
+              return;
+            }
+        }
+    }
+
+  r = g_new0 (Request, 1);
+  r->what = g_steal_pointer (&what);
+  r->task = g_steal_pointer (&task);
+  r->client = client;
+  r->data = request_serialize (method, path, body, &r->len);
+  r->fds = g_steal_pointer (&dups);
+  r->n_fds = n_fds;
+  if (cancellable != NULL)
+    {
+      /* A cancellable source rather than a "cancelled" handler: it runs in
+       * our context whatever thread cancels, and can be destroyed from
+       * anywhere, including its own callback. */
+      r->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (r->cancel_source, G_SOURCE_FUNC (on_request_cancelled), r, NULL);
+      g_source_set_static_name (r->cancel_source, "[uvm] HTTP cancel");
+      g_source_attach (r->cancel_source, client->context);
+    }
+  g_queue_push_tail (&client->requests, r);
+
+  /* Straight to the socket when nothing is ahead.  This calls nobody back:
+   * a write error is reported from an idle source, and the task completes
+   * from the main loop at the earliest. */
+  if (g_queue_peek_head (&client->requests) == r)
+    write_now (client);
+}
+
+/* Never touches @client: with unref, callbacks may run while it is being
+ * finalized. */
+UvmHttpResponse *
+uvm_http_client_request_finish (G_GNUC_UNUSED UvmHttpClient *client,
+                                GAsyncResult  *result,
+                                GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == uvm_http_client_request_async, NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+uvm_http_client_close (UvmHttpClient *client)
+{
+  g_return_if_fail (client != NULL);
+
+  client_shutdown (client, CLOSE_LOCAL, NULL);
+}

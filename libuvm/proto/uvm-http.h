@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A small HTTP/1.1 client for cloud-hypervisor's API socket.
+ *
+ * Why our own: cloud-hypervisor takes file descriptors (tap fds for
+ * vm.add-net) as SCM_RIGHTS on the same sendmsg() as the request bytes,
+ * which no HTTP library can do.  Kept to what micro-http speaks: requests
+ * with Content-Length (never chunked), keep-alive, one request in flight at
+ * a time, responses with Content-Length or none (204).  Runs on the
+ * GMainContext that was thread-default at creation; no threads. */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define UVM_HTTP_DEFAULT_MAX_RESPONSE (1024 * 1024)
+
+typedef struct {
+  guint status;          /* e.g. 200, 204, 500 */
+  char *reason;          /* reason phrase, may be "" */
+  char *body;            /* NUL-terminated; "" when there was none */
+  gsize body_len;
+} UvmHttpResponse;
+
+void uvm_http_response_free (UvmHttpResponse *response);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (UvmHttpResponse, uvm_http_response_free)
+
+/* The text of an error response for a GError: cloud-hypervisor v47 and
+ * later send a JSON array of strings (joined with ": "), older ones plain
+ * text; an empty body gives "HTTP <status> <reason>". */
+char *uvm_http_response_error_text (const UvmHttpResponse *response);
+
+/* ---- Incremental response parser (pure; fuzzed and unit-tested) ------- */
+
+typedef struct _UvmHttpParser UvmHttpParser;
+
+typedef enum {
+  UVM_HTTP_PARSE_NEED_MORE,   /* consumed everything, response incomplete */
+  UVM_HTTP_PARSE_DONE,        /* a response is complete; see *consumed */
+  UVM_HTTP_PARSE_ERROR,       /* malformed or over the size cap; GError set */
+} UvmHttpParseResult;
+
+/* @max_response: the cap on a whole response (header section and body).
+ * The client never sends HEAD, so no parameter says a body is absent. */
+UvmHttpParser *uvm_http_parser_new (gsize max_response);
+void           uvm_http_parser_free (UvmHttpParser *parser);
+void           uvm_http_parser_reset (UvmHttpParser *parser);
+/* Feeds @len bytes; sets *consumed to how many were used (bytes after a
+ * complete response belong to the next one).  On DONE, *response receives
+ * the response (transfer full) and the parser is ready for the next.
+ * Rules: status line "HTTP/1.x NNN reason"; header names case-insensitive;
+ * Content-Length (digits only, at most one distinct value) gives the body;
+ * 1xx, 204 and 304 have no body; Transfer-Encoding is refused (micro-http
+ * never sends it); no Content-Length on another status means an empty body
+ * unless "Connection: close", then the body runs to EOF (see _finish_eof).
+ * Header section capped at 16 KiB and the whole response at max_response:
+ * UVM_ERROR_PROTOCOL beyond. */
+UvmHttpParseResult uvm_http_parser_feed (UvmHttpParser *parser, const char *data, gsize len,
+                                         gsize *consumed, UvmHttpResponse **response,
+                                         GError **error);
+/* At EOF: DONE with the response for a read-to-EOF body, else ERROR
+ * (truncated) or NEED_MORE when nothing of a response had arrived. */
+UvmHttpParseResult uvm_http_parser_finish_eof (UvmHttpParser *parser, UvmHttpResponse **response,
+                                               GError **error);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (UvmHttpParser, uvm_http_parser_free)
+
+/* ---- Client over a connected unix stream socket ----------------------- */
+
+typedef struct _UvmHttpClient UvmHttpClient;
+
+/* Takes ownership of @fd (made non-blocking, close-on-exec). */
+UvmHttpClient *uvm_http_client_new (int fd);
+UvmHttpClient *uvm_http_client_ref (UvmHttpClient *client);
+/* Accepts NULL.  The last reference closes the socket; pending requests
+ * fail with G_IO_ERROR_CANCELLED. */
+void           uvm_http_client_unref (UvmHttpClient *client);
+void           uvm_http_client_set_max_response (UvmHttpClient *client, gsize max_bytes);
+
+/* Sends "@method @path HTTP/1.1" with Host: localhost, Accept:
+ * application/json, and for a non-NULL @body Content-Type: application/json
+ * and Content-Length (a PUT without body sends Content-Length: 0).
+ * Requests are queued and sent one at a time, each after the previous
+ * response.  @fds (not taken; dup'ed at call time) travel as SCM_RIGHTS
+ * with the first byte of the request.  The request is written before this
+ * returns when nothing is ahead of it.
+ *
+ * finish returns the response whatever its status (transfer full), or
+ * NULL with: UVM_ERROR_HYPERVISOR_DIED (EOF or reset before a complete
+ * response), UVM_ERROR_PROTOCOL (malformed, oversized), G_IO_ERROR_CANCELLED
+ * (a request already sent is still answered; its response is read and
+ * dropped so the connection stays in sync). */
+void             uvm_http_client_request_async  (UvmHttpClient      *client,
+                                                 const char         *method,
+                                                 const char         *path,
+                                                 const char         *body,
+                                                 const int          *fds,
+                                                 guint               n_fds,
+                                                 GCancellable       *cancellable,
+                                                 GAsyncReadyCallback callback,
+                                                 gpointer            user_data);
+UvmHttpResponse *uvm_http_client_request_finish (UvmHttpClient *client,
+                                                 GAsyncResult  *result,
+                                                 GError       **error);
+void             uvm_http_client_close (UvmHttpClient *client);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (UvmHttpClient, uvm_http_client_unref)
+
+G_END_DECLS

@@ -117,12 +117,15 @@ main (int argc, char **argv)
 {
   g_autofree char *name = g_strdup ("uvm-run");
   g_autofree char *kernel = NULL, *initramfs = NULL, *cmdline = NULL, *machine = NULL;
-  g_autofree char *accel = NULL, *console = NULL, *memory = NULL;
+  g_autofree char *accel = NULL, *console = NULL, *memory = NULL, *hypervisor = NULL;
+  g_autofree char *hypervisor_path = NULL, *tap = NULL;
   g_auto(GStrv) disks = NULL, extra = NULL;
   gboolean print_plan = FALSE, dry_run = FALSE, user_net = FALSE, rng = FALSE;
   int vcpus = 1, stop_timeout = 10, run_for = 0;
   GOptionEntry entries[] = {
     { "name", 'n', 0, G_OPTION_ARG_STRING, &name, "VM name (default uvm-run)", "NAME" },
+    { "hypervisor", 'H', 0, G_OPTION_ARG_STRING, &hypervisor, "qemu or cloud-hypervisor (default qemu)", "NAME" },
+    { "hypervisor-path", 0, 0, G_OPTION_ARG_FILENAME, &hypervisor_path, "Hypervisor executable (default: looked up in PATH)", "FILE" },
     { "kernel", 'k', 0, G_OPTION_ARG_FILENAME, &kernel, "Kernel image", "FILE" },
     { "initramfs", 'i', 0, G_OPTION_ARG_FILENAME, &initramfs, "Initramfs", "FILE" },
     { "cmdline", 'c', 0, G_OPTION_ARG_STRING, &cmdline, "Kernel command line", "TEXT" },
@@ -131,7 +134,8 @@ main (int argc, char **argv)
     { "machine", 'M', 0, G_OPTION_ARG_STRING, &machine, "q35, pc or microvm", "TYPE" },
     { "accel", 'a', 0, G_OPTION_ARG_STRING, &accel, "auto, kvm or tcg (default auto)", "ACCEL" },
     { "disk", 'd', 0, G_OPTION_ARG_FILENAME_ARRAY, &disks, "Raw disk image (repeatable; suffix :ro for read-only)", "FILE" },
-    { "user-net", 0, 0, G_OPTION_ARG_NONE, &user_net, "Add a NIC on a user-mode (NAT) uplink", NULL },
+    { "user-net", 0, 0, G_OPTION_ARG_NONE, &user_net, "Add a NIC on a user-mode (NAT) uplink (qemu)", NULL },
+    { "tap", 0, 0, G_OPTION_ARG_STRING, &tap, "Add a NIC on an existing tap interface", "IFNAME" },
     { "rng", 0, 0, G_OPTION_ARG_NONE, &rng, "Add a virtio entropy device", NULL },
     { "console-log", 0, 0, G_OPTION_ARG_FILENAME, &console, "Write the serial console to FILE (default: this terminal)", "FILE" },
     { "stop-timeout", 't', 0, G_OPTION_ARG_INT, &stop_timeout, "Seconds the guest gets to power off on Ctrl-C (default 10)", "S" },
@@ -175,7 +179,16 @@ main (int argc, char **argv)
             : (*end == '\0') ? n : n * UVM_MIB;
     }
 
-  vm = uvm_vm_new (name, UVM_HYPERVISOR_QEMU);
+  UvmHypervisor hv = UVM_HYPERVISOR_QEMU;
+  if (hypervisor != NULL && g_str_equal (hypervisor, "cloud-hypervisor"))
+    hv = UVM_HYPERVISOR_CLOUD_HYPERVISOR;
+  else if (hypervisor != NULL && !g_str_equal (hypervisor, "qemu"))
+    {
+      g_printerr ("uvm-run: --hypervisor is qemu or cloud-hypervisor\n");
+      return 2;
+    }
+  vm = uvm_vm_new (name, hv);
+  uvm_vm_set_hypervisor_path (vm, hypervisor_path);
   uvm_vm_set_kernel (vm, kernel, initramfs, cmdline ? cmdline : "console=ttyS0");
   uvm_vm_set_memory (vm, mem);
   uvm_vm_set_vcpus (vm, (guint) MAX (vcpus, 0));
@@ -191,6 +204,11 @@ main (int argc, char **argv)
     {
       g_autoptr(UvmNetwork) uplink = uvm_network_new_uplink ("uplink");
       uvm_vm_add_device (vm, uvm_device_new_net (uplink, NULL));
+    }
+  if (tap != NULL)
+    {
+      g_autoptr(UvmNetwork) net = uvm_network_new_tap ("tap", tap);
+      uvm_vm_add_device (vm, uvm_device_new_net (net, NULL));
     }
   for (guint i = 0; disks && disks[i]; i++)
     {

@@ -15,6 +15,8 @@
 
 #include "uvm-test-util.h"
 
+#include <json-glib/json-glib.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -375,6 +377,110 @@ test_golden_isolated_pair (Fixture *fx, gconstpointer data)
   check_vm (fx, right, "isolated-pair-right");
 }
 
+/* ---- cloud-hypervisor ---------------------------------------------------- */
+
+/* The JSON body of the "PUT .../ENDPOINT {...}" request line of a plan. */
+static JsonNode *
+plan_request_body (const char *plan, const char *endpoint)
+{
+  g_autofree char *needle = g_strdup_printf ("PUT /api/v1/%s ", endpoint);
+  const char *start = strstr (plan, needle);
+  g_autofree char *line = NULL;
+  g_autoptr(GError) error = NULL;
+  JsonNode *node;
+  const char *end;
+
+  g_assert_nonnull (start);
+  start += strlen (needle);
+  end = strchr (start, '\n');
+  line = g_strndup (start, end - start);
+  /* vm.add-net lines end with a note on the fd that goes with them. */
+  if (strstr (line, " + fd") != NULL)
+    *strstr (line, " + fd") = '\0';
+  node = json_from_string (line, &error);
+  g_assert_no_error (error);
+  return node;
+}
+
+static void
+check_ch_vm (Fixture *fx, UvmVm *vm, const char *name)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *plan = uvm_vm_get_launch_plan (vm, &error);
+  g_autofree char *cmdline = uvm_vm_get_command_line (vm, NULL);
+  g_autofree char *cmdline_nl = NULL;
+  g_autoptr(JsonNode) config = NULL;
+  JsonObject *payload;
+
+  g_assert_no_error (error);
+  /* No payload on the command line: everything goes through vm.create. */
+  g_assert_nonnull (strstr (cmdline, "--api-socket fd=3 --event-monitor fd=4"));
+  g_assert_null (strstr (cmdline, "--kernel"));
+  g_assert_nonnull (strstr (plan, "# fd 3: control socket (REST API)"));
+  g_assert_nonnull (strstr (plan, "# fd 4: event monitor"));
+  config = plan_request_body (plan, "vm.create");
+  payload = json_object_get_object_member (json_node_get_object (config), "payload");
+  g_assert_cmpstr (json_object_get_string_member (payload, "kernel"), ==, fx->kernel);
+
+  cmdline_nl = g_strconcat (cmdline, "\n", NULL);
+  check_golden (fx, name, "plan", plan);
+  check_golden (fx, name, "cmdline", cmdline_nl);
+}
+
+/* Disks (read-only raw, qcow2), rng, the console, 2 vCPUs, 1 GiB. */
+static void
+test_golden_ch_disks_rng_console (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = uvm_vm_new ("ch", UVM_HYPERVISOR_CLOUD_HYPERVISOR);
+  g_autofree char *rundir = g_build_filename (fx->tmp, "run", NULL);
+  g_autofree char *base = g_build_filename (fx->tmp, "base.img", NULL);
+  g_autofree char *data_img = g_build_filename (fx->tmp, "data.qcow2", NULL);
+  g_autoptr(UvmStorage) ro = NULL, rw = NULL;
+
+  test_write_file (base, "");
+  test_write_file (data_img, "");
+  ro = uvm_storage_new_image (base);
+  rw = uvm_storage_new_image (data_img);
+  uvm_storage_set_read_only (ro, TRUE);
+  uvm_storage_set_format (rw, UVM_STORAGE_FORMAT_QCOW2);
+  uvm_vm_set_kernel (vm, fx->kernel, fx->initramfs, "console=ttyS0 quiet");
+  uvm_vm_set_runtime_dir (vm, rundir);
+  uvm_vm_set_vcpus (vm, 2);
+  uvm_vm_set_memory (vm, UVM_GIB);
+  uvm_vm_add_device (vm, uvm_device_new_console (NULL));
+  uvm_vm_add_device (vm, uvm_device_new_rng ());
+  uvm_vm_add_device (vm, uvm_device_new_disk (ro));
+  uvm_vm_add_device (vm, uvm_device_new_disk (rw));
+  check_ch_vm (fx, vm, "ch-disks-rng-console");
+}
+
+/* A tap NIC: its fd is not inherited but sent with vm.add-net; started
+ * paused, so no vm.boot.  Validation only checks that the interface
+ * exists, and the plan is pure, so the loopback interface stands in for a
+ * tap here. */
+static void
+test_golden_ch_tap_paused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = uvm_vm_new ("chtap", UVM_HYPERVISOR_CLOUD_HYPERVISOR);
+  g_autoptr(UvmNetwork) tap = uvm_network_new_tap ("wan", "lo");
+  g_autofree char *rundir = g_build_filename (fx->tmp, "run", NULL);
+  g_autoptr(JsonNode) net = NULL;
+  g_autofree char *plan = NULL;
+
+  uvm_vm_set_kernel (vm, fx->kernel, NULL, NULL);
+  uvm_vm_set_runtime_dir (vm, rundir);
+  uvm_vm_set_start_paused (vm, TRUE);
+  uvm_vm_add_device (vm, uvm_device_new_net (tap, NULL));
+  check_ch_vm (fx, vm, "ch-tap-paused");
+
+  plan = uvm_vm_get_launch_plan (vm, NULL);
+  g_assert_null (strstr (plan, "vm.boot"));
+  g_assert_nonnull (strstr (plan, "# sent over the control socket: net0: tap 'lo'"));
+  net = plan_request_body (plan, "vm.add-net");
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (net), "mac"), ==,
+                   uvm_device_get_mac (uvm_vm_get_device (vm, 0)));
+}
+
 /* ---- specific promises -------------------------------------------------- */
 
 /* A VM whose start would create a runtime dir, a console log in it, a
@@ -531,6 +637,8 @@ main (int argc, char **argv)
        test_extra_args_reach_the_command_line_unsplit);
   ADD ("/plan/commas-in-option-values-are-doubled", test_commas_in_option_values_are_doubled);
   ADD ("/plan/comments-cannot-become-commands", test_plan_comments_cannot_become_commands);
+  ADD ("/plan/golden/ch-disks-rng-console", test_golden_ch_disks_rng_console);
+  ADD ("/plan/golden/ch-tap-paused", test_golden_ch_tap_paused);
 
   return g_test_run ();
 }

@@ -95,6 +95,12 @@ uvm_device_new_rng (void)
   return device_new (UVM_DEVICE_RNG);
 }
 
+UvmDevice *
+uvm_device_new_balloon (void)
+{
+  return device_new (UVM_DEVICE_BALLOON);
+}
+
 UvmDeviceKind
 uvm_device_get_kind (UvmDevice *device)
 {

@@ -323,6 +323,7 @@ kind_prefix (UvmDeviceKind kind)
     case UVM_DEVICE_DISK: return "disk";
     case UVM_DEVICE_CONSOLE: return "console";
     case UVM_DEVICE_RNG: return "rng";
+    case UVM_DEVICE_BALLOON: return "balloon";
     default: return "dev";
     }
 }
@@ -1245,6 +1246,72 @@ uvm_vm_resume (UvmVm *vm, GCancellable *cancellable, GError **error)
   uvm_vm_resume_async (vm, cancellable, sync_call_done, &call);
   result = sync_call_wait (&call);
   return uvm_vm_resume_finish (vm, result, error);
+}
+
+/* ---- Balloon ------------------------------------------------------- */
+
+static void
+on_balloon_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+void
+uvm_vm_set_balloon_target_async (UvmVm *vm, guint64 guest_bytes, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  gboolean have_balloon = FALSE;
+
+  g_return_if_fail (UVM_IS_VM (vm));
+  task = g_task_new (vm, cancellable, callback, user_data);
+  g_task_set_source_tag (task, uvm_vm_set_balloon_target_async);
+  for (guint i = 0; i < vm->devices->len; i++)
+    if (uvm_device_get_kind (g_ptr_array_index (vm->devices, i)) == UVM_DEVICE_BALLOON)
+      have_balloon = TRUE;
+  if (!have_balloon)
+    {
+      g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_UNSUPPORTED,
+                               "VM '%s' has no balloon device (uvm_device_new_balloon)", vm->name);
+      return;
+    }
+  if (guest_bytes == 0 || guest_bytes > vm->memory || guest_bytes % UVM_MIB != 0)
+    {
+      g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_INVALID_DEFINITION,
+                               "balloon target: %" G_GUINT64_FORMAT " bytes must be a whole "
+                               "number of MiB between 1 MiB and the VM's memory (%"
+                               G_GUINT64_FORMAT " MiB)", guest_bytes, vm->memory / UVM_MIB);
+      return;
+    }
+  if (!check_controllable (vm, task))
+    return;
+  vm->control->klass->balloon_async (vm->control, guest_bytes, vm->memory, cancellable,
+                                     on_balloon_done, g_steal_pointer (&task));
+}
+
+gboolean
+uvm_vm_set_balloon_target_finish (UvmVm *vm, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, vm), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+gboolean
+uvm_vm_set_balloon_target (UvmVm *vm, guint64 guest_bytes, GCancellable *cancellable,
+                           GError **error)
+{
+  SyncCall call = { NULL };
+  g_autoptr(GAsyncResult) result = NULL;
+
+  uvm_vm_set_balloon_target_async (vm, guest_bytes, cancellable, sync_call_done, &call);
+  result = sync_call_wait (&call);
+  return uvm_vm_set_balloon_target_finish (vm, result, error);
 }
 
 /* ---- Stop, kill, wait ---------------------------------------------- */

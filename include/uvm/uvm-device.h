@@ -16,6 +16,8 @@ G_BEGIN_DECLS
  * @UVM_DEVICE_CONSOLE: the guest's first serial port (ttyS0), written to a
  *   log file.
  * @UVM_DEVICE_RNG: a virtio entropy source fed from the host's /dev/urandom.
+ * @UVM_DEVICE_BALLOON: a virtio memory balloon, driven with
+ *   uvm_vm_set_balloon_target(). Since 0.2.
  *
  * What a #UvmDevice is. Later releases add kinds; treat unknown kinds as
  * opaque.
@@ -25,6 +27,7 @@ typedef enum {
   UVM_DEVICE_DISK = 1,
   UVM_DEVICE_CONSOLE = 2,
   UVM_DEVICE_RNG = 3,
+  UVM_DEVICE_BALLOON = 4,
 } UvmDeviceKind;
 
 #define UVM_TYPE_DEVICE (uvm_device_get_type ())
@@ -79,6 +82,17 @@ UvmDevice *uvm_device_new_console (const char *log_path);
  */
 UVM_AVAILABLE_IN_0_1
 UvmDevice *uvm_device_new_rng (void);
+
+/**
+ * uvm_device_new_balloon:
+ *
+ * Creates a virtio memory balloon. A VM has at most one. The guest needs
+ * its driver (virtio_balloon) for targets to take effect. Since 0.2.
+ *
+ * Returns: (transfer full): a new #UvmDevice.
+ */
+UVM_AVAILABLE_IN_0_2
+UvmDevice *uvm_device_new_balloon (void);
 
 /**
  * uvm_device_get_kind:

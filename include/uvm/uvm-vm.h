@@ -752,6 +752,63 @@ char *uvm_vm_qmp_execute (UvmVm        *vm,
                           GError      **error);
 
 /**
+ * uvm_vm_set_balloon_target_async:
+ * @vm: a running #UvmVm with a balloon device
+ * @guest_bytes: the memory the guest should keep, in bytes: at most the
+ *   VM's memory (uvm_vm_get_memory()), a whole number of MiB
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when the hypervisor accepted the target
+ * @user_data: data for @callback
+ *
+ * Asks the guest's balloon driver to leave it @guest_bytes of memory. The
+ * meaning is the same on both hypervisors: qemu's `balloon` takes this
+ * guest-visible size as it is; cloud-hypervisor's `vm.resize` takes the
+ * balloon's own size, so the library sends `desired_balloon` = memory -
+ * @guest_bytes. Completion means the request was accepted; the guest
+ * inflates or deflates the balloon afterwards, at its own pace. Since 0.2.
+ */
+UVM_AVAILABLE_IN_0_2
+void uvm_vm_set_balloon_target_async (UvmVm              *vm,
+                                      guint64             guest_bytes,
+                                      GCancellable       *cancellable,
+                                      GAsyncReadyCallback callback,
+                                      gpointer            user_data);
+
+/**
+ * uvm_vm_set_balloon_target_finish:
+ * @vm: a #UvmVm
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE when the hypervisor accepted the target; %FALSE with
+ *   %UVM_ERROR_UNSUPPORTED (no balloon device), %UVM_ERROR_INVALID_DEFINITION
+ *   (target out of range), %UVM_ERROR_NOT_RUNNING, %UVM_ERROR_BUSY,
+ *   %UVM_ERROR_HYPERVISOR or %UVM_ERROR_HYPERVISOR_DIED. Since 0.2.
+ */
+UVM_AVAILABLE_IN_0_2
+gboolean uvm_vm_set_balloon_target_finish (UvmVm        *vm,
+                                           GAsyncResult *result,
+                                           GError      **error);
+
+/**
+ * uvm_vm_set_balloon_target:
+ * @vm: a #UvmVm
+ * @guest_bytes: the memory the guest should keep, in bytes
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous uvm_vm_set_balloon_target_async(), iterating the VM's main
+ * context. Since 0.2.
+ *
+ * Returns: as uvm_vm_set_balloon_target_finish().
+ */
+UVM_AVAILABLE_IN_0_2
+gboolean uvm_vm_set_balloon_target (UvmVm        *vm,
+                                    guint64       guest_bytes,
+                                    GCancellable *cancellable,
+                                    GError      **error);
+
+/**
  * uvm_vm_ch_request_async:
  * @vm: a running cloud-hypervisor #UvmVm
  * @method: "GET" or "PUT"

@@ -138,6 +138,16 @@ build_vm_config (UvmVm *vm)
 
       switch (uvm_device_get_kind (dev))
         {
+        case UVM_DEVICE_BALLOON:
+          /* Starts empty: the guest has all its memory until a target. */
+          json_builder_set_member_name (b, "balloon");
+          json_builder_begin_object (b);
+          json_builder_set_member_name (b, "id");
+          json_builder_add_string_value (b, uvm_device_get_id (dev));
+          json_builder_set_member_name (b, "size");
+          json_builder_add_int_value (b, 0);
+          json_builder_end_object (b);
+          break;
         case UVM_DEVICE_RNG:
           json_builder_set_member_name (b, "rng");
           json_builder_begin_object (b);
@@ -485,6 +495,20 @@ ch_request_async (UvmControl *control, UvmControlOp op, GCancellable *cancellabl
 }
 
 static void
+ch_balloon_async (UvmControl *control, guint64 guest_bytes, guint64 memory,
+                  GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  ChControl *self = (ChControl *) control;
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+  g_autofree char *body = NULL;
+
+  /* cloud-hypervisor's desired_balloon is the balloon's size, the memory
+   * taken from the guest: the complement of our guest-visible target. */
+  body = g_strdup_printf ("{\"desired_balloon\":%" G_GUINT64_FORMAT "}", memory - guest_bytes);
+  ch_call (self, "PUT", "vm.resize", body, NULL, 0, cancellable, request_done, task);
+}
+
+static void
 ch_on_event (const char *source, const char *event, JsonObject *properties, gint64 timestamp_us,
              gpointer user_data)
 {
@@ -534,6 +558,7 @@ ch_control_free (UvmControl *control)
 static const UvmControlClass ch_control_class = {
   .ready_async = ch_ready_async,
   .request_async = ch_request_async,
+  .balloon_async = ch_balloon_async,
   .free = ch_control_free,
 };
 

@@ -132,6 +132,10 @@ plan_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, GError **error)
       uvm_plan_take_arg (b->plan, g_strdup_printf ("chardev:%s", id));
       return TRUE;
 
+    case UVM_DEVICE_BALLOON:
+      add_virtio_device (b, vm, dev, "virtio-balloon", NULL, NULL, NULL, NULL);
+      return TRUE;
+
     case UVM_DEVICE_RNG:
       uvm_plan_add_args (b->plan, "-object", NULL);
       uvm_plan_take_arg (b->plan, printf_qemu ("rng-random", "id", backend_id,
@@ -411,6 +415,25 @@ qemu_request_async (UvmControl *control, UvmControlOp op, GCancellable *cancella
 }
 
 static void
+qemu_balloon_async (UvmControl *control, guint64 guest_bytes, guint64 memory,
+                    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  QemuControl *self = (QemuControl *) control;
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) args = NULL;
+
+  /* qemu's "balloon" takes the size the guest keeps: ours as it is. */
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "value");
+  json_builder_add_int_value (b, (gint64) guest_bytes);
+  json_builder_end_object (b);
+  args = json_builder_get_root (b);
+  g_task_set_task_data (task, uvm_qmp_client_ref (self->qmp), (GDestroyNotify) uvm_qmp_client_unref);
+  uvm_qmp_client_execute_async (self->qmp, "balloon", args, NULL, 0, cancellable, request_done, task);
+}
+
+static void
 qemu_control_free (UvmControl *control)
 {
   QemuControl *self = (QemuControl *) control;
@@ -426,6 +449,7 @@ qemu_control_free (UvmControl *control)
 static const UvmControlClass qemu_control_class = {
   .ready_async = qemu_ready_async,
   .request_async = qemu_request_async,
+  .balloon_async = qemu_balloon_async,
   .free = qemu_control_free,
 };
 

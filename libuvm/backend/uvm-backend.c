@@ -65,7 +65,7 @@ static gboolean
 validate_devices (UvmVm *vm, GError **error)
 {
   g_autoptr(GHashTable) ids = g_hash_table_new (g_str_hash, g_str_equal);
-  guint n_consoles = 0;
+  guint n_consoles = 0, n_balloons = 0;
 
   for (guint i = 0; i < uvm_vm_get_n_devices (vm); i++)
     {
@@ -110,6 +110,11 @@ validate_devices (UvmVm *vm, GError **error)
                                   "%s: a VM has at most one console device", field);
           break;
         case UVM_DEVICE_RNG:
+          break;
+        case UVM_DEVICE_BALLOON:
+          if (++n_balloons > 1)
+            return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                                  "%s: a VM has at most one balloon device", field);
           break;
         }
     }

@@ -37,6 +37,11 @@ typedef struct {
   /* The task returns a boolean. */
   void (*request_async) (UvmControl *control, UvmControlOp op, GCancellable *cancellable,
                          GAsyncReadyCallback callback, gpointer user_data);
+  /* Balloon target as the guest-visible size; @memory is the VM's memory,
+   * for backends whose API takes the balloon's own size.  Boolean task. */
+  void (*balloon_async) (UvmControl *control, guint64 guest_bytes, guint64 memory,
+                         GCancellable *cancellable, GAsyncReadyCallback callback,
+                         gpointer user_data);
   void (*free)          (UvmControl *control);
 } UvmControlClass;
 

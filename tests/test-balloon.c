@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The balloon target means the memory the guest keeps, on every backend. */
+#include "uvm-test-util.h"
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+typedef struct {
+  char *dir;
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  f->dir = g_dir_make_tmp ("uvm-balloon-XXXXXX", NULL);
+  g_assert_nonnull (f->dir);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  test_remove_tree (f->dir);
+  g_free (f->dir);
+}
+
+/* qemu's own account of the guest's memory, from query-balloon. */
+static gint64
+qemu_balloon_actual (UvmVm *vm)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *reply = uvm_vm_qmp_execute (vm, "query-balloon", NULL, NULL, &error);
+  g_autoptr(JsonNode) node = NULL;
+
+  g_assert_no_error (error);
+  node = json_from_string (reply, NULL);
+  return json_object_get_int_member (json_node_get_object (node), "actual");
+}
+
+static gboolean
+wait_for_actual (UvmVm *vm, gint64 bytes, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  while (g_get_monotonic_time () < deadline)
+    {
+      if (qemu_balloon_actual (vm) == bytes)
+        return TRUE;
+      g_usleep (100 * 1000);
+    }
+  return qemu_balloon_actual (vm) == bytes;
+}
+
+static void
+test_qemu_guest_keeps_the_target (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!test_guest_available ())
+    {
+      g_test_skip ("no test guest: set UVM_TEST_GUEST_DIR (meson test sets it)");
+      return;
+    }
+  vm = test_guest_vm_new ("balloon", f->dir, NULL);
+  uvm_vm_add_device (vm, uvm_device_new_balloon ());
+  g_assert_true (uvm_vm_start (vm, NULL, &error));
+  g_assert_no_error (error);
+  /* The guest's virtio_balloon driver is loaded before the marker. */
+  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, 60000));
+  g_assert_cmpint (qemu_balloon_actual (vm), ==, 256 * UVM_MIB);
+
+  g_assert_true (uvm_vm_set_balloon_target (vm, 160 * UVM_MIB, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (wait_for_actual (vm, 160 * UVM_MIB, 30000));
+
+  g_assert_true (uvm_vm_set_balloon_target (vm, 256 * UVM_MIB, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (wait_for_actual (vm, 256 * UVM_MIB, 30000));
+  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+}
+
+static void
+test_target_without_balloon_device_is_unsupported (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!test_guest_available ())
+    {
+      g_test_skip ("no test guest");
+      return;
+    }
+  vm = test_guest_vm_new ("noballoon", f->dir, NULL);
+  uvm_vm_set_start_paused (vm, TRUE);
+  g_assert_true (uvm_vm_start (vm, NULL, &error));
+  g_assert_false (uvm_vm_set_balloon_target (vm, 128 * UVM_MIB, NULL, &error));
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_UNSUPPORTED);
+  g_clear_error (&error);
+  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+}
+
+static void
+test_target_above_memory_is_refused (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!test_guest_available ())
+    {
+      g_test_skip ("no test guest");
+      return;
+    }
+  vm = test_guest_vm_new ("bigballoon", f->dir, NULL);
+  uvm_vm_add_device (vm, uvm_device_new_balloon ());
+  uvm_vm_set_start_paused (vm, TRUE);
+  g_assert_true (uvm_vm_start (vm, NULL, &error));
+  g_assert_false (uvm_vm_set_balloon_target (vm, 512 * UVM_MIB, NULL, &error));
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_INVALID_DEFINITION);
+  g_assert_nonnull (strstr (error->message, "balloon target"));
+  g_clear_error (&error);
+  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+}
+
+static void
+test_target_on_stopped_vm_is_not_running (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = uvm_vm_new ("idle", UVM_HYPERVISOR_QEMU);
+  g_autoptr(GError) error = NULL;
+
+  uvm_vm_add_device (vm, uvm_device_new_balloon ());
+  g_assert_false (uvm_vm_set_balloon_target (vm, 128 * UVM_MIB, NULL, &error));
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_NOT_RUNNING);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+#define ADD(path, fn) g_test_add ("/balloon/" path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("qemu-guest-keeps-the-target", test_qemu_guest_keeps_the_target);
+  ADD ("target-without-balloon-device-is-unsupported", test_target_without_balloon_device_is_unsupported);
+  ADD ("target-above-memory-is-refused", test_target_above_memory_is_refused);
+  ADD ("target-on-stopped-vm-is-not-running", test_target_on_stopped_vm_is_not_running);
+#undef ADD
+  return g_test_run ();
+}

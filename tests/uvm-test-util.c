@@ -3,6 +3,7 @@
 
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <glib/gstdio.h>
 
 static char *guest_kernel, *guest_initramfs;
@@ -40,22 +41,113 @@ test_guest_initramfs (void)
   return guest_initramfs;
 }
 
-UvmVm *
-test_guest_vm_new (const char *name, const char *dir, const char *cmdline_extra)
+TestBackend *
+test_backend_new_qemu (void)
 {
-  UvmVm *vm = uvm_vm_new (name, UVM_HYPERVISOR_QEMU);
+  TestBackend *b = g_new0 (TestBackend, 1);
+
+  b->name = "qemu";
+  b->hypervisor = UVM_HYPERVISOR_QEMU;
+  b->accel = UVM_ACCEL_TCG;   /* plain guests hang under this host's KVM */
+  return b;
+}
+
+TestBackend *
+test_backend_new_ch_standin (void)
+{
+  TestBackend *b = g_new0 (TestBackend, 1);
+  const char *path = g_getenv ("UVM_TEST_CH_STANDIN");
+
+  b->name = "cloud-hypervisor-standin";
+  b->hypervisor = UVM_HYPERVISOR_CLOUD_HYPERVISOR;
+  b->accel = UVM_ACCEL_AUTO;  /* the backend refuses TCG */
+  if (path == NULL || *path == '\0')
+    b->skip_reason = g_strdup ("no cloud-hypervisor stand-in: set UVM_TEST_CH_STANDIN "
+                               "(meson test sets it)");
+  else
+    b->binary = g_strdup (path);
+  return b;
+}
+
+TestBackend *
+test_backend_new_cloud_hypervisor (void)
+{
+  TestBackend *b = g_new0 (TestBackend, 1);
+  const char *path = g_getenv ("UVM_TEST_CLOUD_HYPERVISOR");
+
+  b->name = "cloud-hypervisor";
+  b->hypervisor = UVM_HYPERVISOR_CLOUD_HYPERVISOR;
+  b->accel = UVM_ACCEL_AUTO;
+  if (path != NULL && *path != '\0')
+    b->binary = g_strdup (path);
+  else
+    b->binary = g_find_program_in_path ("cloud-hypervisor");
+  if (b->binary == NULL)
+    b->skip_reason = g_strdup ("no cloud-hypervisor binary: set UVM_TEST_CLOUD_HYPERVISOR or put "
+                               "it on PATH");
+  else if (access ("/dev/kvm", R_OK | W_OK) != 0)
+    b->skip_reason = g_strdup_printf ("cloud-hypervisor (%s) needs /dev/kvm, which is not "
+                                      "usable here", b->binary);
+  return b;
+}
+
+void
+test_backend_free (TestBackend *backend)
+{
+  if (backend == NULL)
+    return;
+  g_free (backend->binary);
+  g_free (backend->skip_reason);
+  g_free (backend);
+}
+
+gboolean
+test_backend_skip (const TestBackend *backend)
+{
+  if (backend->skip_reason != NULL)
+    {
+      g_test_skip (backend->skip_reason);
+      return TRUE;
+    }
+  if (!test_guest_available ())
+    {
+      g_test_skip ("no test guest: set UVM_TEST_GUEST_DIR (meson test sets it)");
+      return TRUE;
+    }
+  return FALSE;
+}
+
+UvmVm *
+test_guest_vm_new_on (const TestBackend *backend, const char *name, const char *dir,
+                      const char *cmdline_extra)
+{
+  UvmVm *vm = uvm_vm_new (name, backend->hypervisor);
   g_autofree char *rundir = g_build_filename (dir, "run", name, NULL);
   g_autofree char *console = g_strdup_printf ("%s/%s.console", dir, name);
   g_autofree char *cmdline = g_strdup_printf ("console=ttyS0 quiet%s%s",
                                               cmdline_extra ? " " : "",
                                               cmdline_extra ? cmdline_extra : "");
 
+  /* The same bzImage for every backend: cloud-hypervisor boots bzImage
+   * directly (again) since v39; the stand-in only checks that it is one. */
   uvm_vm_set_kernel (vm, test_guest_kernel (), test_guest_initramfs (), cmdline);
-  uvm_vm_set_accel (vm, UVM_ACCEL_TCG);   /* plain guests hang under this host's KVM */
+  uvm_vm_set_accel (vm, backend->accel);
   uvm_vm_set_memory (vm, 256 * UVM_MIB);
   uvm_vm_set_runtime_dir (vm, rundir);
+  if (backend->binary != NULL)
+    uvm_vm_set_hypervisor_path (vm, backend->binary);
   uvm_vm_add_device (vm, uvm_device_new_console (console));
   return vm;
+}
+
+UvmVm *
+test_guest_vm_new_qemu (const char *name, const char *dir, const char *cmdline_extra)
+{
+  static TestBackend *qemu;
+
+  if (qemu == NULL)
+    qemu = test_backend_new_qemu ();
+  return test_guest_vm_new_on (qemu, name, dir, cmdline_extra);
 }
 
 static gboolean
@@ -198,6 +290,15 @@ event_log_find (EventLog *log, guint from, UvmEventKind kind, UvmVmState state)
   return -1;
 }
 
+int
+event_log_find_name (EventLog *log, guint from, const char *name)
+{
+  for (guint i = from; log->events && i < log->events->len; i++)
+    if (g_strcmp0 (uvm_event_get_name (g_ptr_array_index (log->events, i)), name) == 0)
+      return (int) i;
+  return -1;
+}
+
 char *
 event_log_describe (EventLog *log)
 {
@@ -207,6 +308,24 @@ event_log_describe (EventLog *log)
     {
       g_autofree char *s = uvm_event_to_string (g_ptr_array_index (log->events, i));
       g_string_append_printf (out, "  %u: %s\n", i, s);
+    }
+  return g_string_free (out, FALSE);
+}
+
+char *
+event_log_states (EventLog *log)
+{
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; log->events && i < log->events->len; i++)
+    {
+      UvmEvent *ev = g_ptr_array_index (log->events, i);
+
+      if (uvm_event_get_kind (ev) != UVM_EVENT_STATE_CHANGED)
+        continue;
+      if (out->len > 0)
+        g_string_append_c (out, ',');
+      g_string_append (out, uvm_vm_state_to_string (uvm_event_get_state (ev)));
     }
   return g_string_free (out, FALSE);
 }

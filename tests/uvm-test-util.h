@@ -17,10 +17,42 @@ gboolean    test_guest_available (void);
 const char *test_guest_kernel (void);
 const char *test_guest_initramfs (void);
 
-/* A qemu VM of the test guest under TCG, with a console log in @dir and
- * its runtime directory under @dir.  @cmdline_extra is appended to the
- * kernel command line (may be NULL). */
-UvmVm *test_guest_vm_new (const char *name, const char *dir, const char *cmdline_extra);
+/* A hypervisor the lifecycle suite runs against: passed as the test data
+ * of every test registered for it. */
+typedef struct {
+  const char *name;          /* the first element of the test paths */
+  UvmHypervisor hypervisor;
+  UvmAccel accel;            /* qemu: TCG; cloud-hypervisor: AUTO (it refuses TCG) */
+  char *binary;              /* the hypervisor executable, or NULL for the default */
+  char *skip_reason;         /* set when this hypervisor is not available here */
+} TestBackend;
+
+/* qemu-system-x86_64 from PATH, guests under TCG. */
+TestBackend *test_backend_new_qemu (void);
+/* The Python stand-in for cloud-hypervisor named by UVM_TEST_CH_STANDIN
+ * (meson test sets it to tests/ch-standin/cloud-hypervisor). */
+TestBackend *test_backend_new_ch_standin (void);
+/* A real cloud-hypervisor: UVM_TEST_CLOUD_HYPERVISOR, else
+ * "cloud-hypervisor" in PATH; skipped (visibly) when neither. */
+TestBackend *test_backend_new_cloud_hypervisor (void);
+void         test_backend_free (TestBackend *backend);
+
+/* When @backend or the test guest is not available here: g_test_skip()
+ * with the reason, and TRUE. */
+gboolean test_backend_skip (const TestBackend *backend);
+
+/* test_guest_vm_new (backend, name, dir, cmdline_extra): a VM of the test
+ * guest on @backend, with a console log in @dir and its runtime directory
+ * under @dir.  @cmdline_extra is appended to the kernel command line (may
+ * be NULL).  The three-argument form (name, dir, cmdline_extra) is a qemu
+ * VM under TCG, as before backends existed. */
+UvmVm *test_guest_vm_new_on (const TestBackend *backend, const char *name, const char *dir,
+                             const char *cmdline_extra);
+UvmVm *test_guest_vm_new_qemu (const char *name, const char *dir, const char *cmdline_extra);
+#define TEST_GUEST_VM_NEW_PICK_(a, b, c, d, func, ...) func
+#define test_guest_vm_new(...) \
+  TEST_GUEST_VM_NEW_PICK_ (__VA_ARGS__, test_guest_vm_new_on, test_guest_vm_new_qemu, \
+                           test_guest_vm_new_arguments_) (__VA_ARGS__)
 
 /* Iterates the default context until @path contains @text or @timeout_ms
  * passes.  Returns whether it appeared. */
@@ -48,6 +80,12 @@ void      event_log_clear (EventLog *log);
 /* Index of the first event of @kind (and, for STATE_CHANGED, @state)
  * at or after @from, or -1. */
 int       event_log_find (EventLog *log, guint from, UvmEventKind kind, UvmVmState state);
+/* Index of the first event at or after @from whose hypervisor name
+ * (uvm_event_get_name()) is @name, or -1. */
+int       event_log_find_name (EventLog *log, guint from, const char *name);
+/* The new states of the STATE_CHANGED events, in order, comma-separated
+ * ("starting,running,..."). */
+char     *event_log_states (EventLog *log);
 char     *event_log_describe (EventLog *log);
 
 G_END_DECLS

@@ -37,29 +37,24 @@
  * are logged with g_debug; events after an error are still delivered by the
  * same call.
  *
- * The monitor reads the pipe on the thread-default context and drains it on
- * every wake-up (cloud-hypervisor drops events while the pipe is full).
- * Callbacks may free the monitor: it only marks itself while a read is
- * being handled and is freed when that ends.  Freeing a parser from inside
- * its own callback is not supported. */
+ * The monitor reads the pipe as a UvmStream (uvm-stream.h) in drain mode:
+ * every wake-up reads until the pipe is empty (cloud-hypervisor drops
+ * events while the pipe is full).  Callbacks may free the monitor: the
+ * stream is closed at once, but the monitor only marks itself while the
+ * parser is being fed and is freed when that ends.  Freeing a parser from
+ * inside its own callback is not supported. */
 
 #ifndef G_LOG_DOMAIN
 #define G_LOG_DOMAIN "uvm"
 #endif
 
 #include "proto/uvm-ch-events.h"
+#include "proto/uvm-stream.h"
 
 #include <uvm/uvm-error.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <unistd.h>
 
-#include <glib-unix.h>
-
-/* Most bytes asked of the kernel per read (the default pipe capacity). */
-#define READ_CHUNK 65536
 /* Longest excerpt of an event that goes into a debug line. */
 #define LOG_EXCERPT 256
 
@@ -397,38 +392,20 @@ uvm_ch_event_parser_feed (UvmChEventParser *parser,
 /* ---- the monitor ------------------------------------------------------ */
 
 struct _UvmChEventMonitor {
-  GMainContext     *context;
-  int               fd; /* -1 once closed */
-  GSource          *source;
+  UvmStream        *stream; /* NULL once closed */
   UvmChEventParser *parser;
-  guint8           *buffer; /* READ_CHUNK bytes */
   UvmChEventFunc    func;
   GSourceFunc       closed;
   gpointer          user_data;
-  gboolean          dispatching;    /* inside on_readable */
+  gboolean          feeding;        /* inside uvm_ch_event_parser_feed() */
   gboolean          free_requested; /* freed by a callback meanwhile */
 };
 
 static void
-monitor_stop (UvmChEventMonitor *monitor)
-{
-  if (monitor->source != NULL)
-    {
-      g_source_destroy (monitor->source);
-      g_clear_pointer (&monitor->source, g_source_unref);
-    }
-  if (monitor->fd >= 0)
-    close (monitor->fd);
-  monitor->fd = -1;
-}
-
-static void
 monitor_finalize (UvmChEventMonitor *monitor)
 {
-  monitor_stop (monitor);
+  uvm_stream_free (monitor->stream);
   uvm_ch_event_parser_free (monitor->parser);
-  g_free (monitor->buffer);
-  g_main_context_unref (monitor->context);
   g_free (monitor);
 }
 
@@ -450,59 +427,42 @@ monitor_event (const char *source,
     monitor->func (source, event, properties, timestamp_us, monitor->user_data);
 }
 
-static gboolean
-on_readable (G_GNUC_UNUSED int          fd,
-             G_GNUC_UNUSED GIOCondition condition,
-             gpointer                   user_data)
+/* One read of the drain (the stream reads on until the pipe is empty,
+ * unless a callback freed us). */
+static void
+on_data (G_GNUC_UNUSED UvmStream *stream,
+         const guint8            *bytes,
+         gsize                    len,
+         gpointer                 user_data)
 {
   UvmChEventMonitor *monitor = user_data;
-  gboolean eof = FALSE;
+  g_autoptr(GError) error = NULL;
 
-  /* Until EAGAIN: what we leave in the pipe takes room the VMM needs, and
-   * it drops events rather than wait. */
-  monitor->dispatching = TRUE;
-  while (!monitor->free_requested)
-    {
-      g_autoptr(GError) error = NULL;
-      ssize_t n;
-
-      do
-        n = read (monitor->fd, monitor->buffer, READ_CHUNK);
-      while (n < 0 && errno == EINTR);
-
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        break;
-      if (n <= 0)
-        {
-          if (n < 0)
-            g_debug ("cloud-hypervisor events: reading the event pipe: %s", g_strerror (errno));
-          eof = TRUE;
-          break;
-        }
-      if (!uvm_ch_event_parser_feed (monitor->parser, (const char *) monitor->buffer, n,
-                                     monitor_event, monitor, &error))
-        g_debug ("cloud-hypervisor events: %s; skipped", error->message);
-    }
-  monitor->dispatching = FALSE;
+  monitor->feeding = TRUE;
+  if (!uvm_ch_event_parser_feed (monitor->parser, (const char *) bytes, len,
+                                 monitor_event, monitor, &error))
+    g_debug ("cloud-hypervisor events: %s; skipped", error->message);
+  monitor->feeding = FALSE;
 
   if (monitor->free_requested)
-    {
-      monitor_finalize (monitor);
-      return G_SOURCE_REMOVE;
-    }
-  if (eof)
-    {
-      GSourceFunc closed = monitor->closed;
+    monitor_finalize (monitor);
+}
 
-      if (monitor->parser->mode == MODE_OBJECT || monitor->parser->mode == MODE_SKIP_OBJECT)
-        g_debug ("cloud-hypervisor events: discarding an incomplete event at EOF");
-      monitor_stop (monitor);
-      /* Last: it may free the monitor. */
-      if (closed != NULL)
-        closed (monitor->user_data);
-      return G_SOURCE_REMOVE;
-    }
-  return G_SOURCE_CONTINUE;
+/* EOF, or a read error, which is taken as EOF (the stream logged it). */
+static void
+on_closed (G_GNUC_UNUSED UvmStream    *stream,
+           G_GNUC_UNUSED const GError *error,
+           gpointer                    user_data)
+{
+  UvmChEventMonitor *monitor = user_data;
+  GSourceFunc closed = monitor->closed;
+
+  if (monitor->parser->mode == MODE_OBJECT || monitor->parser->mode == MODE_SKIP_OBJECT)
+    g_debug ("cloud-hypervisor events: discarding an incomplete event at EOF");
+  g_clear_pointer (&monitor->stream, uvm_stream_free);
+  /* Last: it may free the monitor. */
+  if (closed != NULL)
+    closed (monitor->user_data);
 }
 
 UvmChEventMonitor *
@@ -511,29 +471,18 @@ uvm_ch_event_monitor_new (int            fd,
                           GSourceFunc    closed,
                           gpointer       user_data)
 {
+  static const UvmStreamCallbacks callbacks = { on_data, on_closed };
   UvmChEventMonitor *monitor;
-  int flags;
 
   g_return_val_if_fail (fd >= 0, NULL);
 
-  flags = fcntl (fd, F_GETFD);
-  if (flags >= 0)
-    fcntl (fd, F_SETFD, flags | FD_CLOEXEC);
-  g_unix_set_fd_nonblocking (fd, TRUE, NULL);
-
   monitor = g_new0 (UvmChEventMonitor, 1);
-  monitor->context = g_main_context_ref_thread_default ();
-  monitor->fd = fd;
   monitor->parser = uvm_ch_event_parser_new (UVM_CH_EVENTS_DEFAULT_MAX_OBJECT);
-  monitor->buffer = g_malloc (READ_CHUNK);
   monitor->func = func;
   monitor->closed = closed;
   monitor->user_data = user_data;
-
-  monitor->source = g_unix_fd_source_new (fd, G_IO_IN | G_IO_HUP | G_IO_ERR);
-  g_source_set_callback (monitor->source, G_SOURCE_FUNC (on_readable), monitor, NULL);
-  g_source_set_static_name (monitor->source, "[uvm] cloud-hypervisor events");
-  g_source_attach (monitor->source, monitor->context);
+  monitor->stream = uvm_stream_new (fd, "the event pipe", &callbacks, monitor);
+  uvm_stream_set_drain (monitor->stream, TRUE);
 
   return monitor;
 }
@@ -544,10 +493,11 @@ uvm_ch_event_monitor_free (UvmChEventMonitor *monitor)
   if (monitor == NULL)
     return;
 
-  if (monitor->dispatching)
+  if (monitor->feeding)
     {
-      /* Called from an event callback: on_readable finishes the job. */
-      monitor_stop (monitor);
+      /* Called from an event callback: on_data finishes the job once the
+       * parser is done with this read.  The pipe closes now. */
+      g_clear_pointer (&monitor->stream, uvm_stream_free);
       monitor->free_requested = TRUE;
       return;
     }

@@ -12,13 +12,12 @@
  * only with at most one distinct value, Transfer-Encoding is refused,
  * obsolete line folding and control characters (NUL included) are refused.
  *
- * The client follows the QMP client (uvm-qmp.c): everything happens on one
- * GMainContext, a GSource reads the socket and a second one, present only
- * while there is something left to send, writes it.  Unlike QMP, HTTP/1.1
- * keep-alive has one request in flight: client->requests holds every
- * request not yet answered, its head is the one being written or awaiting
- * its response, and the next one is written when that response has been
- * read.  A request cancelled once any byte of it is out stays at the head
+ * The client, like the QMP client (uvm-qmp.c), runs its socket as a
+ * UvmStream (uvm-stream.h) on one GMainContext and keeps only the framing
+ * and the matching here.  Unlike QMP, HTTP/1.1 keep-alive has one request
+ * in flight: client->requests holds every request not yet answered, its
+ * head is the one being written or awaiting its response, and only the
+ * head is pushed to the stream, when it becomes the head.  A request cancelled once any byte of it is out stays at the head
  * without a task: the rest of it is still written (framing) and its
  * response read and dropped, so that the next response goes to the next
  * request.  One cancelled before that is never sent.
@@ -26,13 +25,12 @@
  * Interim 1xx responses are skipped.  A response saying "Connection:
  * close", or one that arrives before its request was completely sent (the
  * rest would be read as another request), ends the connection once it is
- * delivered; nothing more is written meanwhile, so requests behind it fail
- * rather than go to a peer that is leaving.
+ * delivered; the stream stops writing meanwhile, so requests behind it
+ * fail rather than go to a peer that is leaving.
  *
  * A request is written at once from request_async when nothing is ahead of
- * it; whatever the kernel does not take waits for the G_IO_OUT source.  A
- * write error there closes the connection from an idle source, never
- * inside the call.
+ * it; a write error there is reported from an idle source by the stream,
+ * never inside the call.
  *
  * Reentrancy: GTask may invoke a caller's callback synchronously when we
  * return a result from inside one of our own sources.  The callback may
@@ -45,28 +43,16 @@
 #endif
 
 #include "proto/uvm-http.h"
+#include "proto/uvm-stream.h"
 
 #include <uvm/uvm-error.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
-#include <glib-unix.h>
 #include <json-glib/json-glib.h>
 
 /* Longest header section (status line, fields, blank line) accepted. */
 #define MAX_HEAD 16384
-/* Most bytes asked of the kernel per read. */
-#define READ_CHUNK 65536
-/* The kernel refuses more fds than this in one SCM_RIGHTS message
- * (SCM_MAX_FD). */
-#define MAX_FDS 253
-/* Longest excerpt of a message that goes into a debug line. */
-#define LOG_EXCERPT 512
 
 /* ---- responses -------------------------------------------------------- */
 
@@ -587,52 +573,28 @@ typedef struct {
   char          *what;   /* "PUT /api/v1/vm.boot", for messages */
   /* NULL for a request cancelled once on the wire, whose response is still
    * to come and is discarded. */
-  GTask         *task;
-  GSource       *cancel_source;
-  char          *data;   /* request line, header and body */
-  gsize          len;
-  gsize          offset; /* bytes already written */
-  int           *fds;    /* our duplicates; closed once the kernel has them */
-  guint          n_fds;
-  UvmHttpClient *client; /* not a reference: we never outlive the client */
+  GTask          *task;
+  GSource        *cancel_source;
+  UvmStreamChunk *chunk;  /* request line, header, body and fds */
+  UvmHttpClient  *client; /* not a reference: we never outlive the client */
 } Request;
 
 struct _UvmHttpClient {
   grefcount      ref_count;
   GMainContext  *context;
-  int            fd; /* -1 once closed */
+  UvmStream     *stream; /* NULL once closed */
   gboolean       closed;
   CloseKind      close_kind;
   GError        *close_error; /* for CLOSE_ERROR, reported to late callers */
 
-  GSource       *in_source;
-  GSource       *out_source; /* only while something may be written */
   UvmHttpParser *parser;
-  char          *readbuf;    /* READ_CHUNK bytes */
 
   /* Unanswered requests in order; the head is being written or awaits its
-   * response, the others are not written yet. */
+   * response, the others are not pushed to the stream yet. */
   GQueue         requests;
-
-  /* A write error met outside our own sources, waiting for close_idle to
-   * close the connection; no more writes are tried meanwhile. */
-  GError        *deferred_error;
-  GSource       *close_idle;
-
-  /* The connection ends after the response being handled: nothing more is
-   * written, even for a request its callback issues. */
-  gboolean       draining;
 };
 
 static void client_shutdown (UvmHttpClient *client, CloseKind kind, const GError *error);
-
-static void
-close_fds (int *fds, guint n_fds)
-{
-  for (guint i = 0; i < n_fds; i++)
-    if (fds[i] >= 0)
-      close (fds[i]);
-}
 
 static void
 destroy_source (GSource **source)
@@ -648,15 +610,7 @@ destroy_source (GSource **source)
 static gboolean
 request_on_wire (Request *r)
 {
-  return r->offset > 0;
-}
-
-static void
-request_drop_fds (Request *r)
-{
-  close_fds (r->fds, r->n_fds);
-  g_clear_pointer (&r->fds, g_free);
-  r->n_fds = 0;
+  return uvm_stream_chunk_started (r->chunk);
 }
 
 /* Frees @r, already out of client->requests and without a task. */
@@ -665,8 +619,9 @@ request_free (Request *r)
 {
   g_assert (r->task == NULL);
   destroy_source (&r->cancel_source);
-  request_drop_fds (r);
-  g_free (r->data);
+  /* One never sent is dropped; one partly written is still finished
+   * (unless the stream stopped writing). */
+  uvm_stream_chunk_release (r->chunk);
   g_free (r->what);
   g_free (r);
 }
@@ -714,160 +669,18 @@ close_error_for (CloseKind kind, const GError *error, const char *what)
 
 /* ---- output ----------------------------------------------------------- */
 
-static gboolean
-head_wants_writing (UvmHttpClient *client)
-{
-  Request *head = g_queue_peek_head (&client->requests);
-
-  return head != NULL && head->offset < head->len;
-}
-
-static gboolean on_writable (int fd, GIOCondition condition, gpointer user_data);
-
-/* Keeps a G_IO_OUT watch exactly while something can be written, so the
- * main loop does not spin on an always-writable socket. */
+/* Pushes the head request to the stream (which writes it at once if it
+ * can, calling nobody back).  Called whenever a request becomes the head:
+ * issued with nothing ahead, or the one ahead answered or dropped. */
 static void
-update_out_source (UvmHttpClient *client)
-{
-  gboolean want = !client->closed && !client->draining && client->deferred_error == NULL &&
-                  head_wants_writing (client);
-
-  if (want && client->out_source == NULL)
-    {
-      client->out_source = g_unix_fd_source_new (client->fd, G_IO_OUT);
-      g_source_set_callback (client->out_source, G_SOURCE_FUNC (on_writable), client, NULL);
-      g_source_set_static_name (client->out_source, "[uvm] HTTP write");
-      g_source_attach (client->out_source, client->context);
-    }
-  else if (!want)
-    destroy_source (&client->out_source);
-}
-
-static ssize_t
-send_request_bytes (int fd, Request *r)
-{
-  struct iovec iov = {
-    .iov_base = r->data + r->offset,
-    .iov_len = r->len - r->offset,
-  };
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-  g_autofree char *control = NULL;
-  ssize_t n;
-
-  if (r->n_fds > 0)
-    {
-      gsize size = CMSG_SPACE (r->n_fds * sizeof (int));
-      struct cmsghdr *cmsg;
-
-      control = g_malloc0 (size);
-      msg.msg_control = control;
-      msg.msg_controllen = size;
-      cmsg = CMSG_FIRSTHDR (&msg);
-      cmsg->cmsg_level = SOL_SOCKET;
-      cmsg->cmsg_type = SCM_RIGHTS;
-      cmsg->cmsg_len = CMSG_LEN (r->n_fds * sizeof (int));
-      memcpy (CMSG_DATA (cmsg), r->fds, r->n_fds * sizeof (int));
-    }
-
-  do
-    n = sendmsg (fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-  while (n < 0 && errno == EINTR);
-  return n;
-}
-
-/* Writes the head request until it is all out or the kernel would block.
- * Calls nobody.  FALSE on a write error, with its errno in @error_errno. */
-static gboolean
-flush_output (UvmHttpClient *client, int *error_errno)
+send_head (UvmHttpClient *client)
 {
   Request *r = g_queue_peek_head (&client->requests);
 
-  while (r != NULL && r->offset < r->len)
-    {
-      ssize_t n;
-
-      if (r->offset == 0)
-        g_debug ("HTTP -> %s (%" G_GSIZE_FORMAT " bytes, %u fds)", r->what, r->len, r->n_fds);
-      n = send_request_bytes (client->fd, r);
-      if (n < 0)
-        {
-          if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return TRUE;
-          *error_errno = errno;
-          return FALSE;
-        }
-
-      /* The fds travel with the first byte; the kernel holds its own
-       * references now. */
-      if (n > 0)
-        request_drop_fds (r);
-      r->offset += n;
-    }
-  return TRUE;
-}
-
-static GError *
-write_error_new (int error_errno)
-{
-  /* EPIPE and friends: the peer is gone, as with EOF. */
-  return g_error_new (UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED,
-                      "writing to the API socket: %s", g_strerror (error_errno));
-}
-
-static gboolean
-on_writable (G_GNUC_UNUSED int          fd,
-             G_GNUC_UNUSED GIOCondition condition,
-             gpointer                   user_data)
-{
-  UvmHttpClient *client = user_data;
-  int error_errno = 0;
-
-  if (!flush_output (client, &error_errno))
-    {
-      g_autoptr(GError) error = write_error_new (error_errno);
-
-      g_debug ("%s", error->message);
-      client_shutdown (client, CLOSE_ERROR, error);
-      return G_SOURCE_REMOVE;
-    }
-
-  update_out_source (client);
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-on_deferred_close (gpointer user_data)
-{
-  UvmHttpClient *client = user_data;
-  g_autoptr(GError) error = g_steal_pointer (&client->deferred_error);
-
-  /* The context keeps the source alive until we return. */
-  g_clear_pointer (&client->close_idle, g_source_unref);
-  client_shutdown (client, CLOSE_ERROR, error);
-  return G_SOURCE_REMOVE;
-}
-
-/* Writes the head request now, rather than on the next main-loop
- * iteration, if it is not all out.  Its callers include API entry points,
- * whose callers may not expect to be called back from inside them: a write
- * error only schedules the close. */
-static void
-write_now (UvmHttpClient *client)
-{
-  int error_errno = 0;
-
-  if (!client->closed && !client->draining && client->deferred_error == NULL &&
-      !flush_output (client, &error_errno))
-    {
-      client->deferred_error = write_error_new (error_errno);
-      g_debug ("%s", client->deferred_error->message);
-      client->close_idle = g_idle_source_new ();
-      g_source_set_priority (client->close_idle, G_PRIORITY_DEFAULT);
-      g_source_set_callback (client->close_idle, on_deferred_close, client, NULL);
-      g_source_set_static_name (client->close_idle, "[uvm] HTTP close after write error");
-      g_source_attach (client->close_idle, client->context);
-    }
-  update_out_source (client);
+  if (r == NULL)
+    return;
+  g_debug ("HTTP -> %s", r->what);
+  uvm_stream_push (client->stream, r->chunk);
 }
 
 /* ---- closing ---------------------------------------------------------- */
@@ -891,13 +704,8 @@ client_shutdown (UvmHttpClient *client, CloseKind kind, const GError *error)
   if (error != NULL)
     client->close_error = g_error_copy (error);
 
-  destroy_source (&client->in_source);
-  destroy_source (&client->out_source);
-  destroy_source (&client->close_idle);
-  g_clear_error (&client->deferred_error);
-  if (client->fd >= 0)
-    close (client->fd);
-  client->fd = -1;
+  /* The socket closes now; nothing queued goes out. */
+  g_clear_pointer (&client->stream, uvm_stream_free);
   uvm_http_parser_reset (client->parser);
 
   /* Take everything out before calling out: callbacks may run synchronously
@@ -962,15 +770,13 @@ handle_response (UvmHttpClient *client, UvmHttpResponse *response)
   /* Answered before we finished sending it (a server refusing a request
    * can): the rest would be read as another request, so the connection is
    * out of step and ends after this response. */
-  answered_early = r->offset < r->len;
+  answered_early = !uvm_stream_chunk_sent (r->chunk);
 
+  /* Nothing more is written, even for a request the callback issues. */
   if (closing || answered_early)
-    {
-      client->draining = TRUE;
-      update_out_source (client);
-    }
+    uvm_stream_stop_writing (client->stream);
   else
-    write_now (client); /* the next request, if any */
+    send_head (client); /* the next request, if any */
 
   if (r->task == NULL)
     g_debug ("HTTP: discarding the response to %s, cancelled", r->what);
@@ -1042,41 +848,32 @@ handle_eof (UvmHttpClient *client)
     }
 }
 
-static gboolean
-on_readable (G_GNUC_UNUSED int          fd,
-             G_GNUC_UNUSED GIOCondition condition,
-             gpointer                   user_data)
+static void
+on_data (G_GNUC_UNUSED UvmStream *stream,
+         const guint8            *bytes,
+         gsize                    len,
+         gpointer                 user_data)
 {
   UvmHttpClient *client = user_data;
-  ssize_t n;
-  int saved_errno;
 
-  /* The parser holds at most max_response bytes, so reading in fixed
-   * chunks buffers nothing unbounded. */
-  do
-    n = read (client->fd, client->readbuf, READ_CHUNK);
-  while (n < 0 && errno == EINTR);
-  saved_errno = errno;
-
-  if (n < 0 && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK))
-    return G_SOURCE_CONTINUE;
-
+  /* The parser holds at most max_response bytes, so reads of the stream's
+   * default size buffer nothing unbounded. */
   uvm_http_client_ref (client);
-  if (n < 0)
-    {
-      g_autoptr(GError) error = g_error_new (UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED,
-                                             "reading from the API socket: %s",
-                                             g_strerror (saved_errno));
-      g_debug ("%s", error->message);
-      client_shutdown (client, CLOSE_ERROR, error);
-    }
-  else if (n == 0)
-    handle_eof (client);
-  else
-    process_input (client, client->readbuf, n);
+  process_input (client, (const char *) bytes, len);
   uvm_http_client_unref (client);
+}
 
-  return G_SOURCE_CONTINUE;
+static void
+on_closed (G_GNUC_UNUSED UvmStream *stream,
+           const GError            *error,
+           gpointer                 user_data)
+{
+  UvmHttpClient *client = user_data;
+
+  if (error != NULL)
+    client_shutdown (client, CLOSE_ERROR, error);
+  else
+    handle_eof (client);
 }
 
 /* ---- public API ------------------------------------------------------- */
@@ -1084,28 +881,17 @@ on_readable (G_GNUC_UNUSED int          fd,
 UvmHttpClient *
 uvm_http_client_new (int fd)
 {
+  static const UvmStreamCallbacks callbacks = { on_data, on_closed };
   UvmHttpClient *client;
-  int flags;
 
   g_return_val_if_fail (fd >= 0, NULL);
-
-  flags = fcntl (fd, F_GETFD);
-  if (flags >= 0)
-    fcntl (fd, F_SETFD, flags | FD_CLOEXEC);
-  g_unix_set_fd_nonblocking (fd, TRUE, NULL);
 
   client = g_new0 (UvmHttpClient, 1);
   g_ref_count_init (&client->ref_count);
   client->context = g_main_context_ref_thread_default ();
-  client->fd = fd;
   client->parser = uvm_http_parser_new (UVM_HTTP_DEFAULT_MAX_RESPONSE);
-  client->readbuf = g_malloc (READ_CHUNK);
   g_queue_init (&client->requests);
-
-  client->in_source = g_unix_fd_source_new (fd, G_IO_IN);
-  g_source_set_callback (client->in_source, G_SOURCE_FUNC (on_readable), client, NULL);
-  g_source_set_static_name (client->in_source, "[uvm] HTTP read");
-  g_source_attach (client->in_source, client->context);
+  client->stream = uvm_stream_new (fd, "the API socket", &callbacks, client);
 
   return client;
 }
@@ -1128,7 +914,6 @@ uvm_http_client_unref (UvmHttpClient *client)
   client_shutdown (client, CLOSE_FINALIZE, NULL);
 
   uvm_http_parser_free (client->parser);
-  g_free (client->readbuf);
   g_clear_error (&client->close_error);
   g_main_context_unref (client->context);
   g_free (client);
@@ -1161,7 +946,7 @@ on_request_cancelled (G_GNUC_UNUSED GCancellable *cancellable, gpointer user_dat
       g_queue_remove (&client->requests, r);
       request_free (r);
       if (was_head)
-        write_now (client);
+        send_head (client);
     }
   else
     {
@@ -1199,8 +984,8 @@ is_valid_target (const char *path)
   return TRUE;
 }
 
-static char *
-request_serialize (const char *method, const char *path, const char *body, gsize *len)
+static GBytes *
+request_serialize (const char *method, const char *path, const char *body)
 {
   GString *text = g_string_new (NULL);
 
@@ -1217,8 +1002,7 @@ request_serialize (const char *method, const char *path, const char *body, gsize
   else
     g_string_append (text, "\r\n");
 
-  *len = text->len;
-  return g_string_free (text, FALSE);
+  return g_string_free_to_bytes (text);
 }
 
 void
@@ -1233,8 +1017,10 @@ uvm_http_client_request_async (UvmHttpClient      *client,
                                gpointer            user_data)
 {
   g_autoptr(GTask) task = NULL;
-  g_autofree int *dups = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = NULL;
   g_autofree char *what = NULL;
+  UvmStreamChunk *chunk;
   Request *r;
 
   g_return_if_fail (client != NULL);
@@ -1254,40 +1040,22 @@ uvm_http_client_request_async (UvmHttpClient      *client,
       g_task_return_error (task, close_error_for (client->close_kind, client->close_error, what));
       return;
     }
-  if (n_fds > MAX_FDS)
+  /* Too many fds, or one that cannot be duplicated (the stream keeps its
+   * own copies, so the caller may close theirs at once). */
+  bytes = request_serialize (method, path, body);
+  chunk = uvm_stream_chunk_new (bytes, fds, n_fds, &error);
+  if (chunk == NULL)
     {
-      g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_FAILED,
-                               "%s: too many file descriptors (%u)", what, n_fds);
+      g_prefix_error (&error, "%s: ", what);
+      g_task_return_error (task, g_steal_pointer (&error));
       return;
-    }
-
-  /* Our own copies, so the caller may close theirs at once. */
-  if (n_fds > 0)
-    {
-      dups = g_new (int, n_fds);
-      for (guint i = 0; i < n_fds; i++)
-        {
-          dups[i] = fcntl (fds[i], F_DUPFD_CLOEXEC, 3);
-          if (dups[i] < 0)
-            {
-              int saved_errno = errno;
-
-              close_fds (dups, i);
-              g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_FAILED,
-                                       "%s: duplicating fd %d: %s", what, fds[i],
-                                       g_strerror (saved_errno));
-              return;
-            }
-        }
     }
 
   r = g_new0 (Request, 1);
   r->what = g_steal_pointer (&what);
   r->task = g_steal_pointer (&task);
   r->client = client;
-  r->data = request_serialize (method, path, body, &r->len);
-  r->fds = g_steal_pointer (&dups);
-  r->n_fds = n_fds;
+  r->chunk = chunk;
   if (cancellable != NULL)
     {
       /* A cancellable source rather than a "cancelled" handler: it runs in
@@ -1304,7 +1072,7 @@ uvm_http_client_request_async (UvmHttpClient      *client,
    * a write error is reported from an idle source, and the task completes
    * from the main loop at the earliest. */
   if (g_queue_peek_head (&client->requests) == r)
-    write_now (client);
+    send_head (client);
 }
 
 /* Never touches @client: with unref, callbacks may run while it is being

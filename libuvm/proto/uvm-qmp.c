@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* QMP client.  See uvm-qmp.h for the contract.
  *
- * Everything happens on one GMainContext: a GSource reads the socket, a
- * second one (present only while there is something left to send) writes
- * it.  Input is framed on '\n'; output is a queue of serialized commands.
+ * The socket is a UvmStream (uvm-stream.h), which reads and writes it on
+ * one GMainContext; this file is the framing (input is split on '\n', a
+ * command is one line of compact JSON) and the matching of replies.
  *
  * Commands carry no "id" and replies are matched in order: every command
  * not yet answered sits in client->commands, in the order its bytes go out
- * (the output queue is always a tail of that list), and each reply belongs
+ * (those the stream has not finished writing, then those held back until
+ * the handshake, are always a tail of that list), and each reply belongs
  * to the head.  This is sound because we never negotiate the "oob"
  * capability: without it qemu runs in-band commands one at a time and
  * answers them in the order it read them, and events never carry "return"
@@ -20,10 +21,11 @@
  * is taken out of both lists and never sent.  A reply when nothing is on
  * the wire means we lost sync, and closes the connection.
  *
- * Commands are written at once from execute_async when nothing is queued
- * ahead of them (saving a main-loop iteration per command); whatever the
- * kernel does not take waits for the G_IO_OUT source.  A write error there
- * closes the connection from an idle source, never inside the call.
+ * A command is pushed to the stream as soon as it may go: at once after
+ * the handshake (the stream then writes it before execute_async returns
+ * when nothing is ahead), else when qmp_capabilities has been answered;
+ * qmp_capabilities itself goes first.  A write error inside the call is
+ * reported from an idle source by the stream, never inside it.
  *
  * Reentrancy: GTask may invoke a caller's callback synchronously when we
  * return a result from inside one of our own sources, and the event and
@@ -37,23 +39,12 @@
 #endif
 
 #include "proto/uvm-qmp.h"
+#include "proto/uvm-stream.h"
 
 #include <uvm/uvm-error.h>
 
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
-#include <glib-unix.h>
-
-/* Most bytes asked of the kernel per read. */
-#define READ_CHUNK 65536
-/* The kernel refuses more fds than this in one SCM_RIGHTS message
- * (SCM_MAX_FD). */
-#define MAX_FDS 253
 /* Longest excerpt of a message that goes into a debug line. */
 #define LOG_EXCERPT 512
 
@@ -64,51 +55,31 @@ typedef enum {
   CLOSE_ERROR,    /* protocol, read or write error, or refused handshake */
 } CloseKind;
 
-typedef struct _Pending Pending;
-
-/* One serialized command waiting to be written. */
-typedef struct {
-  char    *data;
-  gsize    len;
-  gsize    offset; /* bytes already written */
-  int     *fds;    /* our duplicates; closed as soon as the kernel has them */
-  guint    n_fds;
-  Pending *owner;  /* the command these bytes are */
-} OutChunk;
-
 /* One command waiting for its reply, from the moment it is issued. */
-struct _Pending {
-  char         *command;
+typedef struct {
+  char           *command;
   /* NULL for qmp_capabilities (the handshake has its own task) and for a
    * placeholder: a command cancelled once on the wire, whose reply is still
    * to come and is discarded. */
-  GTask        *task;
-  GSource      *cancel_source;
-  OutChunk     *chunk;        /* until completely written, then NULL */
-  gboolean      capabilities; /* the handshake's qmp_capabilities */
-  UvmQmpClient *client;       /* not a reference: we never outlive the client */
-};
+  GTask          *task;
+  GSource        *cancel_source;
+  UvmStreamChunk *chunk;        /* its bytes, pushed once it may go */
+  gboolean        capabilities; /* the handshake's qmp_capabilities */
+  UvmQmpClient   *client;       /* not a reference: we never outlive the client */
+} Pending;
 
 struct _UvmQmpClient {
   grefcount     ref_count;
   GMainContext *context;
-  int           fd; /* -1 once closed */
+  UvmStream    *stream; /* NULL once closed */
   gboolean      closed;
   CloseKind     close_kind;
   GError       *close_error; /* for CLOSE_ERROR, reported to late callers */
 
-  GSource    *in_source;
-  GSource    *out_source; /* only while something may be written */
-  GByteArray *inbuf;      /* holds at most one incomplete line between reads */
+  GByteArray *inbuf;    /* holds at most one incomplete line between reads */
   gsize       max_message;
 
-  GQueue      outq;     /* of OutChunk, in the order they go out */
   GQueue      commands; /* of Pending, unanswered, in send order */
-
-  /* A write error met outside our own sources, waiting for close_idle to
-   * close the connection; no more writes are tried meanwhile. */
-  GError     *deferred_error;
-  GSource    *close_idle;
 
   JsonObject *greeting;
   gboolean    handshake_started;
@@ -127,25 +98,6 @@ struct _UvmQmpClient {
 static void client_shutdown (UvmQmpClient *client, CloseKind kind, const GError *error);
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static void
-close_fds (int *fds, guint n_fds)
-{
-  for (guint i = 0; i < n_fds; i++)
-    if (fds[i] >= 0)
-      close (fds[i]);
-}
-
-static void
-out_chunk_free (gpointer data)
-{
-  OutChunk *chunk = data;
-
-  close_fds (chunk->fds, chunk->n_fds);
-  g_free (chunk->fds);
-  g_free (chunk->data);
-  g_free (chunk);
-}
 
 static gboolean
 node_get_int (JsonNode *node, gint64 *out)
@@ -217,213 +169,41 @@ destroy_source (GSource **source)
 
 /* ---- output ----------------------------------------------------------- */
 
-static gboolean
-may_send (UvmQmpClient *client, OutChunk *chunk)
-{
-  /* Until the handshake is done only qmp_capabilities may go out; the rest
-   * stays queued behind it. */
-  return client->handshake_done || chunk->owner->capabilities;
-}
-
 /* Once any byte of a command is out it cannot be taken back, and qemu may
  * answer it as soon as it has parsed the closing brace. */
 static gboolean
 pending_on_wire (Pending *p)
 {
-  return p->chunk == NULL || p->chunk->offset > 0;
-}
-
-static gboolean on_writable (int fd, GIOCondition condition, gpointer user_data);
-
-/* Keeps a G_IO_OUT watch exactly while something can be written, so the
- * main loop does not spin on an always-writable socket. */
-static void
-update_out_source (UvmQmpClient *client)
-{
-  OutChunk *head = g_queue_peek_head (&client->outq);
-  gboolean want = !client->closed && client->deferred_error == NULL &&
-                  head != NULL && may_send (client, head);
-
-  if (want && client->out_source == NULL)
-    {
-      client->out_source = g_unix_fd_source_new (client->fd, G_IO_OUT);
-      g_source_set_callback (client->out_source, G_SOURCE_FUNC (on_writable), client, NULL);
-      g_source_set_static_name (client->out_source, "[uvm] QMP write");
-      g_source_attach (client->out_source, client->context);
-    }
-  else if (!want)
-    destroy_source (&client->out_source);
-}
-
-static ssize_t
-send_chunk (int fd, OutChunk *chunk)
-{
-  struct iovec iov = {
-    .iov_base = chunk->data + chunk->offset,
-    .iov_len = chunk->len - chunk->offset,
-  };
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-  g_autofree char *control = NULL;
-  ssize_t n;
-
-  if (chunk->n_fds > 0)
-    {
-      gsize size = CMSG_SPACE (chunk->n_fds * sizeof (int));
-      struct cmsghdr *cmsg;
-
-      control = g_malloc0 (size);
-      msg.msg_control = control;
-      msg.msg_controllen = size;
-      cmsg = CMSG_FIRSTHDR (&msg);
-      cmsg->cmsg_level = SOL_SOCKET;
-      cmsg->cmsg_type = SCM_RIGHTS;
-      cmsg->cmsg_len = CMSG_LEN (chunk->n_fds * sizeof (int));
-      memcpy (CMSG_DATA (cmsg), chunk->fds, chunk->n_fds * sizeof (int));
-    }
-
-  do
-    n = sendmsg (fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-  while (n < 0 && errno == EINTR);
-  return n;
-}
-
-/* Writes queued commands until the queue is empty, the next one must wait
- * for the handshake, or the kernel would block.  Calls nobody.  FALSE on a
- * write error, with its errno in @error_errno; what was not written stays
- * queued. */
-static gboolean
-flush_output (UvmQmpClient *client, int *error_errno)
-{
-  OutChunk *chunk;
-
-  while ((chunk = g_queue_peek_head (&client->outq)) != NULL && may_send (client, chunk))
-    {
-      ssize_t n;
-
-      if (chunk->offset == 0)
-        g_debug ("QMP -> %.*s", (int) MIN (chunk->len - 1, LOG_EXCERPT), chunk->data);
-      n = send_chunk (client->fd, chunk);
-
-      if (n < 0)
-        {
-          if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return TRUE;
-          *error_errno = errno;
-          return FALSE;
-        }
-
-      /* The fds travel with the first byte; the kernel holds its own
-       * references now. */
-      if (n > 0 && chunk->n_fds > 0)
-        {
-          close_fds (chunk->fds, chunk->n_fds);
-          g_clear_pointer (&chunk->fds, g_free);
-          chunk->n_fds = 0;
-        }
-
-      chunk->offset += n;
-      if (chunk->offset == chunk->len)
-        {
-          g_queue_pop_head (&client->outq);
-          chunk->owner->chunk = NULL;
-          out_chunk_free (chunk);
-        }
-    }
-  return TRUE;
-}
-
-static GError *
-write_error_new (int error_errno)
-{
-  /* EPIPE and friends: the peer is gone, as with EOF. */
-  return g_error_new (UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED,
-                      "writing to the QMP socket: %s", g_strerror (error_errno));
-}
-
-static gboolean
-on_writable (G_GNUC_UNUSED int          fd,
-             G_GNUC_UNUSED GIOCondition condition,
-             gpointer                   user_data)
-{
-  UvmQmpClient *client = user_data;
-  int error_errno = 0;
-
-  if (!flush_output (client, &error_errno))
-    {
-      g_autoptr(GError) error = write_error_new (error_errno);
-
-      g_debug ("%s", error->message);
-      client_shutdown (client, CLOSE_ERROR, error);
-      return G_SOURCE_REMOVE;
-    }
-
-  update_out_source (client);
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-on_deferred_close (gpointer user_data)
-{
-  UvmQmpClient *client = user_data;
-  g_autoptr(GError) error = g_steal_pointer (&client->deferred_error);
-
-  /* The context keeps the source alive until we return. */
-  g_clear_pointer (&client->close_idle, g_source_unref);
-  client_shutdown (client, CLOSE_ERROR, error);
-  return G_SOURCE_REMOVE;
-}
-
-/* Writes @chunk (just queued) at once if nothing is queued ahead of it and
- * it may go out, rather than on the next main-loop iteration.  Our callers
- * are API entry points, whose callers may not expect to be called back from
- * inside them: a write error only schedules the close. */
-static void
-write_now (UvmQmpClient *client, OutChunk *chunk)
-{
-  int error_errno = 0;
-
-  if (g_queue_peek_head (&client->outq) == chunk && may_send (client, chunk) &&
-      client->deferred_error == NULL && !flush_output (client, &error_errno))
-    {
-      client->deferred_error = write_error_new (error_errno);
-      g_debug ("%s", client->deferred_error->message);
-      client->close_idle = g_idle_source_new ();
-      g_source_set_priority (client->close_idle, G_PRIORITY_DEFAULT);
-      g_source_set_callback (client->close_idle, on_deferred_close, client, NULL);
-      g_source_set_static_name (client->close_idle, "[uvm] QMP close after write error");
-      g_source_attach (client->close_idle, client->context);
-    }
-  update_out_source (client);
+  return uvm_stream_chunk_started (p->chunk);
 }
 
 /* Serializes a command: {"execute":"name"} or
  * {"execute":"name","arguments":{...}}, no spaces (json-glib's compact
- * output has none) and no id, since every byte costs (see the top).  Takes
- * @fds (already our duplicates). */
-static OutChunk *
-out_chunk_new (Pending    *owner,
-               const char *command,
-               JsonNode   *arguments,
-               int        *fds,
-               guint       n_fds)
+ * output has none) and no id, since every byte costs (see the top), with
+ * copies of @fds to go with its first byte. */
+static UvmStreamChunk *
+command_chunk_new (const char  *command,
+                   JsonNode    *arguments,
+                   const int   *fds,
+                   guint        n_fds,
+                   GError     **error)
 {
   g_autoptr(JsonObject) object = json_object_new ();
   g_autoptr(JsonNode) node = NULL;
   g_autofree char *text = NULL;
-  OutChunk *chunk = g_new0 (OutChunk, 1);
+  g_autoptr(GBytes) bytes = NULL;
+  gsize len;
 
   json_object_set_string_member (object, "execute", command);
   if (arguments != NULL)
     json_object_set_member (object, "arguments", json_node_copy (arguments));
   node = json_node_init_object (json_node_alloc (), object);
   text = json_to_string (node, FALSE);
+  len = strlen (text);
 
-  chunk->data = g_strconcat (text, "\n", NULL);
-  chunk->len = strlen (chunk->data);
-  chunk->fds = fds;
-  chunk->n_fds = n_fds;
-  chunk->owner = owner;
-  return chunk;
+  g_debug ("QMP -> %.*s", (int) MIN (len, LOG_EXCERPT), text);
+  bytes = g_bytes_new_take (g_strconcat (text, "\n", NULL), len + 1);
+  return uvm_stream_chunk_new (bytes, fds, n_fds, error);
 }
 
 /* ---- completing requests ---------------------------------------------- */
@@ -434,6 +214,8 @@ pending_free (Pending *p)
 {
   g_assert (p->task == NULL);
   destroy_source (&p->cancel_source);
+  /* One never sent is dropped; one partly written is still finished. */
+  uvm_stream_chunk_release (p->chunk);
   g_free (p->command);
   g_free (p);
 }
@@ -497,14 +279,8 @@ client_shutdown (UvmQmpClient *client, CloseKind kind, const GError *error)
   if (error != NULL)
     client->close_error = g_error_copy (error);
 
-  destroy_source (&client->in_source);
-  destroy_source (&client->out_source);
-  destroy_source (&client->close_idle);
-  g_clear_error (&client->deferred_error);
-  if (client->fd >= 0)
-    close (client->fd);
-  client->fd = -1;
-  g_queue_clear_full (&client->outq, out_chunk_free);
+  /* The socket closes now; nothing queued goes out. */
+  g_clear_pointer (&client->stream, uvm_stream_free);
 
   /* qemu may exit before flushing the reply to "quit", so losing the peer
    * is that command's success. */
@@ -594,8 +370,11 @@ handle_capabilities_reply (UvmQmpClient *client, JsonObject *message)
       return;
     }
 
+  /* Every command still in line was issued before the handshake and held
+   * back: they go now, in order. */
   client->handshake_done = TRUE;
-  update_out_source (client);
+  for (GList *l = client->commands.head; l != NULL; l = l->next)
+    uvm_stream_push (client->stream, ((Pending *) l->data)->chunk);
   complete_handshake (client, NULL);
 }
 
@@ -672,12 +451,11 @@ send_capabilities (UvmQmpClient *client)
   p->command = g_strdup ("qmp_capabilities");
   p->capabilities = TRUE;
   p->client = client;
-  p->chunk = out_chunk_new (p, "qmp_capabilities", NULL, NULL, 0);
+  p->chunk = command_chunk_new ("qmp_capabilities", NULL, NULL, 0, NULL);
   /* The first command in flight, ahead of any queued before the handshake
-   * (none of which can have been sent). */
+   * (none of which has been pushed to the stream). */
   g_queue_push_head (&client->commands, p);
-  g_queue_push_head (&client->outq, p->chunk);
-  write_now (client, p->chunk);
+  uvm_stream_push (client->stream, p->chunk);
 }
 
 static void
@@ -767,56 +545,50 @@ process_input (UvmQmpClient *client, gsize scan_from)
     }
 }
 
-static gboolean
-on_readable (G_GNUC_UNUSED int          fd,
-             G_GNUC_UNUSED GIOCondition condition,
-             gpointer                   user_data)
+/* Keeps the buffer within max_message + 2 bytes (a line, its CRLF): an
+ * endless line must fail one read past the limit, not grow the buffer. */
+static void
+update_read_budget (UvmQmpClient *client)
+{
+  gsize len = client->inbuf->len;
+
+  uvm_stream_set_read_budget (client->stream,
+                              len < client->max_message + 2 ? client->max_message + 2 - len : 1);
+}
+
+static void
+on_data (G_GNUC_UNUSED UvmStream *stream,
+         const guint8            *bytes,
+         gsize                    len,
+         gpointer                 user_data)
 {
   UvmQmpClient *client = user_data;
-  GByteArray *buf = client->inbuf;
-  gsize old_len = buf->len;
-  gsize room;
-  ssize_t n;
-  int saved_errno;
-
-  /* Never read much past the limit: an endless line must fail, not grow
-   * the buffer. */
-  if (old_len < client->max_message + 2)
-    room = MIN (READ_CHUNK, client->max_message + 2 - old_len);
-  else
-    room = 1;
-
-  g_byte_array_set_size (buf, old_len + room);
-  do
-    n = read (client->fd, buf->data + old_len, room);
-  while (n < 0 && errno == EINTR);
-  saved_errno = errno;
-  g_byte_array_set_size (buf, old_len + MAX (n, 0));
-
-  if (n < 0 && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK))
-    return G_SOURCE_CONTINUE;
+  gsize old_len = client->inbuf->len;
 
   uvm_qmp_client_ref (client);
-  if (n < 0)
-    {
-      g_autoptr(GError) error = g_error_new (UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED,
-                                             "reading from the QMP socket: %s",
-                                             g_strerror (saved_errno));
-      g_debug ("%s", error->message);
-      client_shutdown (client, CLOSE_ERROR, error);
-    }
-  else if (n == 0)
-    {
-      if (old_len > 0)
-        g_debug ("QMP: discarding %" G_GSIZE_FORMAT " bytes of an incomplete message at EOF", old_len);
-      g_byte_array_set_size (buf, 0);
-      client_shutdown (client, CLOSE_EOF, NULL);
-    }
-  else
-    process_input (client, old_len);
+  g_byte_array_append (client->inbuf, bytes, len);
+  process_input (client, old_len);
+  if (!client->closed)
+    update_read_budget (client);
   uvm_qmp_client_unref (client);
+}
 
-  return G_SOURCE_CONTINUE;
+static void
+on_closed (G_GNUC_UNUSED UvmStream *stream,
+           const GError            *error,
+           gpointer                 user_data)
+{
+  UvmQmpClient *client = user_data;
+
+  if (error != NULL)
+    {
+      client_shutdown (client, CLOSE_ERROR, error);
+      return;
+    }
+  if (client->inbuf->len > 0)
+    g_debug ("QMP: discarding %u bytes of an incomplete message at EOF", client->inbuf->len);
+  g_byte_array_set_size (client->inbuf, 0);
+  client_shutdown (client, CLOSE_EOF, NULL);
 }
 
 /* ---- public API ------------------------------------------------------- */
@@ -824,29 +596,19 @@ on_readable (G_GNUC_UNUSED int          fd,
 UvmQmpClient *
 uvm_qmp_client_new (int fd)
 {
+  static const UvmStreamCallbacks callbacks = { on_data, on_closed };
   UvmQmpClient *client;
-  int flags;
 
   g_return_val_if_fail (fd >= 0, NULL);
-
-  flags = fcntl (fd, F_GETFD);
-  if (flags >= 0)
-    fcntl (fd, F_SETFD, flags | FD_CLOEXEC);
-  g_unix_set_fd_nonblocking (fd, TRUE, NULL);
 
   client = g_new0 (UvmQmpClient, 1);
   g_ref_count_init (&client->ref_count);
   client->context = g_main_context_ref_thread_default ();
-  client->fd = fd;
   client->inbuf = g_byte_array_new ();
   client->max_message = UVM_QMP_DEFAULT_MAX_MESSAGE;
-  g_queue_init (&client->outq);
   g_queue_init (&client->commands);
-
-  client->in_source = g_unix_fd_source_new (fd, G_IO_IN);
-  g_source_set_callback (client->in_source, G_SOURCE_FUNC (on_readable), client, NULL);
-  g_source_set_static_name (client->in_source, "[uvm] QMP read");
-  g_source_attach (client->in_source, client->context);
+  client->stream = uvm_stream_new (fd, "the QMP socket", &callbacks, client);
+  update_read_budget (client);
 
   return client;
 }
@@ -888,6 +650,8 @@ uvm_qmp_client_set_max_message (UvmQmpClient *client, gsize max_bytes)
 
   /* GByteArray lengths are guint; keep max + slack representable. */
   client->max_message = MIN (max_bytes, G_MAXUINT / 2);
+  if (client->stream != NULL)
+    update_read_budget (client);
 }
 
 void
@@ -1021,12 +785,10 @@ on_command_cancelled (G_GNUC_UNUSED GCancellable *cancellable, gpointer user_dat
   destroy_source (&p->cancel_source);
   if (!pending_on_wire (p))
     {
-      /* Not a byte out yet: it need not go out at all. */
-      g_queue_remove (&client->outq, p->chunk);
-      out_chunk_free (p->chunk);
+      /* Not a byte out yet: it need not go out at all (pending_free drops
+       * it from the stream's queue, if it got there). */
       g_queue_remove (&client->commands, p);
       pending_free (p);
-      update_out_source (client);
     }
   else
     {
@@ -1053,7 +815,8 @@ uvm_qmp_client_execute_async (UvmQmpClient        *client,
                               gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
-  g_autofree int *dups = NULL;
+  g_autoptr(GError) error = NULL;
+  UvmStreamChunk *chunk;
   Pending *p;
 
   g_return_if_fail (client != NULL);
@@ -1072,48 +835,32 @@ uvm_qmp_client_execute_async (UvmQmpClient        *client,
       g_task_return_error (task, close_error_for (client->close_kind, client->close_error, command));
       return;
     }
-  if (n_fds > MAX_FDS)
+  /* Too many fds, or one that cannot be duplicated (the stream keeps its
+   * own copies, so the caller may close theirs at once). */
+  chunk = command_chunk_new (command, arguments, fds, n_fds, &error);
+  if (chunk == NULL)
     {
-      g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_FAILED,
-                               "%s: too many file descriptors (%u)", command, n_fds);
+      g_prefix_error (&error, "%s: ", command);
+      g_task_return_error (task, g_steal_pointer (&error));
       return;
-    }
-
-  /* Our own copies, so the caller may close theirs at once. */
-  if (n_fds > 0)
-    {
-      dups = g_new (int, n_fds);
-      for (guint i = 0; i < n_fds; i++)
-        {
-          dups[i] = fcntl (fds[i], F_DUPFD_CLOEXEC, 3);
-          if (dups[i] < 0)
-            {
-              int saved_errno = errno;
-
-              close_fds (dups, i);
-              g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_FAILED,
-                                       "%s: duplicating fd %d: %s", command, fds[i],
-                                       g_strerror (saved_errno));
-              return;
-            }
-        }
     }
 
   p = g_new0 (Pending, 1);
   p->command = g_strdup (command);
   p->task = g_steal_pointer (&task);
   p->client = client;
-  p->chunk = out_chunk_new (p, command, arguments, g_steal_pointer (&dups), n_fds);
+  p->chunk = chunk;
   if (cancellable != NULL)
     p->cancel_source = attach_cancel_source (client, cancellable,
                                              G_SOURCE_FUNC (on_command_cancelled), p);
   g_queue_push_tail (&client->commands, p);
-  g_queue_push_tail (&client->outq, p->chunk);
 
-  /* Straight to the socket when nothing is queued ahead.  This calls
-   * nobody back: a write error is reported from an idle source, and the
-   * task completes from the main loop at the earliest. */
-  write_now (client, p->chunk);
+  /* Held back until the handshake; then straight to the socket when
+   * nothing is queued ahead.  This calls nobody back: a write error is
+   * reported from an idle source, and the task completes from the main
+   * loop at the earliest. */
+  if (client->handshake_done)
+    uvm_stream_push (client->stream, p->chunk);
 }
 
 JsonNode *

@@ -1,0 +1,1051 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Self-test of the cloud-hypervisor v53.0 stand-in.
+
+    /usr/bin/python3 -m pytest -q tests/ch-standin/test_standin.py
+
+Each test starts the stand-in the way libuvm does: a pre-bound listening
+unix socket as fd 3 (--api-socket fd=3), a pipe as fd 4 (--event-monitor
+fd=4), --seccomp true, no payload; then talks raw HTTP/1.1 over the socket.
+"""
+
+import ctypes
+import fcntl
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+STANDIN = os.path.join(HERE, "cloud-hypervisor")
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+def make_bzimage(path):
+    b = bytearray(0x2000)
+    b[0x1FE:0x200] = b"\x55\xaa"
+    b[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", b, 0x206, 0x020F)   # boot protocol 2.15
+    b[0x211] = 0x01                            # LOADED_HIGH
+    with open(path, "wb") as f:
+        f.write(b)
+    return str(path)
+
+
+def make_elf(path, pvh):
+    """A minimal ELF64 vmlinux: one PT_NOTE, with or without the Xen PVH note."""
+    if pvh:
+        note = struct.pack("<III", 4, 4, 18) + b"Xen\0" + struct.pack("<I", 0x1000000)
+    else:
+        note = struct.pack("<III", 4, 4, 1) + b"GNU\0" + b"\0\0\0\0"
+    phoff, phnum = 64, 1
+    note_off = phoff + 56 * phnum
+    eh = bytearray(64)
+    eh[0:4] = b"\x7fELF"
+    eh[4], eh[5], eh[6] = 2, 1, 1
+    struct.pack_into("<HHIQQQIHHHHHH", eh, 16, 2, 62, 1, 0x1000000, phoff, 0, 0, 64, 56, phnum, 64, 0, 0)
+    ph = struct.pack("<IIQQQQQQ", 4, 4, note_off, 0, 0, len(note), len(note), 4)
+    with open(path, "wb") as f:
+        f.write(bytes(eh) + ph + note)
+    return str(path)
+
+
+class Response:
+    def __init__(self, status, headers, body, raw_head):
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.raw_head = raw_head
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self):
+        return "<%d %r>" % (self.status, self.body[:200])
+
+
+def read_response(sock, timeout=5.0, buf=b""):
+    sock.settimeout(timeout)
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise EOFError("connection closed; got %r" % buf)
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers = {}
+    for line in lines[1:]:
+        k, v = line.split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    n = int(headers.get("content-length", "0"))
+    while len(rest) < n:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise EOFError("truncated body")
+        rest += chunk
+    return Response(status, headers, rest[:n].decode(), head.decode()), rest[n:]
+
+
+class Client:
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(path)
+
+    def send_raw(self, data, fds=()):
+        if fds:
+            socket.send_fds(self.sock, [data[:1]], list(fds))
+            data = data[1:]
+        if data:
+            self.sock.sendall(data)
+
+    def request(self, method, endpoint, body=None, fds=(), headers=()):
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        if isinstance(body, str):
+            body = body.encode()
+        head = "%s /api/v1/%s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n" % (method, endpoint)
+        for h in headers:
+            head += h + "\r\n"
+        if body is not None:
+            head += "Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+        elif method == "PUT":
+            head += "Content-Length: 0\r\n"
+        self.send_raw(head.encode() + b"\r\n" + (body or b""), fds)
+        resp, extra = read_response(self.sock)
+        assert extra == b""
+        return resp
+
+    def close(self):
+        self.sock.close()
+
+
+class StandIn:
+    def __init__(self, tmp, args=(), env=None):
+        self.tmp = tmp
+        self.path = str(tmp / "api.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.path)
+        listener.listen(16)
+        r, w = os.pipe()
+        hi_l = fcntl.fcntl(listener.fileno(), fcntl.F_DUPFD, 100)
+        hi_w = fcntl.fcntl(w, fcntl.F_DUPFD, 100)
+
+        def child_fds():
+            os.dup2(hi_l, 3)
+            os.dup2(hi_w, 4)
+            os.close(hi_l)
+            os.close(hi_w)
+
+        self.stderr = open(tmp / "standin.stderr", "w+")
+        e = dict(os.environ)
+        e.update(env or {})
+        self.proc = subprocess.Popen(
+            [STANDIN, "--api-socket", "fd=3", "--event-monitor", "fd=4", "--seccomp", "true"] + list(args),
+            preexec_fn=child_fds, close_fds=False, stdout=subprocess.DEVNULL, stderr=self.stderr, env=e)
+        for fd in (hi_l, hi_w, w):
+            os.close(fd)
+        listener.close()
+        self.ev_fd = r
+        os.set_blocking(r, False)
+        self.ev_text = ""
+        self.events = []
+        self.clients = []
+
+    def client(self):
+        c = Client(self.path)
+        self.clients.append(c)
+        return c
+
+    def call(self, method, endpoint, body=None, fds=()):
+        c = self.client()
+        try:
+            return c.request(method, endpoint, body, fds)
+        finally:
+            c.close()
+            self.clients.remove(c)
+
+    def poll_events(self, timeout=0.0):
+        r, _, _ = select.select([self.ev_fd], [], [], timeout)
+        if r:
+            try:
+                data = os.read(self.ev_fd, 1 << 20)
+            except BlockingIOError:
+                data = b""
+            self.ev_text += data.decode()
+        while "\n\n" in self.ev_text:
+            obj, self.ev_text = self.ev_text.split("\n\n", 1)
+            if obj.strip():
+                self.events.append(json.loads(obj))
+
+    def wait_event(self, source, event, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            self.poll_events()
+            for ev in self.events:
+                if ev["source"] == source and ev["event"] == event:
+                    return ev
+            if time.monotonic() > deadline:
+                raise AssertionError("no %s/%s event; got %r" % (source, event, self.names()))
+            self.poll_events(0.05)
+
+    def names(self):
+        self.poll_events()
+        return ["%s/%s" % (e["source"], e["event"]) for e in self.events]
+
+    def wait_exit(self, timeout=5.0):
+        return self.proc.wait(timeout)
+
+    def stop(self):
+        for c in self.clients:
+            c.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self.ev_fd)
+        self.stderr.close()
+
+    def log(self):
+        self.stderr.seek(0)
+        return self.stderr.read()
+
+
+def wait_for_line(path, text, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                if text in f.read().splitlines():
+                    return True
+        except FileNotFoundError:
+            pass
+        time.sleep(0.02)
+    content = open(path).read() if os.path.exists(path) else "<missing>"
+    raise AssertionError("%r not in %s: %r" % (text, path, content))
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+@pytest.fixture
+def ch(tmp_path):
+    s = StandIn(tmp_path)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def kernel(tmp_path):
+    return make_bzimage(tmp_path / "bzImage")
+
+
+def vm_config(tmp_path, kernel, cmdline="console=ttyS0 quiet", **extra):
+    cfg = {
+        "cpus": {"boot_vcpus": 1, "max_vcpus": 2},
+        "memory": {"size": 256 << 20},
+        "payload": {"kernel": kernel, "cmdline": cmdline},
+        "serial": {"mode": "File", "file": str(tmp_path / "serial.log")},
+        "console": {"mode": "Off"},
+    }
+    cfg.update(extra)
+    return cfg
+
+
+def boot(ch, tmp_path, kernel, **kw):
+    assert ch.call("PUT", "vm.create", vm_config(tmp_path, kernel, **kw)).status == 204
+    assert ch.call("PUT", "vm.boot").status == 204
+    wait_for_line(tmp_path / "serial.log", "UVM-GUEST-READY")
+
+
+# ---------------------------------------------------------------------------
+# network namespace with taps (root only)
+
+CLONE_NEWNET = 0x40000000
+TUNSETIFF = 0x400454CA
+
+
+def can_make_taps():
+    return os.geteuid() == 0 and os.path.exists("/dev/net/tun")
+
+
+class TapNamespace:
+    """A forked child in a new network namespace opens taps (IFF_TAP |
+    IFF_NO_PI | IFF_VNET_HDR) on one bridge and hands their fds back over
+    a socketpair; the namespace goes away when the child exits."""
+
+    def __init__(self, names, flags=0x0002 | 0x1000 | 0x4000):
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                parent.close()
+                libc = ctypes.CDLL(None, use_errno=True)
+                if libc.unshare(CLONE_NEWNET) != 0:
+                    os._exit(3)
+                fds = []
+                for n in names:
+                    fd = os.open("/dev/net/tun", os.O_RDWR)
+                    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", n.encode(), flags))
+                    fds.append(fd)
+                run = lambda *a: subprocess.run(["ip"] + list(a), check=True)  # noqa: E731
+                run("link", "add", "br0", "type", "bridge")
+                for n in names:
+                    run("link", "set", n, "master", "br0")
+                    run("link", "set", n, "up")
+                run("link", "set", "br0", "up")
+                socket.send_fds(child, [b"ok"], fds)
+                child.recv(1)       # parent closed: done
+                os._exit(0)
+            except BaseException:
+                os._exit(4)
+        child.close()
+        self.pid = pid
+        self.sock = parent
+        msg, fds, _flags, _addr = socket.recv_fds(parent, 16, len(names))
+        if msg != b"ok":
+            os.waitpid(pid, 0)
+            raise RuntimeError("tap namespace helper failed")
+        self.fds = fds
+
+    def close(self):
+        for fd in self.fds:
+            os.close(fd)
+        self.sock.close()
+        os.waitpid(self.pid, 0)
+
+
+# ---------------------------------------------------------------------------
+# command line
+
+
+def test_version():
+    out = subprocess.run([STANDIN, "--version"], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[0] == "cloud-hypervisor v53.0"
+    out = subprocess.run([STANDIN, "-V"], capture_output=True, text=True, check=True).stdout
+    assert "cloud-hypervisor v53.0" in out
+
+
+def test_unknown_option_is_a_clap_usage_error():
+    p = subprocess.run([STANDIN, "--api-socket", "fd=3", "--frobnicate"], capture_output=True, text=True)
+    assert p.returncode == 2
+    assert "error: unexpected argument '--frobnicate' found" in p.stderr
+
+
+def test_bad_seccomp_value():
+    p = subprocess.run([STANDIN, "--seccomp", "maybe"], capture_output=True, text=True)
+    assert p.returncode == 2
+    assert "possible values: true, false, log, errno" in p.stderr
+
+
+def test_vm_option_without_payload_is_refused():
+    p = subprocess.run([STANDIN, "--memory", "size=1G"], capture_output=True, text=True)
+    assert p.returncode == 2
+    assert "--kernel" in p.stderr
+
+
+def test_net_fd_syntax_accepted_with_payload(tmp_path, kernel):
+    # syntax check of --net fd=[..] (a stdin pipe is not a tap: the boot fails)
+    p = subprocess.run([STANDIN, "--kernel", kernel, "--net", "fd=[0],mac=12:34:56:78:9a:bc",
+                        "--serial", "null", "--console", "off"], capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1
+    assert "Error booting VM" in p.stderr
+    assert "Reserved fd number (<= 2): 0" in p.stderr
+
+
+def test_api_fd_must_be_listening(tmp_path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)   # bound, not listening
+    s.bind(str(tmp_path / "x.sock"))
+    fd = s.fileno()
+    p = subprocess.run([STANDIN, "--api-socket", "fd=%d" % fd], pass_fds=[fd], capture_output=True, text=True)
+    assert p.returncode == 1
+    assert "not listening" in p.stderr
+    r, w = os.pipe()
+    p = subprocess.run([STANDIN, "--api-socket", "fd=%d" % r], pass_fds=[r], capture_output=True, text=True)
+    assert p.returncode == 1 and "not a socket" in p.stderr
+    p = subprocess.run([STANDIN, "--api-socket", "fd=77"], capture_output=True, text=True)
+    assert p.returncode == 1 and "Bad file descriptor" in p.stderr
+    p = subprocess.run([STANDIN, "--api-socket", "fd=x"], capture_output=True, text=True)
+    assert p.returncode == 1 and "Error parsing --api-socket" in p.stderr
+
+
+def test_missing_spec_fails_at_start(tmp_path):
+    env = dict(os.environ, UVM_CH_SPEC=str(tmp_path / "nope.yaml"))
+    p = subprocess.run([STANDIN, "--api-socket", "path=%s" % (tmp_path / "a.sock")], env=env,
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1
+    assert "spec is missing" in p.stderr
+
+
+def test_api_socket_path(tmp_path):
+    path = str(tmp_path / "p.sock")
+    proc = subprocess.Popen([STANDIN, "--api-socket", "path=" + path], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        c = Client(path)
+        assert c.request("GET", "vmm.ping").status == 200
+        assert c.request("PUT", "vmm.shutdown").status == 200
+        assert proc.wait(5) == 0
+        assert not os.path.exists(path)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+# ---------------------------------------------------------------------------
+# HTTP (micro-http)
+
+
+def test_ping(ch):
+    r = ch.call("GET", "vmm.ping")
+    assert r.status == 200
+    assert r.raw_head.startswith("HTTP/1.1 200 \r\n")
+    assert r.headers["server"] == "Cloud Hypervisor API"
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert body["version"] == "53.0.0" and body["build_version"] == "v53.0"
+    assert body["pid"] == ch.proc.pid
+    assert ch.wait_event("vmm", "starting")
+
+
+def test_keep_alive_several_requests_on_one_connection(ch, tmp_path, kernel):
+    c = ch.client()
+    assert c.request("GET", "vmm.ping").status == 200
+    assert c.request("GET", "vm.info").status == 404
+    assert c.request("PUT", "vm.create", vm_config(tmp_path, kernel)).status == 204
+    assert c.request("GET", "vm.info").json()["state"] == "Created"
+    assert c.request("GET", "vmm.ping").headers["connection"] == "keep-alive"
+    # pipelined: two requests in one write, two answers in order
+    c.send_raw(b"GET /api/v1/vmm.ping HTTP/1.1\r\n\r\nGET /api/v1/vm.info HTTP/1.1\r\n\r\n")
+    r1, extra = read_response(c.sock)
+    r2, extra = read_response(c.sock, buf=extra)
+    assert extra == b""
+    assert r1.status == 200 and "build_version" in r1.body
+    assert r2.status == 200 and r2.json()["state"] == "Created"
+
+
+def test_204_has_no_content_length(ch, tmp_path, kernel):
+    r = ch.call("PUT", "vm.create", vm_config(tmp_path, kernel))
+    assert r.status == 204
+    assert "content-length" not in r.headers and r.body == ""
+    assert r.raw_head == "HTTP/1.1 204 \r\nServer: Cloud Hypervisor API\r\nConnection: keep-alive"
+
+
+def test_unknown_endpoint_is_404_and_wrong_method_400(ch):
+    r = ch.call("GET", "vm.frobnicate")
+    assert r.status == 404 and r.json() == ["Not Found"]
+    r = ch.call("PUT", "vm.info")
+    assert r.status == 400 and r.json() == ["Bad Request"]
+    r = ch.call("GET", "vm.boot")
+    assert r.status == 400 and r.json() == ["Bad Request"]
+    r = ch.call("PUT", "vm.counters")
+    assert r.status == 400 and r.json() == ["Bad Request"]
+    r = ch.call("GET", "vm.create")
+    assert r.status == 400 and r.json() == ["Bad Request"]
+    r = ch.call("PUT", "vm.boot", {"x": 1})       # body on a bodyless action
+    assert r.status == 400 and r.json() == ["Bad Request"]
+    r = ch.call("PUT", "vm.add-net")              # body required
+    assert r.status == 400 and r.json() == ["Bad Request"]
+    # methods micro-http does not know: a parse error, then the connection closes
+    c = ch.client()
+    c.send_raw(b"DELETE /api/v1/vm.info HTTP/1.1\r\n\r\n")
+    r, _ = read_response(c.sock)
+    assert r.status == 400 and "Invalid HTTP Method" in r.body
+    assert r.headers["server"] == "Firecracker API"
+    assert c.sock.recv(10) == b""
+
+
+def test_body_over_51200_bytes_is_rejected(ch, tmp_path, kernel):
+    cfg = vm_config(tmp_path, kernel, cmdline="x" * 51300)
+    r = ch.call("PUT", "vm.create", cfg)
+    assert r.status == 400
+    assert "larger than the limit of 51200" in r.body
+    # exactly at the limit is fine (as far as the HTTP layer goes)
+    body = json.dumps(vm_config(tmp_path, kernel, cmdline=""))
+    pad = 51200 - len(body)
+    cfg = vm_config(tmp_path, kernel, cmdline="y" * pad)
+    assert len(json.dumps(cfg)) == 51200
+    assert ch.call("PUT", "vm.create", cfg).status == 204
+
+
+def test_chunked_is_rejected(ch):
+    c = ch.client()
+    c.send_raw(b"PUT /api/v1/vm.create HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+    r, _ = read_response(c.sock)
+    assert r.status == 400
+    assert "chunked" in r.body
+    assert c.sock.recv(10) == b""
+    assert ch.call("GET", "vm.info").status == 404     # nothing was created
+
+
+def test_body_without_content_length_is_rejected(ch, tmp_path, kernel):
+    c = ch.client()
+    body = json.dumps(vm_config(tmp_path, kernel)).encode()
+    c.send_raw(b"PUT /api/v1/vm.create HTTP/1.1\r\nContent-Type: application/json\r\n\r\n" + body + b"\r\n")
+    r, extra = read_response(c.sock)
+    # micro-http sees a bodyless PUT (vm.create answers 400 without body) and
+    # the JSON as the next request line (400 from the parser)
+    assert r.status == 400 and r.body == "" and r.headers["content-length"] == "0"
+    r2, _ = read_response(c.sock, buf=extra)
+    assert r2.status == 400 and "Invalid" in r2.body
+    assert ch.call("GET", "vm.info").status == 404
+
+
+def test_bad_content_length_and_header(ch):
+    for raw in (b"GET /api/v1/vmm.ping HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+                b"GET /api/v1/vmm.ping HTTP/1.1\r\nNoColonHere\r\n\r\n",
+                b"GET /api/v1/vmm.ping HTTP/2.0\r\n\r\n",
+                b"GET /api/v1/vmm.ping HTTP/1.1\r\nAccept-Encoding: identity;q=0\r\n\r\n"):
+        c = ch.client()
+        c.send_raw(raw)
+        r, _ = read_response(c.sock)
+        assert r.status == 400, raw
+        assert "All previous unanswered requests will be dropped." in r.body
+
+
+def test_expect_100_continue(ch):
+    c = ch.client()
+    c.send_raw(b"PUT /api/v1/vm.resize HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+    r, _ = read_response(c.sock)
+    assert r.status == 100
+    c.send_raw(b"{}")
+    r, _ = read_response(c.sock)
+    assert r.status == 404     # no VM
+
+
+def test_eleventh_connection_gets_503(ch):
+    conns = [ch.client() for _ in range(10)]
+    for c in conns:
+        assert c.request("GET", "vmm.ping").status == 200
+    extra = Client(ch.path)
+    extra.sock.settimeout(5)
+    data = b""
+    while True:
+        chunk = extra.sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    assert data.startswith(b"HTTP/1.1 503\r\n")
+    assert b"Too many open connections" in data
+    extra.close()
+    conns[0].close()
+    ch.clients.remove(conns[0])
+    time.sleep(0.1)
+    again = ch.client()
+    assert again.request("GET", "vmm.ping").status == 200
+
+
+def test_half_closed_request_is_dropped(ch):
+    # micro-http drops a connection on EPOLLRDHUP before reading it (unless
+    # it read the request first: a race in the real one too)
+    c = ch.client()
+    c.send_raw(b"GET /api/v1/vmm.ping HTTP/1.1\r\n\r\n")
+    c.sock.shutdown(socket.SHUT_WR)
+    c.sock.settimeout(5)
+    try:
+        data = c.sock.recv(4096)
+    except ConnectionResetError:
+        data = b""
+    assert data == b"" or data.startswith(b"HTTP/1.1 200 ")
+    assert ch.call("GET", "vmm.ping").status == 200
+
+
+# ---------------------------------------------------------------------------
+# validation
+
+
+def test_create_with_unknown_field_is_400(ch, tmp_path, kernel):
+    cfg = vm_config(tmp_path, kernel)
+    cfg["payload"]["kernal"] = "typo"
+    r = ch.call("PUT", "vm.create", cfg)
+    assert r.status == 400
+    assert r.json()[0] == "Failed to deserialize JSON"
+    assert "unknown field `kernal`" in r.json()[1]
+    cfg = vm_config(tmp_path, kernel, frobnicate=True)
+    assert ch.call("PUT", "vm.create", cfg).status == 400
+    assert ch.call("GET", "vm.info").status == 404
+
+
+def test_create_type_errors_are_400(ch, tmp_path, kernel):
+    bad = [
+        {"cpus": {"boot_vcpus": "1", "max_vcpus": 1}},
+        {"cpus": {"boot_vcpus": 1.0, "max_vcpus": 1}},
+        {"cpus": {"boot_vcpus": 0, "max_vcpus": 1}},
+        {"cpus": {"boot_vcpus": 1}},
+        {"memory": {"size": -1}},
+        {"net": [{"mac": "not-a-mac"}]},
+        {"net": [{"ip": "10.0.0.300", "mask": "255.255.255.0"}]},
+        {"net": [{"queue_size": 70000}]},
+        {"net": [{"fds": [3, 4]}]},
+        {"disks": [{"path": "/x", "readonly": None}]},
+        {"serial": {"mode": "Bogus"}},
+        {"memory": {"size": 1, "hotplug_method": "Bogus"}},
+        {"cpus": {"boot_vcpus": 1, "max_vcpus": 1, "topology": {"threads_per_core": 1}}},
+    ]
+    for extra in bad:
+        cfg = vm_config(tmp_path, kernel, **extra)
+        r = ch.call("PUT", "vm.create", cfg)
+        assert r.status == 400, extra
+    r = ch.call("PUT", "vm.create", b'{"payload":{"kernel":"a"},"payload":{"kernel":"b"}}')
+    assert r.status == 400 and "duplicate field" in r.body
+    r = ch.call("PUT", "vm.create", b'{"payload":')
+    assert r.status == 400
+    r = ch.call("PUT", "vm.create", b"[]")
+    assert r.status == 400
+    assert ch.call("GET", "vm.info").status == 404
+
+
+def test_non_bzimage_kernel_fails_at_boot(ch, tmp_path):
+    bogus = tmp_path / "notakernel"
+    bogus.write_bytes(b"\0" * 8192)
+    # v53 only stores the config at vm.create: the kernel is loaded at vm.boot
+    assert ch.call("PUT", "vm.create", vm_config(tmp_path, str(bogus))).status == 204
+    r = ch.call("PUT", "vm.boot")
+    assert r.status == 500
+    assert r.json()[:3] == ["Error from API", "The VM could not boot", "Cannot load the kernel into memory"]
+    # ... and the half-booted VM stays, as in v53
+    assert ch.call("GET", "vm.info").json()["state"] == "Created"
+    assert "VM is already created" in ch.call("PUT", "vm.boot").json()
+    assert ch.call("PUT", "vm.delete").status == 204
+    # a missing kernel
+    assert ch.call("PUT", "vm.create", vm_config(tmp_path, str(tmp_path / "missing"))).status == 204
+    r = ch.call("PUT", "vm.boot")
+    assert r.status == 500 and "Cannot open kernel file" in r.json()
+    assert "No such file or directory (os error 2)" in r.json()
+    assert ch.call("PUT", "vm.delete").status == 204
+    # an ELF without a PVH note
+    elf = make_elf(tmp_path / "vmlinux", pvh=False)
+    assert ch.call("PUT", "vm.create", vm_config(tmp_path, elf)).status == 204
+    r = ch.call("PUT", "vm.boot")
+    assert r.status == 500 and "Kernel lacks PVH header" in r.json()
+    assert ch.call("PUT", "vm.delete").status == 204
+    # an ELF with one boots
+    elf = make_elf(tmp_path / "vmlinux-pvh", pvh=True)
+    assert ch.call("PUT", "vm.create", vm_config(tmp_path, elf)).status == 204
+    assert ch.call("PUT", "vm.boot").status == 204
+
+
+def test_missing_initramfs_and_disk(ch, tmp_path, kernel):
+    cfg = vm_config(tmp_path, kernel)
+    cfg["payload"]["initramfs"] = str(tmp_path / "nope.img")
+    assert ch.call("PUT", "vm.create", cfg).status == 204
+    r = ch.call("PUT", "vm.boot")
+    assert r.status == 500 and "Cannot open initramfs file" in r.json()
+    # Vm::new failed: no VM was kept, the config can be fixed by delete+create
+    assert ch.call("PUT", "vm.delete").status == 204
+    cfg = vm_config(tmp_path, kernel, disks=[{"path": str(tmp_path / "nodisk.img")}])
+    assert ch.call("PUT", "vm.create", cfg).status == 204
+    r = ch.call("PUT", "vm.boot")
+    assert r.status == 500 and "Cannot open disk path" in r.json()
+
+
+def test_disk_locks(tmp_path, kernel):
+    img = tmp_path / "disk.img"
+    img.write_bytes(b"\0" * (1 << 20))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = StandIn(tmp_path / "a"), StandIn(tmp_path / "b")
+    try:
+        cfg = vm_config(tmp_path / "a", kernel, disks=[{"path": str(img)}])
+        assert a.call("PUT", "vm.create", cfg).status == 204
+        assert a.call("PUT", "vm.boot").status == 204
+        cfg = vm_config(tmp_path / "b", kernel, disks=[{"path": str(img), "readonly": True}])
+        assert b.call("PUT", "vm.create", cfg).status == 204
+        r = b.call("PUT", "vm.boot")
+        assert r.status == 500 and "Another instance likely holds a lock" in r.body
+        info = a.call("GET", "vm.info").json()
+        assert info["config"]["disks"][0]["id"] == "_disk0"
+    finally:
+        a.stop()
+        b.stop()
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/qemu-img"), reason="needs qemu-img")
+def test_disk_image_types(ch, tmp_path, kernel):
+    raw = tmp_path / "raw.img"
+    raw.write_bytes(b"\0" * (1 << 20))
+    q = str(tmp_path / "base.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", q, "1M"], check=True)
+    ov = str(tmp_path / "overlay.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", q, ov], check=True)
+
+    def try_boot(disks):
+        assert ch.call("PUT", "vm.create", vm_config(tmp_path, kernel, disks=disks)).status == 204
+        r = ch.call("PUT", "vm.boot")
+        info = ch.call("GET", "vm.info").json()
+        assert ch.call("PUT", "vm.delete").status == 204
+        return r, info
+
+    r, _ = try_boot([{"path": q, "image_type": "Raw"}])
+    assert r.status == 500
+    assert r.json()[-1] == "Disk image type does not match expected type: specified = raw, detected = qcow2"
+    r, info = try_boot([{"path": q, "image_type": "Qcow2"}, {"path": str(raw)}])
+    assert r.status == 204
+    assert info["config"]["disks"][1]["image_type"] == "Raw"     # auto-detected, written back
+    r, _ = try_boot([{"path": ov, "image_type": "Qcow2"}])
+    assert r.status == 500 and "Cannot open disk path" in r.json()
+    r, _ = try_boot([{"path": ov, "image_type": "Qcow2", "backing_files": True}])
+    assert r.status == 204
+
+
+def test_validation_at_boot(ch, tmp_path, kernel):
+    cfg = vm_config(tmp_path, kernel)
+    cfg["cpus"] = {"boot_vcpus": 4, "max_vcpus": 2}
+    assert ch.call("PUT", "vm.create", cfg).status == 204
+    r = ch.call("PUT", "vm.boot")
+    assert r.status == 500
+    assert r.json() == ["Error from API", "The VM could not boot", "Failed to validate config",
+                        "Max CPUs (2) lower than boot CPUs (4)"]
+
+
+# ---------------------------------------------------------------------------
+# state machine
+
+
+def test_info_and_errors_without_vm(ch):
+    r = ch.call("GET", "vm.info")
+    assert r.status == 404
+    assert r.json() == ["Error from API", "The VM info is not available", "VM is not created"]
+    r = ch.call("PUT", "vm.pause")
+    assert r.status == 500 and r.json() == ["Error from API", "The VM could not be paused", "VM is not running"]
+    r = ch.call("PUT", "vm.boot")
+    assert r.status == 404 and r.json() == ["Error from API", "The VM could not boot", "VM config is missing"]
+    assert ch.call("PUT", "vm.delete").status == 204           # nothing to delete: fine in v53
+    assert ch.call("GET", "vm.counters").status == 500
+    assert ch.call("PUT", "vm.shutdown").status == 500
+    assert ch.call("PUT", "vm.power-button").status == 500
+    assert ch.call("PUT", "vm.reboot").status == 404
+    assert ch.call("PUT", "vm.resize", {"desired_vcpus": 2}).status == 404
+    assert ch.call("PUT", "vm.add-net", {}).status == 404
+
+
+def test_lifecycle(ch, tmp_path, kernel):
+    serial = tmp_path / "serial.log"
+    assert ch.call("PUT", "vm.create", vm_config(tmp_path, kernel)).status == 204
+    r = ch.call("PUT", "vm.create", vm_config(tmp_path, kernel))
+    assert r.status == 500 and r.json() == ["Error from API", "The VM could not be created", "VM is already created"]
+    r = ch.call("PUT", "vm.pause")
+    assert r.status == 500 and r.json() == ["Error from API", "The VM could not be paused", "VM is not running"]
+    info = ch.call("GET", "vm.info").json()
+    assert info["state"] == "Created"
+    assert info["config"]["cpus"]["boot_vcpus"] == 1 and info["config"]["memory"]["size"] == 256 << 20
+    assert info["config"]["payload"]["kernel"] == kernel
+    assert info["memory_actual_size"] == 256 << 20
+    assert "device_tree" not in info
+
+    assert ch.call("PUT", "vm.boot").status == 204
+    wait_for_line(serial, "UVM-GUEST-READY")
+    ch.wait_event("vm", "booted")
+    assert ch.names().index("vm/booting") < ch.names().index("vm/booted")
+    r = ch.call("PUT", "vm.boot")
+    assert r.status == 500 and r.json() == ["Error from API", "The VM could not boot", "VM is already created"]
+    info = ch.call("GET", "vm.info").json()
+    assert info["state"] == "Running" and isinstance(info["device_tree"], dict)
+    assert ch.call("GET", "vm.counters").status == 200
+
+    assert ch.call("PUT", "vm.pause").status == 204
+    ch.wait_event("vm", "paused")
+    assert ch.call("GET", "vm.info").json()["state"] == "Paused"
+    r = ch.call("PUT", "vm.pause")
+    assert r.status == 500 and r.json()[1] == "The VM could not be paused"
+    assert ch.call("PUT", "vm.resume").status == 204
+    ch.wait_event("vm", "resumed")
+    r = ch.call("PUT", "vm.resume")
+    assert r.status == 500 and r.json()[1] == "The VM could not resume"
+
+    assert ch.call("PUT", "vm.shutdown").status == 204
+    ch.wait_event("vm", "shutdown")
+    assert ch.call("GET", "vm.info").json()["state"] == "Created"
+    r = ch.call("PUT", "vm.shutdown")
+    assert r.status == 500 and r.json() == ["Error from API", "The VM could not shutdown", "VM is not running"]
+    # boot again: the serial file is created anew (File::create)
+    assert ch.call("PUT", "vm.boot").status == 204
+    wait_for_line(serial, "UVM-GUEST-READY")
+    assert ch.call("PUT", "vm.reboot").status == 204
+    ch.wait_event("vm", "rebooted")
+    wait_for_line(serial, "UVM-GUEST-READY")
+    assert ch.call("PUT", "vm.delete").status == 204
+    ch.wait_event("vm", "deleted")
+    assert ch.call("GET", "vm.info").status == 404
+    assert ch.proc.poll() is None
+
+
+def test_pause_delays_ready(ch, tmp_path, kernel):
+    # guest time stops while paused
+    assert ch.call("PUT", "vm.create", vm_config(tmp_path, kernel)).status == 204
+    assert ch.call("PUT", "vm.boot").status == 204
+    assert ch.call("PUT", "vm.pause").status == 204
+    time.sleep(0.5)
+    assert "UVM-GUEST-READY" not in (tmp_path / "serial.log").read_text()
+    assert ch.call("PUT", "vm.resume").status == 204
+    wait_for_line(tmp_path / "serial.log", "UVM-GUEST-READY")
+
+
+def test_resize(ch, tmp_path, kernel):
+    cfg = vm_config(tmp_path, kernel, balloon={"size": 0})
+    cfg["memory"]["hotplug_size"] = 512 << 20
+    assert ch.call("PUT", "vm.create", cfg).status == 204
+    assert ch.call("PUT", "vm.resize", {"desired_vcpus": 2}).status == 204
+    assert ch.call("GET", "vm.info").json()["config"]["cpus"]["boot_vcpus"] == 2
+    assert ch.call("PUT", "vm.resize", {"desired_vcpus": 1}).status == 204
+    assert ch.call("PUT", "vm.boot").status == 204
+    assert ch.call("PUT", "vm.resize", {"desired_vcpus": 2}).status == 204
+    ch.wait_event("vm", "resized")
+    r = ch.call("PUT", "vm.resize", {"desired_vcpus": 3})
+    assert r.status == 500 and "Requested vCPUs exceed maximum" in r.json()
+    assert ch.call("PUT", "vm.resize", {"desired_ram": 384 << 20}).status == 204
+    assert ch.call("PUT", "vm.resize", {"desired_balloon": 64 << 20}).status == 204
+    info = ch.call("GET", "vm.info").json()
+    assert info["config"]["memory"]["size"] == 384 << 20
+    assert info["memory_actual_size"] == (384 - 64) << 20
+    r = ch.call("PUT", "vm.resize", {"desired_ram": (384 << 20) + 4096})
+    assert r.status == 500 and "not a valid size" in r.body
+    r = ch.call("PUT", "vm.resize", {"desired_vcpus": 0})
+    assert r.status == 400
+
+
+# ---------------------------------------------------------------------------
+# fds
+
+
+def test_fds_sent_with_vm_create_are_closed(ch, tmp_path, kernel):
+    c = ch.client()        # one connection throughout: its fd stays counted
+    assert c.request("GET", "vmm.ping").status == 200
+    before = fd_count(ch.proc.pid)
+    pipes = [os.pipe() for _ in range(3)]
+    fds = [r for r, w in pipes]
+    r = c.request("PUT", "vm.create", vm_config(tmp_path, kernel), fds=fds)
+    assert r.status == 204
+    after = fd_count(ch.proc.pid)
+    # the serial file is now open (+1); the three passed fds are gone
+    assert after == before + 1
+    for r_, w in pipes:
+        os.close(r_)
+        # nobody else holds the read end: writing gets EPIPE
+        with pytest.raises(BrokenPipeError):
+            os.write(w, b"x")
+        os.close(w)
+    # fds on other endpoints are dropped too
+    before = fd_count(ch.proc.pid)
+    r_, w = os.pipe()
+    assert c.request("GET", "vm.info", fds=[r_]).status == 200
+    assert c.request("PUT", "vm.add-net", {"mac": "zz"}, fds=[r_]).status == 400
+    assert c.request("PUT", "vm.pause", fds=[r_]).status == 500
+    assert fd_count(ch.proc.pid) == before
+    os.close(r_)
+    os.close(w)
+
+
+def test_add_net_with_a_pipe_is_refused(ch, tmp_path, kernel):
+    r_, w = os.pipe()
+    c = ch.client()
+    try:
+        assert c.request("PUT", "vm.create", vm_config(tmp_path, kernel)).status == 204
+        before = fd_count(ch.proc.pid)
+        # only created: v53 stores the config and answers 204; the fd is kept
+        r = c.request("PUT", "vm.add-net", {"mac": "52:54:00:00:00:01"}, fds=[r_])
+        assert r.status == 204
+        assert fd_count(ch.proc.pid) == before + 1
+        net = c.request("GET", "vm.info").json()["config"]["net"][0]
+        assert net["mac"] == "52:54:00:00:00:01" and len(net["fds"]) == 1 and net["num_queues"] == 2
+        # ... and the boot fails on it
+        r = c.request("PUT", "vm.boot")
+        assert r.status == 500
+        body = r.json()
+        assert body[:5] == ["Error from API", "The VM could not boot", "Error from device manager",
+                            "Cannot create virtio-net device", "Using existing tap"]
+        assert "Inappropriate ioctl for device (os error 25)" in body
+        assert c.request("PUT", "vm.delete").status == 204
+        assert fd_count(ch.proc.pid) == before - 1   # config fd closed, serial file closed
+        # running: refused at once
+        boot(ch, tmp_path, kernel)
+        r = c.request("PUT", "vm.add-net", {}, fds=[r_])
+        assert r.status == 500 and "Using existing tap" in r.json()
+        # num_queues must be 2 x fds
+        r = c.request("PUT", "vm.add-net", {"num_queues": 4}, fds=[r_])
+        assert r.status == 500
+        assert r.json()[-1] == "Number of queues (4) to virtio_net does not match the number of FDs (2)"
+    finally:
+        os.close(r_)
+        os.close(w)
+
+
+@pytest.mark.skipif(not can_make_taps(), reason="needs root and /dev/net/tun")
+def test_add_net_with_a_tap(ch, tmp_path, kernel):
+    ns = TapNamespace(["tap0", "tap1"])
+    try:
+        assert ch.call("PUT", "vm.create", vm_config(tmp_path, kernel)).status == 204
+        assert ch.call("PUT", "vm.add-net", {"mac": "52:54:00:12:34:56"}, fds=[ns.fds[0]]).status == 204
+        assert ch.call("PUT", "vm.boot").status == 204
+        wait_for_line(tmp_path / "serial.log", "UVM-GUEST-READY")
+        info = ch.call("GET", "vm.info").json()
+        assert info["config"]["net"][0]["id"] == "_net0"
+        r = ch.call("PUT", "vm.add-net", {"id": "hot0"}, fds=[ns.fds[1]])
+        assert r.status == 200
+        assert r.json()["id"] == "hot0" and r.json()["bdf"].startswith("0000:00:")
+        ch.wait_event("virtio-device", "activated")
+        assert "hot0" in ch.call("GET", "vm.counters").json()
+        assert ch.call("PUT", "vm.remove-device", {"id": "hot0"}).status == 204
+        ev = ch.wait_event("vm", "device-removed")
+        assert ev["properties"]["id"] == "hot0"
+        assert len(ch.call("GET", "vm.info").json()["config"]["net"]) == 1
+        r = ch.call("PUT", "vm.remove-device", {"id": "nope"})
+        assert r.status == 500
+    finally:
+        ns.close()
+
+
+@pytest.mark.skipif(not can_make_taps(), reason="needs root and /dev/net/tun")
+def test_two_guests_ping_each_other_over_taps(tmp_path, kernel):
+    ns = TapNamespace(["tapa", "tapb"])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a, b = StandIn(tmp_path / "a"), StandIn(tmp_path / "b")
+    try:
+        for ch, me, peer, fd in ((a, "10.9.0.1", "10.9.0.2", ns.fds[0]), (b, "10.9.0.2", "10.9.0.1", ns.fds[1])):
+            d = tmp_path / ("a" if ch is a else "b")
+            cfg = vm_config(d, kernel, cmdline="console=ttyS0 uvm.ip=%s/24 uvm.ping=%s" % (me, peer))
+            assert ch.call("PUT", "vm.create", cfg).status == 204
+            assert ch.call("PUT", "vm.add-net", {}, fds=[fd]).status == 204
+        for ch in (a, b):
+            assert ch.call("PUT", "vm.boot").status == 204
+        wait_for_line(tmp_path / "a" / "serial.log", "UVM-NET-UP eth0 10.9.0.1/24")
+        wait_for_line(tmp_path / "a" / "serial.log", "UVM-PING-OK 10.9.0.2", timeout=10)
+        wait_for_line(tmp_path / "b" / "serial.log", "UVM-PING-OK 10.9.0.1", timeout=10)
+        counters = a.call("GET", "vm.counters").json()["_net0"]
+        assert counters["tx_frames"] > 0 and counters["rx_frames"] > 0
+    finally:
+        a.stop()
+        b.stop()
+        ns.close()
+
+
+def test_ping_without_network_fails(ch, tmp_path, kernel):
+    cfg = vm_config(tmp_path, kernel, cmdline="console=ttyS0 uvm.ip=10.9.0.1/24 uvm.ping=10.9.0.1")
+    assert ch.call("PUT", "vm.create", cfg).status == 204
+    assert ch.call("PUT", "vm.boot").status == 204
+    # no net device: eth0 never shows up (5 s in the guest)
+    wait_for_line(tmp_path / "serial.log", "UVM-NET-FAIL eth0 10.9.0.1/24", timeout=10)
+
+
+# ---------------------------------------------------------------------------
+# guest behaviour, exit
+
+
+def test_power_button_powers_off_and_vmm_exits(ch, tmp_path, kernel):
+    boot(ch, tmp_path, kernel)
+    assert ch.call("PUT", "vm.power-button").status == 204
+    wait_for_line(tmp_path / "serial.log", "UVM-GUEST-POWEROFF")
+    assert ch.wait_exit() == 0
+    names = ch.names()
+    assert names[-3:] == ["vm/shutdown", "vm/deleted", "vmm/shutdown"]
+
+
+def test_power_button_ignored(ch, tmp_path, kernel):
+    boot(ch, tmp_path, kernel, cmdline="console=ttyS0 uvm.powerbutton=ignore")
+    for _ in range(2):
+        assert ch.call("PUT", "vm.power-button").status == 204
+    time.sleep(0.3)
+    lines = (tmp_path / "serial.log").read_text().splitlines()
+    assert lines.count("UVM-GUEST-IGNORING-POWERBUTTON") == 2
+    assert ch.proc.poll() is None
+    assert ch.call("GET", "vm.info").json()["state"] == "Running"
+
+
+def test_power_button_with_no_shutdown(tmp_path, kernel):
+    ch = StandIn(tmp_path, ["--no-shutdown"])
+    try:
+        boot(ch, tmp_path, kernel)
+        assert ch.call("PUT", "vm.power-button").status == 204
+        ch.wait_event("vm", "shutdown")
+        assert ch.proc.poll() is None
+        assert ch.call("GET", "vm.info").json()["state"] == "Created"
+    finally:
+        ch.stop()
+
+
+def test_panic_with_pvpanic(ch, tmp_path, kernel):
+    boot(ch, tmp_path, kernel, cmdline="console=ttyS0 uvm.panic=1", pvpanic=True)
+    wait_for_line(tmp_path / "serial.log", "UVM-GUEST-PANIC")
+    ev = ch.wait_event("guest", "panic")
+    assert ev["properties"] == {"event": "panic"}
+    assert ch.proc.poll() is None
+
+
+def test_panic_without_pvpanic_is_silent(ch, tmp_path, kernel):
+    boot(ch, tmp_path, kernel, cmdline="console=ttyS0 uvm.panic=1")
+    wait_for_line(tmp_path / "serial.log", "UVM-GUEST-PANIC")
+    time.sleep(0.2)
+    assert "guest/panic" not in ch.names()
+    # a panicked guest does not react to the power button
+    assert ch.call("PUT", "vm.power-button").status == 204
+    time.sleep(0.3)
+    assert ch.proc.poll() is None
+
+
+def test_vmm_shutdown(ch, tmp_path, kernel):
+    boot(ch, tmp_path, kernel)
+    c = ch.client()
+    r = c.request("PUT", "vmm.shutdown")
+    assert r.status == 200 and r.headers["content-length"] == "0"
+    assert ch.wait_exit() == 0
+    assert ch.names()[-3:] == ["vm/shutdown", "vm/deleted", "vmm/shutdown"]
+
+
+def test_sigterm_exits_cleanly(ch, tmp_path, kernel):
+    boot(ch, tmp_path, kernel)
+    ch.proc.send_signal(signal.SIGTERM)
+    assert ch.wait_exit() == 0
+    assert ch.names()[-1] == "vmm/shutdown"
+
+
+def test_event_format(ch):
+    ch.wait_event("vmm", "starting")
+    # pretty-printed, 2-space indent, blank line after each object
+    assert ch.ev_text == ""
+    assert ch.call("PUT", "vmm.shutdown").status == 200
+    ch.wait_exit()
+    raw = b""
+    while True:
+        try:
+            chunk = os.read(ch.ev_fd, 65536)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        raw += chunk
+    text = raw.decode()
+    assert text.startswith("{\n  \"timestamp\": {\n    \"secs\": ")
+    assert text.endswith("}\n\n")
+    obj = json.loads(text.split("\n\n")[0])
+    assert list(obj) == ["timestamp", "source", "event", "properties"]
+    assert set(obj["timestamp"]) == {"secs", "nanos"}
+
+
+def test_events_are_dropped_when_the_pipe_is_full(tmp_path, kernel):
+    ch = StandIn(tmp_path)
+    try:
+        fcntl.fcntl(ch.ev_fd, 1031, 4096)        # F_SETPIPE_SZ: a small pipe
+        time.sleep(0.1)
+        assert ch.call("PUT", "vm.create", vm_config(tmp_path, kernel)).status == 204
+        assert ch.call("PUT", "vm.boot").status == 204
+        for _ in range(40):                      # without reading the events
+            assert ch.call("PUT", "vm.pause").status == 204
+            assert ch.call("PUT", "vm.resume").status == 204
+        assert ch.call("GET", "vmm.ping").status == 200   # never blocked
+    finally:
+        ch.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))

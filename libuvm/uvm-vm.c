@@ -767,6 +767,9 @@ on_child_exit (int code, int sig, gpointer user_data)
   self->child = NULL;
   if (self->control != NULL)
     {
+      /* The pidfd may fire before the last events were read (a panic, a
+       * guest shutdown): hear them before reporting the exit. */
+      self->control->klass->read_pending (self->control);
       self->control->klass->free (self->control);
       self->control = NULL;
     }
@@ -1190,6 +1193,13 @@ run_state_request (UvmVm *vm, UvmControlOp op, UvmVmState target, gpointer tag,
   g_task_set_task_data (task, GINT_TO_POINTER (target), NULL);
   if (!check_controllable (vm, task))
     return;
+  /* Already there: cloud-hypervisor refuses a pause of a paused VM (500),
+   * and the API promises success. */
+  if (vm->state == target)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
   vm->control->klass->request_async (vm->control, op, cancellable, on_run_state_request_done,
                                      g_steal_pointer (&task));
 }
@@ -1727,7 +1737,7 @@ uvm_vm_ch_request_async (UvmVm *vm, const char *method, const char *endpoint,
         }
     }
   d = g_new0 (ChRequestData, 1);
-  d->http = uvm_http_client_ref (uvm_ch_control_get_http (vm->control));
+  d->http = uvm_http_client_ref (uvm_ch_control_get_http (vm->control, endpoint));
   g_task_set_task_data (task, d, ch_request_data_free);
   path = g_strconcat ("/api/v1/", endpoint, NULL);
   uvm_http_client_request_async (d->http, method, path, body_json, NULL, 0, cancellable,

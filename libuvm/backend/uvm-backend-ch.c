@@ -271,6 +271,7 @@ typedef struct {
   GArray *net_fds;       /* int, parallel to net_bodies; closed once sent */
   gboolean boot;
   gboolean booted;
+  gboolean host_shutdown;   /* we sent vm.shutdown/vmm.shutdown */
 } ChControl;
 
 /* One API call; non-2xx becomes UVM_ERROR_HYPERVISOR quoting the body. */
@@ -489,6 +490,7 @@ ch_request_async (UvmControl *control, UvmControlOp op, GCancellable *cancellabl
     case UVM_CONTROL_QUIT:
       /* Ends the VMM; returns 200 on v53 where the spec says 204. */
       endpoint = "vmm.shutdown";
+      self->host_shutdown = TRUE;
       break;
     }
   ch_call (self, "PUT", endpoint, NULL, NULL, 0, cancellable, request_done, task);
@@ -523,8 +525,8 @@ ch_on_event (const char *source, const char *event, JsonObject *properties, gint
     sink->state (self->parent.vm, UVM_VM_STATE_PAUSED);
   else if (g_str_equal (name, "vm/resumed") || g_str_equal (name, "vm/booted"))
     sink->state (self->parent.vm, UVM_VM_STATE_RUNNING);
-  else if (g_str_equal (name, "vm/shutdown"))
-    kind = UVM_EVENT_GUEST_SHUTDOWN;
+  else if (g_str_equal (name, "vm/shutdown") && !self->host_shutdown)
+    kind = UVM_EVENT_GUEST_SHUTDOWN;   /* v53 also says so after our own stop */
   else if (g_str_equal (name, "vm/rebooted"))
     kind = UVM_EVENT_GUEST_RESET;
   else if (g_str_equal (name, "guest/panic"))
@@ -537,6 +539,12 @@ ch_on_event (const char *source, const char *event, JsonObject *properties, gint
   ev = uvm_event_new_hypervisor (kind, UVM_VM_STATE_DEFINED, name, properties, device);
   sink->event (self->parent.vm, ev);
   uvm_event_unref (ev);
+}
+
+static void
+ch_read_pending (UvmControl *control)
+{
+  uvm_ch_event_monitor_read_pending (((ChControl *) control)->events);
 }
 
 static void
@@ -559,6 +567,7 @@ static const UvmControlClass ch_control_class = {
   .ready_async = ch_ready_async,
   .request_async = ch_request_async,
   .balloon_async = ch_balloon_async,
+  .read_pending = ch_read_pending,
   .free = ch_control_free,
 };
 
@@ -601,11 +610,16 @@ uvm_control_is_cloud_hypervisor (UvmControl *control)
   return control->klass == &ch_control_class;
 }
 
-/* The escape hatch uses the connection directly: any endpoint, any status. */
+/* The escape hatch uses the connection directly: any endpoint, any status.
+ * A raw stop is still ours, not the guest's. */
 UvmHttpClient *
-uvm_ch_control_get_http (UvmControl *control)
+uvm_ch_control_get_http (UvmControl *control, const char *endpoint)
 {
-  return ((ChControl *) control)->http;
+  ChControl *self = (ChControl *) control;
+
+  if (g_strcmp0 (endpoint, "vm.shutdown") == 0 || g_strcmp0 (endpoint, "vmm.shutdown") == 0)
+    self->host_shutdown = TRUE;
+  return self->http;
 }
 
 const UvmBackend uvm_backend_cloud_hypervisor = {

@@ -174,8 +174,9 @@ plan_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, GError **error)
                                                      uvm_network_get_tap_name (net));
             int fd = uvm_plan_add_fd (b->plan, UVM_PLAN_FD_TAP, dev, what);
             g_autofree char *fd_str = g_strdup_printf ("%d", fd);
-            uvm_plan_take_arg (b->plan, printf_qemu ("tap", "id", backend_id, "fd", fd_str,
-                                                     "vnet_hdr", "on", NULL));
+            /* With fd= qemu reads the vnet header flag from the tap itself
+             * (and refuses vnet_hdr=). */
+            uvm_plan_take_arg (b->plan, printf_qemu ("tap", "id", backend_id, "fd", fd_str, NULL));
           }
         else
           {
@@ -434,6 +435,12 @@ qemu_balloon_async (UvmControl *control, guint64 guest_bytes, guint64 memory,
 }
 
 static void
+qemu_read_pending (UvmControl *control)
+{
+  uvm_qmp_client_read_pending (((QemuControl *) control)->qmp);
+}
+
+static void
 qemu_control_free (UvmControl *control)
 {
   QemuControl *self = (QemuControl *) control;
@@ -450,6 +457,7 @@ static const UvmControlClass qemu_control_class = {
   .ready_async = qemu_ready_async,
   .request_async = qemu_request_async,
   .balloon_async = qemu_balloon_async,
+  .read_pending = qemu_read_pending,
   .free = qemu_control_free,
 };
 

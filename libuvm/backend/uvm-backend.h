@@ -42,6 +42,8 @@ typedef struct {
   void (*balloon_async) (UvmControl *control, guint64 guest_bytes, guint64 memory,
                          GCancellable *cancellable, GAsyncReadyCallback callback,
                          gpointer user_data);
+  /* The hypervisor exited: deliver the events it wrote before that. */
+  void (*read_pending)  (UvmControl *control);
   void (*free)          (UvmControl *control);
 } UvmControlClass;
 
@@ -82,7 +84,7 @@ char       *uvm_vm_describe_device (UvmVm *vm, UvmDevice *device);
 /* For the cloud-hypervisor escape hatch (uvm-backend-ch.c). */
 typedef struct _UvmHttpClient UvmHttpClient;
 gboolean       uvm_control_is_cloud_hypervisor (UvmControl *control);
-UvmHttpClient *uvm_ch_control_get_http (UvmControl *control);
+UvmHttpClient *uvm_ch_control_get_http (UvmControl *control, const char *endpoint);
 
 /* For the qemu escape hatch (uvm-backend-qemu.c). */
 gboolean uvm_control_is_qemu (UvmControl *control);

@@ -488,6 +488,13 @@ uvm_ch_event_monitor_new (int            fd,
 }
 
 void
+uvm_ch_event_monitor_read_pending (UvmChEventMonitor *monitor)
+{
+  if (monitor != NULL && monitor->stream != NULL)
+    uvm_stream_read_pending (monitor->stream);
+}
+
+void
 uvm_ch_event_monitor_free (UvmChEventMonitor *monitor)
 {
   if (monitor == NULL)

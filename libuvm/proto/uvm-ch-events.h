@@ -41,5 +41,8 @@ typedef struct _UvmChEventMonitor UvmChEventMonitor;
 UvmChEventMonitor *uvm_ch_event_monitor_new (int fd, UvmChEventFunc func, GSourceFunc closed,
                                              gpointer user_data);
 void               uvm_ch_event_monitor_free (UvmChEventMonitor *monitor);
+/* Reads and delivers what is in the pipe now (the VMM has exited: its last
+ * events must come before its exit).  Must not be called from @func. */
+void               uvm_ch_event_monitor_read_pending (UvmChEventMonitor *monitor);
 
 G_END_DECLS

@@ -882,6 +882,15 @@ uvm_qmp_client_close (UvmQmpClient *client)
   client_shutdown (client, CLOSE_LOCAL, NULL);
 }
 
+void
+uvm_qmp_client_read_pending (UvmQmpClient *client)
+{
+  g_return_if_fail (client != NULL);
+
+  if (client->stream != NULL)
+    uvm_stream_read_pending (client->stream);
+}
+
 gboolean
 uvm_qmp_client_is_closed (UvmQmpClient *client)
 {

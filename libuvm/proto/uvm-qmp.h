@@ -120,6 +120,11 @@ JsonNode *uvm_qmp_client_execute_finish (UvmQmpClient  *client,
 void     uvm_qmp_client_close (UvmQmpClient *client);
 gboolean uvm_qmp_client_is_closed (UvmQmpClient *client);
 
+/* Reads and dispatches (events, replies) everything qemu already sent,
+ * now: called when qemu has exited, so that its last events are reported
+ * before its exit. */
+void     uvm_qmp_client_read_pending (UvmQmpClient *client);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (UvmQmpClient, uvm_qmp_client_unref)
 
 G_END_DECLS

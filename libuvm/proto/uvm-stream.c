@@ -454,15 +454,10 @@ uvm_stream_stop_writing (UvmStream *stream)
 
 /* ---- input ------------------------------------------------------------ */
 
-static gboolean
-on_readable (G_GNUC_UNUSED int          fd,
-             G_GNUC_UNUSED GIOCondition condition,
-             gpointer                   user_data)
+/* Reads once, or until EAGAIN when @all; stops at EOF or when closed. */
+static void
+read_available (UvmStream *stream, gboolean all)
 {
-  UvmStream *stream = user_data;
-  gboolean keep;
-
-  stream_ref (stream);
   do
     {
       ssize_t n;
@@ -489,11 +484,35 @@ on_readable (G_GNUC_UNUSED int          fd,
         stream->callbacks.data (stream, stream->readbuf, n, stream->user_data);
     }
   /* Until EAGAIN in drain mode, unless the owner closed us meanwhile. */
-  while (stream->drain && !stream->closed);
+  while (all && !stream->closed);
+}
+
+static gboolean
+on_readable (G_GNUC_UNUSED int          fd,
+             G_GNUC_UNUSED GIOCondition condition,
+             gpointer                   user_data)
+{
+  UvmStream *stream = user_data;
+  gboolean keep;
+
+  stream_ref (stream);
+  read_available (stream, stream->drain);
   keep = !stream->closed;
   stream_unref (stream);
 
   return keep ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+void
+uvm_stream_read_pending (UvmStream *stream)
+{
+  g_return_if_fail (stream != NULL);
+
+  if (stream->closed)
+    return;
+  stream_ref (stream);
+  read_available (stream, TRUE);
+  stream_unref (stream);
 }
 
 /* ---- the stream ------------------------------------------------------- */

@@ -92,6 +92,10 @@ void       uvm_stream_set_read_budget (UvmStream *stream, gsize max_bytes);
 /* In drain mode every wake-up reads until EAGAIN (or EOF), calling the
  * data callback once per read, rather than reading once. */
 void       uvm_stream_set_drain (UvmStream *stream, gboolean drain);
+/* Reads and delivers everything the peer already sent, now, until EAGAIN,
+ * EOF or a close: for a peer that has exited, whose last words must be
+ * heard before its exit is reported.  The callbacks run from inside. */
+void       uvm_stream_read_pending (UvmStream *stream);
 
 /* A message to send: @bytes (referenced, not copied; not empty) and
  * duplicates (F_DUPFD_CLOEXEC) of @fds, which stay the caller's.  Fails

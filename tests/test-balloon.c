@@ -132,6 +132,40 @@ test_target_on_stopped_vm_is_not_running (Fixture *f, gconstpointer data)
   g_assert_error (error, UVM_ERROR, UVM_ERROR_NOT_RUNNING);
 }
 
+/* cloud-hypervisor's vm.resize takes the balloon's size; its vm.info
+ * reports the memory the guest is left with.  The stand-in keeps v53's
+ * arithmetic, so this checks our conversion. */
+static void
+test_cloud_hypervisor_guest_keeps_the_target (Fixture *f, gconstpointer data)
+{
+  TestBackend *backend = test_backend_new_ch_standin ();
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *info = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  guint status = 0;
+
+  if (test_backend_skip (backend))
+    {
+      test_backend_free (backend);
+      return;
+    }
+  vm = test_guest_vm_new (backend, "chballoon", f->dir, NULL);
+  uvm_vm_add_device (vm, uvm_device_new_balloon ());
+  g_assert_true (uvm_vm_start (vm, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (uvm_vm_set_balloon_target (vm, 160 * UVM_MIB, NULL, &error));
+  g_assert_no_error (error);
+  info = uvm_vm_ch_request (vm, "GET", "vm.info", NULL, &status, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (status, ==, 200);
+  node = json_from_string (info, NULL);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (node), "memory_actual_size"),
+                   ==, 160 * UVM_MIB);
+  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+  test_backend_free (backend);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -141,6 +175,7 @@ main (int argc, char **argv)
   ADD ("target-without-balloon-device-is-unsupported", test_target_without_balloon_device_is_unsupported);
   ADD ("target-above-memory-is-refused", test_target_above_memory_is_refused);
   ADD ("target-on-stopped-vm-is-not-running", test_target_on_stopped_vm_is_not_running);
+  ADD ("cloud-hypervisor-guest-keeps-the-target", test_cloud_hypervisor_guest_keeps_the_target);
 #undef ADD
   return g_test_run ();
 }

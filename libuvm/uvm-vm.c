@@ -488,7 +488,7 @@ check_definition (UvmVm *vm, GError **error)
 {
   const UvmBackend *backend = uvm_backend_lookup (vm->hypervisor, error);
 
-  if (backend == NULL || !uvm_backend_validate_common (vm, error) ||
+  if (backend == NULL || !uvm_backend_validate_common (vm, backend, error) ||
       !backend->validate (vm, error))
     return NULL;
   return backend;

@@ -745,6 +745,44 @@ test_cloud_hypervisor_binary_not_found (Fixture *fx, gconstpointer data)
 }
 
 static void
+test_backends_state_what_they_support (Fixture *fx, gconstpointer data)
+{
+  const UvmHypervisor qemu = UVM_HYPERVISOR_QEMU, ch = UVM_HYPERVISOR_CLOUD_HYPERVISOR;
+
+  g_assert_true (uvm_hypervisor_supports (qemu, UVM_FEATURE_SOCKET_LINK));
+  g_assert_true (uvm_hypervisor_supports (qemu, UVM_FEATURE_USER_NETWORK));
+  g_assert_true (uvm_hypervisor_supports (qemu, UVM_FEATURE_MACHINE_MICROVM));
+  g_assert_true (uvm_hypervisor_supports (qemu, UVM_FEATURE_SOFTWARE_EMULATION));
+  g_assert_true (uvm_hypervisor_supports (qemu, UVM_FEATURE_RAW_QMP));
+  g_assert_false (uvm_hypervisor_supports (qemu, UVM_FEATURE_RAW_REST));
+
+  g_assert_true (uvm_hypervisor_supports (ch, UVM_FEATURE_TAP_NETWORK));
+  g_assert_true (uvm_hypervisor_supports (ch, UVM_FEATURE_BALLOON));
+  g_assert_true (uvm_hypervisor_supports (ch, UVM_FEATURE_QCOW2));
+  g_assert_true (uvm_hypervisor_supports (ch, UVM_FEATURE_RAW_REST));
+  g_assert_false (uvm_hypervisor_supports (ch, UVM_FEATURE_USER_NETWORK));
+  g_assert_false (uvm_hypervisor_supports (ch, UVM_FEATURE_SOCKET_LINK));
+  g_assert_false (uvm_hypervisor_supports (ch, UVM_FEATURE_MACHINE_Q35));
+  g_assert_false (uvm_hypervisor_supports (ch, UVM_FEATURE_MACHINE_MICROVM));
+  g_assert_false (uvm_hypervisor_supports (ch, UVM_FEATURE_SOFTWARE_EMULATION));
+  g_assert_false (uvm_hypervisor_supports (ch, UVM_FEATURE_RAW_QMP));
+
+  g_assert_false (uvm_hypervisor_supports (qemu, (UvmFeature) 999));
+  g_assert_false (uvm_hypervisor_supports ((UvmHypervisor) 42, UVM_FEATURE_QCOW2));
+}
+
+/* The table and validation agree: what a backend lacks, it refuses. */
+static void
+test_unsupported_feature_is_refused_as_the_table_says (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_ch_vm (fx);
+
+  g_assert_false (uvm_hypervisor_supports (UVM_HYPERVISOR_CLOUD_HYPERVISOR, UVM_FEATURE_MACHINE_PC));
+  uvm_vm_set_machine (vm, UVM_MACHINE_PC);
+  assert_refused (vm, UVM_ERROR_UNSUPPORTED, "machine", "does not support");
+}
+
+static void
 test_missing_tap_is_refused (Fixture *fx, gconstpointer data)
 {
   g_autoptr(UvmVm) vm = new_ch_vm (fx);
@@ -1034,6 +1072,9 @@ main (int argc, char **argv)
        test_cloud_hypervisor_refuses_socket_pair_links);
   ADD ("/validate/cloud-hypervisor/binary-not-found", test_cloud_hypervisor_binary_not_found);
   ADD ("/validate/network/missing-tap-is-refused", test_missing_tap_is_refused);
+  ADD ("/validate/features/backends-state-what-they-support", test_backends_state_what_they_support);
+  ADD ("/validate/features/unsupported-feature-is-refused-as-the-table-says",
+       test_unsupported_feature_is_refused_as_the_table_says);
 
   ADD ("/validate/start/bad-memory-creates-nothing", test_start_with_bad_memory_creates_nothing);
   ADD ("/validate/start/missing-kernel-creates-nothing",

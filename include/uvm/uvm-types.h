@@ -99,6 +99,42 @@ typedef enum {
   UVM_VM_STATE_CRASHED = 6,
 } UvmVmState;
 
+/**
+ * UvmFeature:
+ * @UVM_FEATURE_MACHINE_Q35: qemu's q35 machine type.
+ * @UVM_FEATURE_MACHINE_PC: qemu's pc (i440fx) machine type.
+ * @UVM_FEATURE_MACHINE_MICROVM: qemu's microvm machine type.
+ * @UVM_FEATURE_SOFTWARE_EMULATION: running guests without KVM (qemu's TCG).
+ * @UVM_FEATURE_USER_NETWORK: user-mode NAT (%UVM_NETWORK_UPLINK).
+ * @UVM_FEATURE_SOCKET_LINK: point-to-point links over a socket pair
+ *   (%UVM_NETWORK_ISOLATED between two VMs).
+ * @UVM_FEATURE_TAP_NETWORK: tap interfaces (%UVM_NETWORK_TAP).
+ * @UVM_FEATURE_QCOW2: qcow2 disk images.
+ * @UVM_FEATURE_BALLOON: the memory balloon (uvm_device_new_balloon()).
+ * @UVM_FEATURE_HOTPLUG: hotpluggable devices (uvm_device_set_hotpluggable()).
+ * @UVM_FEATURE_RAW_QMP: uvm_vm_qmp_execute().
+ * @UVM_FEATURE_RAW_REST: uvm_vm_ch_request().
+ *
+ * What a hypervisor backend may or may not do; see uvm_hypervisor_supports().
+ * A definition that needs a feature its hypervisor lacks is refused at
+ * validation with %UVM_ERROR_UNSUPPORTED. Since 0.2; later releases add
+ * features.
+ */
+typedef enum {
+  UVM_FEATURE_MACHINE_Q35 = 0,
+  UVM_FEATURE_MACHINE_PC = 1,
+  UVM_FEATURE_MACHINE_MICROVM = 2,
+  UVM_FEATURE_SOFTWARE_EMULATION = 3,
+  UVM_FEATURE_USER_NETWORK = 4,
+  UVM_FEATURE_SOCKET_LINK = 5,
+  UVM_FEATURE_TAP_NETWORK = 6,
+  UVM_FEATURE_QCOW2 = 7,
+  UVM_FEATURE_BALLOON = 8,
+  UVM_FEATURE_HOTPLUG = 9,
+  UVM_FEATURE_RAW_QMP = 10,
+  UVM_FEATURE_RAW_REST = 11,
+} UvmFeature;
+
 typedef struct _UvmVm UvmVm;
 typedef struct _UvmDevice UvmDevice;
 typedef struct _UvmNetwork UvmNetwork;

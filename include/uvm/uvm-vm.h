@@ -35,6 +35,21 @@ typedef void (*UvmEventFunc) (UvmVm *vm, UvmEvent *event, gpointer user_data);
 /** UVM_VM_NAME_MAX: the longest VM name, in bytes. */
 #define UVM_VM_NAME_MAX 64
 
+/**
+ * uvm_hypervisor_supports:
+ * @hypervisor: a #UvmHypervisor
+ * @feature: a #UvmFeature
+ *
+ * Asks a backend what it can do, before building a definition: the same
+ * table validation uses. Pure; does not look for the executable.
+ * Since 0.2.
+ *
+ * Returns: %TRUE when @hypervisor supports @feature; %FALSE for unknown
+ *   hypervisors or features.
+ */
+UVM_AVAILABLE_IN_0_2
+gboolean uvm_hypervisor_supports (UvmHypervisor hypervisor, UvmFeature feature);
+
 /* ---- Definition ------------------------------------------------------ */
 
 /**

@@ -17,35 +17,7 @@
 static gboolean
 ch_validate (UvmVm *vm, GError **error)
 {
-  if (uvm_vm_get_machine (vm) != UVM_MACHINE_DEFAULT)
-    return uvm_set_error (error, UVM_ERROR_UNSUPPORTED,
-                          "machine: cloud-hypervisor has a single machine type; q35, pc and "
-                          "microvm are qemu's (leave the machine at UVM_MACHINE_DEFAULT)");
-  if (uvm_vm_get_accel (vm) == UVM_ACCEL_TCG)
-    return uvm_set_error (error, UVM_ERROR_UNSUPPORTED,
-                          "accel: cloud-hypervisor runs guests with KVM only, not software "
-                          "emulation (TCG)");
-  for (guint i = 0; i < uvm_vm_get_n_devices (vm); i++)
-    {
-      UvmDevice *dev = uvm_vm_get_device (vm, i);
-      g_autofree char *field = uvm_vm_describe_device (vm, dev);
-
-      if (uvm_device_get_kind (dev) != UVM_DEVICE_NET)
-        continue;
-      switch (uvm_network_get_kind (uvm_device_get_network (dev)))
-        {
-        case UVM_NETWORK_UPLINK:
-          return uvm_set_error (error, UVM_ERROR_UNSUPPORTED,
-                                "%s: cloud-hypervisor has no user-mode networking; give it a "
-                                "tap network (uvm_network_new_tap)", field);
-        case UVM_NETWORK_ISOLATED:
-          return uvm_set_error (error, UVM_ERROR_UNSUPPORTED,
-                                "%s: cloud-hypervisor has no socket netdev, so it cannot join a "
-                                "socket-pair link; use a tap network", field);
-        default:
-          break;
-        }
-    }
+  /* Everything cloud-hypervisor lacks is in its feature table. */
   return TRUE;
 }
 
@@ -625,6 +597,9 @@ uvm_ch_control_get_http (UvmControl *control, const char *endpoint)
 const UvmBackend uvm_backend_cloud_hypervisor = {
   .name = "cloud-hypervisor",
   .default_binary = "cloud-hypervisor",
+  .features = UVM_FEATURE_BIT (UVM_FEATURE_TAP_NETWORK) | UVM_FEATURE_BIT (UVM_FEATURE_QCOW2) |
+              UVM_FEATURE_BIT (UVM_FEATURE_BALLOON) | UVM_FEATURE_BIT (UVM_FEATURE_HOTPLUG) |
+              UVM_FEATURE_BIT (UVM_FEATURE_RAW_REST),
   .validate = ch_validate,
   .build_plan = ch_build_plan,
   .control_new = ch_control_new,

@@ -506,6 +506,13 @@ uvm_qemu_control_execute_finish (UvmControl *control, GAsyncResult *result, GErr
 const UvmBackend uvm_backend_qemu = {
   .name = "qemu",
   .default_binary = "qemu-system-x86_64",
+  .features = UVM_FEATURE_BIT (UVM_FEATURE_MACHINE_Q35) | UVM_FEATURE_BIT (UVM_FEATURE_MACHINE_PC) |
+              UVM_FEATURE_BIT (UVM_FEATURE_MACHINE_MICROVM) |
+              UVM_FEATURE_BIT (UVM_FEATURE_SOFTWARE_EMULATION) |
+              UVM_FEATURE_BIT (UVM_FEATURE_USER_NETWORK) | UVM_FEATURE_BIT (UVM_FEATURE_SOCKET_LINK) |
+              UVM_FEATURE_BIT (UVM_FEATURE_TAP_NETWORK) | UVM_FEATURE_BIT (UVM_FEATURE_QCOW2) |
+              UVM_FEATURE_BIT (UVM_FEATURE_BALLOON) | UVM_FEATURE_BIT (UVM_FEATURE_HOTPLUG) |
+              UVM_FEATURE_BIT (UVM_FEATURE_RAW_QMP),
   .validate = qemu_validate,
   .build_plan = qemu_build_plan,
   .control_new = qemu_control_new,

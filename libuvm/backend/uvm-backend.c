@@ -23,6 +23,100 @@ uvm_backend_lookup (UvmHypervisor hypervisor, GError **error)
     }
 }
 
+gboolean
+uvm_backend_supports (const UvmBackend *backend, UvmFeature feature)
+{
+  return (guint) feature < 64 && (backend->features & UVM_FEATURE_BIT (feature)) != 0;
+}
+
+gboolean
+uvm_hypervisor_supports (UvmHypervisor hypervisor, UvmFeature feature)
+{
+  const UvmBackend *backend = uvm_backend_lookup (hypervisor, NULL);
+
+  return backend != NULL && uvm_backend_supports (backend, feature);
+}
+
+/* What each feature is called in "<backend> does not support ..." errors. */
+static const char *
+feature_phrase (UvmFeature feature)
+{
+  switch (feature)
+    {
+    case UVM_FEATURE_MACHINE_Q35: return "the q35 machine type (a qemu machine)";
+    case UVM_FEATURE_MACHINE_PC: return "the pc machine type (a qemu machine)";
+    case UVM_FEATURE_MACHINE_MICROVM: return "the microvm machine type (a qemu machine)";
+    case UVM_FEATURE_SOFTWARE_EMULATION: return "software emulation (TCG); it needs KVM";
+    case UVM_FEATURE_USER_NETWORK: return "user-mode networking; use a tap network";
+    case UVM_FEATURE_SOCKET_LINK: return "socket-pair links (no socket netdev); use a tap network";
+    case UVM_FEATURE_TAP_NETWORK: return "tap networks";
+    case UVM_FEATURE_QCOW2: return "qcow2 images";
+    case UVM_FEATURE_BALLOON: return "a memory balloon";
+    case UVM_FEATURE_HOTPLUG: return "hotpluggable devices";
+    default: return "this feature";
+    }
+}
+
+static gboolean
+require (const UvmBackend *backend, UvmFeature feature, const char *field, GError **error)
+{
+  if (uvm_backend_supports (backend, feature))
+    return TRUE;
+  return uvm_set_error (error, UVM_ERROR_UNSUPPORTED, "%s: %s does not support %s", field,
+                        backend->name, feature_phrase (feature));
+}
+
+static gboolean
+check_features (UvmVm *vm, const UvmBackend *backend, GError **error)
+{
+  static const UvmFeature machine_feature[] = {
+    [UVM_MACHINE_Q35] = UVM_FEATURE_MACHINE_Q35,
+    [UVM_MACHINE_PC] = UVM_FEATURE_MACHINE_PC,
+    [UVM_MACHINE_MICROVM] = UVM_FEATURE_MACHINE_MICROVM,
+  };
+  UvmMachine machine = uvm_vm_get_machine (vm);
+
+  if (machine != UVM_MACHINE_DEFAULT && (guint) machine < G_N_ELEMENTS (machine_feature) &&
+      !require (backend, machine_feature[machine], "machine", error))
+    return FALSE;
+  if (uvm_vm_get_accel (vm) == UVM_ACCEL_TCG &&
+      !require (backend, UVM_FEATURE_SOFTWARE_EMULATION, "accel", error))
+    return FALSE;
+  for (guint i = 0; i < uvm_vm_get_n_devices (vm); i++)
+    {
+      UvmDevice *dev = uvm_vm_get_device (vm, i);
+      g_autofree char *field = uvm_vm_describe_device (vm, dev);
+      static const UvmFeature net_feature[] = {
+        [UVM_NETWORK_ISOLATED] = UVM_FEATURE_SOCKET_LINK,
+        [UVM_NETWORK_UPLINK] = UVM_FEATURE_USER_NETWORK,
+        [UVM_NETWORK_TAP] = UVM_FEATURE_TAP_NETWORK,
+      };
+
+      if (uvm_device_get_hotpluggable (dev) && !require (backend, UVM_FEATURE_HOTPLUG, field, error))
+        return FALSE;
+      switch (uvm_device_get_kind (dev))
+        {
+        case UVM_DEVICE_NET:
+          if (!require (backend, net_feature[uvm_network_get_kind (uvm_device_get_network (dev))],
+                        field, error))
+            return FALSE;
+          break;
+        case UVM_DEVICE_DISK:
+          if (uvm_storage_get_format (uvm_device_get_storage (dev)) == UVM_STORAGE_FORMAT_QCOW2 &&
+              !require (backend, UVM_FEATURE_QCOW2, field, error))
+            return FALSE;
+          break;
+        case UVM_DEVICE_BALLOON:
+          if (!require (backend, UVM_FEATURE_BALLOON, field, error))
+            return FALSE;
+          break;
+        default:
+          break;
+        }
+    }
+  return TRUE;
+}
+
 static gboolean
 name_is_valid (const char *name)
 {
@@ -122,7 +216,7 @@ validate_devices (UvmVm *vm, GError **error)
 }
 
 gboolean
-uvm_backend_validate_common (UvmVm *vm, GError **error)
+uvm_backend_validate_common (UvmVm *vm, const UvmBackend *backend, GError **error)
 {
   const char *name = uvm_vm_get_name (vm);
   const char *kernel = uvm_vm_get_kernel (vm);
@@ -158,5 +252,5 @@ uvm_backend_validate_common (UvmVm *vm, GError **error)
                           "runtime-dir: control socket path '%s' is longer than a unix socket "
                           "address allows (%zu bytes); use a shorter name or runtime directory",
                           uvm_vm_get_control_path (vm), sizeof sun.sun_path - 1);
-  return validate_devices (vm, error);
+  return validate_devices (vm, error) && check_features (vm, backend, error);
 }

@@ -53,9 +53,12 @@ struct _UvmControl {
   gpointer vm;
 };
 
+#define UVM_FEATURE_BIT(f) (G_GUINT64_CONSTANT (1) << (f))
+
 typedef struct {
   const char *name;
   const char *default_binary;
+  guint64 features;          /* UVM_FEATURE_BIT (UvmFeature) set */
   /* Checks that need the backend's knowledge (machine types, devices,
    * network kinds).  The generic checks ran already. */
   gboolean    (*validate)    (UvmVm *vm, GError **error);
@@ -74,8 +77,11 @@ const UvmBackend *uvm_backend_lookup (UvmHypervisor hypervisor, GError **error);
 extern const UvmBackend uvm_backend_qemu;
 extern const UvmBackend uvm_backend_cloud_hypervisor;
 
-/* Backend-independent checks of a definition (uvm-backend.c). */
-gboolean uvm_backend_validate_common (UvmVm *vm, GError **error);
+gboolean uvm_backend_supports (const UvmBackend *backend, UvmFeature feature);
+
+/* Backend-independent checks of a definition (uvm-backend.c), including
+ * that the backend has every feature the definition uses. */
+gboolean uvm_backend_validate_common (UvmVm *vm, const UvmBackend *backend, GError **error);
 
 /* Private VM accessors the backends need (uvm-vm.c). */
 const char *uvm_vm_get_control_path (UvmVm *vm);

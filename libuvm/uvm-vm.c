@@ -9,6 +9,7 @@
 #include "plan/uvm-plan.h"
 #include "proc/uvm-child-watch.h"
 #include "proto/uvm-http.h"
+#include "proc/uvm-seccomp.h"
 #include "proc/uvm-spawn.h"
 #include "util/uvm-rundir.h"
 #include "util/uvm-util.h"
@@ -57,6 +58,7 @@ struct _UvmVm
   char *hypervisor_path;
   char *runtime_dir;        /* as set, or NULL */
   gboolean start_paused;
+  gboolean confined;        /* empty netns + socket filter for the hypervisor */
 
   /* Paths of the runtime directory in effect (recomputed on change). */
   char *effective_dir;
@@ -438,6 +440,20 @@ uvm_vm_get_start_paused (UvmVm *vm)
   return vm->start_paused;
 }
 
+void
+uvm_vm_set_confined (UvmVm *vm, gboolean confined)
+{
+  g_return_if_fail (UVM_IS_VM (vm));
+  vm->confined = !!confined;
+}
+
+gboolean
+uvm_vm_get_confined (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), FALSE);
+  return vm->confined;
+}
+
 const char *
 uvm_vm_get_control_path (UvmVm *vm)
 {
@@ -483,13 +499,43 @@ uvm_vm_describe_device (UvmVm *vm, UvmDevice *device)
 
 /* ---- Validation and plan ------------------------------------------- */
 
+/* What confinement rules out: a network stack inside the hypervisor that
+ * needs host sockets.  qemu's uplink is user-mode networking (slirp) in
+ * this release; other backends refuse uplinks as unsupported already. */
+static gboolean
+check_confinement (UvmVm *vm, GError **error)
+{
+  if (!vm->confined || vm->hypervisor != UVM_HYPERVISOR_QEMU)
+    return TRUE;
+  for (guint i = 0; i < vm->devices->len; i++)
+    {
+      UvmDevice *dev = g_ptr_array_index (vm->devices, i);
+      UvmNetwork *net;
+      g_autofree char *field = NULL;
+
+      if (uvm_device_get_kind (dev) != UVM_DEVICE_NET)
+        continue;
+      net = uvm_device_get_network (dev);
+      if (uvm_network_get_kind (net) != UVM_NETWORK_UPLINK)
+        continue;
+      field = uvm_vm_describe_device (vm, dev);
+      return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                            "%s: uplink '%s' is qemu user-mode networking, which needs host "
+                            "sockets; a confined VM has none (empty network namespace, no "
+                            "inet sockets). Reach the outside through a gateway VM on an "
+                            "isolated network, or do not confine this VM",
+                            field, uvm_network_get_name (net));
+    }
+  return TRUE;
+}
+
 static const UvmBackend *
 check_definition (UvmVm *vm, GError **error)
 {
   const UvmBackend *backend = uvm_backend_lookup (vm->hypervisor, error);
 
   if (backend == NULL || !uvm_backend_validate_common (vm, backend, error) ||
-      !backend->validate (vm, error))
+      !backend->validate (vm, error) || !check_confinement (vm, error))
     return NULL;
   return backend;
 }
@@ -557,14 +603,29 @@ uvm_vm_get_command_line (UvmVm *vm, GError **error)
   return plan ? uvm_plan_to_command_line (plan) : NULL;
 }
 
+#define CONFINED_COMMENT \
+  "# confined: empty network namespace; seccomp denies " UVM_SECCOMP_DENIED_FAMILIES " sockets\n"
+
 char *
 uvm_vm_get_launch_plan (UvmVm *vm, GError **error)
 {
   g_autoptr(UvmPlan) plan = NULL;
+  g_autofree char *script = NULL;
+  const char *exec_line;
 
   g_return_val_if_fail (UVM_IS_VM (vm), NULL);
   plan = build_plan (vm, NULL, error);
-  return plan ? uvm_plan_to_script (plan) : NULL;
+  if (plan == NULL)
+    return NULL;
+  script = uvm_plan_to_script (plan);
+  /* With the comments on the process's setup, just above the exec line.
+   * Comment text in the script has its newlines escaped, so the first
+   * "\nexec " is that line. */
+  exec_line = strstr (script, "\nexec ");
+  if (!vm->confined || exec_line == NULL)
+    return g_steal_pointer (&script);
+  return g_strdup_printf ("%.*s" CONFINED_COMMENT "%s", (int) (exec_line + 1 - script), script,
+                          exec_line + 1);
 }
 
 /* ---- Events and state ---------------------------------------------- */
@@ -932,8 +993,8 @@ connect_control_socket (const char *path, GError **error)
 /* Opens every fd the plan lists plus stdio, spawns, and connects.  On
  * failure everything opened here is closed again. */
 static gboolean
-spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, int *control_fd, int *kept,
-            GError **error)
+spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, const UvmSeccompProgram *filter,
+            int *control_fd, int *kept, GError **error)
 {
   g_autoptr(GArray) fds = g_array_new (FALSE, TRUE, sizeof (UvmSpawnFd));
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
@@ -1003,8 +1064,11 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, int *control_fd, int
   g_ptr_array_add (argv, NULL);
 
   {
+    /* Confined: every fd above was opened here, in our namespace, so the
+     * links, taps, control socket and event pipe work from the empty one. */
     UvmSpawnRequest req = { binary, (char *const *) argv->pdata, envp,
-                            (const UvmSpawnFd *) fds->data, fds->len };
+                            (const UvmSpawnFd *) fds->data, fds->len,
+                            .new_netns = self->confined, .filter = filter };
     if (!uvm_spawn (&req, &pid, &pidfd, error))
       goto out;
   }
@@ -1039,6 +1103,7 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
   g_autoptr(GTask) task = NULL;
   g_autoptr(UvmPlan) plan = NULL;
   g_autofree char *binary = NULL;
+  g_autoptr(UvmSeccompProgram) filter = NULL;
   const UvmBackend *backend = NULL;
   GError *error = NULL;
   g_autofree int *kept = NULL;
@@ -1059,7 +1124,9 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
   plan = build_plan (vm, &backend, &error);
   if (plan != NULL)
     binary = resolve_binary (vm, &error);
-  if (binary == NULL)
+  if (binary != NULL && vm->confined)
+    filter = uvm_seccomp_build_confinement (&error);
+  if (binary == NULL || (vm->confined && filter == NULL))
     {
       g_task_return_error (task, error);
       return;
@@ -1087,7 +1154,7 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
   kept = g_new (int, plan->fds->len + 1);
   for (guint i = 0; i < plan->fds->len; i++)
     kept[i] = -1;
-  if (!spawn_plan (vm, plan, binary, &control_fd, kept, &error))
+  if (!spawn_plan (vm, plan, binary, filter, &control_fd, kept, &error))
     {
       finish_run (vm);
       g_task_return_error (task, error);

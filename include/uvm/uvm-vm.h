@@ -326,6 +326,59 @@ UVM_AVAILABLE_IN_0_1
 gboolean uvm_vm_get_start_paused (UvmVm *vm);
 
 /**
+ * uvm_vm_set_confined:
+ * @vm: a #UvmVm
+ * @confined: whether to confine the hypervisor's networking
+ *
+ * Confines the hypervisor process (not the guest) so that it cannot reach
+ * any network by itself, for a workstation whose only way out is its
+ * gateway. Off by default; takes effect at the next start. A confined
+ * hypervisor:
+ *
+ * - runs in a new, empty network namespace: it has only a loopback
+ *   interface `lo`, and that is down. The file descriptors the library
+ *   gives it keep working, because they were opened before, in the
+ *   caller's namespace: isolated-link socket pairs, taps, the control
+ *   socket, the event pipe. Requests that name an interface (ioctls such
+ *   as SIOCGIFMTU on a socket) look the name up in the empty namespace,
+ *   so a hypervisor that asks them about its tap by name gets `ENODEV`;
+ * - runs under a seccomp filter on which socket() fails with `EACCES` for
+ *   the families `AF_INET`, `AF_INET6`, `AF_PACKET` and `AF_NETLINK`
+ *   (through every system-call ABI of the machine: on x86-64 the i386
+ *   `socketcall (SYS_SOCKET)` is denied for every family, since its
+ *   arguments cannot be inspected). Unix sockets, socketpair() (which the
+ *   kernel offers for unix sockets only) and io_uring stay allowed. The
+ *   filter is a denylist: it stacks with the hypervisor's own (qemu
+ *   `-sandbox`, cloud-hypervisor's seccomp) and changes nothing else. A
+ *   socket made some other way (an io_uring socket request, which seccomp
+ *   does not see) still lands in the empty namespace.
+ *
+ * The namespace needs `CAP_SYS_ADMIN`: as root (or with that capability)
+ * it just works; otherwise the start fails with %UVM_ERROR_PERMISSION
+ * naming `CAP_SYS_ADMIN`, and nothing is left running. The filter needs
+ * nothing (the child sets no_new_privs, as it always does).
+ *
+ * Validation refuses what a confined VM cannot run: qemu user-mode
+ * networking (a %UVM_NETWORK_UPLINK network on qemu), which opens host
+ * sockets, fails with %UVM_ERROR_INVALID_DEFINITION naming the device.
+ * The launch plan (uvm_vm_get_launch_plan()) shows the confinement in a
+ * `# confined: ...` comment; the command line does not change. Since 0.2.
+ */
+UVM_AVAILABLE_IN_0_2
+void uvm_vm_set_confined (UvmVm *vm, gboolean confined);
+
+/**
+ * uvm_vm_get_confined:
+ * @vm: a #UvmVm
+ *
+ * Since 0.2.
+ *
+ * Returns: whether the VM's hypervisor is confined (uvm_vm_set_confined()).
+ */
+UVM_AVAILABLE_IN_0_2
+gboolean uvm_vm_get_confined (UvmVm *vm);
+
+/**
  * uvm_vm_validate:
  * @vm: a #UvmVm
  * @error: return location for a #GError
@@ -405,7 +458,10 @@ void uvm_vm_start_async (UvmVm              *vm,
  *   on disk (the runtime directory is removed) and @error is
  *   %UVM_ERROR_INVALID_DEFINITION, %UVM_ERROR_UNSUPPORTED, %UVM_ERROR_BUSY,
  *   %UVM_ERROR_START_FAILED (quoting the hypervisor's last log lines),
- *   %UVM_ERROR_TIMEOUT or %G_IO_ERROR_CANCELLED.
+ *   %UVM_ERROR_TIMEOUT or %G_IO_ERROR_CANCELLED; for a confined VM
+ *   (uvm_vm_set_confined()) also %UVM_ERROR_PERMISSION (no
+ *   `CAP_SYS_ADMIN` for its network namespace) or %UVM_ERROR_FAILED (its
+ *   seccomp filter could not be built; nothing was spawned).
  */
 UVM_AVAILABLE_IN_0_1
 gboolean uvm_vm_start_finish (UvmVm *vm, GAsyncResult *result, GError **error);

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/seccomp.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
@@ -16,6 +18,16 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+
+/* What the child was doing when it failed: reported with the errno, so the
+ * parent can tell a refused namespace from a missing executable. */
+typedef enum {
+  STEP_SETUP,          /* session, fds, rlimits, parent death signal */
+  STEP_NETNS,          /* unshare (CLONE_NEWNET) */
+  STEP_NO_NEW_PRIVS,
+  STEP_FILTER,         /* PR_SET_SECCOMP */
+  STEP_EXEC,
+} ChildStep;
 
 /* Everything the child reads, computed before fork. */
 typedef struct {
@@ -41,9 +53,11 @@ close_range_compat (unsigned int first, unsigned int last, rlim_t nofile)
 }
 
 static G_GNUC_NORETURN void
-child_fail (const ChildPlan *cp, int err)
+child_fail (const ChildPlan *cp, ChildStep step, int err)
 {
-  ssize_t n G_GNUC_UNUSED = write (cp->err_fd, &err, sizeof err);
+  /* One write of 8 bytes: atomic on a pipe. */
+  int report[2] = { (int) step, err };
+  ssize_t n G_GNUC_UNUSED = write (cp->err_fd, report, sizeof report);
   _exit (127);
 }
 
@@ -55,6 +69,7 @@ child_exec (ChildPlan *cp)
   struct sigaction sa = { .sa_handler = SIG_DFL };
   struct rlimit no_core = { 0, 0 };
   sigset_t all;
+  int err_fd;
 
   for (int sig = 1; sig < NSIG; sig++)
     sigaction (sig, &sa, NULL);   /* fails harmlessly for KILL/STOP */
@@ -62,38 +77,85 @@ child_exec (ChildPlan *cp)
   sigprocmask (SIG_SETMASK, &all, NULL);
 
   if (setsid () < 0)
-    child_fail (cp, errno);
+    child_fail (cp, STEP_SETUP, errno);
 
   /* Move the error pipe and every source above all numbers in play, then
    * dup2 onto the targets: a source may sit on another's target. */
-  cp->err_fd = fcntl (cp->err_fd, F_DUPFD_CLOEXEC, cp->high);
-  if (cp->err_fd < 0)
-    _exit (127);
+  err_fd = fcntl (cp->err_fd, F_DUPFD_CLOEXEC, cp->high);
+  if (err_fd < 0)
+    child_fail (cp, STEP_SETUP, errno);
+  cp->err_fd = err_fd;
   for (guint i = 0; i < req->n_fds; i++)
     {
       cp->moved[i] = fcntl (req->fds[i].source, F_DUPFD_CLOEXEC, cp->high);
       if (cp->moved[i] < 0)
-        child_fail (cp, errno);
+        child_fail (cp, STEP_SETUP, errno);
     }
   for (guint i = 0; i < req->n_fds; i++)
     if (dup2 (cp->moved[i], req->fds[i].target) < 0)   /* clears CLOEXEC */
-      child_fail (cp, errno);
+      child_fail (cp, STEP_SETUP, errno);
   /* Nothing else may reach the hypervisor: not the caller's fds, not GLib's. */
   close_range_compat ((unsigned) cp->max_target + 1, (unsigned) cp->err_fd - 1, cp->nofile);
   close_range_compat ((unsigned) cp->err_fd + 1, ~0U, cp->nofile);
 
   if (setrlimit (RLIMIT_CORE, &no_core) != 0)
-    child_fail (cp, errno);
+    child_fail (cp, STEP_SETUP, errno);
   if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0)
-    child_fail (cp, errno);
+    child_fail (cp, STEP_SETUP, errno);
   /* The parent may have died before PDEATHSIG was armed. */
   if (getppid () != cp->parent)
     _exit (127);
+  /* After the fds are in place: sockets, links and taps belong to the
+   * namespace they were made in and keep working from the new one, which
+   * has nothing but a down lo. */
+  if (req->new_netns && unshare (CLONE_NEWNET) != 0)
+    child_fail (cp, STEP_NETNS, errno);
   if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-    child_fail (cp, errno);
+    child_fail (cp, STEP_NO_NEW_PRIVS, errno);
+  /* Last before exec, so nothing above runs under it; no_new_privs lets an
+   * unprivileged process load it. */
+  if (req->filter != NULL &&
+      prctl (PR_SET_SECCOMP, SECCOMP_MODE_FILTER, req->filter, 0, 0) != 0)
+    child_fail (cp, STEP_FILTER, errno);
 
   execve (req->path, req->argv, req->envp);
-  child_fail (cp, errno);
+  child_fail (cp, STEP_EXEC, errno);
+}
+
+/* The GError for a child that reported @err at @step. */
+static gboolean
+child_error (const UvmSpawnRequest *req, ChildStep step, int err, GError **error)
+{
+  static const char *const step_names[] = {
+    [STEP_SETUP] = "setting up the child",
+    [STEP_NETNS] = "unshare (CLONE_NEWNET)",
+    [STEP_NO_NEW_PRIVS] = "prctl (PR_SET_NO_NEW_PRIVS)",
+    [STEP_FILTER] = "loading the seccomp filter (PR_SET_SECCOMP)",
+  };
+
+  switch (step)
+    {
+    case STEP_EXEC:
+      return uvm_set_error (error, UVM_ERROR_START_FAILED, "cannot execute '%s': %s", req->path,
+                            g_strerror (err));
+    case STEP_NETNS:
+      if (err == EPERM)
+        return uvm_set_error (error, UVM_ERROR_PERMISSION,
+                              "confined: creating the empty network namespace for '%s' needs "
+                              "CAP_SYS_ADMIN (unshare (CLONE_NEWNET): %s); run as root or with "
+                              "CAP_SYS_ADMIN, or do not confine the VM",
+                              req->path, g_strerror (err));
+      return uvm_set_error (error, UVM_ERROR_START_FAILED,
+                            "confined: cannot make a network namespace for '%s': unshare "
+                            "(CLONE_NEWNET): %s", req->path, g_strerror (err));
+    case STEP_SETUP:
+    case STEP_NO_NEW_PRIVS:
+    case STEP_FILTER:
+      return uvm_set_error (error, UVM_ERROR_START_FAILED, "starting '%s': %s: %s", req->path,
+                            step_names[step], g_strerror (err));
+    }
+  return uvm_set_error (error, UVM_ERROR_START_FAILED, "starting '%s': child setup failed",
+                        req->path);
 }
 
 gboolean
@@ -103,7 +165,7 @@ uvm_spawn (const UvmSpawnRequest *req, GPid *pid_out, int *pidfd_out, GError **e
   ChildPlan cp = { req, moved, -1, 0, -1, getpid (), 1024 };
   struct rlimit rl;
   int pipe_fds[2];
-  int child_errno = 0;
+  int report[2] = { 0, 0 };
   ssize_t n;
   pid_t pid;
   int pidfd;
@@ -136,7 +198,7 @@ uvm_spawn (const UvmSpawnRequest *req, GPid *pid_out, int *pidfd_out, GError **e
   /* Safe against pid reuse: the child is ours and not reaped yet. */
   pidfd = pidfd_open (pid, 0);
   do
-    n = read (pipe_fds[0], &child_errno, sizeof child_errno);
+    n = read (pipe_fds[0], report, sizeof report);
   while (n < 0 && errno == EINTR);
   close (pipe_fds[0]);
 
@@ -147,9 +209,10 @@ uvm_spawn (const UvmSpawnRequest *req, GPid *pid_out, int *pidfd_out, GError **e
         close (pidfd);
       while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
         ;
-      return uvm_set_error (error, UVM_ERROR_START_FAILED, "cannot execute '%s': %s", req->path,
-                            n == sizeof child_errno ? g_strerror (child_errno)
-                                                    : "child setup failed");
+      if (n != sizeof report)
+        return uvm_set_error (error, UVM_ERROR_START_FAILED, "starting '%s': child setup failed",
+                              req->path);
+      return child_error (req, (ChildStep) report[0], report[1], error);
     }
   if (pidfd < 0)
     {

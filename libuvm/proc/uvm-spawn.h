@@ -3,6 +3,7 @@
 #pragma once
 
 #include <glib.h>
+#include <linux/filter.h>
 
 G_BEGIN_DECLS
 
@@ -17,17 +18,26 @@ typedef struct {
   char *const *envp;
   const UvmSpawnFd *fds;     /* stdin/stdout/stderr included, as targets 0-2 */
   guint n_fds;
+  /* Confinement (both optional): a new, empty network namespace, and a
+   * seccomp filter loaded last before execve (built by the caller, e.g.
+   * uvm_seccomp_build_confinement(); not taken). */
+  gboolean new_netns;
+  const struct sock_fprog *filter;
 } UvmSpawnRequest;
 
 /* Spawns the child: new session, default signal dispositions and an empty
  * mask, exactly the requested fds (everything else closed), core dumps off
  * (guest memory holds secrets), killed when this thread exits
- * (PR_SET_PDEATHSIG), no_new_privs.  Everything the child needs is built
- * here before fork; the child makes only async-signal-safe calls.
+ * (PR_SET_PDEATHSIG), optionally its own network namespace
+ * (unshare (CLONE_NEWNET): only a down lo; the fds it gets keep working),
+ * no_new_privs, optionally @filter.  Everything the child needs is built
+ * before fork; the child makes only async-signal-safe calls.
  *
- * On success returns TRUE with the pid and a pidfd (O_CLOEXEC).  An exec
- * failure is reported through a close-on-exec pipe, the child reaped, and
- * FALSE returned with UVM_ERROR_START_FAILED. */
+ * On success returns TRUE with the pid and a pidfd (O_CLOEXEC).  A failure
+ * of the child's setup or of exec is reported through a close-on-exec pipe
+ * (the step and its errno), the child reaped, and FALSE returned with
+ * UVM_ERROR_START_FAILED, or UVM_ERROR_PERMISSION naming CAP_SYS_ADMIN when
+ * the new network namespace was refused with EPERM. */
 gboolean uvm_spawn (const UvmSpawnRequest *request, GPid *pid_out, int *pidfd_out,
                     GError **error);
 

@@ -59,6 +59,8 @@ struct _UvmVm
   char *runtime_dir;        /* as set, or NULL */
   gboolean start_paused;
   gboolean confined;        /* empty netns + socket filter for the hypervisor */
+  UvmVm *gateway;           /* weak: cleared by gateway_weak_notify() */
+  gulong gateway_handler;   /* on the gateway's "event" signal */
 
   /* Paths of the runtime directory in effect (recomputed on change). */
   char *effective_dir;
@@ -98,6 +100,7 @@ static guint signals[N_SIGNALS];
 G_DEFINE_FINAL_TYPE (UvmVm, uvm_vm, G_TYPE_OBJECT)
 
 static void finish_run (UvmVm *self);
+static void drop_gateway (UvmVm *self);
 typedef struct _Waiter Waiter;
 static void waiter_complete (Waiter *waiter, GError *error);
 
@@ -127,6 +130,7 @@ uvm_vm_dispose (GObject *object)
 {
   UvmVm *self = UVM_VM (object);
 
+  drop_gateway (self);
   /* Last reference to a running VM: no leaked process, socket or dir.
    * Every pending operation holds a reference, so nothing waits on us. */
   if (self->control != NULL)
@@ -454,6 +458,123 @@ uvm_vm_get_confined (UvmVm *vm)
   return vm->confined;
 }
 
+/* ---- Gateway (workstation behind gateway) -------------------------- */
+
+/* Forced stop of a workstation whose gateway is gone; nobody waits on it,
+ * the task holds the workstation until its hypervisor has been reaped. */
+static void
+stop_behind_gone_gateway (UvmVm *self, const char *why)
+{
+  if (!is_active (self))
+    return;
+  g_debug ("VM '%s': gateway %s; stopping the workstation", self->name, why);
+  uvm_vm_stop_async (self, 0, NULL, NULL, NULL);
+}
+
+static void
+on_gateway_event (UvmVm *gateway, UvmEvent *event, gpointer user_data)
+{
+  UvmVm *self = user_data;
+
+  if (uvm_event_get_kind (event) == UVM_EVENT_HYPERVISOR_EXITED)
+    stop_behind_gone_gateway (self, "hypervisor exited");
+}
+
+static void
+gateway_weak_notify (gpointer data, GObject *where_the_object_was)
+{
+  UvmVm *self = data;
+
+  /* The gateway's dispose has killed its hypervisor (if any) without an
+   * exit event; its handlers are gone with it. */
+  self->gateway = NULL;
+  self->gateway_handler = 0;
+  stop_behind_gone_gateway (self, "dropped");
+}
+
+static void
+drop_gateway (UvmVm *self)
+{
+  if (self->gateway == NULL)
+    return;
+  g_clear_signal_handler (&self->gateway_handler, self->gateway);
+  g_object_weak_unref (G_OBJECT (self->gateway), gateway_weak_notify, self);
+  self->gateway = NULL;
+}
+
+void
+uvm_vm_set_gateway (UvmVm *workstation, UvmVm *gateway)
+{
+  g_return_if_fail (UVM_IS_VM (workstation));
+  g_return_if_fail (gateway == NULL || UVM_IS_VM (gateway));
+  g_return_if_fail (gateway != workstation);
+
+  if (gateway == workstation->gateway)
+    return;
+  drop_gateway (workstation);
+  if (gateway == NULL)
+    return;
+  workstation->gateway = gateway;
+  g_object_weak_ref (G_OBJECT (gateway), gateway_weak_notify, workstation);
+  workstation->gateway_handler = g_signal_connect (gateway, "event",
+                                                   G_CALLBACK (on_gateway_event), workstation);
+}
+
+UvmVm *
+uvm_vm_get_gateway (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), NULL);
+  return vm->gateway;
+}
+
+/* Fail closed: a workstation starts only behind a running (or paused)
+ * gateway with which it shares an isolated network. */
+static gboolean
+check_gateway (UvmVm *self, GError **error)
+{
+  UvmVm *gw = self->gateway;
+  gboolean has_link = FALSE;
+  UvmVmState state;
+
+  if (gw == NULL)
+    return TRUE;
+  state = uvm_vm_get_state (gw);
+  if (!is_active (gw) || (state != UVM_VM_STATE_RUNNING && state != UVM_VM_STATE_PAUSED))
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "workstation '%s': its gateway '%s' is %s, not running; start the "
+                          "gateway first", self->name, gw->name, uvm_vm_state_to_string (state));
+  /* Every NIC of the workstation must be on an isolated network its
+   * gateway is on: the gateway is its only way out, so a second NIC (an
+   * uplink, a tap, another link) would be a leak. */
+  for (guint i = 0; i < self->devices->len; i++)
+    {
+      UvmDevice *dev = g_ptr_array_index (self->devices, i);
+      UvmNetwork *net = uvm_device_get_network (dev);
+      gboolean shared = FALSE;
+
+      if (net == NULL)
+        continue;
+      for (guint j = 0; j < gw->devices->len && uvm_network_get_kind (net) == UVM_NETWORK_ISOLATED; j++)
+        if (uvm_device_get_network (g_ptr_array_index (gw->devices, j)) == net)
+          shared = TRUE;
+      if (!shared)
+        {
+          g_autofree char *field = uvm_vm_describe_device (self, dev);
+          return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                                "workstation '%s': %s is on network '%s', which is not an isolated "
+                                "network shared with its gateway '%s'; a workstation reaches the "
+                                "network only through its gateway", self->name, field,
+                                uvm_network_get_name (net), gw->name);
+        }
+      has_link = TRUE;
+    }
+  if (!has_link)
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "workstation '%s' shares no isolated network with its gateway '%s'",
+                          self->name, gw->name);
+  return TRUE;
+}
+
 const char *
 uvm_vm_get_control_path (UvmVm *vm)
 {
@@ -588,6 +709,7 @@ build_plan (UvmVm *vm, const UvmBackend **backend_out, GError **error)
   plan->runtime_dir = g_strdup (vm->effective_dir);
   plan->control_path = g_strdup (vm->control_path);
   plan->log_path = g_strdup (vm->log_path);
+  plan->confined = vm->confined;
   if (backend_out != NULL)
     *backend_out = backend;
   return plan;
@@ -603,29 +725,14 @@ uvm_vm_get_command_line (UvmVm *vm, GError **error)
   return plan ? uvm_plan_to_command_line (plan) : NULL;
 }
 
-#define CONFINED_COMMENT \
-  "# confined: empty network namespace; seccomp denies " UVM_SECCOMP_DENIED_FAMILIES " sockets\n"
-
 char *
 uvm_vm_get_launch_plan (UvmVm *vm, GError **error)
 {
   g_autoptr(UvmPlan) plan = NULL;
-  g_autofree char *script = NULL;
-  const char *exec_line;
 
   g_return_val_if_fail (UVM_IS_VM (vm), NULL);
   plan = build_plan (vm, NULL, error);
-  if (plan == NULL)
-    return NULL;
-  script = uvm_plan_to_script (plan);
-  /* With the comments on the process's setup, just above the exec line.
-   * Comment text in the script has its newlines escaped, so the first
-   * "\nexec " is that line. */
-  exec_line = strstr (script, "\nexec ");
-  if (!vm->confined || exec_line == NULL)
-    return g_steal_pointer (&script);
-  return g_strdup_printf ("%.*s" CONFINED_COMMENT "%s", (int) (exec_line + 1 - script), script,
-                          exec_line + 1);
+  return plan ? uvm_plan_to_script (plan) : NULL;
 }
 
 /* ---- Events and state ---------------------------------------------- */
@@ -1121,6 +1228,11 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
     }
   if (g_task_return_error_if_cancelled (task))
     return;
+  if (!check_gateway (vm, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
   plan = build_plan (vm, &backend, &error);
   if (plan != NULL)
     binary = resolve_binary (vm, &error);

@@ -379,6 +379,96 @@ UVM_AVAILABLE_IN_0_2
 gboolean uvm_vm_get_confined (UvmVm *vm);
 
 /**
+ * UVM_WHONIX_GATEWAY_INTERNAL:
+ *
+ * The Whonix gateway's address on the internal (isolated) network, as
+ * ADDR/PREFIX, for the guests' configuration (libuvm does not configure
+ * guests). There is no DHCP on the internal side: both guests set their
+ * addresses statically. The gateway is a proxy (Tor), not a router: it must
+ * not forward between its two interfaces. Since 0.2.
+ */
+#define UVM_WHONIX_GATEWAY_INTERNAL "10.152.152.10/18"
+
+/**
+ * UVM_WHONIX_WORKSTATION_INTERNAL:
+ *
+ * The Whonix workstation's address on the internal network, as
+ * ADDR/PREFIX, for the workstation's configuration; its default route and
+ * DNS point at the gateway (%UVM_WHONIX_GATEWAY_INTERNAL without the
+ * prefix). Static: no DHCP on the internal side. Since 0.2.
+ */
+#define UVM_WHONIX_WORKSTATION_INTERNAL "10.152.152.11/18"
+
+/**
+ * UVM_WHONIX_GATEWAY_EXTERNAL:
+ *
+ * The Whonix gateway's address on its uplink, as ADDR/PREFIX, for the
+ * gateway's configuration: the address qemu user-mode networking hands out
+ * by default, with %UVM_WHONIX_UPLINK_GATEWAY as its default route.
+ * Since 0.2.
+ */
+#define UVM_WHONIX_GATEWAY_EXTERNAL "10.0.2.15/24"
+
+/**
+ * UVM_WHONIX_UPLINK_GATEWAY:
+ *
+ * The next hop of the Whonix gateway's uplink (qemu user-mode networking's
+ * default router), for the gateway's configuration. The workstation must
+ * never reach it. Since 0.2.
+ */
+#define UVM_WHONIX_UPLINK_GATEWAY "10.0.2.2"
+
+/**
+ * uvm_vm_set_gateway:
+ * @workstation: a #UvmVm: the workstation
+ * @gateway: (nullable): the VM that is @workstation's only way out, or
+ *   %NULL to clear
+ *
+ * Puts @workstation behind @gateway, Whonix-style. The link itself is an
+ * ordinary %UVM_NETWORK_ISOLATED network that both VMs have a net device
+ * on; this call adds the rules that make the two a unit:
+ *
+ * - Fail closed: uvm_vm_start() of @workstation fails with
+ *   %UVM_ERROR_INVALID_DEFINITION, before anything is created (no runtime
+ *   directory, no process, no socket pair), when @gateway is not running
+ *   or paused (%UVM_VM_STATE_RUNNING or %UVM_VM_STATE_PAUSED), or when the
+ *   two share no isolated network (no #UvmNetwork of kind
+ *   %UVM_NETWORK_ISOLATED on which both have a net device). The code is
+ *   the one for a definition that cannot be started as it stands; the
+ *   message names the gateway and what is missing.
+ * - The start order is therefore enforced: the gateway first.
+ * - When @gateway's hypervisor exits, for any reason (stopped, crashed,
+ *   killed from outside, or its #UvmVm dropped while running), the
+ *   workstation is stopped at once, forced, as by uvm_vm_stop() with a
+ *   timeout of 0 (its guest gets no power-button press). We chose to stop
+ *   the workstation rather than cut its link: with a socket-pair link the
+ *   workstation's frames already go nowhere once the gateway is gone, and
+ *   a stopped workstation cannot be re-linked to something else by
+ *   accident; a new start is again checked against a running gateway.
+ *
+ * @workstation holds a weak reference to @gateway: no reference cycle, and
+ * dropping the gateway clears it (uvm_vm_get_gateway() then returns
+ * %NULL). Changing or clearing the gateway, or finalizing @workstation,
+ * disconnects everything it attached to the gateway. Both VMs must be used
+ * from the same main context. Setting it while @workstation runs affects
+ * only later starts and later gateway exits. Since 0.2.
+ */
+UVM_AVAILABLE_IN_0_2
+void uvm_vm_set_gateway (UvmVm *workstation, UvmVm *gateway);
+
+/**
+ * uvm_vm_get_gateway:
+ * @vm: a #UvmVm
+ *
+ * Since 0.2.
+ *
+ * Returns: (transfer none) (nullable): the gateway set with
+ *   uvm_vm_set_gateway(), or %NULL when none is set or it was finalized.
+ */
+UVM_AVAILABLE_IN_0_2
+UvmVm *uvm_vm_get_gateway (UvmVm *vm);
+
+/**
  * uvm_vm_validate:
  * @vm: a #UvmVm
  * @error: return location for a #GError

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "plan/uvm-plan.h"
+#include "proc/uvm-seccomp.h"
 #include "util/uvm-util.h"
 
 static void
@@ -161,6 +162,9 @@ uvm_plan_to_script (const UvmPlan *plan)
                                  : g_strdup_printf ("fd %d: ", fd->target);
       append_comment (out, label, fd->what, "");
     }
+  if (plan->confined)
+    g_string_append (out, "# confined: empty network namespace; seccomp denies "
+                          UVM_SECCOMP_DENIED_FAMILIES " sockets\n");
   g_string_append (out, "exec ");
   g_string_append (out, bin);
   for (guint i = 0; i < plan->args->len; i++)

@@ -38,6 +38,7 @@ typedef struct {
   char *runtime_dir;
   char *control_path;
   char *log_path;
+  gboolean confined;            /* empty netns + socket denylist */
   /* What the backend's control connection needs beyond the fds (e.g. the
    * cloud-hypervisor VmConfig), freed with the plan. */
   gpointer backend_data;

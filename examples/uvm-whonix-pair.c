@@ -10,10 +10,17 @@
  * appended to each kernel command line as uvm.ip= parameters (what the
  * test guest understands); real Whonix images configure themselves.
  *
- * --dry-run prints both launch plans and starts nothing. Ctrl-C stops the
- * workstation, then the gateway. */
+ * --ping makes the workstation ping the gateway's internal address (the
+ * test guest's uvm.ping=). Both consoles are copied to stdout, each line
+ * prefixed with the VM's name; --console-dir keeps them as files.
+ *
+ * --dry-run prints both launch plans and starts nothing. Ctrl-C (or the
+ * end of --run-for) stops the workstation, then the gateway, gracefully;
+ * a second Ctrl-C stops both without waiting. */
+#include <errno.h>
 #include <glib-unix.h>
 #include <stdio.h>
+#include <string.h>
 #include <uvm/uvm.h>
 
 typedef struct {
@@ -22,7 +29,46 @@ typedef struct {
   GMainLoop *loop;
   guint running;
   int interrupts;
+  int status;
+  FILE *consoles[2];
+  GString *pending[2];
 } App;
+
+/* Copies what the consoles wrote since the last call to stdout, a whole
+ * line at a time, prefixed with the VM's name. */
+static gboolean
+copy_consoles (gpointer user_data)
+{
+  App *app = user_data;
+  UvmVm *vms[] = { app->gateway, app->workstation };
+
+  for (guint i = 0; i < G_N_ELEMENTS (vms); i++)
+    {
+      const char *path = uvm_vm_get_console_path (vms[i]);
+      char buf[4096];
+      size_t n;
+      char *nl;
+
+      if (app->consoles[i] == NULL && path != NULL)
+        app->consoles[i] = fopen (path, "re");
+      if (app->consoles[i] == NULL)
+        continue;
+      while ((n = fread (buf, 1, sizeof buf, app->consoles[i])) > 0)
+        g_string_append_len (app->pending[i], buf, n);
+      clearerr (app->consoles[i]);
+      while ((nl = memchr (app->pending[i]->str, '\n', app->pending[i]->len)) != NULL)
+        {
+          gsize len = nl - app->pending[i]->str;
+
+          if (len > 0 && app->pending[i]->str[len - 1] == '\r')
+            len--;
+          g_print ("[%s] %.*s\n", uvm_vm_get_name (vms[i]), (int) len, app->pending[i]->str);
+          g_string_erase (app->pending[i], 0, nl - app->pending[i]->str + 1);
+        }
+    }
+  fflush (stdout);
+  return G_SOURCE_CONTINUE;
+}
 
 static void
 on_event (UvmVm *vm, UvmEvent *event, gpointer user_data)
@@ -37,8 +83,13 @@ on_gateway_stopped (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GError) error = NULL;
 
+  App *app = user_data;
+
   if (!uvm_vm_stop_finish (UVM_VM (source), result, &error))
-    g_printerr ("uvm-whonix-pair: stopping the gateway: %s\n", error->message);
+    {
+      g_printerr ("uvm-whonix-pair: stopping the gateway: %s\n", error->message);
+      app->status = 1;
+    }
 }
 
 static void
@@ -48,7 +99,10 @@ on_workstation_stopped (GObject *source, GAsyncResult *result, gpointer user_dat
   g_autoptr(GError) error = NULL;
 
   if (!uvm_vm_stop_finish (UVM_VM (source), result, &error))
-    g_printerr ("uvm-whonix-pair: stopping the workstation: %s\n", error->message);
+    {
+      g_printerr ("uvm-whonix-pair: stopping the workstation: %s\n", error->message);
+      app->status = 1;
+    }
   /* Workstation first, then the gateway. */
   uvm_vm_stop_async (app->gateway, app->interrupts > 1 ? 0 : 10000, NULL, on_gateway_stopped, app);
 }
@@ -63,28 +117,46 @@ on_interrupt (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+on_run_for_expired (gpointer user_data)
+{
+  g_printerr ("uvm-whonix-pair: --run-for time is up, stopping\n");
+  on_interrupt (user_data);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_exited (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   App *app = user_data;
 
   uvm_vm_wait_finish (UVM_VM (source), result, NULL);
+  /* The library stops the workstation when the gateway exits; when the
+   * workstation exits on its own, take the gateway down too. */
+  if (UVM_VM (source) == app->workstation && app->interrupts == 0)
+    {
+      app->interrupts = 1;
+      uvm_vm_stop_async (app->gateway, 10000, NULL, on_gateway_stopped, app);
+    }
   if (--app->running == 0)
     g_main_loop_quit (app->loop);
 }
 
 static UvmVm *
 guest_new (const char *name, const char *kernel, const char *initramfs, const char *cmdline,
-           const char *addresses, gboolean tcg, int memory_mib)
+           const char *addresses, gboolean tcg, int memory_mib, const char *console_dir)
 {
   UvmVm *vm = uvm_vm_new (name, UVM_HYPERVISOR_QEMU);
   g_autofree char *full = g_strdup_printf ("%s %s", cmdline, addresses);
+  g_autofree char *console = NULL;
 
   uvm_vm_set_kernel (vm, kernel, initramfs, full);
   uvm_vm_set_memory (vm, (guint64) memory_mib * UVM_MIB);
   if (tcg)
     uvm_vm_set_accel (vm, UVM_ACCEL_TCG);
-  uvm_vm_add_device (vm, uvm_device_new_console (NULL));
+  if (console_dir != NULL)
+    console = g_strdup_printf ("%s/%s.console.log", console_dir, name);
+  uvm_vm_add_device (vm, uvm_device_new_console (console));
   return vm;
 }
 
@@ -93,9 +165,9 @@ main (int argc, char **argv)
 {
   g_autofree char *kernel = NULL, *initramfs = NULL;
   g_autofree char *gw_kernel = NULL, *gw_initramfs = NULL, *ws_kernel = NULL, *ws_initramfs = NULL;
-  g_autofree char *cmdline = NULL;
-  gboolean dry_run = FALSE, no_confine = FALSE, tcg = FALSE;
-  int memory_mib = 256;
+  g_autofree char *cmdline = NULL, *console_dir = NULL, *ws_addresses = NULL;
+  gboolean dry_run = FALSE, no_confine = FALSE, tcg = FALSE, ping = FALSE;
+  int memory_mib = 256, run_for = 0;
   GOptionEntry entries[] = {
     { "kernel", 0, 0, G_OPTION_ARG_FILENAME, &kernel, "Kernel of both guests", "PATH" },
     { "initramfs", 0, 0, G_OPTION_ARG_FILENAME, &initramfs, "Initramfs of both guests", "PATH" },
@@ -107,6 +179,9 @@ main (int argc, char **argv)
     { "memory", 0, 0, G_OPTION_ARG_INT, &memory_mib, "Memory of each guest in MiB (default 256)", "MIB" },
     { "tcg", 0, 0, G_OPTION_ARG_NONE, &tcg, "Run under TCG instead of preferring KVM", NULL },
     { "no-confine", 0, 0, G_OPTION_ARG_NONE, &no_confine, "Do not confine the workstation's hypervisor", NULL },
+    { "ping", 0, 0, G_OPTION_ARG_NONE, &ping, "Have the workstation ping the gateway (test guest: uvm.ping=)", NULL },
+    { "console-dir", 0, 0, G_OPTION_ARG_FILENAME, &console_dir, "Keep the consoles as DIR/NAME.console.log (default: runtime directory)", "DIR" },
+    { "run-for", 0, 0, G_OPTION_ARG_INT, &run_for, "Stop both gracefully after S seconds (default: on Ctrl-C only)", "S" },
     { "dry-run", 0, 0, G_OPTION_ARG_NONE, &dry_run, "Print both launch plans and exit", NULL },
     { NULL }
   };
@@ -138,16 +213,31 @@ main (int argc, char **argv)
     }
   if (cmdline == NULL)
     cmdline = g_strdup ("console=ttyS0");
+  if (run_for < 0 || memory_mib <= 0)
+    {
+      g_printerr ("uvm-whonix-pair: --run-for and --memory must be positive\n");
+      return 2;
+    }
+  if (console_dir != NULL && g_mkdir_with_parents (console_dir, 0700) < 0)
+    {
+      g_printerr ("uvm-whonix-pair: cannot create %s: %s\n", console_dir, g_strerror (errno));
+      return 1;
+    }
+  /* The gateway's internal address without its prefix. */
+  ws_addresses = g_strdup_printf ("uvm.ip=%s%s%.*s", UVM_WHONIX_WORKSTATION_INTERNAL,
+                                  ping ? " uvm.ping=" : "",
+                                  ping ? (int) strcspn (UVM_WHONIX_GATEWAY_INTERNAL, "/") : 0,
+                                  UVM_WHONIX_GATEWAY_INTERNAL);
 
   uplink = uvm_network_new_uplink ("whonix-uplink");
   internal = uvm_network_new_isolated ("whonix-internal");
   gw = guest_new ("whonix-gateway", gw_kernel, gw_initramfs, cmdline,
                   "uvm.ip=" UVM_WHONIX_GATEWAY_EXTERNAL " uvm.ip1=" UVM_WHONIX_GATEWAY_INTERNAL,
-                  tcg, memory_mib);
+                  tcg, memory_mib, console_dir);
   uvm_vm_add_device (gw, uvm_device_new_net (uplink, NULL));     /* eth0 */
   uvm_vm_add_device (gw, uvm_device_new_net (internal, NULL));   /* eth1 */
   ws = guest_new ("whonix-workstation", ws_kernel, ws_initramfs, cmdline,
-                  "uvm.ip=" UVM_WHONIX_WORKSTATION_INTERNAL, tcg, memory_mib);
+                  ws_addresses, tcg, memory_mib, console_dir);
   uvm_vm_add_device (ws, uvm_device_new_net (internal, NULL));
   uvm_vm_set_confined (ws, !no_confine);
   uvm_vm_set_gateway (ws, gw);
@@ -184,11 +274,29 @@ main (int argc, char **argv)
     }
   g_print ("gateway console: %s\nworkstation console: %s\n",
            uvm_vm_get_console_path (gw), uvm_vm_get_console_path (ws));
+  fflush (stdout);
   g_unix_signal_add (SIGINT, on_interrupt, &app);
   g_unix_signal_add (SIGTERM, on_interrupt, &app);
+  if (run_for > 0)
+    g_timeout_add_seconds ((guint) run_for, on_run_for_expired, &app);
+  app.pending[0] = g_string_new (NULL);
+  app.pending[1] = g_string_new (NULL);
+  g_timeout_add (50, copy_consoles, &app);
   app.running = 2;
   uvm_vm_wait_async (gw, NULL, on_exited, &app);
   uvm_vm_wait_async (ws, NULL, on_exited, &app);
   g_main_loop_run (loop);
-  return 0;
+  for (guint i = 0; i < G_N_ELEMENTS (app.consoles); i++)
+    {
+      if (app.pending[i]->len > 0)
+        g_string_append_c (app.pending[i], '\n');
+    }
+  copy_consoles (&app);
+  for (guint i = 0; i < G_N_ELEMENTS (app.consoles); i++)
+    {
+      if (app.consoles[i] != NULL)
+        fclose (app.consoles[i]);
+      g_string_free (app.pending[i], TRUE);
+    }
+  return app.status;
 }

@@ -15,6 +15,7 @@ struct _UvmDevice
   char *mac;             /* NET */
   UvmStorage *storage;   /* DISK */
   char *log_path;        /* CONSOLE */
+  UvmHypervisor hypervisor; /* of the VM that claimed it */
 };
 
 G_DEFINE_FINAL_TYPE (UvmDevice, uvm_device, G_TYPE_OBJECT)
@@ -201,11 +202,13 @@ uvm_mac_is_valid (const char *mac)
 }
 
 gboolean
-uvm_device_claim (UvmDevice *device, const char *vm_name, const char *default_id)
+uvm_device_claim (UvmDevice *device, const char *vm_name, UvmHypervisor hypervisor,
+                  const char *default_id)
 {
   if (device->claimed)
     return FALSE;
   device->claimed = TRUE;
+  device->hypervisor = hypervisor;
   if (device->id == NULL)
     device->id = g_strdup (default_id);
   if (device->kind == UVM_DEVICE_NET)
@@ -217,6 +220,12 @@ uvm_device_claim (UvmDevice *device, const char *vm_name, const char *default_id
         device->mac = uvm_derive_mac (vm_name, uvm_network_get_name (device->network));
     }
   return TRUE;
+}
+
+UvmHypervisor
+uvm_device_get_host_hypervisor (UvmDevice *device)
+{
+  return device->hypervisor;
 }
 
 gboolean

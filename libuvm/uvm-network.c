@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "uvm-private.h"
 #include "util/uvm-util.h"
+#include "net/uvm-netlink.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,11 @@ struct _UvmNetwork
    * other noticing more than lost frames.  Datagrams keep Ethernet frame
    * boundaries, which a stream socket would not. */
   int link_fds[2];
+  /* Isolated network built as a bridge (uvm_network_uses_bridge()): the
+   * bridge exists while at least one member's hypervisor holds a tap on
+   * it; bridge_users are those members' net devices. */
+  gboolean bridge_created;
+  GPtrArray *bridge_users;
 };
 
 G_DEFINE_FINAL_TYPE (UvmNetwork, uvm_network, G_TYPE_OBJECT)
@@ -38,6 +44,15 @@ uvm_network_finalize (GObject *object)
 {
   UvmNetwork *self = UVM_NETWORK (object);
 
+  if (self->bridge_created)
+    {
+      g_autoptr(UvmNetlink) nl = uvm_netlink_open (NULL);
+      g_autofree char *bridge = uvm_network_bridge_name (self);
+
+      if (nl != NULL)
+        uvm_netlink_delete_link (nl, bridge, NULL);
+    }
+  g_ptr_array_unref (self->bridge_users);
   uvm_close_fd (&self->link_fds[0]);
   uvm_close_fd (&self->link_fds[1]);
   g_ptr_array_unref (self->members);
@@ -56,6 +71,7 @@ static void
 uvm_network_init (UvmNetwork *self)
 {
   self->members = g_ptr_array_new ();
+  self->bridge_users = g_ptr_array_new ();
   self->link_fds[0] = self->link_fds[1] = -1;
 }
 
@@ -174,10 +190,125 @@ uvm_network_add_member (UvmNetwork *network, UvmDevice *device)
       }
 }
 
+/* ---- Isolated networks as a bridge --------------------------------- */
+
+gboolean
+uvm_network_uses_bridge (UvmNetwork *network)
+{
+  if (network->kind != UVM_NETWORK_ISOLATED)
+    return FALSE;
+  if (network->members->len > 2)
+    return TRUE;
+  for (guint i = 0; i < network->members->len; i++)
+    if (uvm_device_get_host_hypervisor (g_ptr_array_index (network->members, i)) !=
+        UVM_HYPERVISOR_QEMU)
+      return TRUE;
+  return FALSE;
+}
+
+char *
+uvm_network_bridge_name (UvmNetwork *network)
+{
+  return uvm_netlink_derive_name ("uvb", network->name, "");
+}
+
+char *
+uvm_network_bridge_tap_name (UvmNetwork *network, const char *vm_name)
+{
+  return uvm_netlink_derive_name ("uvt", vm_name, network->name);
+}
+
+static void
+delete_bridge_if_unused (UvmNetwork *network, UvmNetlink *nl)
+{
+  g_autoptr(UvmNetlink) own = NULL;
+  g_autofree char *bridge = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!network->bridge_created || network->bridge_users->len > 0)
+    return;
+  bridge = uvm_network_bridge_name (network);
+  if (nl == NULL)
+    nl = own = uvm_netlink_open (&error);
+  if (nl == NULL || !uvm_netlink_delete_link (nl, bridge, &error))
+    g_warning ("isolated network '%s': cannot delete bridge '%s': %s", network->name, bridge,
+               error->message);
+  network->bridge_created = FALSE;
+}
+
+static gboolean
+prefix_network_error (UvmNetwork *network, GError **error, GError *local)
+{
+  if (g_error_matches (local, UVM_ERROR, UVM_ERROR_PERMISSION))
+    g_prefix_error (&local, "isolated network '%s' (a bridge, since it has more than two members "
+                    "or a cloud-hypervisor member): ", network->name);
+  else
+    g_prefix_error (&local, "isolated network '%s': ", network->name);
+  g_propagate_error (error, local);
+  return FALSE;
+}
+
+int
+uvm_network_open_bridge_tap (UvmNetwork *network, UvmDevice *device, const char *vm_name,
+                             gboolean workstation, GError **error)
+{
+  g_autoptr(UvmNetlink) nl = NULL;
+  g_autofree char *bridge = uvm_network_bridge_name (network);
+  g_autofree char *tap = uvm_network_bridge_tap_name (network, vm_name);
+  GError *local = NULL;
+  int fd = -1;
+
+  if (network->link_fds[0] >= 0)
+    {
+      uvm_set_error (error, UVM_ERROR_BUSY,
+                     "isolated network '%s' was linked as a socket pair when it had two qemu "
+                     "members; it cannot become a bridge while that link exists", network->name);
+      return -1;
+    }
+  nl = uvm_netlink_open (&local);
+  if (nl == NULL)
+    return prefix_network_error (network, error, local), -1;
+  if (!network->bridge_created)
+    {
+      /* Created down with addrgenmode none, no IPv4 ever: the host has no
+       * address on the segment. */
+      if (!uvm_netlink_create_bridge (nl, bridge, &local))
+        return prefix_network_error (network, error, local), -1;
+      network->bridge_created = TRUE;
+      if (!uvm_netlink_set_up (nl, bridge, TRUE, &local))
+        goto fail;
+    }
+  fd = uvm_netlink_create_tap (nl, tap, &local);
+  if (fd < 0)
+    goto fail;
+  if (!uvm_netlink_set_master (nl, tap, bridge, &local) ||
+      (workstation && !uvm_netlink_set_port_isolated (nl, tap, TRUE, &local)) ||
+      !uvm_netlink_set_up (nl, tap, TRUE, &local))
+    goto fail;
+  if (!g_ptr_array_find (network->bridge_users, device, NULL))
+    g_ptr_array_add (network->bridge_users, device);
+  return fd;
+
+fail:
+  uvm_close_fd (&fd);     /* a non-persistent tap vanishes with it */
+  delete_bridge_if_unused (network, nl);
+  prefix_network_error (network, error, local);
+  return -1;
+}
+
+void
+uvm_network_release_bridge_tap (UvmNetwork *network, UvmDevice *device)
+{
+  if (!g_ptr_array_remove (network->bridge_users, device))
+    return;
+  delete_bridge_if_unused (network, NULL);
+}
+
 void
 uvm_network_remove_member (UvmNetwork *network, UvmDevice *device)
 {
   g_ptr_array_remove (network->members, device);
+  uvm_network_release_bridge_tap (network, device);
   for (guint i = 0; i < G_N_ELEMENTS (network->link_owner); i++)
     if (network->link_owner[i] == device)
       network->link_owner[i] = NULL;
@@ -197,6 +328,13 @@ uvm_network_open_link_fd (UvmNetwork *network, UvmDevice *device, GError **error
 
   while (index < G_N_ELEMENTS (network->link_owner) && network->link_owner[index] != device)
     index++;
+  if (network->bridge_users->len > 0)
+    {
+      uvm_set_error (error, UVM_ERROR_BUSY,
+                     "isolated network '%s' is a bridge in use; it cannot be linked as a socket "
+                     "pair until its members have stopped", network->name);
+      return -1;
+    }
   if (network->kind != UVM_NETWORK_ISOLATED || index == G_N_ELEMENTS (network->link_owner))
     {
       uvm_set_error (error, UVM_ERROR_UNSUPPORTED,

@@ -10,7 +10,10 @@ G_BEGIN_DECLS
 /* uvm-device.c */
 /* Called by uvm_vm_add_device(): claims the device for one VM, fills in the
  * id and a derived MAC.  FALSE when another VM owns it already. */
-gboolean    uvm_device_claim (UvmDevice *device, const char *vm_name, const char *default_id);
+gboolean    uvm_device_claim (UvmDevice *device, const char *vm_name, UvmHypervisor hypervisor,
+                              const char *default_id);
+/* The hypervisor of the VM that claimed @device. */
+UvmHypervisor uvm_device_get_host_hypervisor (UvmDevice *device);
 gboolean    uvm_device_is_claimed (UvmDevice *device);
 char       *uvm_derive_mac (const char *vm_name, const char *network_name);
 gboolean    uvm_mac_is_valid (const char *mac);
@@ -26,6 +29,23 @@ int      uvm_network_open_link_fd  (UvmNetwork *network, UvmDevice *device, GErr
 gboolean uvm_network_check         (UvmNetwork *network, const char *field, GError **error);
 /* A new close-on-exec fd attached to the tap of a TAP network. */
 int      uvm_network_open_tap_fd   (UvmNetwork *network, GError **error);
+/* Whether an isolated network is built as a library-created bridge with a
+ * tap per member NIC rather than a socket pair: when it has more than two
+ * members or a cloud-hypervisor member.  Deterministic: it depends only on
+ * the membership. */
+gboolean uvm_network_uses_bridge   (UvmNetwork *network);
+/* Derived names: "uvb" + hash of the network name; "uvt" + hash of the VM
+ * and network names.  Free with g_free(). */
+char    *uvm_network_bridge_name   (UvmNetwork *network);
+char    *uvm_network_bridge_tap_name (UvmNetwork *network, const char *vm_name);
+/* Creates the bridge if @device is its first user, then a non-persistent
+ * tap for @device enslaved to it (isolated port for a @workstation), and
+ * returns the tap's queue fd (the caller owns it), or -1. */
+int      uvm_network_open_bridge_tap (UvmNetwork *network, UvmDevice *device, const char *vm_name,
+                                      gboolean workstation, GError **error);
+/* @device's hypervisor is gone: when it was the bridge's last user, the
+ * bridge is deleted.  A no-op for a device that holds no tap. */
+void     uvm_network_release_bridge_tap (UvmNetwork *network, UvmDevice *device);
 
 /* uvm-event.c */
 UvmEvent *uvm_event_new_state_changed (UvmVmState state, UvmVmState previous);

@@ -347,7 +347,7 @@ uvm_vm_add_device (UvmVm *vm, UvmDevice *device)
     if (uvm_device_get_kind (g_ptr_array_index (vm->devices, i)) == uvm_device_get_kind (device))
       same_kind++;
   default_id = g_strdup_printf ("%s%u", kind_prefix (uvm_device_get_kind (device)), same_kind);
-  if (!uvm_device_claim (device, vm->name, default_id))
+  if (!uvm_device_claim (device, vm->name, vm->hypervisor, default_id))
     {
       g_critical ("uvm_vm_add_device: device '%s' belongs to another VM already; not added to '%s'",
                   uvm_device_get_id (device), vm->name);
@@ -902,6 +902,14 @@ finish_run (UvmVm *self)
   g_clear_object (&self->start_cancellable);
   uvm_rundir_release (self->rundir, run_files (self));
   self->rundir = NULL;
+  /* The hypervisor's tap fds are closed (it was reaped, or never ran) and
+   * so are ours: the taps are gone; the last member removes the bridge. */
+  for (guint i = 0; i < self->devices->len; i++)
+    {
+      UvmNetwork *net = uvm_device_get_network (g_ptr_array_index (self->devices, i));
+      if (net != NULL)
+        uvm_network_release_bridge_tap (net, g_ptr_array_index (self->devices, i));
+    }
   self->stop_phase = STOP_IDLE;
 }
 
@@ -1146,6 +1154,13 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, const UvmSeccompProg
           break;
         case UVM_PLAN_FD_TAP:
           sfd.source = uvm_network_open_tap_fd (uvm_device_get_network (pfd->device), error);
+          break;
+        case UVM_PLAN_FD_BRIDGE_TAP:
+          /* A workstation's port is isolated: it reaches only the
+           * non-isolated ports (its gateway), never another workstation. */
+          sfd.source = uvm_network_open_bridge_tap (uvm_device_get_network (pfd->device),
+                                                    pfd->device, self->name,
+                                                    self->gateway != NULL, error);
           break;
         }
       if (sfd.source < 0)

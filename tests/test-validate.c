@@ -548,22 +548,35 @@ test_hotpluggable_device_on_q35_is_accepted (Fixture *fx, gconstpointer data)
 }
 
 static void
-test_third_member_of_isolated_network_is_unsupported (Fixture *fx, gconstpointer data)
+test_third_member_makes_isolated_network_a_bridge (Fixture *fx, gconstpointer data)
 {
   g_autoptr(UvmNetwork) net = uvm_network_new_isolated ("triangle");
   g_autoptr(UvmVm) a = new_vm (fx, "a");
   g_autoptr(UvmVm) b = new_vm (fx, "b");
   g_autoptr(UvmVm) c = new_vm (fx, "c");
-  g_autofree char *cmdline = NULL;
+  g_autofree char *cmdline = NULL, *plan_b = NULL, *plan_c = NULL;
   g_autoptr(GError) error = NULL;
 
   uvm_vm_add_device (a, uvm_device_new_net (net, NULL));
   uvm_vm_add_device (b, uvm_device_new_net (net, NULL));
   cmdline = uvm_vm_get_command_line (b, &error);   /* two are a link */
   g_assert_no_error (error);
+  g_assert_nonnull (strstr (cmdline, "dgram"));
 
+  /* A third member: the same network is now a bridge for every member,
+   * and the plans say so. */
   uvm_vm_add_device (c, uvm_device_new_net (net, NULL));
-  assert_refused (c, UVM_ERROR_UNSUPPORTED, "devices[0]", "triangle");
+  g_assert_true (uvm_vm_validate (c, &error));
+  g_assert_no_error (error);
+  plan_b = uvm_vm_get_launch_plan (b, &error);
+  g_assert_no_error (error);
+  plan_c = uvm_vm_get_launch_plan (c, &error);
+  g_assert_no_error (error);
+  g_assert_null (strstr (plan_b, "dgram"));
+  g_assert_nonnull (strstr (plan_b, "tap,id="));
+  g_assert_nonnull (strstr (plan_b, "on bridge 'uvb"));
+  g_assert_nonnull (strstr (plan_c, "on bridge 'uvb"));
+  g_assert_nonnull (strstr (plan_c, "open port"));
 }
 
 static void
@@ -722,14 +735,34 @@ test_cloud_hypervisor_refuses_user_mode_networking (Fixture *fx, gconstpointer d
   assert_refused (vm, UVM_ERROR_UNSUPPORTED, "net0", "user-mode");
 }
 
+/* cloud-hypervisor has no socket netdev: an isolated network with a
+ * cloud-hypervisor member is built as a bridge, for all its members. */
 static void
-test_cloud_hypervisor_refuses_socket_pair_links (Fixture *fx, gconstpointer data)
+test_cloud_hypervisor_isolated_network_is_a_bridge (Fixture *fx, gconstpointer data)
 {
   g_autoptr(UvmVm) vm = new_ch_vm (fx);
+  g_autoptr(UvmVm) peer = new_vm (fx, "peer");
   g_autoptr(UvmNetwork) link = uvm_network_new_isolated ("link");
+  g_autofree char *plan = NULL, *peer_plan = NULL;
+  g_autoptr(GError) error = NULL;
 
+  g_assert_true (uvm_hypervisor_supports (UVM_HYPERVISOR_CLOUD_HYPERVISOR,
+                                          UVM_FEATURE_BRIDGE_LINK));
+  g_assert_true (uvm_hypervisor_supports (UVM_HYPERVISOR_QEMU, UVM_FEATURE_BRIDGE_LINK));
+  g_assert_false (uvm_hypervisor_supports (UVM_HYPERVISOR_CLOUD_HYPERVISOR,
+                                           UVM_FEATURE_SOCKET_LINK));
   uvm_vm_add_device (vm, uvm_device_new_net (link, NULL));
-  assert_refused (vm, UVM_ERROR_UNSUPPORTED, "net0", "socket");
+  uvm_vm_add_device (peer, uvm_device_new_net (link, NULL));
+  g_assert_true (uvm_vm_validate (vm, &error));
+  g_assert_no_error (error);
+  plan = uvm_vm_get_launch_plan (vm, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (plan, "on bridge 'uvb"));
+  g_assert_nonnull (strstr (plan, "vm.add-net"));
+  peer_plan = uvm_vm_get_launch_plan (peer, &error);   /* a qemu member of it */
+  g_assert_no_error (error);
+  g_assert_null (strstr (peer_plan, "dgram"));
+  g_assert_nonnull (strstr (peer_plan, "on bridge 'uvb"));
 }
 
 static void
@@ -820,21 +853,6 @@ test_start_with_missing_hypervisor_creates_nothing (Fixture *fx, gconstpointer d
 
   uvm_vm_set_hypervisor_path (vm, "uvm-test-no-such-hypervisor");
   assert_start_creates_nothing (fx, vm, UVM_ERROR_INVALID_DEFINITION);
-}
-
-static void
-test_start_with_overfull_isolated_network_creates_nothing (Fixture *fx, gconstpointer data)
-{
-  g_autoptr(UvmNetwork) net = uvm_network_new_isolated ("triangle");
-  g_autoptr(UvmVm) a = new_vm (fx, "a");
-  g_autoptr(UvmVm) b = new_vm (fx, "b");
-  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
-
-  uvm_vm_add_device (a, uvm_device_new_net (net, NULL));
-  uvm_vm_add_device (b, uvm_device_new_net (net, NULL));
-  uvm_vm_add_device (vm, uvm_device_new_net (net, NULL));
-  /* The fd count also shows that no link (socket pair) was made. */
-  assert_start_creates_nothing (fx, vm, UVM_ERROR_UNSUPPORTED);
 }
 
 /* ---- derived identity --------------------------------------------------- */
@@ -1047,8 +1065,8 @@ main (int argc, char **argv)
        test_hotpluggable_device_on_q35_is_accepted);
   ADD ("/validate/net/malformed-mac-is-refused", test_malformed_mac_is_refused);
   ADD ("/validate/net/multicast-mac-is-refused", test_multicast_mac_is_refused);
-  ADD ("/validate/net/third-member-of-isolated-network-is-unsupported",
-       test_third_member_of_isolated_network_is_unsupported);
+  ADD ("/validate/net/third-member-makes-isolated-network-a-bridge",
+       test_third_member_makes_isolated_network_a_bridge);
   ADD ("/validate/console/two-consoles-are-refused", test_two_consoles_are_refused);
   ADD ("/validate/disk/missing-image-is-refused", test_missing_disk_image_is_refused);
   ADD ("/validate/disk/missing-raw-image-with-create-size-is-accepted",
@@ -1068,8 +1086,8 @@ main (int argc, char **argv)
        test_cloud_hypervisor_refuses_software_emulation);
   ADD ("/validate/cloud-hypervisor/refuses-user-mode-networking",
        test_cloud_hypervisor_refuses_user_mode_networking);
-  ADD ("/validate/cloud-hypervisor/refuses-socket-pair-links",
-       test_cloud_hypervisor_refuses_socket_pair_links);
+  ADD ("/validate/cloud-hypervisor/isolated-network-is-a-bridge",
+       test_cloud_hypervisor_isolated_network_is_a_bridge);
   ADD ("/validate/cloud-hypervisor/binary-not-found", test_cloud_hypervisor_binary_not_found);
   ADD ("/validate/network/missing-tap-is-refused", test_missing_tap_is_refused);
   ADD ("/validate/features/backends-state-what-they-support", test_backends_state_what_they_support);
@@ -1081,8 +1099,6 @@ main (int argc, char **argv)
        test_start_with_missing_kernel_creates_nothing);
   ADD ("/validate/start/missing-hypervisor-creates-nothing",
        test_start_with_missing_hypervisor_creates_nothing);
-  ADD ("/validate/start/overfull-isolated-network-creates-nothing",
-       test_start_with_overfull_isolated_network_creates_nothing);
 
   ADD ("/identity/derived-mac-is-locally-administered-unicast",
        test_derived_mac_is_locally_administered_unicast);

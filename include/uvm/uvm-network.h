@@ -12,9 +12,14 @@ G_BEGIN_DECLS
 /**
  * UvmNetworkKind:
  * @UVM_NETWORK_ISOLATED: a VM-to-VM segment on which the host has no
- *   address. In this release: exactly two qemu VMs, linked point to point by
- *   a `socketpair(AF_UNIX, SOCK_DGRAM)` that never touches the host's
- *   network stack.
+ *   address. Exactly two qemu VMs are linked point to point by a
+ *   `socketpair(AF_UNIX, SOCK_DGRAM)` that never touches the host's network
+ *   stack. With more than two members, or a cloud-hypervisor member (since
+ *   0.2), the library creates a bridge (no IPv4, IPv6 address generation
+ *   off) and one non-persistent tap per member NIC, enslaved to it; the
+ *   ports of workstations (VMs with uvm_vm_set_gateway()) are isolated from
+ *   each other. This needs CAP_NET_ADMIN (%UVM_ERROR_PERMISSION otherwise).
+ *   The launch plan says which of the two a network is.
  * @UVM_NETWORK_UPLINK: NAT to the outside for one VM. In this release:
  *   qemu's user-mode networking.
  * @UVM_NETWORK_TAP: an existing tap interface of the host, by name; the
@@ -39,9 +44,15 @@ G_DECLARE_FINAL_TYPE (UvmNetwork, uvm_network, UVM, NETWORK, GObject)
  *   segments should not share one
  *
  * Creates an isolated VM-to-VM segment. Several #UvmVm objects join it by
- * holding net devices created with uvm_device_new_net() on it. The host side
- * of the link (a socket pair) is created when the first member starts and
- * held by this object until it is finalized, so either member may restart.
+ * holding net devices created with uvm_device_new_net() on it. Between two
+ * qemu VMs, the host side of the link (a socket pair) is created when the
+ * first member starts and held by this object until it is finalized, so
+ * either member may restart. Otherwise (see %UVM_NETWORK_ISOLATED) the
+ * bridge, named "uvb" plus a hash of @name, is created when the first
+ * member starts and deleted when the last member's hypervisor has exited
+ * (also after a SIGKILL); each member's tap, named "uvt" plus a hash of the
+ * VM and network names, vanishes with its hypervisor. Which of the two is
+ * decided by the membership, so add every member before the first start.
  *
  * Returns: (transfer full): a new #UvmNetwork.
  */

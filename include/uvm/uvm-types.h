@@ -114,6 +114,9 @@ typedef enum {
  * @UVM_FEATURE_HOTPLUG: hotpluggable devices (uvm_device_set_hotpluggable()).
  * @UVM_FEATURE_RAW_QMP: uvm_vm_qmp_execute().
  * @UVM_FEATURE_RAW_REST: uvm_vm_ch_request().
+ * @UVM_FEATURE_BRIDGE_LINK: %UVM_NETWORK_ISOLATED with more than two members
+ *   or a cloud-hypervisor member: a bridge and one tap per member NIC, all
+ *   created by the library (needs CAP_NET_ADMIN). Since 0.2.
  *
  * What a hypervisor backend may or may not do; see uvm_hypervisor_supports().
  * A definition that needs a feature its hypervisor lacks is refused at
@@ -133,6 +136,7 @@ typedef enum {
   UVM_FEATURE_HOTPLUG = 9,
   UVM_FEATURE_RAW_QMP = 10,
   UVM_FEATURE_RAW_REST = 11,
+  UVM_FEATURE_BRIDGE_LINK = 12,
 } UvmFeature;
 
 typedef struct _UvmVm UvmVm;

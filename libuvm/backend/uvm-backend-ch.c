@@ -211,18 +211,32 @@ ch_build_plan (UvmVm *vm, GError **error)
     {
       UvmDevice *dev = uvm_vm_get_device (vm, i);
       UvmNetwork *net;
-      g_autofree char *what = NULL, *req = NULL;
+      g_autofree char *what = NULL, *req = NULL, *tap = NULL;
       char *body;
 
       if (uvm_device_get_kind (dev) != UVM_DEVICE_NET)
         continue;
       net = uvm_device_get_network (dev);
-      what = g_strdup_printf ("%s: tap '%s' (IFF_VNET_HDR), with vm.add-net", uvm_device_get_id (dev),
-                              uvm_network_get_tap_name (net));
-      uvm_plan_add_control_fd (plan, UVM_PLAN_FD_TAP, dev, what);
+      if (uvm_network_get_kind (net) == UVM_NETWORK_ISOLATED)
+        {
+          g_autofree char *bridge = uvm_network_bridge_name (net);
+          g_autofree char *desc = NULL;
+
+          tap = uvm_network_bridge_tap_name (net, uvm_vm_get_name (vm));
+          desc = uvm_bridge_tap_description (vm, dev, tap, bridge);
+          what = g_strdup_printf ("%s, with vm.add-net", desc);
+          uvm_plan_add_control_fd (plan, UVM_PLAN_FD_BRIDGE_TAP, dev, what);
+        }
+      else
+        {
+          tap = g_strdup (uvm_network_get_tap_name (net));
+          what = g_strdup_printf ("%s: tap '%s' (IFF_VNET_HDR), with vm.add-net",
+                                  uvm_device_get_id (dev), tap);
+          uvm_plan_add_control_fd (plan, UVM_PLAN_FD_TAP, dev, what);
+        }
       body = build_net_config (dev);
       req = g_strdup_printf ("PUT " API_PREFIX "vm.add-net %s + fd of tap '%s' (SCM_RIGHTS)", body,
-                             uvm_network_get_tap_name (net));
+                             tap);
       g_ptr_array_add (data->net_bodies, body);
       uvm_plan_add_request (plan, req);
     }
@@ -565,7 +579,7 @@ ch_control_new (int fd, UvmPlan *plan, int *kept, const UvmControlSink *sink, gp
         continue;
       if (pfd->kind == UVM_PLAN_FD_EVENT_PIPE)
         self->events = uvm_ch_event_monitor_new (kept[i], ch_on_event, NULL, self);
-      else if (pfd->kind == UVM_PLAN_FD_TAP)
+      else if (pfd->kind == UVM_PLAN_FD_TAP || pfd->kind == UVM_PLAN_FD_BRIDGE_TAP)
         g_array_append_val (self->net_fds, kept[i]);
       else
         close (kept[i]);
@@ -597,7 +611,7 @@ uvm_ch_control_get_http (UvmControl *control, const char *endpoint)
 const UvmBackend uvm_backend_cloud_hypervisor = {
   .name = "cloud-hypervisor",
   .default_binary = "cloud-hypervisor",
-  .features = UVM_FEATURE_BIT (UVM_FEATURE_TAP_NETWORK) | UVM_FEATURE_BIT (UVM_FEATURE_QCOW2) |
+  .features = UVM_FEATURE_BIT (UVM_FEATURE_TAP_NETWORK) | UVM_FEATURE_BIT (UVM_FEATURE_BRIDGE_LINK) | UVM_FEATURE_BIT (UVM_FEATURE_QCOW2) |
               UVM_FEATURE_BIT (UVM_FEATURE_BALLOON) | UVM_FEATURE_BIT (UVM_FEATURE_HOTPLUG) |
               UVM_FEATURE_BIT (UVM_FEATURE_RAW_REST),
   .validate = ch_validate,

@@ -178,6 +178,15 @@ plan_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, GError **error)
              * (and refuses vnet_hdr=). */
             uvm_plan_take_arg (b->plan, printf_qemu ("tap", "id", backend_id, "fd", fd_str, NULL));
           }
+        else if (uvm_network_uses_bridge (net))
+          {
+            g_autofree char *tap = uvm_network_bridge_tap_name (net, uvm_vm_get_name (vm));
+            g_autofree char *bridge = uvm_network_bridge_name (net);
+            g_autofree char *what = uvm_bridge_tap_description (vm, dev, tap, bridge);
+            int fd = uvm_plan_add_fd (b->plan, UVM_PLAN_FD_BRIDGE_TAP, dev, what);
+            g_autofree char *fd_str = g_strdup_printf ("%d", fd);
+            uvm_plan_take_arg (b->plan, printf_qemu ("tap", "id", backend_id, "fd", fd_str, NULL));
+          }
         else
           {
             g_autofree char *what = g_strdup_printf ("%s: end of the isolated link '%s' "
@@ -510,6 +519,7 @@ const UvmBackend uvm_backend_qemu = {
               UVM_FEATURE_BIT (UVM_FEATURE_MACHINE_MICROVM) |
               UVM_FEATURE_BIT (UVM_FEATURE_SOFTWARE_EMULATION) |
               UVM_FEATURE_BIT (UVM_FEATURE_USER_NETWORK) | UVM_FEATURE_BIT (UVM_FEATURE_SOCKET_LINK) |
+              UVM_FEATURE_BIT (UVM_FEATURE_BRIDGE_LINK) |
               UVM_FEATURE_BIT (UVM_FEATURE_TAP_NETWORK) | UVM_FEATURE_BIT (UVM_FEATURE_QCOW2) |
               UVM_FEATURE_BIT (UVM_FEATURE_BALLOON) | UVM_FEATURE_BIT (UVM_FEATURE_HOTPLUG) |
               UVM_FEATURE_BIT (UVM_FEATURE_RAW_QMP),

@@ -37,6 +37,18 @@ uvm_hypervisor_supports (UvmHypervisor hypervisor, UvmFeature feature)
   return backend != NULL && uvm_backend_supports (backend, feature);
 }
 
+char *
+uvm_bridge_tap_description (UvmVm *vm, UvmDevice *dev, const char *tap, const char *bridge)
+{
+  return g_strdup_printf ("%s: tap '%s' (created by the library, IFF_VNET_HDR) on bridge '%s' "
+                          "of the isolated network '%s' (bridge: more than two members or a "
+                          "cloud-hypervisor member; no host address), %s",
+                          uvm_device_get_id (dev), tap, bridge,
+                          uvm_network_get_name (uvm_device_get_network (dev)),
+                          uvm_vm_get_gateway (vm) != NULL ? "isolated port (workstation)"
+                                                          : "open port");
+}
+
 /* What each feature is called in "<backend> does not support ..." errors. */
 static const char *
 feature_phrase (UvmFeature feature)
@@ -50,6 +62,7 @@ feature_phrase (UvmFeature feature)
     case UVM_FEATURE_USER_NETWORK: return "user-mode networking; use a tap network";
     case UVM_FEATURE_SOCKET_LINK: return "socket-pair links (no socket netdev); use a tap network";
     case UVM_FEATURE_TAP_NETWORK: return "tap networks";
+    case UVM_FEATURE_BRIDGE_LINK: return "isolated networks on a bridge of library-created taps";
     case UVM_FEATURE_QCOW2: return "qcow2 images";
     case UVM_FEATURE_BALLOON: return "a memory balloon";
     case UVM_FEATURE_HOTPLUG: return "hotpluggable devices";
@@ -97,9 +110,13 @@ check_features (UvmVm *vm, const UvmBackend *backend, GError **error)
       switch (uvm_device_get_kind (dev))
         {
         case UVM_DEVICE_NET:
-          if (!require (backend, net_feature[uvm_network_get_kind (uvm_device_get_network (dev))],
-                        field, error))
-            return FALSE;
+          {
+            UvmNetwork *net = uvm_device_get_network (dev);
+            UvmFeature feature = uvm_network_uses_bridge (net) ? UVM_FEATURE_BRIDGE_LINK
+                                 : net_feature[uvm_network_get_kind (net)];
+            if (!require (backend, feature, field, error))
+              return FALSE;
+          }
           break;
         case UVM_DEVICE_DISK:
           if (uvm_storage_get_format (uvm_device_get_storage (dev)) == UVM_STORAGE_FORMAT_QCOW2 &&
@@ -185,13 +202,6 @@ validate_devices (UvmVm *vm, GError **error)
               return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
                                     "%s: '%s' is not a unicast MAC address (xx:xx:xx:xx:xx:xx)",
                                     field, uvm_device_get_mac (dev));
-            if (uvm_network_get_kind (net) == UVM_NETWORK_ISOLATED &&
-                uvm_network_get_n_members (net) > 2)
-              return uvm_set_error (error, UVM_ERROR_UNSUPPORTED,
-                                    "%s: isolated network '%s' has %u members; this release links "
-                                    "exactly two (point to point)",
-                                    field, uvm_network_get_name (net),
-                                    uvm_network_get_n_members (net));
             break;
           }
         case UVM_DEVICE_DISK:

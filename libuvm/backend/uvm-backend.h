@@ -83,6 +83,10 @@ gboolean uvm_backend_supports (const UvmBackend *backend, UvmFeature feature);
  * that the backend has every feature the definition uses. */
 gboolean uvm_backend_validate_common (UvmVm *vm, const UvmBackend *backend, GError **error);
 
+/* What a plan says about the library-created tap @tap of @dev on the bridge
+ * @bridge of an isolated network (uvm-backend.c). */
+char *uvm_bridge_tap_description (UvmVm *vm, UvmDevice *dev, const char *tap, const char *bridge);
+
 /* Private VM accessors the backends need (uvm-vm.c). */
 const char *uvm_vm_get_control_path (UvmVm *vm);
 char       *uvm_vm_describe_device (UvmVm *vm, UvmDevice *device);

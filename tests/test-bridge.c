@@ -25,6 +25,7 @@
 
 #include <uvm/uvm.h>
 
+#include "uvm-netns-util.h"
 #include "uvm-test-util.h"
 
 #define BOOT_TIMEOUT_MS 60000
@@ -35,52 +36,8 @@ static TestBackend *qemu_backend, *ch_backend;
 
 /* ---- private network namespace --------------------------------------- */
 
-static gboolean
-enter_private_netns (GError **error)
-{
-  if (unshare (CLONE_NEWNET | CLONE_NEWNS) != 0)
-    {
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
-                   "unshare (CLONE_NEWNET | CLONE_NEWNS): %s", g_strerror (errno));
-      return FALSE;
-    }
-  /* Our mounts stay ours, and the new sysfs shows the new namespace. */
-  if (mount ("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
-      mount ("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-    {
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "mounting sysfs: %s",
-                   g_strerror (errno));
-      return FALSE;
-    }
-  return TRUE;
-}
-
-/* Why a child cannot make its namespace or open /dev/net/tun, or NULL. */
-static char *
-probe_netns (void)
-{
-  g_autoptr(GError) error = NULL;
-  pid_t pid;
-  int status = 0;
-
-  pid = fork ();
-  g_assert_cmpint (pid, >=, 0);
-  if (pid == 0)
-    {
-      int fd;
-      if (!enter_private_netns (&error))
-        _exit (1);
-      fd = open ("/dev/net/tun", O_RDWR | O_CLOEXEC);
-      _exit (fd < 0 ? 2 : 0);
-    }
-  while (waitpid (pid, &status, 0) < 0)
-    g_assert_cmpint (errno, ==, EINTR);
-  if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
-    return NULL;
-  if (WIFEXITED (status) && WEXITSTATUS (status) == 2)
-    return g_strdup ("cannot open /dev/net/tun");
-  return g_strdup ("cannot run in a private network namespace (needs root or CAP_SYS_ADMIN)");
-}
+/* test_netns_enter() and test_netns_probe() are in uvm-netns-util.h;
+ * this suite needs real privilege (no user namespace). */
 
 static char *netns_skip_reason;
 
@@ -100,7 +57,7 @@ run_in_private_netns (gconstpointer data)
       g_autoptr(GError) error = NULL;
       g_autofree char *dir = NULL;
 
-      if (!enter_private_netns (&error))
+      if (!test_netns_enter (FALSE, &error))
         g_error ("%s", error->message);
       g_assert_true (test_guest_available ());
       dir = g_dir_make_tmp ("uvm-bridge-XXXXXX", NULL);
@@ -234,25 +191,6 @@ console_of (const char *dir, const char *name)
 }
 
 static void
-start_ok (UvmVm *vm)
-{
-  g_autoptr(GError) error = NULL;
-  gboolean started = uvm_vm_start (vm, NULL, &error);
-
-  g_assert_no_error (error);
-  g_assert_true (started);
-}
-
-static void
-stop_ok (UvmVm *vm)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
-  g_assert_no_error (error);
-}
-
-static void
 assert_console (const char *dir, const char *name, const char *text)
 {
   g_autofree char *console = console_of (dir, name);
@@ -284,10 +222,10 @@ test_two_members_ping_over_bridge (const TestBackend *b, const char *dir)
   g_assert_cmpuint (strlen (tap_a), <=, 15);
   g_assert_false (link_exists (bridge));
 
-  start_ok (a);
+  test_vm_start_ok (a);
   g_assert_true (is_bridge (bridge));
   g_assert_true (link_exists (tap_a));
-  start_ok (c);
+  test_vm_start_ok (c);
   assert_console (dir, "a", "UVM-PING-OK 10.153.0.2");
   assert_console (dir, "c", "UVM-PING-OK 10.153.0.1");
 
@@ -297,10 +235,10 @@ test_two_members_ping_over_bridge (const TestBackend *b, const char *dir)
   g_assert_false (has_ipv6 (tap_a));
   g_assert_false (has_ipv6 (tap_c));
 
-  stop_ok (a);
+  test_vm_stop_ok (a);
   g_assert_true (is_bridge (bridge));    /* c still uses it */
   g_assert_false (link_exists (tap_a));
-  stop_ok (c);
+  test_vm_stop_ok (c);
   g_assert_false (link_exists (bridge));
   g_assert_false (link_exists (tap_c));
   left = links_but_lo ();
@@ -316,10 +254,10 @@ test_sigkill_of_last_member_removes_bridge (const TestBackend *b, const char *di
   g_autoptr(UvmVm) c = member_new (b, dir, "c", net, "uvm.ip=10.153.0.2/24");
   g_autofree char *bridge = bridge_of (a), *left = NULL;
 
-  start_ok (a);
-  start_ok (c);
+  test_vm_start_ok (a);
+  test_vm_start_ok (c);
   g_assert_true (is_bridge (bridge));
-  stop_ok (a);
+  test_vm_stop_ok (a);
   g_assert_true (is_bridge (bridge));
   g_assert_cmpint (kill (uvm_vm_get_pid (c), SIGKILL), ==, 0);
   g_assert_true (test_wait_for_state (c, UVM_VM_STATE_CRASHED, 10000));
@@ -400,9 +338,9 @@ test_three_qemu_members_with_isolated_workstations (const TestBackend *b, const 
   g_assert_nonnull (strstr (plan_gw, "open port"));
   g_assert_nonnull (strstr (plan_ws1, "isolated port (workstation)"));
 
-  start_ok (gw);
-  start_ok (ws1);
-  start_ok (ws2);
+  test_vm_start_ok (gw);
+  test_vm_start_ok (ws1);
+  test_vm_start_ok (ws2);
   g_assert_true (is_bridge (bridge));
   g_assert_false (has_ipv4 (bridge));
   g_assert_false (has_ipv6 (bridge));
@@ -414,10 +352,10 @@ test_three_qemu_members_with_isolated_workstations (const TestBackend *b, const 
   assert_console (dir, "ws1", "UVM-PING-FAIL 10.153.1.3");
   assert_console (dir, "ws2", "UVM-PING-FAIL 10.153.1.2");
 
-  stop_ok (ws1);
-  stop_ok (ws2);
+  test_vm_stop_ok (ws1);
+  test_vm_stop_ok (ws2);
   g_assert_true (is_bridge (bridge));
-  stop_ok (gw);
+  test_vm_stop_ok (gw);
   g_assert_false (link_exists (bridge));
   left = links_but_lo ();
   g_assert_cmpstr (left, ==, "");
@@ -443,7 +381,7 @@ main (int argc, char **argv)
   tests[0].backend = tests[1].backend = tests[2].backend = ch_backend;
   tests[3].backend = qemu_backend;
   if (!g_test_subprocess ())
-    netns_skip_reason = probe_netns ();
+    netns_skip_reason = test_netns_probe (FALSE);
   for (guint i = 0; i < G_N_ELEMENTS (tests); i++)
     g_test_add_data_func (tests[i].path, &tests[i], run_in_private_netns);
   ret = g_test_run ();

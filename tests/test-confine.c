@@ -285,30 +285,19 @@ test_namespace_refused_is_a_permission_error (void)
 
 /* ---- VMs ------------------------------------------------------------- */
 
-typedef struct {
-  const TestBackend *b;
-  char *dir;
-  guint fds_before;
-} Fixture;
+typedef TestVmFixture Fixture;
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  f->b = data;
-  f->dir = g_dir_make_tmp ("uvm-confine-XXXXXX", NULL);
-  g_assert_nonnull (f->dir);
-  f->fds_before = test_count_fds ();
+  test_vm_fixture_init (f, data, "uvm-confine-XXXXXX");
 }
 
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  test_remove_tree (f->dir);
-  g_free (f->dir);
+  test_vm_fixture_clear (f);
 }
-
-#define SKIP_IF_UNAVAILABLE(f) \
-  G_STMT_START { if (test_backend_skip ((f)->b)) return; } G_STMT_END
 
 /* A confined VM of the test guest on the fixture's backend. */
 static UvmVm *
@@ -656,12 +645,7 @@ test_confinement_leaves_the_command_line_alone (gconstpointer data)
 
 /* ---- Registration ---------------------------------------------------- */
 
-typedef void (*TestFunc) (Fixture *f, gconstpointer data);
-
-typedef struct {
-  const char *path;
-  TestFunc func;
-} TestCase;
+typedef TestVmCase TestCase;
 
 static const TestCase shared_tests[] = {
   { "confined-vm-boots-and-stops-gracefully", test_confined_vm_boots_and_stops_gracefully },
@@ -680,12 +664,8 @@ static const TestCase qemu_tests[] = {
 static void
 add_tests (const TestBackend *backend, const TestCase *tests, gsize n_tests)
 {
-  for (gsize i = 0; i < n_tests; i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/confine/%s/%s", backend->name, tests[i].path);
-
-      g_test_add (path, Fixture, backend, fixture_setup, tests[i].func, fixture_teardown);
-    }
+  test_add_vm_tests ("/confine", backend, tests, n_tests,
+                     (GTestFixtureFunc) fixture_setup, (GTestFixtureFunc) fixture_teardown);
 }
 
 int
@@ -695,10 +675,7 @@ main (int argc, char **argv)
   int ret;
 
   g_test_init (&argc, &argv, NULL);
-  /* GLib's lazily made singletons (each with an eventfd) exist before any
-   * test counts fds. */
-  g_type_ensure (G_TYPE_TASK);
-  (void) g_main_context_default ();
+  test_warm_up_glib ();
   qemu = test_backend_new_qemu ();
   standin = test_backend_new_ch_standin ();
   ch = test_backend_new_cloud_hypervisor ();

@@ -8,6 +8,8 @@
 
 #include <uvm/uvm-error.h>
 
+#include "uvm-peer-util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -32,48 +34,8 @@ ch_response (const char *status, const char *content_type, const char *body)
 
 /* ---- driving the main loop -------------------------------------------- */
 
-static gboolean
-wake_up (G_GNUC_UNUSED gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-/* Iterates the default main context until @cond holds; a bug fails the test
- * after a few seconds instead of hanging the suite.  The 10 ms wake-up keeps
- * a blocking iteration from sleeping past a condition that does not depend
- * on a source (bytes arriving at the peer). */
-#define WAIT_UNTIL(cond)                                                      \
-  G_STMT_START {                                                              \
-    gint64 wait_deadline_ = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;     \
-    guint wait_wake_ = g_timeout_add (10, wake_up, NULL);                     \
-    while (!(cond))                                                           \
-      {                                                                       \
-        if (g_get_monotonic_time () > wait_deadline_)                         \
-          g_error ("%s:%d: timed out waiting for %s", __FILE__, __LINE__, #cond); \
-        g_main_context_iteration (NULL, TRUE);                                \
-      }                                                                       \
-    g_source_remove (wait_wake_);                                             \
-  } G_STMT_END
-
-/* Dispatches whatever is ready now, a bounded number of times. */
-static void
-iterate_briefly (void)
-{
-  for (int i = 0; i < 100 && g_main_context_iteration (NULL, FALSE); i++)
-    ;
-}
-
-static guint
-count_open_fds (void)
-{
-  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while (g_dir_read_name (dir) != NULL)
-    n++;
-  return n;
-}
+/* WAIT_UNTIL(), iterate_briefly() and count_open_fds() are in
+ * uvm-peer-util.h. */
 
 /* ==== the parser ======================================================= */
 
@@ -918,75 +880,12 @@ test_error_text_empty_body_gives_status (void)
 
 /* ---- the scripted peer ------------------------------------------------ */
 
-typedef struct {
-  int      fd;
-  GString *in;        /* received bytes not yet taken as requests */
-  GArray  *fds;       /* fds received with SCM_RIGHTS */
-  gssize   fd_offset; /* offset in the stream of the byte carrying them */
-  gsize    consumed;  /* bytes of the stream already taken as requests */
-  gboolean eof;
-} Peer;
+/* Peer and its helpers are in uvm-peer-util.h. */
 
 static UvmHttpClient *
 client_new (Peer *peer)
 {
-  int sv[2];
-
-  g_assert_no_errno (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv));
-  peer->fd = sv[1];
-  peer->in = g_string_new (NULL);
-  peer->fds = g_array_new (FALSE, FALSE, sizeof (int));
-  peer->fd_offset = -1;
-  peer->consumed = 0;
-  peer->eof = FALSE;
-  return uvm_http_client_new (sv[0]);
-}
-
-static void
-peer_close_fds (Peer *peer)
-{
-  for (guint i = 0; i < peer->fds->len; i++)
-    close (g_array_index (peer->fds, int, i));
-  g_array_set_size (peer->fds, 0);
-}
-
-static void
-peer_hang_up (Peer *peer)
-{
-  if (peer->fd >= 0)
-    close (peer->fd);
-  peer->fd = -1;
-}
-
-static void
-peer_clear (Peer *peer)
-{
-  peer_hang_up (peer);
-  peer_close_fds (peer);
-  g_array_unref (peer->fds);
-  g_string_free (peer->in, TRUE);
-}
-
-static void
-peer_write_len (Peer *peer, const char *data, gsize len)
-{
-  gsize done = 0;
-
-  while (done < len)
-    {
-      ssize_t n = send (peer->fd, data + done, len - done, MSG_NOSIGNAL);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      g_assert_cmpint (n, >, 0);
-      done += n;
-    }
-}
-
-static void
-peer_write (Peer *peer, const char *text)
-{
-  peer_write_len (peer, text, strlen (text));
+  return uvm_http_client_new (peer_open (peer));
 }
 
 static void
@@ -1020,53 +919,8 @@ peer_request_len (Peer *peer)
 static gboolean
 peer_poll (Peer *peer)
 {
-  for (;;)
-    {
-      char buf[65536];
-      union {
-        char buf[CMSG_SPACE (16 * sizeof (int))];
-        struct cmsghdr align;
-      } control;
-      struct iovec iov = { .iov_base = buf, .iov_len = sizeof buf };
-      struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1,
-        .msg_control = control.buf, .msg_controllen = sizeof control.buf,
-      };
-      ssize_t n = recvmsg (peer->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          g_assert_cmpint (errno, ==, EAGAIN);
-          break;
-        }
-      g_assert_false (msg.msg_flags & MSG_CTRUNC);
-      for (struct cmsghdr *c = CMSG_FIRSTHDR (&msg); c != NULL; c = CMSG_NXTHDR (&msg, c))
-        {
-          if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-            {
-              guint count = (c->cmsg_len - CMSG_LEN (0)) / sizeof (int);
-
-              g_array_append_vals (peer->fds, CMSG_DATA (c), count);
-              peer->fd_offset = peer->consumed + peer->in->len;
-            }
-        }
-      if (n == 0)
-        {
-          peer->eof = TRUE;
-          break;
-        }
-      g_string_append_len (peer->in, buf, n);
-    }
+  peer_receive (peer);
   return peer_request_len (peer) > 0;
-}
-
-static gboolean
-peer_sees_eof (Peer *peer)
-{
-  peer_poll (peer);
-  return peer->eof;
 }
 
 static char *

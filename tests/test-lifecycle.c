@@ -26,26 +26,18 @@
 
 #define BOOT_TIMEOUT_MS 60000
 
-typedef struct {
-  const TestBackend *b;
-  char *dir;
-  guint fds_before;
-} Fixture;
+typedef TestVmFixture Fixture;
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  f->b = data;
-  f->dir = g_dir_make_tmp ("uvm-lifecycle-XXXXXX", NULL);
-  g_assert_nonnull (f->dir);
-  f->fds_before = test_count_fds ();
+  test_vm_fixture_init (f, data, "uvm-lifecycle-XXXXXX");
 }
 
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  test_remove_tree (f->dir);
-  g_free (f->dir);
+  test_vm_fixture_clear (f);
 }
 
 static gboolean
@@ -94,9 +86,6 @@ exit_events_lost (Fixture *f, EventLog *log)
 
 /* Every test starts with this: skips (visibly) when the hypervisor or the
  * test guest is not available. */
-#define SKIP_IF_UNAVAILABLE(f) \
-  G_STMT_START { if (test_backend_skip ((f)->b)) return; } G_STMT_END
-
 /* The hypervisor's own view of the guest's run state, lower case: qemu's
  * query-status ("running", "paused", "prelaunch", ...), cloud-hypervisor's
  * vm.info "state" ("running", "paused", "created", ...). */
@@ -1236,12 +1225,7 @@ test_tap_network_passes_a_real_tap_fd (Fixture *f, gconstpointer data)
   g_assert_cmpuint (test_count_fds (), ==, f->fds_before);
 }
 
-typedef void (*TestFunc) (Fixture *f, gconstpointer data);
-
-typedef struct {
-  const char *path;
-  TestFunc func;
-} TestCase;
+typedef TestVmCase TestCase;
 
 /* Behaviour every hypervisor shares. */
 static const TestCase shared_tests[] = {
@@ -1284,12 +1268,8 @@ static const TestCase ch_tests[] = {
 static void
 add_tests (const TestBackend *backend, const TestCase *tests, gsize n_tests)
 {
-  for (gsize i = 0; i < n_tests; i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/%s/%s", backend->name, tests[i].path);
-
-      g_test_add (path, Fixture, backend, fixture_setup, tests[i].func, fixture_teardown);
-    }
+  test_add_vm_tests ("", backend, tests, n_tests,
+                     (GTestFixtureFunc) fixture_setup, (GTestFixtureFunc) fixture_teardown);
 }
 
 int
@@ -1299,11 +1279,7 @@ main (int argc, char **argv)
   int ret;
 
   g_test_init (&argc, &argv, NULL);
-  /* GLib's lazily made singletons, each with an eventfd (the default main
-   * context, the worker context GTask's class makes), exist before any
-   * test counts fds, also in a test run alone or in a subprocess. */
-  g_type_ensure (G_TYPE_TASK);
-  (void) g_main_context_default ();
+  test_warm_up_glib ();
   qemu = test_backend_new_qemu ();
   standin = test_backend_new_ch_standin ();
   ch = test_backend_new_cloud_hypervisor ();

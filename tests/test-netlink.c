@@ -19,6 +19,8 @@
 
 #include <uvm/uvm-error.h>
 
+#include "uvm-netns-util.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -60,105 +62,8 @@ static char *netns_skip_reason;
 
 /* ---- private namespaces ------------------------------------------------ */
 
-static gboolean
-write_proc_file (const char *path, const char *text, GError **error)
-{
-  int fd = open (path, O_WRONLY | O_CLOEXEC);
-  gboolean ok;
-
-  if (fd < 0)
-    {
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", path,
-                   g_strerror (errno));
-      return FALSE;
-    }
-  ok = write (fd, text, strlen (text)) == (ssize_t) strlen (text);
-  if (!ok)
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "%s: %s", path,
-                 g_strerror (errno));
-  close (fd);
-  return ok;
-}
-
-/* New network and mount namespaces for this process, with a sysfs of the
- * new network namespace on /sys; a user namespace too when we are not
- * privileged enough for the first two. */
-static gboolean
-try_enter_private_netns (GError **error)
-{
-  if (unshare (CLONE_NEWNET | CLONE_NEWNS) != 0)
-    {
-      uid_t uid = getuid ();
-      gid_t gid = getgid ();
-      g_autofree char *uid_map = g_strdup_printf ("0 %u 1", (unsigned) uid);
-      g_autofree char *gid_map = g_strdup_printf ("0 %u 1", (unsigned) gid);
-
-      if (errno != EPERM ||
-          unshare (CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWNS) != 0)
-        {
-          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
-                       "unshare (CLONE_NEWNET | CLONE_NEWNS), also with CLONE_NEWUSER: %s",
-                       g_strerror (errno));
-          return FALSE;
-        }
-      if (!write_proc_file ("/proc/self/setgroups", "deny", error) ||
-          !write_proc_file ("/proc/self/uid_map", uid_map, error) ||
-          !write_proc_file ("/proc/self/gid_map", gid_map, error))
-        return FALSE;
-    }
-  /* Our mounts stay ours, and the new sysfs shows the new namespace. */
-  if (mount ("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
-      mount ("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-    {
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno), "mounting sysfs: %s",
-                   g_strerror (errno));
-      return FALSE;
-    }
-  return TRUE;
-}
-
-/* Why a child cannot make its namespaces or open /dev/net/tun, or NULL
- * when it can: asked once, in a throwaway child, so that the test process
- * itself never changes namespace.  The child's answer comes through a pipe
- * ("ok" or the reason), not its exit status, which a tool such as valgrind
- * may change. */
-static char *
-probe_netns (void)
-{
-  char answer[512] = "";
-  ssize_t n;
-  int pipe_fds[2];
-  pid_t pid;
-
-  g_assert_cmpint (pipe2 (pipe_fds, O_CLOEXEC), ==, 0);
-  pid = fork ();
-  g_assert_cmpint (pid, >=, 0);
-  if (pid == 0)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autofree char *text = NULL;
-
-      if (!try_enter_private_netns (&error))
-        text = g_strdup_printf ("cannot run in a private network namespace: %s",
-                                error->message);
-      else if (open ("/dev/net/tun", O_RDWR | O_CLOEXEC) < 0)
-        text = g_strdup_printf ("cannot open /dev/net/tun: %s", g_strerror (errno));
-      else
-        text = g_strdup ("ok");
-      n = write (pipe_fds[1], text, strlen (text));
-      _exit (0);
-    }
-  close (pipe_fds[1]);
-  do
-    n = read (pipe_fds[0], answer, sizeof answer - 1);
-  while (n < 0 && errno == EINTR);
-  close (pipe_fds[0]);
-  while (waitpid (pid, NULL, 0) < 0)
-    g_assert_cmpint (errno, ==, EINTR);
-  if (strcmp (answer, "ok") == 0)
-    return NULL;
-  return g_strdup (n > 0 ? answer : "cannot run in a private network namespace");
-}
+/* test_netns_enter() and test_netns_probe() are in uvm-netns-util.h;
+ * a user namespace will do here. */
 
 typedef struct
 {
@@ -174,7 +79,7 @@ run_in_private_netns (gconstpointer data)
   if (g_test_subprocess ())
     {
       g_autoptr(GError) error = NULL;
-      if (!try_enter_private_netns (&error))
+      if (!test_netns_enter (TRUE, &error))
         g_error ("%s", error->message);
       test->body ();
       return;
@@ -902,7 +807,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   /* Only the parent probes; a subprocess runs one test in its namespace. */
   if (!g_test_subprocess ())
-    netns_skip_reason = probe_netns ();
+    netns_skip_reason = test_netns_probe (TRUE);
 
   for (guint i = 0; i < G_N_ELEMENTS (netns_tests); i++)
     g_test_add_data_func (netns_tests[i].path, &netns_tests[i], run_in_private_netns);

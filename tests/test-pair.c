@@ -16,30 +16,19 @@
 /* The guest retries a ping for ~20 s before it reports a failure. */
 #define PING_TIMEOUT_MS 90000
 
-typedef struct {
-  const TestBackend *b;
-  char *dir;
-  guint fds_before;
-} Fixture;
+typedef TestVmFixture Fixture;
 
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  f->b = data;
-  f->dir = g_dir_make_tmp ("uvm-pair-XXXXXX", NULL);
-  g_assert_nonnull (f->dir);
-  f->fds_before = test_count_fds ();
+  test_vm_fixture_init (f, data, "uvm-pair-XXXXXX");
 }
 
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  test_remove_tree (f->dir);
-  g_free (f->dir);
+  test_vm_fixture_clear (f);
 }
-
-#define SKIP_IF_UNAVAILABLE(f) \
-  G_STMT_START { if (test_backend_skip ((f)->b)) return; } G_STMT_END
 
 /* The gateway: uplink as eth0, @link as eth1, Whonix addresses. */
 static UvmVm *
@@ -68,25 +57,6 @@ workstation_new (Fixture *f, UvmVm *gw, UvmNetwork *link, const char *extra)
   uvm_vm_set_confined (ws, TRUE);
   uvm_vm_set_gateway (ws, gw);
   return ws;
-}
-
-static void
-start_ok (UvmVm *vm)
-{
-  g_autoptr(GError) error = NULL;
-  gboolean started = uvm_vm_start (vm, NULL, &error);
-
-  g_assert_no_error (error);
-  g_assert_true (started);
-}
-
-static void
-stop_ok (UvmVm *vm)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
-  g_assert_no_error (error);
 }
 
 /* ---- Without guests ---------------------------------------------------- */
@@ -140,8 +110,8 @@ test_workstation_start_refused_without_running_gateway (Fixture *f, gconstpointe
   g_assert_cmpuint (test_count_fds (), ==, f->fds_before);
 
   /* Started, then stopped: refused again. */
-  start_ok (gw);
-  stop_ok (gw);
+  test_vm_start_ok (gw);
+  test_vm_stop_ok (gw);
   g_assert_false (uvm_vm_start (ws, NULL, &error));
   g_assert_error (error, UVM_ERROR, UVM_ERROR_INVALID_DEFINITION);
   g_clear_error (&error);
@@ -161,7 +131,7 @@ test_workstation_start_refused_without_shared_isolated_network (Fixture *f, gcon
   other = uvm_network_new_isolated ("elsewhere");
   gw = gateway_new (f, NULL, link, NULL);
   ws = workstation_new (f, gw, other, NULL);
-  start_ok (gw);
+  test_vm_start_ok (gw);
 
   g_assert_false (uvm_vm_start (ws, NULL, &error));
   g_assert_error (error, UVM_ERROR, UVM_ERROR_INVALID_DEFINITION);
@@ -176,7 +146,7 @@ test_workstation_start_refused_without_shared_isolated_network (Fixture *f, gcon
   g_assert_false (uvm_vm_start (ws2, NULL, &error));
   g_assert_error (error, UVM_ERROR, UVM_ERROR_INVALID_DEFINITION);
   g_clear_error (&error);
-  stop_ok (gw);
+  test_vm_stop_ok (gw);
 }
 
 /* The gateway is the workstation's only way out: a second NIC on anything
@@ -195,7 +165,7 @@ test_workstation_with_a_second_way_out_is_refused (Fixture *f, gconstpointer dat
   ws = workstation_new (f, gw, link, NULL);
   uvm_vm_set_confined (ws, FALSE);   /* so that only the gateway rule can refuse it */
   uvm_vm_add_device (ws, uvm_device_new_net (uplink, NULL));
-  start_ok (gw);
+  test_vm_start_ok (gw);
 
   g_assert_false (uvm_vm_start (ws, NULL, &error));
   g_assert_error (error, UVM_ERROR, UVM_ERROR_INVALID_DEFINITION);
@@ -203,7 +173,7 @@ test_workstation_with_a_second_way_out_is_refused (Fixture *f, gconstpointer dat
   g_assert_nonnull (strstr (error->message, "only through its gateway"));
   g_assert_cmpint (uvm_vm_get_pid (ws), ==, 0);
   g_assert_false (g_file_test (uvm_vm_get_runtime_dir (ws), G_FILE_TEST_EXISTS));
-  stop_ok (gw);
+  test_vm_stop_ok (gw);
 }
 
 static void
@@ -217,12 +187,12 @@ test_workstation_reaches_gateway (Fixture *f, gconstpointer data)
   uplink = uvm_network_new_uplink ("whonix-uplink");
   gw = gateway_new (f, uplink, link, NULL);
   ws = workstation_new (f, gw, link, "uvm.ping=10.152.152.10");
-  start_ok (gw);
-  start_ok (ws);
+  test_vm_start_ok (gw);
+  test_vm_start_ok (ws);
   g_assert_true (test_wait_for_text (uvm_vm_get_console_path (ws), "UVM-PING-OK 10.152.152.10",
                                      PING_TIMEOUT_MS));
-  stop_ok (ws);
-  stop_ok (gw);
+  test_vm_stop_ok (ws);
+  test_vm_stop_ok (gw);
 }
 
 static void
@@ -239,8 +209,8 @@ test_workstation_cannot_reach_uplink (Fixture *f, gconstpointer data)
   /* The gateway's uplink address too: the workstation has no route off
    * its /18, so anything beyond the gateway is unreachable. */
   ws = workstation_new (f, gw, link, "uvm.ping=10.152.152.10," UVM_WHONIX_UPLINK_GATEWAY ",10.0.2.15");
-  start_ok (gw);
-  start_ok (ws);
+  test_vm_start_ok (gw);
+  test_vm_start_ok (ws);
   /* The address is reachable from the right place... */
   g_assert_true (test_wait_for_text (uvm_vm_get_console_path (gw),
                                      "UVM-PING-OK " UVM_WHONIX_UPLINK_GATEWAY, PING_TIMEOUT_MS));
@@ -254,8 +224,8 @@ test_workstation_cannot_reach_uplink (Fixture *f, gconstpointer data)
   g_assert_true (g_file_get_contents (uvm_vm_get_console_path (ws), &console, NULL, NULL));
   g_assert_null (strstr (console, "UVM-PING-OK " UVM_WHONIX_UPLINK_GATEWAY));
   g_assert_null (strstr (console, "UVM-PING-OK 10.0.2.15"));
-  stop_ok (ws);
-  stop_ok (gw);
+  test_vm_stop_ok (ws);
+  test_vm_stop_ok (gw);
 }
 
 static void
@@ -273,8 +243,8 @@ test_gateway_death_stops_workstation (Fixture *f, gconstpointer data)
   uplink = uvm_network_new_uplink ("whonix-uplink");
   gw = gateway_new (f, uplink, link, NULL);
   ws = workstation_new (f, gw, link, "uvm.ping=10.152.152.10");
-  start_ok (gw);
-  start_ok (ws);
+  test_vm_start_ok (gw);
+  test_vm_start_ok (ws);
   g_assert_true (test_wait_for_text (uvm_vm_get_console_path (ws), "UVM-PING-OK 10.152.152.10",
                                      PING_TIMEOUT_MS));
   event_log_attach (&log, ws);
@@ -326,8 +296,8 @@ test_dropping_pair_leaves_nothing (Fixture *f, gconstpointer data)
   uplink = uvm_network_new_uplink ("whonix-uplink");
   gw = gateway_new (f, uplink, link, NULL);
   ws = workstation_new (f, gw, link, NULL);
-  start_ok (gw);
-  start_ok (ws);
+  test_vm_start_ok (gw);
+  test_vm_start_ok (ws);
   gw_pid = uvm_vm_get_pid (gw);
   ws_pid = uvm_vm_get_pid (ws);
   gw_dir = g_strdup (uvm_vm_get_runtime_dir (gw));
@@ -357,8 +327,8 @@ test_dropping_pair_leaves_nothing (Fixture *f, gconstpointer data)
   link = uvm_network_new_isolated ("whonix-internal");
   gw = gateway_new (f, NULL, link, NULL);
   ws = workstation_new (f, gw, link, NULL);
-  start_ok (gw);
-  start_ok (ws);
+  test_vm_start_ok (gw);
+  test_vm_start_ok (ws);
   ws_pid = uvm_vm_get_pid (ws);
   g_object_unref (ws);
   g_assert_cmpint (kill (ws_pid, 0), ==, -1);
@@ -366,7 +336,7 @@ test_dropping_pair_leaves_nothing (Fixture *f, gconstpointer data)
   gw_pid = uvm_vm_get_pid (gw);
   /* Its handler on the gateway went with it: the gateway's exit touches
    * nothing freed. */
-  stop_ok (gw);
+  test_vm_stop_ok (gw);
   g_object_unref (gw);
   g_object_unref (link);
   while (g_main_context_iteration (NULL, FALSE))
@@ -399,10 +369,7 @@ main (int argc, char **argv)
   int ret;
 
   g_test_init (&argc, &argv, NULL);
-  /* GLib's lazily made singletons (each with an eventfd) exist before any
-   * test counts fds. */
-  g_type_ensure (G_TYPE_TASK);
-  (void) g_main_context_default ();
+  test_warm_up_glib ();
   qemu = test_backend_new_qemu ();
 
   g_test_add_func ("/pair/gateway-reference-is-weak", test_gateway_reference_is_weak);

@@ -8,6 +8,8 @@
 
 #include <uvm/uvm-error.h>
 
+#include "uvm-peer-util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -22,43 +24,8 @@
 
 /* ---- driving the main loop -------------------------------------------- */
 
-static gboolean
-wake_up (G_GNUC_UNUSED gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-#define WAIT_UNTIL(cond)                                                      \
-  G_STMT_START {                                                              \
-    gint64 wait_deadline_ = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;     \
-    guint wait_wake_ = g_timeout_add (10, wake_up, NULL);                     \
-    while (!(cond))                                                           \
-      {                                                                       \
-        if (g_get_monotonic_time () > wait_deadline_)                         \
-          g_error ("%s:%d: timed out waiting for %s", __FILE__, __LINE__, #cond); \
-        g_main_context_iteration (NULL, TRUE);                                \
-      }                                                                       \
-    g_source_remove (wait_wake_);                                             \
-  } G_STMT_END
-
-static void
-iterate_briefly (void)
-{
-  for (int i = 0; i < 100 && g_main_context_iteration (NULL, FALSE); i++)
-    ;
-}
-
-static guint
-count_open_fds (void)
-{
-  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while (g_dir_read_name (dir) != NULL)
-    n++;
-  return n;
-}
+/* WAIT_UNTIL(), iterate_briefly() and count_open_fds() are in
+ * uvm-peer-util.h. */
 
 /* ---- what the stream calls back --------------------------------------- */
 

@@ -329,3 +329,59 @@ event_log_states (EventLog *log)
     }
   return g_string_free (out, FALSE);
 }
+
+void
+test_warm_up_glib (void)
+{
+  g_type_ensure (G_TYPE_TASK);
+  (void) g_main_context_default ();
+}
+
+void
+test_vm_fixture_init (TestVmFixture *f, const TestBackend *backend, const char *tmpl)
+{
+  f->b = backend;
+  f->dir = g_dir_make_tmp (tmpl, NULL);
+  g_assert_nonnull (f->dir);
+  f->fds_before = test_count_fds ();
+}
+
+void
+test_vm_fixture_clear (TestVmFixture *f)
+{
+  test_remove_tree (f->dir);
+  g_free (f->dir);
+}
+
+void
+test_vm_start_ok (UvmVm *vm)
+{
+  g_autoptr(GError) error = NULL;
+  gboolean started = uvm_vm_start (vm, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (started);
+}
+
+void
+test_vm_stop_ok (UvmVm *vm)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+  g_assert_no_error (error);
+}
+
+void
+test_add_vm_tests (const char *prefix, const TestBackend *backend,
+                   const TestVmCase *tests, gsize n_tests,
+                   GTestFixtureFunc setup, GTestFixtureFunc teardown)
+{
+  for (gsize i = 0; i < n_tests; i++)
+    {
+      g_autofree char *path = g_strdup_printf ("%s/%s/%s", prefix, backend->name, tests[i].path);
+
+      g_test_add_vtable (path, sizeof (TestVmFixture), backend, setup,
+                         (GTestFixtureFunc) tests[i].func, teardown);
+    }
+}

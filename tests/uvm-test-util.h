@@ -88,4 +88,48 @@ int       event_log_find_name (EventLog *log, guint from, const char *name);
 char     *event_log_states (EventLog *log);
 char     *event_log_describe (EventLog *log);
 
+/* Makes GLib's lazily made singletons, each with an eventfd (the default
+ * main context, the worker context GTask's class makes), exist before any
+ * test counts fds, also in a test run alone or in a subprocess.  Call from
+ * main() after g_test_init(). */
+void test_warm_up_glib (void);
+
+/* The fixture of the suites that boot the test guest on a backend: the
+ * backend (the test data), a temporary directory for the VMs, and the
+ * number of open fds before the test. */
+typedef struct {
+  const TestBackend *b;
+  char *dir;
+  guint fds_before;
+} TestVmFixture;
+
+/* Fills @f: @backend, a new directory from @tmpl (for g_dir_make_tmp()),
+ * the fd count. */
+void test_vm_fixture_init (TestVmFixture *f, const TestBackend *backend, const char *tmpl);
+/* Removes the directory and frees what test_vm_fixture_init() made. */
+void test_vm_fixture_clear (TestVmFixture *f);
+
+/* uvm_vm_start() / uvm_vm_stop (vm, 0, ...) of @vm, asserting success. */
+void test_vm_start_ok (UvmVm *vm);
+void test_vm_stop_ok (UvmVm *vm);
+
+/* Skips the test (returning from it) when the fixture's backend or the
+ * test guest is not available here. */
+#define SKIP_IF_UNAVAILABLE(f) \
+  G_STMT_START { if (test_backend_skip ((f)->b)) return; } G_STMT_END
+
+/* A test run on each backend: its path below the backend's name. */
+typedef void (*TestVmFunc) (TestVmFixture *f, gconstpointer data);
+typedef struct {
+  const char *path;
+  TestVmFunc func;
+} TestVmCase;
+
+/* Registers each of @tests as "@prefix/BACKEND/PATH" with @backend as the
+ * test data, on a TestVmFixture set up and torn down by @setup and
+ * @teardown. */
+void test_add_vm_tests (const char *prefix, const TestBackend *backend,
+                        const TestVmCase *tests, gsize n_tests,
+                        GTestFixtureFunc setup, GTestFixtureFunc teardown);
+
 G_END_DECLS

@@ -9,6 +9,7 @@
 #include "plan/uvm-plan.h"
 #include "proc/uvm-child-watch.h"
 #include "proto/uvm-http.h"
+#include "proto/uvm-qmp.h"
 #include "proc/uvm-seccomp.h"
 #include "proc/uvm-spawn.h"
 #include "util/uvm-rundir.h"
@@ -1782,17 +1783,16 @@ uvm_vm_wait (UvmVm *vm, int timeout_ms, GCancellable *cancellable, GError **erro
 
 /* ---- Raw QMP ------------------------------------------------------- */
 
+/* The task keeps the QMP client it asked: the run (and its control) may end
+ * before the reply, and a new run has a new client. */
 static void
 on_qmp_execute_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GTask) task = user_data;
-  UvmVm *self = g_task_get_source_object (task);
   GError *error = NULL;
-  g_autoptr(JsonNode) reply = NULL;
+  g_autoptr(JsonNode) reply = uvm_qmp_client_execute_finish (g_task_get_task_data (task), result,
+                                                             &error);
 
-  /* The control may be gone by now; the QMP task itself holds the reply. */
-  reply = self->control ? uvm_qemu_control_execute_finish (self->control, result, &error)
-                        : (g_task_propagate_pointer (G_TASK (result), &error));
   if (reply == NULL)
     g_task_return_error (task, error);
   else
@@ -1806,6 +1806,7 @@ uvm_vm_qmp_execute_async (UvmVm *vm, const char *command, const char *arguments_
 {
   g_autoptr(GTask) task = NULL;
   g_autoptr(JsonNode) args = NULL;
+  UvmQmpClient *qmp;
 
   g_return_if_fail (UVM_IS_VM (vm));
   g_return_if_fail (command != NULL);
@@ -1837,8 +1838,10 @@ uvm_vm_qmp_execute_async (UvmVm *vm, const char *command, const char *arguments_
           return;
         }
     }
-  uvm_qemu_control_execute_async (vm->control, command, args, cancellable, on_qmp_execute_done,
-                                  g_steal_pointer (&task));
+  qmp = uvm_qemu_control_get_qmp (vm->control);
+  g_task_set_task_data (task, uvm_qmp_client_ref (qmp), (GDestroyNotify) uvm_qmp_client_unref);
+  uvm_qmp_client_execute_async (qmp, command, args, NULL, 0, cancellable, on_qmp_execute_done,
+                                g_steal_pointer (&task));
 }
 
 char *

@@ -493,23 +493,11 @@ uvm_control_is_qemu (UvmControl *control)
   return control->klass == &qemu_control_class;
 }
 
-void
-uvm_qemu_control_execute_async (UvmControl *control, const char *command, JsonNode *arguments,
-                                GCancellable *cancellable, GAsyncReadyCallback callback,
-                                gpointer user_data)
+/* The escape hatch uses the connection directly. */
+UvmQmpClient *
+uvm_qemu_control_get_qmp (UvmControl *control)
 {
-  QemuControl *self = (QemuControl *) control;
-
-  uvm_qmp_client_execute_async (self->qmp, command, arguments, NULL, 0, cancellable,
-                                callback, user_data);
-}
-
-JsonNode *
-uvm_qemu_control_execute_finish (UvmControl *control, GAsyncResult *result, GError **error)
-{
-  QemuControl *self = (QemuControl *) control;
-
-  return uvm_qmp_client_execute_finish (self->qmp, result, error);
+  return ((QemuControl *) control)->qmp;
 }
 
 const UvmBackend uvm_backend_qemu = {

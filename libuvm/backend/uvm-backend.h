@@ -97,11 +97,8 @@ gboolean       uvm_control_is_cloud_hypervisor (UvmControl *control);
 UvmHttpClient *uvm_ch_control_get_http (UvmControl *control, const char *endpoint);
 
 /* For the qemu escape hatch (uvm-backend-qemu.c). */
-gboolean uvm_control_is_qemu (UvmControl *control);
-void     uvm_qemu_control_execute_async (UvmControl *control, const char *command,
-                                         JsonNode *arguments, GCancellable *cancellable,
-                                         GAsyncReadyCallback callback, gpointer user_data);
-JsonNode *uvm_qemu_control_execute_finish (UvmControl *control, GAsyncResult *result,
-                                           GError **error);
+typedef struct _UvmQmpClient UvmQmpClient;
+gboolean      uvm_control_is_qemu (UvmControl *control);
+UvmQmpClient *uvm_qemu_control_get_qmp (UvmControl *control);
 
 G_END_DECLS

@@ -187,4 +187,31 @@ const char *uvm_device_get_mac (UvmDevice *device);
 UVM_AVAILABLE_IN_0_1
 const char *uvm_device_get_log_path (UvmDevice *device);
 
+/**
+ * uvm_device_set_tap_name:
+ * @device: a net #UvmDevice
+ * @tap_name: (nullable): an interface name (1-15 bytes), or %NULL for the
+ *   derived one
+ *
+ * Overrides the name of the tap the library creates for this NIC (members
+ * of a bridged %UVM_NETWORK_ISOLATED, %UVM_NETWORK_BRIDGE, and
+ * %UVM_UPLINK_TAP_NAT uplinks). The default is "uvt" plus 8 hex digits of a
+ * hash of the VM and network names. An invalid name is refused at
+ * validation (%UVM_ERROR_INVALID_DEFINITION); a name already in use on the
+ * host at start (%UVM_ERROR_BUSY). Ignored for other networks. Since 0.2.
+ */
+UVM_AVAILABLE_IN_0_2
+void uvm_device_set_tap_name (UvmDevice *device, const char *tap_name);
+
+/**
+ * uvm_device_get_tap_name:
+ * @device: a net #UvmDevice
+ *
+ * Gets the tap name set with uvm_device_set_tap_name(). Since 0.2.
+ *
+ * Returns: (nullable): the name, or %NULL when the derived one is used.
+ */
+UVM_AVAILABLE_IN_0_2
+const char *uvm_device_get_tap_name (UvmDevice *device);
+
 G_END_DECLS

@@ -13,6 +13,7 @@ struct _UvmDevice
   gboolean claimed;
   UvmNetwork *network;   /* NET */
   char *mac;             /* NET */
+  char *tap_name;        /* NET: override of the derived tap name */
   UvmStorage *storage;   /* DISK */
   char *log_path;        /* CONSOLE */
   UvmHypervisor hypervisor; /* of the VM that claimed it */
@@ -34,6 +35,7 @@ uvm_device_finalize (GObject *object)
   g_clear_object (&self->storage);
   g_free (self->id);
   g_free (self->mac);
+  g_free (self->tap_name);
   g_free (self->log_path);
   G_OBJECT_CLASS (uvm_device_parent_class)->finalize (object);
 }
@@ -220,6 +222,21 @@ uvm_device_claim (UvmDevice *device, const char *vm_name, UvmHypervisor hypervis
         device->mac = uvm_derive_mac (vm_name, uvm_network_get_name (device->network));
     }
   return TRUE;
+}
+
+void
+uvm_device_set_tap_name (UvmDevice *device, const char *tap_name)
+{
+  g_return_if_fail (UVM_IS_DEVICE (device));
+  g_free (device->tap_name);
+  device->tap_name = g_strdup (tap_name);
+}
+
+const char *
+uvm_device_get_tap_name (UvmDevice *device)
+{
+  g_return_val_if_fail (UVM_IS_DEVICE (device), NULL);
+  return device->tap_name;
 }
 
 UvmHypervisor

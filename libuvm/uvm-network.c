@@ -17,7 +17,9 @@ struct _UvmNetwork
   GObject parent_instance;
   char *name;
   char *tap_name;           /* TAP */
+  char *host_bridge;        /* BRIDGE */
   UvmNetworkKind kind;
+  UvmUplinkMode uplink_mode; /* UPLINK */
   /* Net devices attached to a VM on this network, not referenced: a device
    * removes itself when finalized. */
   GPtrArray *members;
@@ -58,6 +60,7 @@ uvm_network_finalize (GObject *object)
   g_ptr_array_unref (self->members);
   g_free (self->name);
   g_free (self->tap_name);
+  g_free (self->host_bridge);
   G_OBJECT_CLASS (uvm_network_parent_class)->finalize (object);
 }
 
@@ -109,6 +112,50 @@ uvm_network_new_tap (const char *name, const char *tap_name)
   if (self != NULL)
     self->tap_name = g_strdup (tap_name);
   return self;
+}
+
+UvmNetwork *
+uvm_network_new_bridge (const char *name, const char *host_bridge)
+{
+  UvmNetwork *self;
+
+  g_return_val_if_fail (host_bridge != NULL, NULL);
+  self = network_new (name, UVM_NETWORK_BRIDGE);
+  if (self != NULL)
+    self->host_bridge = g_strdup (host_bridge);
+  return self;
+}
+
+const char *
+uvm_network_get_host_bridge (UvmNetwork *network)
+{
+  g_return_val_if_fail (UVM_IS_NETWORK (network), NULL);
+  return network->host_bridge;
+}
+
+void
+uvm_network_set_uplink_mode (UvmNetwork *network, UvmUplinkMode mode)
+{
+  g_return_if_fail (UVM_IS_NETWORK (network));
+  g_return_if_fail (mode >= UVM_UPLINK_AUTO && mode <= UVM_UPLINK_TAP_NAT);
+  network->uplink_mode = mode;
+}
+
+UvmUplinkMode
+uvm_network_get_uplink_mode (UvmNetwork *network)
+{
+  g_return_val_if_fail (UVM_IS_NETWORK (network), UVM_UPLINK_AUTO);
+  return network->uplink_mode;
+}
+
+UvmUplinkMode
+uvm_network_effective_uplink_mode (UvmNetwork *network, UvmHypervisor hypervisor)
+{
+  if (network->kind != UVM_NETWORK_UPLINK)
+    return UVM_UPLINK_AUTO;
+  if (network->uplink_mode != UVM_UPLINK_AUTO)
+    return network->uplink_mode;
+  return hypervisor == UVM_HYPERVISOR_QEMU ? UVM_UPLINK_USER : UVM_UPLINK_TAP_NAT;
 }
 
 const char *

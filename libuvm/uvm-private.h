@@ -47,6 +47,10 @@ int      uvm_network_open_bridge_tap (UvmNetwork *network, UvmDevice *device, co
  * bridge is deleted.  A no-op for a device that holds no tap. */
 void     uvm_network_release_bridge_tap (UvmNetwork *network, UvmDevice *device);
 
+/* The uplink mode a VM of @hypervisor gets: the one set, or AUTO resolved
+ * (qemu: USER, cloud-hypervisor: TAP_NAT).  AUTO for non-uplinks. */
+UvmUplinkMode uvm_network_effective_uplink_mode (UvmNetwork *network, UvmHypervisor hypervisor);
+
 /* uvm-event.c */
 UvmEvent *uvm_event_new_state_changed (UvmVmState state, UvmVmState previous);
 UvmEvent *uvm_event_new_exited (UvmVmState state, int exit_code, int exit_signal);

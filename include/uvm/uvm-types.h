@@ -117,6 +117,11 @@ typedef enum {
  * @UVM_FEATURE_BRIDGE_LINK: %UVM_NETWORK_ISOLATED with more than two members
  *   or a cloud-hypervisor member: a bridge and one tap per member NIC, all
  *   created by the library (needs CAP_NET_ADMIN). Since 0.2.
+ * @UVM_FEATURE_PASST_UPLINK: %UVM_UPLINK_PASST. Since 0.2.
+ * @UVM_FEATURE_TAP_NAT_UPLINK: %UVM_UPLINK_TAP_NAT. Since 0.2.
+ * @UVM_FEATURE_HOST_BRIDGE: %UVM_NETWORK_BRIDGE. Since 0.2.
+ * @UVM_FEATURE_FIRMWARE_BOOT: booting a disk through the hypervisor's
+ *   firmware when no kernel is set. Since 0.2.
  *
  * What a hypervisor backend may or may not do; see uvm_hypervisor_supports().
  * A definition that needs a feature its hypervisor lacks is refused at
@@ -137,6 +142,10 @@ typedef enum {
   UVM_FEATURE_RAW_QMP = 10,
   UVM_FEATURE_RAW_REST = 11,
   UVM_FEATURE_BRIDGE_LINK = 12,
+  UVM_FEATURE_PASST_UPLINK = 13,
+  UVM_FEATURE_TAP_NAT_UPLINK = 14,
+  UVM_FEATURE_HOST_BRIDGE = 15,
+  UVM_FEATURE_FIRMWARE_BOOT = 16,
 } UvmFeature;
 
 typedef struct _UvmVm UvmVm;

@@ -66,6 +66,10 @@ feature_phrase (UvmFeature feature)
     case UVM_FEATURE_QCOW2: return "qcow2 images";
     case UVM_FEATURE_BALLOON: return "a memory balloon";
     case UVM_FEATURE_HOTPLUG: return "hotpluggable devices";
+    case UVM_FEATURE_PASST_UPLINK: return "passt uplinks (no stream netdev)";
+    case UVM_FEATURE_TAP_NAT_UPLINK: return "uplinks through a library-made tap with NAT";
+    case UVM_FEATURE_HOST_BRIDGE: return "taps on an existing host bridge";
+    case UVM_FEATURE_FIRMWARE_BOOT: return "booting a disk through firmware; set a kernel";
     default: return "this feature";
     }
 }
@@ -103,6 +107,12 @@ check_features (UvmVm *vm, const UvmBackend *backend, GError **error)
         [UVM_NETWORK_ISOLATED] = UVM_FEATURE_SOCKET_LINK,
         [UVM_NETWORK_UPLINK] = UVM_FEATURE_USER_NETWORK,
         [UVM_NETWORK_TAP] = UVM_FEATURE_TAP_NETWORK,
+        [UVM_NETWORK_BRIDGE] = UVM_FEATURE_HOST_BRIDGE,
+      };
+      static const UvmFeature uplink_feature[] = {
+        [UVM_UPLINK_USER] = UVM_FEATURE_USER_NETWORK,
+        [UVM_UPLINK_PASST] = UVM_FEATURE_PASST_UPLINK,
+        [UVM_UPLINK_TAP_NAT] = UVM_FEATURE_TAP_NAT_UPLINK,
       };
 
       if (uvm_device_get_hotpluggable (dev) && !require (backend, UVM_FEATURE_HOTPLUG, field, error))
@@ -114,6 +124,9 @@ check_features (UvmVm *vm, const UvmBackend *backend, GError **error)
             UvmNetwork *net = uvm_device_get_network (dev);
             UvmFeature feature = uvm_network_uses_bridge (net) ? UVM_FEATURE_BRIDGE_LINK
                                  : net_feature[uvm_network_get_kind (net)];
+
+            if (uvm_network_get_kind (net) == UVM_NETWORK_UPLINK)
+              feature = uplink_feature[uvm_network_effective_uplink_mode (net, uvm_vm_get_hypervisor (vm))];
             if (!require (backend, feature, field, error))
               return FALSE;
           }

@@ -2,7 +2,9 @@
 #include "uvm-private.h"
 #include "util/uvm-util.h"
 #include "net/uvm-netlink.h"
+#include "net/uvm-nft.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
@@ -37,6 +39,10 @@ struct _UvmNetwork
    * it; bridge_users are those members' net devices. */
   gboolean bridge_created;
   GPtrArray *bridge_users;
+  /* Tap+NAT uplink: the member whose tap carries the NAT table, and the
+   * table's name, while its hypervisor runs. */
+  UvmDevice *nat_user;
+  char *nat_table;
 };
 
 G_DEFINE_FINAL_TYPE (UvmNetwork, uvm_network, G_TYPE_OBJECT)
@@ -54,6 +60,9 @@ uvm_network_finalize (GObject *object)
       if (nl != NULL)
         uvm_netlink_delete_link (nl, bridge, NULL);
     }
+  if (self->nat_table != NULL)
+    uvm_nft_delete_table (self->nat_table, NULL);
+  g_free (self->nat_table);
   g_ptr_array_unref (self->bridge_users);
   uvm_close_fd (&self->link_fds[0]);
   uvm_close_fd (&self->link_fds[1]);
@@ -165,9 +174,32 @@ uvm_network_get_tap_name (UvmNetwork *network)
   return network->tap_name;
 }
 
+static gboolean
+check_ifname (const char *name, const char *field, const char *what, GError **error)
+{
+  if (strlen (name) == 0 || strlen (name) >= IFNAMSIZ || strcspn (name, "/:% \t\n") != strlen (name))
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "%s: %s '%s' must be 1-%d bytes without '/', ':', '%%' or white space",
+                          field, what, name, IFNAMSIZ - 1);
+  return TRUE;
+}
+
+gboolean
+uvm_network_check_device (UvmNetwork *network, UvmDevice *device, const char *field,
+                          GError **error)
+{
+  const char *tap = uvm_device_get_tap_name (device);
+
+  if (tap != NULL && !check_ifname (tap, field, "tap name", error))
+    return FALSE;
+  return uvm_network_check (network, field, error);
+}
+
 gboolean
 uvm_network_check (UvmNetwork *network, const char *field, GError **error)
 {
+  if (network->kind == UVM_NETWORK_BRIDGE)
+    return check_ifname (network->host_bridge, field, "host bridge", error);
   if (network->kind != UVM_NETWORK_TAP)
     return TRUE;
   if (strlen (network->tap_name) == 0 || strlen (network->tap_name) >= IFNAMSIZ)
@@ -260,9 +292,162 @@ uvm_network_bridge_name (UvmNetwork *network)
 }
 
 char *
-uvm_network_bridge_tap_name (UvmNetwork *network, const char *vm_name)
+uvm_network_member_tap_name (UvmNetwork *network, UvmDevice *device, const char *vm_name)
 {
+  if (uvm_device_get_tap_name (device) != NULL)
+    return g_strdup (uvm_device_get_tap_name (device));
   return uvm_netlink_derive_name ("uvt", vm_name, network->name);
+}
+
+gboolean
+uvm_network_uses_lib_tap (UvmNetwork *network, UvmHypervisor hypervisor)
+{
+  switch (network->kind)
+    {
+    case UVM_NETWORK_BRIDGE:
+      return TRUE;
+    case UVM_NETWORK_UPLINK:
+      return uvm_network_effective_uplink_mode (network, hypervisor) == UVM_UPLINK_TAP_NAT;
+    case UVM_NETWORK_ISOLATED:
+      return uvm_network_uses_bridge (network);
+    default:
+      return FALSE;
+    }
+}
+
+char *
+uvm_network_nat_table_name (const char *tap)
+{
+  g_autofree char *table = g_strdup_printf ("uvm_%s", tap);
+
+  /* nft names: keep [A-Za-z0-9_] (a tap name may hold '-' or '.'). */
+  for (char *p = table; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && *p != '_')
+      *p = '_';
+  return g_steal_pointer (&table);
+}
+
+/* Whether @addr is one of the host's (this namespace's) IPv4 addresses:
+ * binding to it succeeds only then. */
+static gboolean
+host_has_address (const char *addr)
+{
+  struct sockaddr_in sin = { .sin_family = AF_INET };
+  int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  gboolean found;
+
+  if (fd < 0 || inet_pton (AF_INET, addr, &sin.sin_addr) != 1)
+    {
+      if (fd >= 0)
+        close (fd);
+      return FALSE;
+    }
+  found = bind (fd, (struct sockaddr *) &sin, sizeof sin) == 0;
+  close (fd);
+  return found;
+}
+
+static gboolean
+write_sysctl (const char *path, const char *value, GError **error)
+{
+  g_autoptr(GError) local = NULL;
+
+  if (g_file_set_contents_full (path, value, -1, G_FILE_SET_CONTENTS_NONE, 0644, &local))
+    return TRUE;
+  return uvm_set_error (error, g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_ACCES) ||
+                               g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_PERM)
+                               ? UVM_ERROR_PERMISSION : UVM_ERROR_FAILED,
+                        "writing %s%s: %s", path,
+                        g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_ACCES) ||
+                        g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_PERM)
+                        ? " needs CAP_NET_ADMIN" : "", local->message);
+}
+
+/* A member of a host-bridge network: a new tap on the host's bridge. */
+static int
+open_host_bridge_tap (UvmNetwork *network, UvmDevice *device, const char *vm_name,
+                      gboolean workstation, GError **error)
+{
+  g_autoptr(UvmNetlink) nl = NULL;
+  g_autofree char *tap = uvm_network_member_tap_name (network, device, vm_name);
+  GError *local = NULL;
+  int fd = -1;
+
+  nl = uvm_netlink_open (&local);
+  if (nl == NULL)
+    goto fail;
+  if (!uvm_netlink_link_exists (nl, network->host_bridge))
+    {
+      uvm_set_error (&local, UVM_ERROR_START_FAILED, "host bridge '%s' does not exist",
+                     network->host_bridge);
+      goto fail;
+    }
+  fd = uvm_netlink_create_tap (nl, tap, &local);
+  if (fd < 0)
+    goto fail;
+  if (!uvm_netlink_set_master (nl, tap, network->host_bridge, &local) ||
+      (workstation && !uvm_netlink_set_port_isolated (nl, tap, TRUE, &local)) ||
+      !uvm_netlink_set_up (nl, tap, TRUE, &local))
+    goto fail;
+  return fd;
+
+fail:
+  uvm_close_fd (&fd);
+  g_prefix_error (&local, "network '%s' (taps on host bridge '%s'): ", network->name,
+                  network->host_bridge);
+  g_propagate_error (error, local);
+  return -1;
+}
+
+/* A tap+NAT uplink: a new tap with the host side address, forwarding of
+ * what comes in on it, and the masquerading table. */
+static int
+open_nat_tap (UvmNetwork *network, UvmDevice *device, const char *vm_name, GError **error)
+{
+  g_autoptr(UvmNetlink) nl = NULL;
+  g_autofree char *tap = uvm_network_member_tap_name (network, device, vm_name);
+  g_autofree char *table = uvm_network_nat_table_name (tap);
+  g_autofree char *forwarding = g_strdup_printf ("/proc/sys/net/ipv4/conf/%s/forwarding", tap);
+  GError *local = NULL;
+  int fd = -1;
+
+  if (network->nat_user != NULL)
+    {
+      uvm_set_error (&local, UVM_ERROR_BUSY, "a tap+NAT uplink serves one VM, and another "
+                     "member's hypervisor holds it");
+      goto fail;
+    }
+  if (host_has_address ("10.0.2.2"))
+    {
+      uvm_set_error (&local, UVM_ERROR_BUSY, "10.0.2.2 is an address of this host (network "
+                     "namespace) already: another tap+NAT uplink, or a local network using "
+                     "10.0.2.0/24");
+      goto fail;
+    }
+  nl = uvm_netlink_open (&local);
+  if (nl == NULL)
+    goto fail;
+  fd = uvm_netlink_create_tap (nl, tap, &local);
+  if (fd < 0)
+    goto fail;
+  if (!uvm_netlink_add_address (nl, tap, UVM_TAP_NAT_HOST_CIDR, &local) ||
+      !write_sysctl (forwarding, "1", &local) ||
+      !uvm_nft_add_masquerade (table, tap, UVM_TAP_NAT_SUBNET, &local))
+    goto fail;
+  network->nat_user = device;
+  network->nat_table = g_steal_pointer (&table);
+  if (!uvm_netlink_set_up (nl, tap, TRUE, &local))
+    {
+      uvm_network_release_bridge_tap (network, device);
+      goto fail;
+    }
+  return fd;
+
+fail:
+  uvm_close_fd (&fd);   /* the tap and its address go with it */
+  g_prefix_error (&local, "uplink '%s' (tap with NAT): ", network->name);
+  g_propagate_error (error, local);
+  return -1;
 }
 
 static void
@@ -301,10 +486,14 @@ uvm_network_open_bridge_tap (UvmNetwork *network, UvmDevice *device, const char 
 {
   g_autoptr(UvmNetlink) nl = NULL;
   g_autofree char *bridge = uvm_network_bridge_name (network);
-  g_autofree char *tap = uvm_network_bridge_tap_name (network, vm_name);
+  g_autofree char *tap = uvm_network_member_tap_name (network, device, vm_name);
   GError *local = NULL;
   int fd = -1;
 
+  if (network->kind == UVM_NETWORK_BRIDGE)
+    return open_host_bridge_tap (network, device, vm_name, workstation, error);
+  if (network->kind == UVM_NETWORK_UPLINK)
+    return open_nat_tap (network, device, vm_name, error);
   if (network->link_fds[0] >= 0)
     {
       uvm_set_error (error, UVM_ERROR_BUSY,
@@ -346,6 +535,17 @@ fail:
 void
 uvm_network_release_bridge_tap (UvmNetwork *network, UvmDevice *device)
 {
+  if (network->nat_user == device && device != NULL)
+    {
+      g_autoptr(GError) error = NULL;
+
+      /* The tap (and with it its address) went with the last fd. */
+      if (!uvm_nft_delete_table (network->nat_table, &error))
+        g_warning ("uplink '%s': %s", network->name, error->message);
+      g_clear_pointer (&network->nat_table, g_free);
+      network->nat_user = NULL;
+      return;
+    }
   if (!g_ptr_array_remove (network->bridge_users, device))
     return;
   delete_bridge_if_unused (network, NULL);

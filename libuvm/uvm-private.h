@@ -27,6 +27,9 @@ guint    uvm_network_get_n_members (UvmNetwork *network);
 int      uvm_network_open_link_fd  (UvmNetwork *network, UvmDevice *device, GError **error);
 /* Validation of what the network itself needs (a tap that exists). */
 gboolean uvm_network_check         (UvmNetwork *network, const char *field, GError **error);
+/* The same plus what the NIC @device itself sets (a tap name override). */
+gboolean uvm_network_check_device  (UvmNetwork *network, UvmDevice *device, const char *field,
+                                    GError **error);
 /* A new close-on-exec fd attached to the tap of a TAP network. */
 int      uvm_network_open_tap_fd   (UvmNetwork *network, GError **error);
 /* Whether an isolated network is built as a library-created bridge with a
@@ -37,7 +40,16 @@ gboolean uvm_network_uses_bridge   (UvmNetwork *network);
 /* Derived names: "uvb" + hash of the network name; "uvt" + hash of the VM
  * and network names.  Free with g_free(). */
 char    *uvm_network_bridge_name   (UvmNetwork *network);
-char    *uvm_network_bridge_tap_name (UvmNetwork *network, const char *vm_name);
+/* The tap the library makes for @device (a member NIC of a bridged
+ * isolated network, a host-bridge network or a tap+NAT uplink): the
+ * device's override, else "uvt" + hash of the VM and network names. */
+char    *uvm_network_member_tap_name (UvmNetwork *network, UvmDevice *device, const char *vm_name);
+/* Whether @device's NIC is a tap the library creates (UVM_PLAN_FD_LIB_TAP). */
+gboolean uvm_network_uses_lib_tap  (UvmNetwork *network, UvmHypervisor hypervisor);
+/* The nftables table of a tap+NAT uplink ("uvm_" + tap name). */
+char    *uvm_network_nat_table_name (const char *tap);
+#define UVM_TAP_NAT_HOST_CIDR "10.0.2.2/24"
+#define UVM_TAP_NAT_SUBNET "10.0.2.0/24"
 /* Creates the bridge if @device is its first user, then a non-persistent
  * tap for @device enslaved to it (isolated port for a @workstation), and
  * returns the tap's queue fd (the caller owns it), or -1. */

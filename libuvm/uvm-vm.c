@@ -1156,7 +1156,7 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, const UvmSeccompProg
         case UVM_PLAN_FD_TAP:
           sfd.source = uvm_network_open_tap_fd (uvm_device_get_network (pfd->device), error);
           break;
-        case UVM_PLAN_FD_BRIDGE_TAP:
+        case UVM_PLAN_FD_LIB_TAP:
           /* A workstation's port is isolated: it reaches only the
            * non-isolated ports (its gateway), never another workstation. */
           sfd.source = uvm_network_open_bridge_tap (uvm_device_get_network (pfd->device),

@@ -255,7 +255,101 @@ test_no_kernel_set_is_refused (Fixture *fx, gconstpointer data)
   g_autoptr(UvmVm) vm = uvm_vm_new ("vm", UVM_HYPERVISOR_QEMU);
 
   uvm_vm_set_runtime_dir (vm, fx->rundir);
-  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "kernel", NULL);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "kernel", "or add a disk");
+}
+
+/* A VM with no kernel and one disk image (an empty file: nothing boots). */
+static UvmVm *
+new_diskboot_vm (Fixture *fx, UvmHypervisor hypervisor)
+{
+  UvmVm *vm = uvm_vm_new ("vm", hypervisor);
+  g_autofree char *image = tmp_path (fx, "boot.img");
+  g_autoptr(UvmStorage) storage = uvm_storage_new_image (image);
+
+  test_write_file (image, "");
+  uvm_vm_add_device (vm, uvm_device_new_disk (storage));
+  uvm_vm_set_runtime_dir (vm, fx->rundir);
+  return vm;
+}
+
+static void
+test_no_kernel_with_a_disk_boots_the_disk_on_qemu (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_diskboot_vm (fx, UVM_HYPERVISOR_QEMU);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *cmdline = NULL;
+
+  uvm_vm_set_machine (vm, UVM_MACHINE_PC);
+  cmdline = uvm_vm_get_command_line (vm, &error);
+  g_assert_no_error (error);
+  g_test_message ("command line: %s", cmdline);
+  g_assert_null (strstr (cmdline, "-kernel"));
+  g_assert_null (strstr (cmdline, "-initrd"));
+  g_assert_null (strstr (cmdline, "-append"));
+  g_assert_nonnull (strstr (cmdline, "id=disk0,drive=disk0-be,bootindex=0"));
+}
+
+static void
+test_no_kernel_boots_only_the_first_disk (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_diskboot_vm (fx, UVM_HYPERVISOR_QEMU);
+  g_autofree char *second = tmp_path (fx, "data.img");
+  g_autoptr(UvmStorage) storage = uvm_storage_new_image (second);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *cmdline = NULL;
+  const char *first;
+
+  test_write_file (second, "");
+  uvm_vm_add_device (vm, uvm_device_new_disk (storage));
+  cmdline = uvm_vm_get_command_line (vm, &error);
+  g_assert_no_error (error);
+  first = strstr (cmdline, "bootindex=");
+  g_assert_nonnull (first);
+  g_assert_null (strstr (first + 1, "bootindex="));
+  g_assert_nonnull (strstr (cmdline, "id=disk0,drive=disk0-be,bootindex=0"));
+}
+
+static void
+test_kernel_with_a_disk_gives_no_bootindex (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_diskboot_vm (fx, UVM_HYPERVISOR_QEMU);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *cmdline = NULL;
+
+  uvm_vm_set_kernel (vm, fx->kernel, NULL, NULL);
+  cmdline = uvm_vm_get_command_line (vm, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (cmdline, "-kernel"));
+  g_assert_null (strstr (cmdline, "bootindex"));
+}
+
+static void
+test_no_kernel_on_microvm_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_diskboot_vm (fx, UVM_HYPERVISOR_QEMU);
+
+  uvm_vm_set_machine (vm, UVM_MACHINE_MICROVM);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "kernel", "microvm");
+}
+
+static void
+test_no_kernel_on_cloud_hypervisor_is_unsupported (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_diskboot_vm (fx, UVM_HYPERVISOR_CLOUD_HYPERVISOR);
+
+  uvm_vm_set_hypervisor_path (vm, "/bin/true");
+  assert_refused (vm, UVM_ERROR_UNSUPPORTED, "kernel",
+                  "cloud-hypervisor does not support booting a disk through firmware");
+}
+
+static void
+test_no_kernel_and_no_disk_on_cloud_hypervisor_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = uvm_vm_new ("vm", UVM_HYPERVISOR_CLOUD_HYPERVISOR);
+
+  uvm_vm_set_runtime_dir (vm, fx->rundir);
+  uvm_vm_set_hypervisor_path (vm, "/bin/true");
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "kernel", "no payload");
 }
 
 static void
@@ -731,8 +825,66 @@ test_cloud_hypervisor_refuses_user_mode_networking (Fixture *fx, gconstpointer d
   g_autoptr(UvmVm) vm = new_ch_vm (fx);
   g_autoptr(UvmNetwork) uplink = uvm_network_new_uplink ("up");
 
+  uvm_network_set_uplink_mode (uplink, UVM_UPLINK_USER);
   uvm_vm_add_device (vm, uvm_device_new_net (uplink, NULL));
   assert_refused (vm, UVM_ERROR_UNSUPPORTED, "net0", "user-mode");
+  uvm_network_set_uplink_mode (uplink, UVM_UPLINK_PASST);
+  assert_refused (vm, UVM_ERROR_UNSUPPORTED, "net0", "passt");
+}
+
+/* An uplink left on AUTO is a library-made tap with NAT on
+ * cloud-hypervisor, and stays user-mode networking on qemu. */
+static void
+test_auto_uplink_follows_the_hypervisor (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) ch = new_ch_vm (fx);
+  g_autoptr(UvmVm) qemu = new_vm (fx, "gw");
+  g_autoptr(UvmNetwork) uplink = uvm_network_new_uplink ("up");
+  g_autoptr(UvmNetwork) uplink2 = uvm_network_new_uplink ("up2");
+  g_autofree char *ch_plan = NULL, *qemu_line = NULL;
+  g_autoptr(GError) error = NULL;
+
+  uvm_vm_add_device (ch, uvm_device_new_net (uplink, NULL));
+  uvm_vm_add_device (qemu, uvm_device_new_net (uplink2, NULL));
+  ch_plan = uvm_vm_get_launch_plan (ch, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (ch_plan, "host side 10.0.2.2/24"));
+  g_assert_nonnull (strstr (ch_plan, "nftables table 'ip uvm_uvt"));
+  qemu_line = uvm_vm_get_command_line (qemu, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (qemu_line, "-netdev user,id="));
+  g_assert_cmpint (uvm_network_get_uplink_mode (uplink), ==, UVM_UPLINK_AUTO);
+}
+
+/* Tap names the user sets must be names the kernel accepts; so must a
+ * host bridge's. */
+static void
+test_tap_and_bridge_names_are_checked (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autoptr(UvmNetwork) bridged = uvm_network_new_bridge ("lan", "br-with-a-much-too-long-name");
+  g_autoptr(UvmNetwork) uplink = uvm_network_new_uplink ("up");
+  UvmDevice *nic = uvm_device_new_net (uplink, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+
+  uvm_network_set_uplink_mode (uplink, UVM_UPLINK_TAP_NAT);
+  uvm_device_set_tap_name (nic, "bad/name");
+  uvm_vm_add_device (vm, nic);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "net0", "tap name 'bad/name'");
+  uvm_device_set_tap_name (nic, "0123456789abcdef");
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "net0", "1-15 bytes");
+  uvm_device_set_tap_name (nic, "gw-up");
+  g_assert_cmpstr (uvm_device_get_tap_name (nic), ==, "gw-up");
+  line = uvm_vm_get_launch_plan (vm, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (line, "tap 'gw-up'"));
+  g_assert_nonnull (strstr (line, "table 'ip uvm_gw_up'"));
+
+  uvm_vm_add_device (vm, uvm_device_new_net (bridged, NULL));
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "net1", "host bridge");
+  g_assert_cmpstr (uvm_network_get_host_bridge (bridged), ==, "br-with-a-much-too-long-name");
+  g_assert_null (uvm_network_get_host_bridge (uplink));
 }
 
 /* cloud-hypervisor has no socket netdev: an isolated network with a
@@ -788,6 +940,7 @@ test_backends_state_what_they_support (Fixture *fx, gconstpointer data)
   g_assert_true (uvm_hypervisor_supports (qemu, UVM_FEATURE_SOFTWARE_EMULATION));
   g_assert_true (uvm_hypervisor_supports (qemu, UVM_FEATURE_RAW_QMP));
   g_assert_false (uvm_hypervisor_supports (qemu, UVM_FEATURE_RAW_REST));
+  g_assert_true (uvm_hypervisor_supports (qemu, UVM_FEATURE_FIRMWARE_BOOT));
 
   g_assert_true (uvm_hypervisor_supports (ch, UVM_FEATURE_TAP_NETWORK));
   g_assert_true (uvm_hypervisor_supports (ch, UVM_FEATURE_BALLOON));
@@ -799,6 +952,7 @@ test_backends_state_what_they_support (Fixture *fx, gconstpointer data)
   g_assert_false (uvm_hypervisor_supports (ch, UVM_FEATURE_MACHINE_MICROVM));
   g_assert_false (uvm_hypervisor_supports (ch, UVM_FEATURE_SOFTWARE_EMULATION));
   g_assert_false (uvm_hypervisor_supports (ch, UVM_FEATURE_RAW_QMP));
+  g_assert_false (uvm_hypervisor_supports (ch, UVM_FEATURE_FIRMWARE_BOOT));
 
   g_assert_false (uvm_hypervisor_supports (qemu, (UvmFeature) 999));
   g_assert_false (uvm_hypervisor_supports ((UvmHypervisor) 42, UVM_FEATURE_QCOW2));
@@ -1032,6 +1186,16 @@ main (int argc, char **argv)
   ADD ("/validate/memory-not-whole-mib-is-refused", test_memory_not_whole_mib_is_refused);
 
   ADD ("/validate/kernel/not-set-is-refused", test_no_kernel_set_is_refused);
+  ADD ("/validate/kernel/none-with-a-disk-boots-the-disk-on-qemu",
+       test_no_kernel_with_a_disk_boots_the_disk_on_qemu);
+  ADD ("/validate/kernel/none-boots-only-the-first-disk", test_no_kernel_boots_only_the_first_disk);
+  ADD ("/validate/kernel/set-with-a-disk-gives-no-bootindex",
+       test_kernel_with_a_disk_gives_no_bootindex);
+  ADD ("/validate/kernel/none-on-microvm-is-refused", test_no_kernel_on_microvm_is_refused);
+  ADD ("/validate/kernel/none-on-cloud-hypervisor-is-unsupported",
+       test_no_kernel_on_cloud_hypervisor_is_unsupported);
+  ADD ("/validate/kernel/none-and-no-disk-on-cloud-hypervisor-is-refused",
+       test_no_kernel_and_no_disk_on_cloud_hypervisor_is_refused);
   ADD ("/validate/kernel/missing-file-is-refused", test_missing_kernel_is_refused);
   ADD ("/validate/kernel/directory-is-refused", test_kernel_that_is_a_directory_is_refused);
   ADD ("/validate/kernel/dangling-symlink-is-refused",
@@ -1086,6 +1250,9 @@ main (int argc, char **argv)
        test_cloud_hypervisor_refuses_software_emulation);
   ADD ("/validate/cloud-hypervisor/refuses-user-mode-networking",
        test_cloud_hypervisor_refuses_user_mode_networking);
+  ADD ("/validate/network/auto-uplink-follows-the-hypervisor",
+       test_auto_uplink_follows_the_hypervisor);
+  ADD ("/validate/network/tap-and-bridge-names-are-checked", test_tap_and_bridge_names_are_checked);
   ADD ("/validate/cloud-hypervisor/isolated-network-is-a-bridge",
        test_cloud_hypervisor_isolated_network_is_a_bridge);
   ADD ("/validate/cloud-hypervisor/binary-not-found", test_cloud_hypervisor_binary_not_found);

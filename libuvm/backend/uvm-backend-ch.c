@@ -217,15 +217,13 @@ ch_build_plan (UvmVm *vm, GError **error)
       if (uvm_device_get_kind (dev) != UVM_DEVICE_NET)
         continue;
       net = uvm_device_get_network (dev);
-      if (uvm_network_get_kind (net) == UVM_NETWORK_ISOLATED)
+      if (uvm_network_uses_lib_tap (net, UVM_HYPERVISOR_CLOUD_HYPERVISOR))
         {
-          g_autofree char *bridge = uvm_network_bridge_name (net);
-          g_autofree char *desc = NULL;
+          g_autofree char *desc = uvm_lib_tap_description (vm, dev);
 
-          tap = uvm_network_bridge_tap_name (net, uvm_vm_get_name (vm));
-          desc = uvm_bridge_tap_description (vm, dev, tap, bridge);
+          tap = uvm_network_member_tap_name (net, dev, uvm_vm_get_name (vm));
           what = g_strdup_printf ("%s, with vm.add-net", desc);
-          uvm_plan_add_control_fd (plan, UVM_PLAN_FD_BRIDGE_TAP, dev, what);
+          uvm_plan_add_control_fd (plan, UVM_PLAN_FD_LIB_TAP, dev, what);
         }
       else
         {
@@ -579,7 +577,7 @@ ch_control_new (int fd, UvmPlan *plan, int *kept, const UvmControlSink *sink, gp
         continue;
       if (pfd->kind == UVM_PLAN_FD_EVENT_PIPE)
         self->events = uvm_ch_event_monitor_new (kept[i], ch_on_event, NULL, self);
-      else if (pfd->kind == UVM_PLAN_FD_TAP || pfd->kind == UVM_PLAN_FD_BRIDGE_TAP)
+      else if (pfd->kind == UVM_PLAN_FD_TAP || pfd->kind == UVM_PLAN_FD_LIB_TAP)
         g_array_append_val (self->net_fds, kept[i]);
       else
         close (kept[i]);
@@ -613,7 +611,8 @@ const UvmBackend uvm_backend_cloud_hypervisor = {
   .default_binary = "cloud-hypervisor",
   .features = UVM_FEATURE_BIT (UVM_FEATURE_TAP_NETWORK) | UVM_FEATURE_BIT (UVM_FEATURE_BRIDGE_LINK) | UVM_FEATURE_BIT (UVM_FEATURE_QCOW2) |
               UVM_FEATURE_BIT (UVM_FEATURE_BALLOON) | UVM_FEATURE_BIT (UVM_FEATURE_HOTPLUG) |
-              UVM_FEATURE_BIT (UVM_FEATURE_RAW_REST),
+              UVM_FEATURE_BIT (UVM_FEATURE_RAW_REST) | UVM_FEATURE_BIT (UVM_FEATURE_HOST_BRIDGE) |
+              UVM_FEATURE_BIT (UVM_FEATURE_TAP_NAT_UPLINK),
   .validate = ch_validate,
   .build_plan = ch_build_plan,
   .control_new = ch_control_new,

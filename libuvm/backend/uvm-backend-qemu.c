@@ -115,6 +115,27 @@ add_virtio_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, const char *model,
                                            k1, v1, k2, v2, NULL));
 }
 
+/* -netdev for a passt uplink (UVM_UPLINK_PASST). */
+static gboolean
+add_passt_netdev (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, const char *backend_id,
+                  GError **error)
+{
+  return uvm_set_error (error, UVM_ERROR_UNSUPPORTED, "%s: passt uplinks are not implemented yet",
+                        uvm_device_get_id (dev));
+}
+
+/* Firmware boot (no kernel): the first disk is the one the firmware boots. */
+static gboolean
+is_boot_disk (UvmVm *vm, UvmDevice *dev)
+{
+  if (uvm_vm_get_kernel (vm) != NULL)
+    return FALSE;
+  for (guint i = 0; i < uvm_vm_get_n_devices (vm); i++)
+    if (uvm_device_get_kind (uvm_vm_get_device (vm, i)) == UVM_DEVICE_DISK)
+      return uvm_vm_get_device (vm, i) == dev;
+  return FALSE;
+}
+
 static gboolean
 plan_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, GError **error)
 {
@@ -155,7 +176,8 @@ plan_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, GError **error)
                                                  "file.driver", "file",
                                                  "file.filename", uvm_storage_get_path (st),
                                                  NULL));
-        add_virtio_device (b, vm, dev, "virtio-blk", "drive", backend_id, NULL, NULL);
+        add_virtio_device (b, vm, dev, "virtio-blk", "drive", backend_id,
+                           "bootindex", is_boot_disk (vm, dev) ? "0" : NULL);
         return TRUE;
       }
 
@@ -164,7 +186,19 @@ plan_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, GError **error)
         UvmNetwork *net = uvm_device_get_network (dev);
 
         uvm_plan_add_args (b->plan, "-netdev", NULL);
-        if (uvm_network_get_kind (net) == UVM_NETWORK_UPLINK)
+        if (uvm_network_uses_lib_tap (net, UVM_HYPERVISOR_QEMU))
+          {
+            g_autofree char *what = uvm_lib_tap_description (vm, dev);
+            int fd = uvm_plan_add_fd (b->plan, UVM_PLAN_FD_LIB_TAP, dev, what);
+            g_autofree char *fd_str = g_strdup_printf ("%d", fd);
+            uvm_plan_take_arg (b->plan, printf_qemu ("tap", "id", backend_id, "fd", fd_str, NULL));
+          }
+        else if (uvm_network_effective_uplink_mode (net, UVM_HYPERVISOR_QEMU) == UVM_UPLINK_PASST)
+          {
+            if (!add_passt_netdev (b, vm, dev, backend_id, error))
+              return FALSE;
+          }
+        else if (uvm_network_get_kind (net) == UVM_NETWORK_UPLINK)
           {
             uvm_plan_take_arg (b->plan, printf_qemu ("user", "id", backend_id, NULL));
           }
@@ -176,15 +210,6 @@ plan_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, GError **error)
             g_autofree char *fd_str = g_strdup_printf ("%d", fd);
             /* With fd= qemu reads the vnet header flag from the tap itself
              * (and refuses vnet_hdr=). */
-            uvm_plan_take_arg (b->plan, printf_qemu ("tap", "id", backend_id, "fd", fd_str, NULL));
-          }
-        else if (uvm_network_uses_bridge (net))
-          {
-            g_autofree char *tap = uvm_network_bridge_tap_name (net, uvm_vm_get_name (vm));
-            g_autofree char *bridge = uvm_network_bridge_name (net);
-            g_autofree char *what = uvm_bridge_tap_description (vm, dev, tap, bridge);
-            int fd = uvm_plan_add_fd (b->plan, UVM_PLAN_FD_BRIDGE_TAP, dev, what);
-            g_autofree char *fd_str = g_strdup_printf ("%d", fd);
             uvm_plan_take_arg (b->plan, printf_qemu ("tap", "id", backend_id, "fd", fd_str, NULL));
           }
         else
@@ -257,7 +282,9 @@ qemu_build_plan (UvmVm *vm, GError **error)
   uvm_plan_add_args (plan, "-mon", "chardev=uvm-qmp,mode=control", NULL);
   if (uvm_vm_get_start_paused (vm))
     uvm_plan_add_args (plan, "-S", NULL);
-  uvm_plan_add_args (plan, "-kernel", uvm_vm_get_kernel (vm), NULL);
+  /* Without a kernel the firmware boots the first disk (its bootindex). */
+  if (uvm_vm_get_kernel (vm) != NULL)
+    uvm_plan_add_args (plan, "-kernel", uvm_vm_get_kernel (vm), NULL);
   if (uvm_vm_get_initramfs (vm) != NULL)
     uvm_plan_add_args (plan, "-initrd", uvm_vm_get_initramfs (vm), NULL);
   if (uvm_vm_get_cmdline (vm) != NULL)
@@ -507,10 +534,11 @@ const UvmBackend uvm_backend_qemu = {
               UVM_FEATURE_BIT (UVM_FEATURE_MACHINE_MICROVM) |
               UVM_FEATURE_BIT (UVM_FEATURE_SOFTWARE_EMULATION) |
               UVM_FEATURE_BIT (UVM_FEATURE_USER_NETWORK) | UVM_FEATURE_BIT (UVM_FEATURE_SOCKET_LINK) |
-              UVM_FEATURE_BIT (UVM_FEATURE_BRIDGE_LINK) |
+              UVM_FEATURE_BIT (UVM_FEATURE_BRIDGE_LINK) | UVM_FEATURE_BIT (UVM_FEATURE_HOST_BRIDGE) |
+              UVM_FEATURE_BIT (UVM_FEATURE_TAP_NAT_UPLINK) |
               UVM_FEATURE_BIT (UVM_FEATURE_TAP_NETWORK) | UVM_FEATURE_BIT (UVM_FEATURE_QCOW2) |
               UVM_FEATURE_BIT (UVM_FEATURE_BALLOON) | UVM_FEATURE_BIT (UVM_FEATURE_HOTPLUG) |
-              UVM_FEATURE_BIT (UVM_FEATURE_RAW_QMP),
+              UVM_FEATURE_BIT (UVM_FEATURE_RAW_QMP) | UVM_FEATURE_BIT (UVM_FEATURE_FIRMWARE_BOOT),
   .validate = qemu_validate,
   .build_plan = qemu_build_plan,
   .control_new = qemu_control_new,

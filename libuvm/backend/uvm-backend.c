@@ -38,15 +38,36 @@ uvm_hypervisor_supports (UvmHypervisor hypervisor, UvmFeature feature)
 }
 
 char *
-uvm_bridge_tap_description (UvmVm *vm, UvmDevice *dev, const char *tap, const char *bridge)
+uvm_lib_tap_description (UvmVm *vm, UvmDevice *dev)
 {
-  return g_strdup_printf ("%s: tap '%s' (created by the library, IFF_VNET_HDR) on bridge '%s' "
-                          "of the isolated network '%s' (bridge: more than two members or a "
-                          "cloud-hypervisor member; no host address), %s",
-                          uvm_device_get_id (dev), tap, bridge,
-                          uvm_network_get_name (uvm_device_get_network (dev)),
-                          uvm_vm_get_gateway (vm) != NULL ? "isolated port (workstation)"
-                                                          : "open port");
+  UvmNetwork *net = uvm_device_get_network (dev);
+  g_autofree char *tap = uvm_network_member_tap_name (net, dev, uvm_vm_get_name (vm));
+  const char *port = uvm_vm_get_gateway (vm) != NULL ? "isolated port (workstation)" : "open port";
+
+  switch (uvm_network_get_kind (net))
+    {
+    case UVM_NETWORK_BRIDGE:
+      return g_strdup_printf ("%s: tap '%s' (created by the library, IFF_VNET_HDR) on the host "
+                              "bridge '%s' of network '%s', %s", uvm_device_get_id (dev), tap,
+                              uvm_network_get_host_bridge (net), uvm_network_get_name (net), port);
+    case UVM_NETWORK_UPLINK:
+      {
+        g_autofree char *table = uvm_network_nat_table_name (tap);
+        return g_strdup_printf ("%s: tap '%s' (created by the library, IFF_VNET_HDR) of the uplink "
+                                "'%s': host side " UVM_TAP_NAT_HOST_CIDR ", forwarding on this tap, "
+                                "nftables table 'ip %s' masquerading " UVM_TAP_NAT_SUBNET,
+                                uvm_device_get_id (dev), tap, uvm_network_get_name (net), table);
+      }
+    default:
+      {
+        g_autofree char *bridge = uvm_network_bridge_name (net);
+        return g_strdup_printf ("%s: tap '%s' (created by the library, IFF_VNET_HDR) on bridge '%s' "
+                                "of the isolated network '%s' (bridge: more than two members or a "
+                                "cloud-hypervisor member; no host address), %s",
+                                uvm_device_get_id (dev), tap, bridge, uvm_network_get_name (net),
+                                port);
+      }
+    }
 }
 
 /* What each feature is called in "<backend> does not support ..." errors. */
@@ -209,7 +230,7 @@ validate_devices (UvmVm *vm, GError **error)
         case UVM_DEVICE_NET:
           {
             UvmNetwork *net = uvm_device_get_network (dev);
-            if (!uvm_network_check (net, field, error))
+            if (!uvm_network_check_device (net, dev, field, error))
               return FALSE;
             if (!uvm_mac_is_valid (uvm_device_get_mac (dev)))
               return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
@@ -238,6 +259,39 @@ validate_devices (UvmVm *vm, GError **error)
   return TRUE;
 }
 
+static gboolean
+has_disk (UvmVm *vm)
+{
+  for (guint i = 0; i < uvm_vm_get_n_devices (vm); i++)
+    if (uvm_device_get_kind (uvm_vm_get_device (vm, i)) == UVM_DEVICE_DISK)
+      return TRUE;
+  return FALSE;
+}
+
+/* No kernel: the payload is the first disk, booted by the hypervisor's
+ * firmware (SeaBIOS on qemu).  The setters keep initramfs and cmdline with
+ * a kernel only; refuse them here anyway so a payload is never half-used. */
+static gboolean
+check_firmware_boot (UvmVm *vm, const UvmBackend *backend, GError **error)
+{
+  if (uvm_vm_get_initramfs (vm) != NULL || uvm_vm_get_cmdline (vm) != NULL)
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "kernel: an initramfs or a command line needs a kernel; set one "
+                          "with uvm_vm_set_kernel()");
+  if (!has_disk (vm))
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "kernel: no payload; set a kernel with uvm_vm_set_kernel() or add a "
+                          "disk for the firmware to boot");
+  if (!require (backend, UVM_FEATURE_FIRMWARE_BOOT, "kernel", error))
+    return FALSE;
+  /* Our microvm has no firmware that boots disks (qboot, no option ROMs). */
+  if (uvm_vm_get_machine (vm) == UVM_MACHINE_MICROVM)
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "kernel: the microvm machine type boots a kernel only, not a disk "
+                          "through firmware; set a kernel or use the q35 or pc machine type");
+  return TRUE;
+}
+
 gboolean
 uvm_backend_validate_common (UvmVm *vm, const UvmBackend *backend, GError **error)
 {
@@ -263,10 +317,9 @@ uvm_backend_validate_common (UvmVm *vm, const UvmBackend *backend, GError **erro
     return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
                           "memory: %" G_GUINT64_FORMAT " bytes is not a whole number of MiB",
                           memory);
-  if (kernel == NULL)
-    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
-                          "kernel: no payload; set a kernel with uvm_vm_set_kernel()");
-  if (!check_readable_file ("kernel", kernel, error))
+  if (kernel == NULL && !check_firmware_boot (vm, backend, error))
+    return FALSE;
+  if (kernel != NULL && !check_readable_file ("kernel", kernel, error))
     return FALSE;
   if (initramfs != NULL && !check_readable_file ("initramfs", initramfs, error))
     return FALSE;

@@ -85,7 +85,9 @@ gboolean uvm_backend_validate_common (UvmVm *vm, const UvmBackend *backend, GErr
 
 /* What a plan says about the library-created tap @tap of @dev on the bridge
  * @bridge of an isolated network (uvm-backend.c). */
-char *uvm_bridge_tap_description (UvmVm *vm, UvmDevice *dev, const char *tap, const char *bridge);
+/* What the launch plan says of the tap the library makes for @dev
+ * (UVM_PLAN_FD_LIB_TAP): its name and what it is attached to. */
+char *uvm_lib_tap_description (UvmVm *vm, UvmDevice *dev);
 
 /* Private VM accessors the backends need (uvm-vm.c). */
 const char *uvm_vm_get_control_path (UvmVm *vm);

@@ -16,7 +16,7 @@ typedef enum {
   UVM_PLAN_FD_NET_LINK,         /* one end of an isolated link */
   UVM_PLAN_FD_EVENT_PIPE,       /* child: write end; control: read end */
   UVM_PLAN_FD_TAP,              /* a tap queue, sent over the control socket */
-  UVM_PLAN_FD_BRIDGE_TAP,       /* a library-created tap on the bridge of an isolated network */
+  UVM_PLAN_FD_LIB_TAP,          /* a library-created tap: isolated bridge, host bridge, tap+NAT uplink */
 } UvmPlanFdKind;
 
 /* Not inherited by the child: the control connection sends it. */

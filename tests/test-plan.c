@@ -363,6 +363,26 @@ test_golden_q35_hotplug_kvm_paused_extra (Fixture *fx, gconstpointer data)
   check_vm (fx, vm, "q35-hotplug-kvm-paused-extra");
 }
 
+/* Firmware boot: no kernel, so no -kernel/-initrd/-append; the first disk
+ * (raw) gets bootindex=0 for SeaBIOS, the second (qcow2) none; the console
+ * is the first serial port, where a boot loader writes. */
+static void
+test_golden_q35_firmware_diskboot (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = uvm_vm_new ("diskboot", UVM_HYPERVISOR_QEMU);
+  g_autofree char *rundir = g_build_filename (fx->tmp, "run", "diskboot", NULL);
+  g_autoptr(UvmStorage) boot = new_image (fx, "boot.img");
+  g_autoptr(UvmStorage) data_disk = new_image (fx, "data.qcow2");
+
+  uvm_vm_set_runtime_dir (vm, rundir);
+  uvm_vm_set_accel (vm, UVM_ACCEL_TCG);
+  uvm_storage_set_format (data_disk, UVM_STORAGE_FORMAT_QCOW2);
+  uvm_vm_add_device (vm, uvm_device_new_disk (boot));
+  uvm_vm_add_device (vm, uvm_device_new_disk (data_disk));
+  uvm_vm_add_device (vm, uvm_device_new_console (NULL));
+  check_vm (fx, vm, "q35-firmware-diskboot");
+}
+
 /* Two VMs on one isolated network: each gets its own end as fd 4. */
 static void
 test_golden_isolated_pair (Fixture *fx, gconstpointer data)
@@ -630,6 +650,7 @@ main (int argc, char **argv)
   ADD ("/plan/golden/pc-disks-uplink-console", test_golden_pc_disks_uplink_console);
   ADD ("/plan/golden/q35-hotplug-kvm-paused-extra", test_golden_q35_hotplug_kvm_paused_extra);
   ADD ("/plan/golden/isolated-pair", test_golden_isolated_pair);
+  ADD ("/plan/golden/q35-firmware-diskboot", test_golden_q35_firmware_diskboot);
 
   ADD ("/plan/launch-plan-is-pure", test_launch_plan_is_pure);
   ADD ("/plan/command-line-is-pure", test_command_line_is_pure);

@@ -134,6 +134,15 @@ UvmAccel uvm_vm_get_accel (UvmVm *vm);
  *
  * Boots the VM by direct kernel boot. Relative paths are made absolute now.
  * The files are checked (exist, readable) by validation.
+ *
+ * The kernel is optional on a hypervisor with %UVM_FEATURE_FIRMWARE_BOOT
+ * (qemu with the q35 or pc machine type): a VM without one boots its first
+ * disk device through the hypervisor's firmware (SeaBIOS), which then gets
+ * boot index 0. Without a kernel a VM needs a disk, and validation refuses
+ * it otherwise with %UVM_ERROR_INVALID_DEFINITION, as it does on the microvm
+ * machine type (no firmware disk boot); cloud-hypervisor refuses it with
+ * %UVM_ERROR_UNSUPPORTED. An initramfs and a command line go with a kernel
+ * only. Since 0.2 for the disk boot; before, a kernel was always required.
  */
 UVM_AVAILABLE_IN_0_1
 void uvm_vm_set_kernel (UvmVm      *vm,

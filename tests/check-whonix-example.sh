@@ -4,7 +4,9 @@
 # user-mode networking) and starts nothing; a real run boots both test
 # guests under TCG, the confined workstation pings the gateway over the
 # internal link, and Ctrl-C (SIGINT) stops both gracefully, workstation
-# first, leaving nothing in /run/uvm.
+# first, leaving nothing in /run/uvm.  Disk images (what real Whonix KVM
+# images are) are checked as a dry run: firmware boot plans on qemu, refused
+# on cloud-hypervisor.  The cloud-hypervisor run is check-whonix-example-ch.sh.
 # Usage: check-whonix-example.sh PAIR_BINARY GUEST_DIR
 set -euo pipefail
 pair=$1
@@ -46,6 +48,52 @@ for name in $gw $ws; do
   [ ! -e /run/uvm/$name ] || fail "dry run created /run/uvm/$name"
 done
 
+# 1b. --dry-run with disk images: no kernel, the disk is the firmware's
+#     boot disk, the format follows the name or --disk-format.
+: >"$tmp/Whonix-Gateway.qcow2"
+: >"$tmp/Whonix-Workstation.img"
+disks=(--gateway-disk "$tmp/Whonix-Gateway.qcow2" --workstation-disk "$tmp/Whonix-Workstation.img"
+       --tcg --memory 256)
+"$pair" "${disks[@]}" --dry-run >"$tmp/out"
+[ "$(grep -c '^exec ' "$tmp/out")" -eq 2 ] || fail "disk dry run did not print two plans"
+! grep -q -- '-kernel\|-initrd\|-append' "$tmp/out" || fail "a disk-booted guest has a kernel option"
+sed -n "/^# ---- $gw\$/,/^# ---- $ws\$/p" "$tmp/out" >"$tmp/gw-plan"
+sed -n "/^# ---- $ws\$/,\$p" "$tmp/out" >"$tmp/ws-plan"
+grep -q "driver=qcow2,.*Whonix-Gateway.qcow2" "$tmp/gw-plan" || fail "the gateway's .qcow2 disk is not qcow2"
+grep -q "driver=raw,.*Whonix-Workstation.img" "$tmp/ws-plan" || fail "the workstation's .img disk is not raw"
+for plan in "$tmp/gw-plan" "$tmp/ws-plan"; do
+  grep -q -- '-device virtio-blk-pci,id=disk0,drive=disk0-be,bootindex=0' "$plan" ||
+    fail "no boot disk (bootindex=0) in $(basename "$plan")"
+done
+grep -q -- '-netdev user' "$tmp/gw-plan" || fail "the disk-booted gateway has no uplink"
+grep -q '^# confined:' "$tmp/ws-plan" || fail "the disk-booted workstation is not confined"
+"$pair" "${disks[@]}" --disk-format raw --dry-run >"$tmp/out"
+grep -q "driver=raw,.*Whonix-Gateway.qcow2" "$tmp/out" || fail "--disk-format raw was not applied"
+status=0
+"$pair" "${disks[@]}" --hypervisor cloud-hypervisor --dry-run >"$tmp/out" 2>&1 || status=$?
+[ "$status" -eq 2 ] && grep -q 'disk images are for qemu' "$tmp/out" ||
+  fail "cloud-hypervisor with disk images was not refused (exit $status)"
+status=0
+"$pair" "${disks[@]}" --ping --dry-run >"$tmp/out" 2>&1 || status=$?
+[ "$status" -eq 2 ] || fail "--ping with a disk-booted workstation was not refused (exit $status)"
+for name in $gw $ws; do
+  [ ! -e /run/uvm/$name ] || fail "disk dry run created /run/uvm/$name"
+done
+
+# 1c. --uplink: the mode reaches the library (tap-nat: a library-made tap
+#     with a NAT table); an unknown mode is a usage error.  (passt is left
+#     out: whether it plans depends on the library, and the example only
+#     passes the mode on and prints the library's error.)
+"$pair" "${common[@]}" --uplink tap-nat --dry-run >"$tmp/out"
+sed -n "/^# ---- $gw\$/,/^# ---- $ws\$/p" "$tmp/out" >"$tmp/gw-plan"
+grep -q -- '-netdev tap,id=net0-be' "$tmp/gw-plan" && grep -q 'nftables table' "$tmp/gw-plan" ||
+  fail "--uplink tap-nat did not give the gateway a tap with NAT"
+! grep -q -- '-netdev user' "$tmp/out" || fail "--uplink tap-nat still has user-mode networking"
+"$pair" "${common[@]}" --uplink user --dry-run | grep -q -- '-netdev user' || fail "--uplink user"
+status=0
+"$pair" "${common[@]}" --uplink bogus --dry-run >"$tmp/out" 2>&1 || status=$?
+[ "$status" -eq 2 ] || fail "--uplink bogus was not a usage error (exit $status)"
+
 # 2. A real run: the workstation reaches the gateway, then Ctrl-C.
 "$pair" "${common[@]}" --console-dir "$tmp/consoles" >"$tmp/out" 2>&1 &
 pid=$!
@@ -76,4 +124,4 @@ done
 ws_stop=$(grep -n "$ws: state-changed stopped" "$tmp/out" | head -1 | cut -d: -f1)
 gw_stopping=$(grep -n "$gw: state-changed stopping" "$tmp/out" | head -1 | cut -d: -f1)
 [ "$ws_stop" -lt "$gw_stopping" ] || fail "the gateway was stopped before the workstation"
-echo "ok: dry run (two plans, workstation confined, no user-mode net), ping over the internal link, Ctrl-C stops both"
+echo "ok: dry run (two plans, workstation confined, no user-mode net), disk-image dry run, ping over the internal link, Ctrl-C stops both"

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <string.h>
@@ -327,23 +328,21 @@ uvm_network_nat_table_name (const char *tap)
   return g_steal_pointer (&table);
 }
 
-/* Whether @addr is one of the host's (this namespace's) IPv4 addresses:
- * binding to it succeeds only then. */
+/* Whether @addr is an IPv4 address of an interface of this namespace.
+ * (Not a bind() probe: with lo down, binding any address succeeds.) */
 static gboolean
 host_has_address (const char *addr)
 {
-  struct sockaddr_in sin = { .sin_family = AF_INET };
-  int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  gboolean found;
+  struct ifaddrs *list = NULL;
+  struct in_addr want;
+  gboolean found = FALSE;
 
-  if (fd < 0 || inet_pton (AF_INET, addr, &sin.sin_addr) != 1)
-    {
-      if (fd >= 0)
-        close (fd);
-      return FALSE;
-    }
-  found = bind (fd, (struct sockaddr *) &sin, sizeof sin) == 0;
-  close (fd);
+  if (inet_pton (AF_INET, addr, &want) != 1 || getifaddrs (&list) != 0)
+    return FALSE;
+  for (struct ifaddrs *i = list; i != NULL && !found; i = i->ifa_next)
+    found = i->ifa_addr != NULL && i->ifa_addr->sa_family == AF_INET &&
+            ((struct sockaddr_in *) i->ifa_addr)->sin_addr.s_addr == want.s_addr;
+  freeifaddrs (list);
   return found;
 }
 

@@ -5,9 +5,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -108,4 +112,153 @@ test_netns_probe (gboolean allow_userns)
   if (strcmp (answer, "ok") == 0)
     return NULL;
   return g_strdup (n > 0 ? answer : "cannot run in a private network namespace");
+}
+
+typedef struct {
+  char *path;
+  gconstpointer data;
+  TestNetnsBody body;
+  TestNetnsSkip skip;
+} NetnsCase;
+
+static char *netns_skip_reason;
+static gboolean netns_probed;
+
+static void
+run_netns_case (gconstpointer user_data)
+{
+  const NetnsCase *c = user_data;
+
+  if (g_test_subprocess ())
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *dir = NULL;
+
+      if (!test_netns_enter (FALSE, &error))
+        g_error ("%s", error->message);
+      dir = g_dir_make_tmp ("uvm-netns-XXXXXX", NULL);
+      g_assert_nonnull (dir);
+      c->body (c->data, dir);
+      {
+        g_autofree char *quoted = g_shell_quote (dir);
+        g_autofree char *cmd = g_strdup_printf ("rm -rf -- %s", quoted);
+        test_run_ok (cmd);
+      }
+      return;
+    }
+  if (!netns_probed)
+    {
+      netns_skip_reason = test_netns_probe (FALSE);
+      netns_probed = TRUE;
+    }
+  if (netns_skip_reason != NULL)
+    {
+      g_test_skip (netns_skip_reason);
+      return;
+    }
+  if (c->skip != NULL && c->skip (c->data))
+    return;
+  g_test_trap_subprocess (NULL, 400 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
+void
+test_netns_add (const char *path, gconstpointer data, TestNetnsBody body, TestNetnsSkip skip)
+{
+  NetnsCase *c = g_new0 (NetnsCase, 1);   /* lives as long as the test program */
+
+  c->path = g_strdup (path);
+  c->data = data;
+  c->body = body;
+  c->skip = skip;
+  g_test_add_data_func (c->path, c, run_netns_case);
+}
+
+gboolean
+test_link_exists (const char *name)
+{
+  g_autofree char *path = g_build_filename ("/sys/class/net", name, NULL);
+  return g_file_test (path, G_FILE_TEST_EXISTS);
+}
+
+char *
+test_links_but_lo (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/sys/class/net", 0, NULL);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    if (strcmp (name, "lo") != 0)
+      g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+  g_ptr_array_add (names, NULL);
+  return g_strjoinv (",", (char **) names->pdata);
+}
+
+void
+test_drop_cap_net_admin (void)
+{
+  struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { { 0 } };
+  const guint32 bit = 1u << (CAP_NET_ADMIN % 32);
+
+  g_assert_cmpint (prctl (PR_CAPBSET_DROP, CAP_NET_ADMIN, 0, 0, 0), ==, 0);
+  g_assert_cmpint (syscall (SYS_capget, &header, data), ==, 0);
+  data[CAP_NET_ADMIN / 32].effective &= ~bit;
+  data[CAP_NET_ADMIN / 32].permitted &= ~bit;
+  data[CAP_NET_ADMIN / 32].inheritable &= ~bit;
+  g_assert_cmpint (syscall (SYS_capset, &header, data), ==, 0);
+}
+
+void
+test_run_ok (const char *command_line)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL, *err = NULL;
+  g_auto(GStrv) argv = NULL;
+  int status = -1;
+
+  if (!g_shell_parse_argv (command_line, NULL, &argv, &error) ||
+      !g_spawn_sync (NULL, argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err, &status,
+                     &error))
+    g_error ("%s: %s", command_line, error->message);
+  if (!g_spawn_check_wait_status (status, &error))
+    g_error ("%s: %s\n%s%s", command_line, error->message, out, err);
+}
+
+GPid
+test_netns_peer_start (void)
+{
+  int ready[2];
+  char byte = 0;
+  pid_t pid;
+
+  g_assert_cmpint (pipe2 (ready, O_CLOEXEC), ==, 0);
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      close (ready[0]);
+      if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0 || unshare (CLONE_NEWNET) != 0)
+        _exit (1);
+      if (write (ready[1], "x", 1) != 1)
+        _exit (1);
+      for (;;)
+        pause ();
+    }
+  close (ready[1]);
+  g_assert_cmpint (read (ready[0], &byte, 1), ==, 1);
+  close (ready[0]);
+  return pid;
+}
+
+void
+test_netns_peer_stop (GPid pid)
+{
+  int status;
+
+  g_assert_cmpint (kill (pid, SIGKILL), ==, 0);
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
 }

@@ -20,4 +20,33 @@ gboolean test_netns_enter (gboolean allow_userns, GError **error);
  * status, which a tool such as valgrind may change. */
 char *test_netns_probe (gboolean allow_userns);
 
+/* A test whose body runs in a g_test_trap_subprocess() child that entered
+ * a private network (and mount) namespace first, with real privilege (no
+ * user namespace), and gets a new temporary directory (removed after).
+ * The parent skips it, with the reason, when such namespaces cannot be
+ * made here, or when @skip returns TRUE for @data (it calls g_test_skip()
+ * itself). */
+typedef void (*TestNetnsBody) (gconstpointer data, const char *dir);
+typedef gboolean (*TestNetnsSkip) (gconstpointer data);
+void test_netns_add (const char *path, gconstpointer data, TestNetnsBody body,
+                     TestNetnsSkip skip);
+
+/* Whether interface @name exists in this namespace. */
+gboolean test_link_exists (const char *name);
+/* The interfaces of this namespace other than lo, sorted, comma-separated
+ * ("" when there are none). */
+char *test_links_but_lo (void);
+/* Drops CAP_NET_ADMIN from every capability set of this (root) process. */
+void test_drop_cap_net_admin (void);
+/* A child process in a network namespace of its own, which lives as long
+ * as the child: for a second namespace ("outside") that `ip link ... netns
+ * PID` and `nsenter -t PID -n` can reach.  The child dies with this
+ * process (PR_SET_PDEATHSIG), so nothing outlives a failed test.  Stop it
+ * with test_netns_peer_stop(). */
+GPid test_netns_peer_start (void);
+void test_netns_peer_stop (GPid pid);
+/* Runs @command_line (g_shell_parse_argv() syntax), asserting it exits 0;
+ * for setting up a test namespace with iproute2. */
+void test_run_ok (const char *command_line);
+
 G_END_DECLS

@@ -77,7 +77,7 @@ for name in $gw $ws; do
 done
 # Running: the bridge, a tap per member NIC (gateway: uplink and internal;
 # workstation: internal), and the NAT table.
-ip -o link show type bridge | grep -q . || fail "no bridge while running"
+[ -n "$(ip -o link show type bridge)" ] || fail "no bridge while running"
 [ "$(ip -o link show type tun | wc -l)" -eq 3 ] || fail "expected 3 taps while running: $(ip -o link)"
 kill -INT "$pid"
 status=0

@@ -89,7 +89,8 @@ sed -n "/^# ---- $gw\$/,/^# ---- $ws\$/p" "$tmp/out" >"$tmp/gw-plan"
 grep -q -- '-netdev tap,id=net0-be' "$tmp/gw-plan" && grep -q 'nftables table' "$tmp/gw-plan" ||
   fail "--uplink tap-nat did not give the gateway a tap with NAT"
 ! grep -q -- '-netdev user' "$tmp/out" || fail "--uplink tap-nat still has user-mode networking"
-"$pair" "${common[@]}" --uplink user --dry-run | grep -q -- '-netdev user' || fail "--uplink user"
+"$pair" "${common[@]}" --uplink user --dry-run >"$tmp/out"
+grep -q -- '-netdev user' "$tmp/out" || fail "--uplink user did not give user-mode networking"
 status=0
 "$pair" "${common[@]}" --uplink bogus --dry-run >"$tmp/out" 2>&1 || status=$?
 [ "$status" -eq 2 ] || fail "--uplink bogus was not a usage error (exit $status)"

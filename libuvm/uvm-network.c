@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "uvm-private.h"
 #include "util/uvm-util.h"
+#include "net/uvm-bridge-owner.h"
 #include "net/uvm-netlink.h"
 #include "net/uvm-nft.h"
 
@@ -505,12 +506,15 @@ uvm_network_open_bridge_tap (UvmNetwork *network, UvmDevice *device, const char 
     return prefix_network_error (network, error, local), -1;
   if (!network->bridge_created)
     {
-      /* Created down with addrgenmode none, no IPv4 ever: the host has no
-       * address on the segment. */
-      if (!uvm_netlink_create_bridge (nl, bridge, &local))
+      /* Created down with addrgenmode none, no IPv4 ever, marked and
+       * locked as ours (one left by a killed process is reclaimed), and
+       * sealed before it goes up: the host has no address on the segment
+       * and answers nothing there (ARP, NDP) for its other addresses. */
+      if (!uvm_bridge_owner_create (nl, bridge, network->name, &local))
         return prefix_network_error (network, error, local), -1;
       network->bridge_created = TRUE;
-      if (!uvm_netlink_set_up (nl, bridge, TRUE, &local))
+      if (!uvm_netlink_seal_host_side (nl, bridge, &local) ||
+          !uvm_netlink_set_up (nl, bridge, TRUE, &local))
         goto fail;
     }
   fd = uvm_netlink_create_tap (nl, tap, &local);

@@ -16,6 +16,7 @@
  * shows that the same check does see an address when there is one. */
 
 #include "net/uvm-netlink.h"
+#include "net/uvm-bridge-owner.h"
 
 #include <uvm/uvm-error.h>
 
@@ -730,6 +731,218 @@ test_tap_without_cap_net_admin_is_permission_error (void)
   g_assert_false (uvm_netlink_link_exists (nl, "uvt-ws"));
 }
 
+/* ---- sealing the host side ----------------------------------------------- */
+
+static guint64
+sysctl_read_number (const char *family, const char *link, const char *key)
+{
+  g_autofree char *path = g_build_filename ("/proc/sys/net", family, "conf", link, key, NULL);
+  g_autofree char *text = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_file_get_contents (path, &text, NULL, &error);
+  g_assert_no_error (error);
+  return g_ascii_strtoull (text, NULL, 10);
+}
+
+static void
+seal (UvmNetlink *nl, const char *name)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (uvm_netlink_seal_host_side (nl, name, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_seal_sets_noarp (void)
+{
+  g_autoptr(UvmNetlink) nl = open_netlink ();
+
+  create_bridge (nl, "uvm-int");
+  create_bridge (nl, "ctl-br");
+  seal (nl, "uvm-int");
+  g_assert_cmphex (sysfs_read_number ("uvm-int", "flags") & IFF_NOARP, ==, IFF_NOARP);
+  g_assert_cmphex (sysfs_read_number ("ctl-br", "flags") & IFF_NOARP, ==, 0);
+  g_assert_false (link_is_up ("uvm-int"));       /* only IFF_NOARP changed */
+}
+
+static void
+test_seal_ignores_arp_and_filters_reverse_path (void)
+{
+  g_autoptr(UvmNetlink) nl = open_netlink ();
+
+  create_bridge (nl, "uvm-int");
+  create_bridge (nl, "ctl-br");
+  seal (nl, "uvm-int");
+  g_assert_cmpuint (sysctl_read_number ("ipv4", "uvm-int", "arp_ignore"), ==, 8);
+  g_assert_cmpuint (sysctl_read_number ("ipv4", "uvm-int", "rp_filter"), ==, 1);
+  g_assert_cmpuint (sysctl_read_number ("ipv4", "ctl-br", "arp_ignore"), ==,
+                    sysctl_read_number ("ipv4", "default", "arp_ignore"));
+}
+
+static void
+test_seal_disables_ipv6 (void)
+{
+  g_autoptr(UvmNetlink) nl = open_netlink ();
+
+  create_bridge (nl, "uvm-int");
+  create_bridge (nl, "ctl-br");
+  seal (nl, "uvm-int");
+  g_assert_cmpuint (sysctl_read_number ("ipv6", "uvm-int", "disable_ipv6"), ==, 1);
+  g_assert_cmpuint (sysctl_read_number ("ipv6", "ctl-br", "disable_ipv6"), ==, 0);
+  set_up (nl, "uvm-int");
+  g_assert_false (has_ipv6_address ("uvm-int"));
+}
+
+static void
+test_seal_missing_link_is_error (void)
+{
+  g_autoptr(UvmNetlink) nl = open_netlink ();
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (uvm_netlink_seal_host_side (nl, "uvm-none", &error));
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_FAILED);
+  g_assert_nonnull (strstr (error->message, "'uvm-none' does not exist"));
+}
+
+/* ---- aliases and bridge ownership -------------------------------------------- */
+
+static void
+test_alias_reads_back_with_kind (void)
+{
+  g_autoptr(UvmNetlink) nl = open_netlink ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *kind = NULL, *alias = NULL;
+
+  create_bridge (nl, "uvm-int");
+  g_assert_true (uvm_netlink_get_link_info (nl, "uvm-int", &kind, &alias, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (kind, ==, "bridge");
+  g_assert_null (alias);
+  g_clear_pointer (&kind, g_free);
+
+  g_assert_true (uvm_netlink_set_alias (nl, "uvm-int", "libuvm isolated network lan", &error));
+  g_assert_no_error (error);
+  g_assert_true (uvm_netlink_get_link_info (nl, "uvm-int", &kind, &alias, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (alias, ==, "libuvm isolated network lan");
+}
+
+/* The lock file of bridge @name in this namespace, as bridge-owner names it. */
+static char *
+owner_lock_path (UvmNetlink *nl, const char *name)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *netns = uvm_netlink_get_netns_id (nl, &error);
+  g_autofree char *dir = uvm_bridge_owner_lock_dir ();
+  g_autofree char *file = NULL;
+
+  g_assert_no_error (error);
+  file = g_strdup_printf ("%s-%s.lock", netns, name);
+  return g_build_filename (dir, file, NULL);
+}
+
+static void
+owner_create (UvmNetlink *nl, const char *name, const char *network)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (uvm_bridge_owner_create (nl, name, network, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_owner_bridge_is_marked_locked_and_released (void)
+{
+  g_autoptr(UvmNetlink) nl = open_netlink ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *lock = owner_lock_path (nl, "uvb-lan");
+  g_autofree char *alias = NULL;
+
+  owner_create (nl, "uvb-lan", "lan");
+  g_assert_true (uvm_netlink_get_link_info (nl, "uvb-lan", NULL, &alias, &error));
+  g_assert_cmpstr (alias, ==, "libuvm isolated network lan");
+  g_assert_true (g_file_test (lock, G_FILE_TEST_IS_REGULAR));
+  g_assert_true (uvm_netlink_delete_link (nl, "uvb-lan", &error));
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (lock, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_owner_bridge_of_live_owner_is_busy (void)
+{
+  g_autoptr(UvmNetlink) nl = open_netlink ();
+  g_autoptr(UvmNetlink) other = open_netlink ();
+  g_autoptr(GError) error = NULL;
+
+  owner_create (nl, "uvb-lan", "lan");
+  /* flock() locks belong to an open file: a second taker in the same
+   * process is turned away like another process would be. */
+  g_assert_false (uvm_bridge_owner_create (other, "uvb-lan", "lan", &error));
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_BUSY);
+  g_assert_nonnull (strstr (error->message, "in use by another process"));
+  g_assert_true (uvm_netlink_link_exists (nl, "uvb-lan"));
+  g_assert_true (uvm_netlink_delete_link (nl, "uvb-lan", NULL));
+}
+
+static void
+test_owner_stale_bridge_of_dead_owner_is_reclaimed (void)
+{
+  g_autoptr(UvmNetlink) nl = open_netlink ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *lock = owner_lock_path (nl, "uvb-lan");
+  g_autofree char *alias = NULL;
+  int status;
+  pid_t pid;
+
+  pid = fork ();
+  g_assert_cmpint (pid, >=, 0);
+  if (pid == 0)
+    {
+      g_autoptr(UvmNetlink) child_nl = uvm_netlink_open (NULL);
+      /* Dies owning it, as after SIGKILL: no deletion, the lock dropped by
+       * the kernel. */
+      _exit (child_nl != NULL && uvm_bridge_owner_create (child_nl, "uvb-lan", "lan", NULL) &&
+             uvm_netlink_seal_host_side (child_nl, "uvb-lan", NULL) ? 0 : 1);
+    }
+  g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
+  g_assert_true (WIFEXITED (status) && WEXITSTATUS (status) == 0);
+  g_assert_true (uvm_netlink_link_exists (nl, "uvb-lan"));
+  g_assert_true (g_file_test (lock, G_FILE_TEST_EXISTS));
+
+  owner_create (nl, "uvb-lan", "lan");
+  /* Made anew: the old one's settings are gone. */
+  g_assert_cmphex (sysfs_read_number ("uvb-lan", "flags") & IFF_NOARP, ==, 0);
+  g_assert_true (uvm_netlink_get_link_info (nl, "uvb-lan", NULL, &alias, &error));
+  g_assert_cmpstr (alias, ==, "libuvm isolated network lan");
+  g_assert_true (uvm_netlink_delete_link (nl, "uvb-lan", NULL));
+  g_assert_false (g_file_test (lock, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_owner_bridge_without_our_alias_is_busy_and_kept (void)
+{
+  g_autoptr(UvmNetlink) nl = open_netlink ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *lock = owner_lock_path (nl, "uvb-lan");
+
+  make_plain_bridge ("uvb-lan");
+  g_assert_false (uvm_bridge_owner_create (nl, "uvb-lan", "lan", &error));
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_BUSY);
+  g_assert_nonnull (strstr (error->message, "not made by libuvm"));
+  g_assert_true (uvm_netlink_link_exists (nl, "uvb-lan"));
+  g_assert_false (g_file_test (lock, G_FILE_TEST_EXISTS));
+  g_clear_error (&error);
+
+  /* Nor one with the alias of another network. */
+  g_assert_true (uvm_netlink_set_alias (nl, "uvb-lan", "libuvm isolated network wan", &error));
+  g_assert_false (uvm_bridge_owner_create (nl, "uvb-lan", "lan", &error));
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_BUSY);
+  g_assert_true (uvm_netlink_link_exists (nl, "uvb-lan"));
+  g_assert_true (uvm_netlink_delete_link (nl, "uvb-lan", NULL));
+}
+
 /* ---- derived names (pure: no namespace needed) ----------------------------- */
 
 static void
@@ -797,6 +1010,19 @@ static const NetnsTest netns_tests[] = {
   { "/netlink/link/delete-missing-link-succeeds", test_delete_missing_link_succeeds },
   { "/netlink/link/name-longer-than-15-bytes-is-invalid",
     test_name_longer_than_15_bytes_is_invalid },
+  { "/netlink/seal/sets-noarp", test_seal_sets_noarp },
+  { "/netlink/seal/ignores-arp-and-filters-reverse-path",
+    test_seal_ignores_arp_and_filters_reverse_path },
+  { "/netlink/seal/disables-ipv6", test_seal_disables_ipv6 },
+  { "/netlink/seal/missing-link-is-error", test_seal_missing_link_is_error },
+  { "/netlink/alias/reads-back-with-kind", test_alias_reads_back_with_kind },
+  { "/netlink/owner/bridge-is-marked-locked-and-released",
+    test_owner_bridge_is_marked_locked_and_released },
+  { "/netlink/owner/bridge-of-live-owner-is-busy", test_owner_bridge_of_live_owner_is_busy },
+  { "/netlink/owner/stale-bridge-of-dead-owner-is-reclaimed",
+    test_owner_stale_bridge_of_dead_owner_is_reclaimed },
+  { "/netlink/owner/bridge-without-our-alias-is-busy-and-kept",
+    test_owner_bridge_without_our_alias_is_busy_and_kept },
 };
 
 int

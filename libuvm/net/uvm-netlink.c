@@ -18,6 +18,7 @@
 #endif
 
 #include "net/uvm-netlink.h"
+#include "net/uvm-bridge-owner.h"
 #include "util/uvm-util.h"
 
 #include <uvm/uvm-error.h>
@@ -26,11 +27,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/ip.h>
 #include <linux/rtnetlink.h>
+#include <linux/sockios.h>
 #include <net/if.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <libmnl/libmnl.h>
@@ -605,6 +610,9 @@ uvm_netlink_delete_link (UvmNetlink *nl, const char *name, GError **error)
   /* Gone already is what the caller wants. */
   ok = ack.error == 0 || ack.error == ENODEV || ack_error (&ack, what, name, error);
   nl_ack_clear (&ack);
+  /* Not ours any more either way: when deleting failed, a later start
+   * finds it unlocked and with our alias, and reclaims it. */
+  uvm_bridge_owner_forget (nl, name);
   return ok;
 }
 
@@ -655,5 +663,259 @@ uvm_netlink_add_address (UvmNetlink *nl, const char *name, const char *cidr, GEr
   else
     ok = ack.error == 0 || ack_error (&ack, what, name, error);
   nl_ack_clear (&ack);
+  return ok;
+}
+
+/* ---- namespace identity -------------------------------------------------- */
+
+char *
+uvm_netlink_get_netns_id (UvmNetlink *nl, GError **error)
+{
+  struct stat sock_ns, thread_ns;
+  int ns_fd;
+
+  g_return_val_if_fail (nl != NULL, NULL);
+
+  /* The answer is an O_CLOEXEC fd on the socket's namespace. */
+  ns_fd = ioctl (mnl_socket_get_fd (nl->sock), SIOCGSKNS);
+  if (ns_fd < 0)
+    {
+      int saved = errno;
+      if (saved == EPERM || saved == EACCES)
+        uvm_set_error (error, UVM_ERROR_PERMISSION,
+                       "finding the network namespace of the netlink socket needs CAP_NET_ADMIN");
+      else
+        uvm_set_error (error, UVM_ERROR_FAILED,
+                       "finding the network namespace of the netlink socket failed: %s",
+                       g_strerror (saved));
+      return NULL;
+    }
+  if (fstat (ns_fd, &sock_ns) != 0)
+    {
+      int saved = errno;
+      close (ns_fd);
+      uvm_set_error (error, UVM_ERROR_FAILED, "fstat of a network namespace fd failed: %s",
+                     g_strerror (saved));
+      return NULL;
+    }
+  close (ns_fd);
+  if (stat ("/proc/thread-self/ns/net", &thread_ns) != 0)
+    {
+      uvm_set_error (error, UVM_ERROR_FAILED,
+                     "cannot read /proc/thread-self/ns/net (is /proc mounted?): %s",
+                     g_strerror (errno));
+      return NULL;
+    }
+  if (sock_ns.st_dev != thread_ns.st_dev || sock_ns.st_ino != thread_ns.st_ino)
+    {
+      uvm_set_error (error, UVM_ERROR_FAILED,
+                     "the calling thread has left the network namespace the netlink socket "
+                     "was opened in");
+      return NULL;
+    }
+  return g_strdup_printf ("%ju:%ju", (uintmax_t) sock_ns.st_dev, (uintmax_t) sock_ns.st_ino);
+}
+
+/* ---- sealing the host side ------------------------------------------------ */
+
+/* What the IPv4 side of a sealed link is set to (see the header). */
+static const struct
+{
+  guint16 id;
+  guint32 value;
+} sealed_ipv4_conf[] = {
+  { IPV4_DEVCONF_ARP_IGNORE, 8 },   /* do not reply for any local address */
+  { IPV4_DEVCONF_RP_FILTER, 1 },    /* strict: nothing routes back over it */
+};
+
+/* Writes @text to /proc/sys file @path. */
+static gboolean
+write_sysctl (const char *path, const char *text, const char *what, GError **error)
+{
+  size_t len = strlen (text);
+  ssize_t n;
+  int fd, saved;
+
+  fd = open (path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd >= 0)
+    {
+      do
+        n = write (fd, text, len);
+      while (n < 0 && errno == EINTR);
+      saved = errno;
+      close (fd);
+      if (n == (ssize_t) len)
+        return TRUE;
+      if (n >= 0)
+        saved = EIO;
+    }
+  else
+    saved = errno;
+  if (saved == EACCES || saved == EPERM || saved == EROFS)
+    return uvm_set_error (error, UVM_ERROR_PERMISSION,
+                          "%s: cannot write %s (needs CAP_NET_ADMIN and a writable /proc/sys): "
+                          "%s", what, path, g_strerror (saved));
+  return uvm_set_error (error, UVM_ERROR_FAILED, "%s: cannot write %s: %s", what, path,
+                        g_strerror (saved));
+}
+
+gboolean
+uvm_netlink_seal_host_side (UvmNetlink *nl, const char *name, GError **error)
+{
+  g_autofree char *what = NULL;
+  g_autofree char *netns = NULL;
+  g_autofree char *path = NULL;
+  struct nlmsghdr *nlh;
+  struct ifinfomsg *ifm;
+  struct nlattr *af_spec, *inet, *conf;
+
+  g_return_val_if_fail (nl != NULL, FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+
+  if (!check_name (name, error))
+    return FALSE;
+  what = g_strdup_printf ("sealing the host side of '%s'", name);
+
+  nlh = nl_request (nl, RTM_SETLINK, 0);
+  ifm = mnl_nlmsg_put_extra_header (nlh, sizeof *ifm);
+  ifm->ifi_family = AF_UNSPEC;
+  ifm->ifi_change = IFF_NOARP;
+  ifm->ifi_flags = IFF_NOARP;
+  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
+  af_spec = mnl_attr_nest_start (nlh, IFLA_AF_SPEC);
+  inet = mnl_attr_nest_start (nlh, AF_INET);
+  conf = mnl_attr_nest_start (nlh, IFLA_INET_CONF);
+  for (guint i = 0; i < G_N_ELEMENTS (sealed_ipv4_conf); i++)
+    mnl_attr_put_u32 (nlh, sealed_ipv4_conf[i].id, sealed_ipv4_conf[i].value);
+  mnl_attr_nest_end (nlh, conf);
+  mnl_attr_nest_end (nlh, inet);
+  mnl_attr_nest_end (nlh, af_spec);
+  if (!nl_run (nl, nlh, what, name, error))
+    return FALSE;
+
+  /* No IPv6 in this kernel (ipv6.disable=1): nothing to turn off. */
+  if (!g_file_test ("/proc/sys/net/ipv6/conf", G_FILE_TEST_IS_DIR))
+    return TRUE;
+  /* /proc/sys/net shows the writer's namespace: it must be the socket's. */
+  netns = uvm_netlink_get_netns_id (nl, error);
+  if (netns == NULL)
+    return g_prefix_error (error, "%s: ", what), FALSE;
+  path = g_build_filename ("/proc/sys/net/ipv6/conf", name, "disable_ipv6", NULL);
+  return write_sysctl (path, "1", what, error);
+}
+
+/* ---- aliases and link kinds ------------------------------------------------ */
+
+gboolean
+uvm_netlink_set_alias (UvmNetlink *nl, const char *name, const char *alias, GError **error)
+{
+  g_autofree char *what = NULL;
+  struct nlmsghdr *nlh;
+  struct ifinfomsg *ifm;
+
+  g_return_val_if_fail (nl != NULL, FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+  g_return_val_if_fail (alias != NULL, FALSE);
+
+  if (!check_name (name, error))
+    return FALSE;
+  if (strlen (alias) > 255)
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "alias for link '%s' is %zu bytes; at most 255 are allowed", name,
+                          strlen (alias));
+  what = g_strdup_printf ("setting the alias of link '%s'", name);
+  nlh = nl_request (nl, RTM_SETLINK, 0);
+  ifm = mnl_nlmsg_put_extra_header (nlh, sizeof *ifm);
+  ifm->ifi_family = AF_UNSPEC;
+  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
+  mnl_attr_put_strz (nlh, IFLA_IFALIAS, alias);
+  return nl_run (nl, nlh, what, name, error);
+}
+
+typedef struct
+{
+  gboolean seen;
+  char *kind;
+  char *alias;
+} LinkInfo;
+
+static int
+link_info_cb (const struct nlmsghdr *nlh, void *data)
+{
+  LinkInfo *info = data;
+  const struct ifinfomsg *ifm;
+  const struct nlattr *attr, *inner;
+
+  if (nlh->nlmsg_type != RTM_NEWLINK || nlh->nlmsg_len < mnl_nlmsg_size (sizeof *ifm))
+    return MNL_CB_OK;
+  ifm = mnl_nlmsg_get_payload (nlh);
+  info->seen = TRUE;
+  mnl_attr_for_each (attr, nlh, sizeof *ifm)
+    {
+      switch (mnl_attr_get_type (attr))
+        {
+        case IFLA_IFALIAS:
+          if (mnl_attr_validate (attr, MNL_TYPE_NUL_STRING) >= 0)
+            {
+              g_free (info->alias);
+              info->alias = g_strdup (mnl_attr_get_str (attr));
+            }
+          break;
+        case IFLA_LINKINFO:
+          if (mnl_attr_validate (attr, MNL_TYPE_NESTED) < 0)
+            break;
+          mnl_attr_for_each_nested (inner, attr)
+            if (mnl_attr_get_type (inner) == IFLA_INFO_KIND &&
+                mnl_attr_validate (inner, MNL_TYPE_NUL_STRING) >= 0)
+              {
+                g_free (info->kind);
+                info->kind = g_strdup (mnl_attr_get_str (inner));
+              }
+          break;
+        default:
+          break;
+        }
+    }
+  return MNL_CB_OK;
+}
+
+gboolean
+uvm_netlink_get_link_info (UvmNetlink *nl, const char *name, char **kind, char **alias,
+                           GError **error)
+{
+  g_autofree char *what = NULL;
+  struct nlmsghdr *nlh;
+  struct ifinfomsg *ifm;
+  LinkInfo info = { 0 };
+  NlAck ack = { 0 };
+  gboolean ok;
+
+  g_return_val_if_fail (nl != NULL, FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+
+  if (!check_name (name, error))
+    return FALSE;
+  what = g_strdup_printf ("looking up link '%s'", name);
+  nlh = nl_request (nl, RTM_GETLINK, 0);
+  ifm = mnl_nlmsg_put_extra_header (nlh, sizeof *ifm);
+  ifm->ifi_family = AF_UNSPEC;
+  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
+  mnl_attr_put_u32 (nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+  if (!nl_transact (nl, nlh, what, link_info_cb, &info, &ack, error))
+    ok = FALSE;
+  else if (ack.error != 0)
+    ok = ack_error (&ack, what, name, error);
+  else if (!info.seen)
+    ok = uvm_set_error (error, UVM_ERROR_FAILED,
+                        "%s: the kernel acknowledged the lookup without describing it", what);
+  else
+    ok = TRUE;
+  nl_ack_clear (&ack);
+  if (ok && kind != NULL)
+    *kind = g_steal_pointer (&info.kind);
+  if (ok && alias != NULL)
+    *alias = g_steal_pointer (&info.alias);
+  g_free (info.kind);
+  g_free (info.alias);
   return ok;
 }

@@ -66,7 +66,57 @@ gboolean uvm_netlink_set_port_isolated (UvmNetlink *nl, const char *port, gboole
 /* Sets @name administratively up or down (IFF_UP). */
 gboolean uvm_netlink_set_up (UvmNetlink *nl, const char *name, gboolean up, GError **error);
 
-/* Deletes link @name.  A link that does not exist is success. */
+/* Seals the host side of library-made bridge @name, which should still be
+ * down: nothing on the host answers on the segment, or takes anything in
+ * from it, even for addresses the host has on other links.
+ *
+ * Linux is a weak host: it answers ARP arriving on any link for an address
+ * it has on any other, and takes IPv4 in for such addresses from any link.
+ * A bridge without addresses is still an IPv4 and IPv6 interface of the
+ * host.  So, on @name:
+ *  - IFF_NOARP: the host neither sends nor answers ARP on it;
+ *  - arp_ignore = 8 (never answer) in case something clears IFF_NOARP;
+ *  - rp_filter = 1 (strict): no route leads back over the bridge, so every
+ *    IPv4 packet arriving on it, for the host or to be forwarded, is
+ *    dropped (unicast in an Ethernet broadcast frame, a guessed MAC);
+ *  - disable_ipv6 = 1: no IPv6 at all on it (no NDP, no MLD, no echo
+ *    reply to ff02::1), beyond the addrgenmode none it was created with.
+ * The first three go in one RTM_SETLINK (IFLA_INET_CONF); effective values
+ * of arp_ignore and rp_filter are the larger of the link's and "all", so a
+ * later change of "all" cannot lower them.  disable_ipv6 has no netlink
+ * setter: it is written to /proc/sys/net/ipv6/conf/@name/disable_ipv6,
+ * which shows the namespace of the writing thread, so the call first
+ * checks (SIOCGSKNS) that the calling thread is in the socket's namespace
+ * (UVM_ERROR_FAILED when not).  A later write of 0 to
+ * net.ipv6.conf.all.disable_ipv6 re-enables IPv6 on every link, this one
+ * included (addrgenmode none still keeps addresses off it).  A kernel
+ * without IPv6 needs nothing.  A read-only /proc/sys is
+ * UVM_ERROR_PERMISSION: the seal fails closed.
+ *
+ * Taps are not sealed: a bridge port hands every frame to the bridge, its
+ * own stack never sees one (and taps have addrgenmode none). */
+gboolean uvm_netlink_seal_host_side (UvmNetlink *nl, const char *name, GError **error);
+
+/* Sets the alias (IFLA_IFALIAS, at most 255 bytes) of link @name. */
+gboolean uvm_netlink_set_alias (UvmNetlink *nl, const char *name, const char *alias,
+                                GError **error);
+
+/* What link @name is: *@kind the IFLA_INFO_KIND ("bridge", "tun", NULL
+ * for a link without one), *@alias its alias or NULL; both owned by the
+ * caller.  A missing link is UVM_ERROR_FAILED. */
+gboolean uvm_netlink_get_link_info (UvmNetlink *nl, const char *name, char **kind,
+                                    char **alias, GError **error);
+
+/* The identity of the socket's network namespace ("DEV:INODE" of its nsfs
+ * inode), which must also be the calling thread's (UVM_ERROR_FAILED when
+ * not: files under /proc/sys/net would show another namespace than the
+ * socket acts on).  Needs CAP_NET_ADMIN (SIOCGSKNS). */
+char *uvm_netlink_get_netns_id (UvmNetlink *nl, GError **error);
+
+/* Deletes link @name.  A link that does not exist is success.  The
+ * ownership lock of a bridge this process made with
+ * uvm_bridge_owner_create() (net/uvm-bridge-owner.h) is released, whether
+ * the deletion succeeded or not. */
 gboolean uvm_netlink_delete_link (UvmNetlink *nl, const char *name, GError **error);
 
 /* Adds IPv4 address @cidr ("10.0.2.2/24") to link @name. */

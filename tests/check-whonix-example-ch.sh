@@ -21,24 +21,9 @@ pair=$1
 guest=$2
 standin_dir=$3
 export PATH=$standin_dir:$PATH
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  for f in "$tmp"/out "$tmp"/consoles/*; do
-    [ -e "$f" ] && { echo "--- $f:"; cat "$f"; }
-  done
-  exit 1
-}
-
+# shellcheck source-path=SCRIPTDIR source=whonix-example-lib.sh
+. "$(dirname "$0")/whonix-example-lib.sh"
 ip link set lo up
-gw=whonix-gateway
-ws=whonix-workstation
-for name in $gw $ws; do
-  [ ! -e /run/uvm/$name ] || fail "/run/uvm/$name exists before the test (another run?)"
-done
 [ "$(command -v cloud-hypervisor)" = "$standin_dir/cloud-hypervisor" ] ||
   fail "the stand-in is not first in PATH"
 # cloud-hypervisor needs KVM in real life; the stand-in simulates the guest,
@@ -62,38 +47,12 @@ grep -q '^# confined:' "$tmp/ws-plan" || fail "the workstation's plan has no '# 
 [ "$(ip -o link | wc -l)" -eq 1 ] || fail "dry run created links: $(ip -o link)"
 
 # 2. A real run: the workstation reaches the gateway over the bridge, then Ctrl-C.
-"$pair" "${common[@]}" --console-dir "$tmp/consoles" >"$tmp/out" 2>&1 &
-pid=$!
-ws_console=$tmp/consoles/$ws.console.log
-for _ in $(seq 600); do
-  grep -q 'UVM-PING-OK 10.152.152.10' "$ws_console" 2>/dev/null && break
-  grep -q 'UVM-PING-FAIL' "$ws_console" 2>/dev/null && fail "the workstation could not ping the gateway"
-  kill -0 "$pid" 2>/dev/null || fail "uvm-whonix-pair exited before the ping"
-  sleep 0.1
-done
-grep -q 'UVM-PING-OK 10.152.152.10' "$ws_console" || fail "no UVM-PING-OK 10.152.152.10 within 60 s"
-for name in $gw $ws; do
-  [ -d /run/uvm/$name ] || fail "/run/uvm/$name missing while running"
-done
+start_pair_until_ping 60
 # Running: the bridge, a tap per member NIC (gateway: uplink and internal;
 # workstation: internal), and the NAT table.
 [ -n "$(ip -o link show type bridge)" ] || fail "no bridge while running"
 [ "$(ip -o link show type tun | wc -l)" -eq 3 ] || fail "expected 3 taps while running: $(ip -o link)"
-kill -INT "$pid"
-status=0
-wait "$pid" || status=$?
-pid=
-[ "$status" -eq 0 ] || fail "uvm-whonix-pair exited with $status"
-grep -q "\[$ws\] UVM-PING-OK 10.152.152.10" "$tmp/out" || fail "the console was not copied to stdout"
-for name in $gw $ws; do
-  grep -q UVM-GUEST-POWEROFF "$tmp/consoles/$name.console.log" || fail "$name did not see the power button"
-  grep -q "$name: hypervisor-exited code 0" "$tmp/out" || fail "$name: no exit event"
-  grep -q "$name: state-changed stopped" "$tmp/out" || fail "$name: no stopped state"
-  [ ! -e /run/uvm/$name ] || fail "/run/uvm/$name left behind"
-done
-ws_stop=$(grep -n "$ws: state-changed stopped" "$tmp/out" | head -1 | cut -d: -f1)
-gw_stopping=$(grep -n "$gw: state-changed stopping" "$tmp/out" | head -1 | cut -d: -f1)
-[ "$ws_stop" -lt "$gw_stopping" ] || fail "the gateway was stopped before the workstation"
+interrupt_pair
 
 # Nothing left in the namespaces.
 links=$(ip -o link | awk -F': ' '{print $2}' | tr '\n' ' ')

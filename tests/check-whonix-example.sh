@@ -11,23 +11,8 @@
 set -euo pipefail
 pair=$1
 guest=$2
-tmp=$(mktemp -d)
-pid=
-cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  for f in "$tmp"/out "$tmp"/consoles/*; do
-    [ -e "$f" ] && { echo "--- $f:"; cat "$f"; }
-  done
-  exit 1
-}
-
-gw=whonix-gateway
-ws=whonix-workstation
-for name in $gw $ws; do
-  [ ! -e /run/uvm/$name ] || fail "/run/uvm/$name exists before the test (another run?)"
-done
+# shellcheck source-path=SCRIPTDIR source=whonix-example-lib.sh
+. "$(dirname "$0")/whonix-example-lib.sh"
 common=(--kernel "$guest/vmlinuz" --initramfs "$guest/initramfs.img"
         --cmdline "console=ttyS0 quiet" --tcg --memory 256 --ping)
 
@@ -96,33 +81,6 @@ status=0
 [ "$status" -eq 2 ] || fail "--uplink bogus was not a usage error (exit $status)"
 
 # 2. A real run: the workstation reaches the gateway, then Ctrl-C.
-"$pair" "${common[@]}" --console-dir "$tmp/consoles" >"$tmp/out" 2>&1 &
-pid=$!
-ws_console=$tmp/consoles/$ws.console.log
-for _ in $(seq 1200); do
-  grep -q 'UVM-PING-OK 10.152.152.10' "$ws_console" 2>/dev/null && break
-  grep -q 'UVM-PING-FAIL' "$ws_console" 2>/dev/null && fail "the workstation could not ping the gateway"
-  kill -0 "$pid" 2>/dev/null || fail "uvm-whonix-pair exited before the ping"
-  sleep 0.1
-done
-grep -q 'UVM-PING-OK 10.152.152.10' "$ws_console" || fail "no UVM-PING-OK 10.152.152.10 within 120 s"
-for name in $gw $ws; do
-  [ -d /run/uvm/$name ] || fail "/run/uvm/$name missing while running"
-done
-kill -INT "$pid"
-status=0
-wait "$pid" || status=$?
-pid=
-[ "$status" -eq 0 ] || fail "uvm-whonix-pair exited with $status"
-grep -q "\[$ws\] UVM-PING-OK 10.152.152.10" "$tmp/out" || fail "the console was not copied to stdout"
-for name in $gw $ws; do
-  grep -q UVM-GUEST-POWEROFF "$tmp/consoles/$name.console.log" || fail "$name did not see the power button"
-  grep -q "$name: hypervisor-exited code 0" "$tmp/out" || fail "$name: no exit event"
-  grep -q "$name: state-changed stopped" "$tmp/out" || fail "$name: no stopped state"
-  [ ! -e /run/uvm/$name ] || fail "/run/uvm/$name left behind"
-done
-# Workstation first.
-ws_stop=$(grep -n "$ws: state-changed stopped" "$tmp/out" | head -1 | cut -d: -f1)
-gw_stopping=$(grep -n "$gw: state-changed stopping" "$tmp/out" | head -1 | cut -d: -f1)
-[ "$ws_stop" -lt "$gw_stopping" ] || fail "the gateway was stopped before the workstation"
+start_pair_until_ping 120
+interrupt_pair
 echo "ok: dry run (two plans, workstation confined, no user-mode net), disk-image dry run, ping over the internal link, Ctrl-C stops both"

@@ -25,47 +25,6 @@
 static TestBackend *qemu_backend, *ch_backend;
 
 static gboolean
-skip_backend (gconstpointer data)
-{
-  return test_backend_skip (data);
-}
-
-static char *
-console_of (const char *dir, const char *name)
-{
-  return g_strdup_printf ("%s/%s.console", dir, name);
-}
-
-static void
-assert_console (const char *dir, const char *name, const char *text)
-{
-  g_autofree char *console = console_of (dir, name);
-  g_autofree char *contents = NULL;
-
-  if (!test_wait_for_text (console, text, PING_TIMEOUT_MS))
-    {
-      g_file_get_contents (console, &contents, NULL, NULL);
-      g_error ("%s: no \"%s\" on the console:\n%s", name, text, contents ? contents : "");
-    }
-}
-
-/* The tap name the plan of @vm gives its first NIC. */
-static char *
-tap_of (UvmVm *vm)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *plan = uvm_vm_get_launch_plan (vm, &error);
-  const char *p, *end;
-
-  g_assert_no_error (error);
-  p = strstr (plan, ": tap '");
-  g_assert_nonnull (p);
-  p += strlen (": tap '");
-  end = strchr (p, '\'');
-  return g_strndup (p, end - p);
-}
-
-static gboolean
 nft_table_exists (const char *table)
 {
   g_autofree char *cmd = g_strdup_printf ("nft list table ip %s", table);
@@ -119,7 +78,7 @@ test_host_bridge_member_reaches_host (gconstpointer data, const char *dir)
   test_run_ok ("ip addr add 192.0.2.1/24 dev uvm-hostbr");
   test_run_ok ("ip link set uvm-hostbr up");
   uvm_vm_add_device (vm, uvm_device_new_net (net, NULL));
-  tap = tap_of (vm);
+  tap = test_tap_of (vm);
   g_assert_true (g_str_has_prefix (tap, "uvt"));
 
   test_vm_start_ok (vm);
@@ -127,7 +86,7 @@ test_host_bridge_member_reaches_host (gconstpointer data, const char *dir)
   master = g_file_read_link (master_link, NULL);
   g_assert_nonnull (master);
   g_assert_true (g_str_has_suffix (master, "/uvm-hostbr"));
-  assert_console (dir, "member", "UVM-PING-OK 192.0.2.1");
+  test_assert_console (dir, "member", "UVM-PING-OK 192.0.2.1", PING_TIMEOUT_MS);
   test_vm_stop_ok (vm);
 
   g_assert_false (test_link_exists (tap));
@@ -183,7 +142,7 @@ test_tap_nat_reaches_outside (gconstpointer data, const char *dir)
   g_assert_true (g_file_get_contents ("/proc/sys/net/ipv4/conf/uvm-gw-up/forwarding", &fwd,
                                       NULL, NULL));
   g_assert_cmpstr (g_strstrip (fwd), ==, "1");
-  assert_console (dir, "gw", "UVM-PING-OK " OUTSIDE);
+  test_assert_console (dir, "gw", "UVM-PING-OK " OUTSIDE, PING_TIMEOUT_MS);
   test_vm_stop_ok (vm);
 
   g_assert_false (test_link_exists ("uvm-gw-up"));
@@ -206,7 +165,7 @@ test_tap_nat_cleanup_after_sigkill (gconstpointer data, const char *dir)
 
   uvm_network_set_uplink_mode (uplink, UVM_UPLINK_TAP_NAT);
   uvm_vm_add_device (vm, uvm_device_new_net (uplink, NULL));
-  tap = tap_of (vm);
+  tap = test_tap_of (vm);
   table = g_strdup_printf ("uvm_%s", tap);
   for (int round = 0; round < 2; round++)
     {
@@ -293,7 +252,7 @@ main (int argc, char **argv)
         {
           g_autofree char *path = g_strdup_printf ("/hostnet/%s/%s", backends[j]->name,
                                                    cases[i].path);
-          test_netns_add (path, backends[j], cases[i].body, skip_backend);
+          test_netns_add (path, backends[j], cases[i].body, test_backend_skip_cb);
         }
     }
   ret = g_test_run ();

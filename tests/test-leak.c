@@ -15,7 +15,6 @@
  * uvm.ndp.  A control (a plain bridge and tap made here, used through
  * uvm_network_new_tap()) shows that the same probes do see the host's
  * answers when there are some: a FAIL in the leak test means something. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
@@ -45,60 +44,15 @@
 #define PROBES "uvm.arping=" HOST_IP ",eth0:" HOST_OTHER_IP " uvm.ndp=eth0"
 
 static TestBackend *qemu_backend, *ch_backend;
-static char *netns_skip_reason;
 
-/* ---- private network namespace ------------------------------------------- */
-
+/* A test, run by test_netns_add() with this as its data. */
 typedef struct {
   const char *path;
   gboolean needs_qemu;
-  void (*body) (const char *dir);
+  TestNetnsBody body;
 } LeakTest;
 
-static void
-run_in_private_netns (gconstpointer data)
-{
-  const LeakTest *test = data;
-
-  if (g_test_subprocess ())
-    {
-      g_autoptr(GError) error = NULL;
-      g_autofree char *dir = NULL;
-
-      if (!test_netns_enter (FALSE, &error))
-        g_error ("%s", error->message);
-      g_assert_true (test_guest_available ());
-      dir = g_dir_make_tmp ("uvm-leak-XXXXXX", NULL);
-      g_assert_nonnull (dir);
-      test->body (dir);
-      test_remove_tree (dir);
-      return;
-    }
-  if (netns_skip_reason != NULL)
-    {
-      g_test_skip (netns_skip_reason);
-      return;
-    }
-  if (test_backend_skip (ch_backend) || (test->needs_qemu && test_backend_skip (qemu_backend)))
-    return;
-  g_test_trap_subprocess (NULL, 400 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
-  g_test_trap_assert_passed ();
-}
-
 /* ---- the host side ----------------------------------------------------------- */
-
-static void
-run_ok (const char *command_line)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *err = NULL;
-  int status;
-
-  g_assert_true (g_spawn_command_line_sync (command_line, NULL, &err, &status, &error));
-  g_assert_no_error (error);
-  if (!g_spawn_check_wait_status (status, NULL))
-    g_error ("'%s' failed: %s", command_line, err);
-}
 
 static void
 write_sysctl (const char *path, const char *value)
@@ -118,36 +72,22 @@ set_up_host (void)
   write_sysctl ("/proc/sys/net/ipv4/conf/default/rp_filter", "0");
   write_sysctl ("/proc/sys/net/ipv4/conf/all/arp_ignore", "0");
   write_sysctl ("/proc/sys/net/ipv4/conf/default/arp_ignore", "0");
-  run_ok ("ip link set lo up");
-  run_ok ("ip link add hostif type veth peer name hostif-peer");
-  run_ok ("ip addr add " HOST_IP "/24 dev hostif");
-  run_ok ("ip addr add " HOST_OTHER_IP "/24 dev hostif");
-  run_ok ("ip -6 addr add 2001:db8::1/64 dev hostif nodad");
-  run_ok ("ip link set hostif-peer up");
-  run_ok ("ip link set hostif up");
+  test_run_ok ("ip link set lo up");
+  test_run_ok ("ip link add hostif type veth peer name hostif-peer");
+  test_run_ok ("ip addr add " HOST_IP "/24 dev hostif");
+  test_run_ok ("ip addr add " HOST_OTHER_IP "/24 dev hostif");
+  test_run_ok ("ip -6 addr add 2001:db8::1/64 dev hostif nodad");
+  test_run_ok ("ip link set hostif-peer up");
+  test_run_ok ("ip link set hostif up");
 }
 
 static void
 tear_down_host (void)
 {
-  run_ok ("ip link del hostif");
+  test_run_ok ("ip link del hostif");
 }
 
 /* ---- reading the namespace back --------------------------------------------- */
-
-static gboolean
-link_exists (const char *name)
-{
-  g_autofree char *path = g_build_filename ("/sys/class/net", name, NULL);
-  return g_file_test (path, G_FILE_TEST_EXISTS);
-}
-
-static gboolean
-is_bridge (const char *name)
-{
-  g_autofree char *path = g_build_filename ("/sys/class/net", name, "bridge", NULL);
-  return g_file_test (path, G_FILE_TEST_IS_DIR);
-}
 
 static char *
 sysfs_text (const char *link, const char *attr)
@@ -168,88 +108,6 @@ link_flags (const char *link)
   return g_ascii_strtoull (text, NULL, 16);
 }
 
-static gboolean
-has_ipv4 (const char *link)
-{
-  g_autofree char *out = NULL;
-  g_autofree char *cmd = g_strdup_printf ("ip -4 -o addr show dev %s", link);
-  int status;
-
-  g_assert_true (g_spawn_command_line_sync (cmd, &out, NULL, &status, NULL));
-  return strstr (out, "inet ") != NULL;
-}
-
-/* The IPv6 addresses of @link in /proc/net/if_inet6, as text. */
-static GPtrArray *
-ipv6_addresses (const char *link)
-{
-  g_autofree char *text = NULL;
-  g_auto(GStrv) lines = NULL;
-  GPtrArray *found = g_ptr_array_new_with_free_func (g_free);
-
-  g_assert_true (g_file_get_contents ("/proc/net/if_inet6", &text, NULL, NULL));
-  lines = g_strsplit (text, "\n", -1);
-  for (guint i = 0; lines[i] != NULL; i++)
-    {
-      g_auto(GStrv) f = g_strsplit_set (g_strstrip (lines[i]), " \t", -1);
-      const char *fields[6];
-      guint n = 0;
-
-      for (guint j = 0; f[j] != NULL && n < G_N_ELEMENTS (fields); j++)
-        if (*f[j] != '\0')
-          fields[n++] = f[j];
-      if (n == 6 && strcmp (fields[5], link) == 0 && strlen (fields[0]) == 32)
-        {
-          struct in6_addr addr;
-          char out[INET6_ADDRSTRLEN];
-
-          for (guint b = 0; b < 16; b++)
-            addr.s6_addr[b] = (guint8) (g_ascii_xdigit_value (fields[0][2 * b]) << 4 |
-                                        g_ascii_xdigit_value (fields[0][2 * b + 1]));
-          g_assert_nonnull (inet_ntop (AF_INET6, &addr, out, sizeof out));
-          g_ptr_array_add (found, g_strdup (out));
-        }
-    }
-  return found;
-}
-
-static gboolean
-has_ipv6 (const char *link)
-{
-  g_autoptr(GPtrArray) addrs = ipv6_addresses (link);
-  return addrs->len > 0;
-}
-
-/* The name quoted after @marker in the launch plan of @vm. */
-static char *
-plan_name (UvmVm *vm, const char *marker)
-{
-  g_autoptr(GError) error = NULL;
-  g_autofree char *plan = uvm_vm_get_launch_plan (vm, &error);
-  const char *p, *end;
-
-  g_assert_no_error (error);
-  p = strstr (plan, marker);
-  if (p == NULL)
-    g_error ("no \"%s\" in the plan:\n%s", marker, plan);
-  p += strlen (marker);
-  end = strchr (p, '\'');
-  g_assert_nonnull (end);
-  return g_strndup (p, end - p);
-}
-
-static char *
-bridge_of (UvmVm *vm)
-{
-  return plan_name (vm, "on bridge '");
-}
-
-static char *
-tap_of (UvmVm *vm)
-{
-  return plan_name (vm, ": tap '");
-}
-
 /* The lock file of library bridge @bridge in this namespace, as
  * libuvm/net/uvm-bridge-owner.h documents it (we run as root). */
 static char *
@@ -264,27 +122,14 @@ lock_file_of (const char *bridge)
 
 /* ---- guests ---------------------------------------------------------------------- */
 
-static UvmVm *
-member_new (const TestBackend *b, const char *dir, const char *name, UvmNetwork *net,
-            const char *cmdline)
-{
-  UvmVm *vm = test_guest_vm_new (b, name, dir, cmdline);
-  uvm_vm_add_device (vm, uvm_device_new_net (net, NULL));
-  return vm;
-}
-
 /* The console of @name once @text is on it (which it must be). */
 static char *
 console_with (const char *dir, const char *name, const char *text)
 {
-  g_autofree char *console = g_strdup_printf ("%s/%s.console", dir, name);
+  g_autofree char *console = test_console_path (dir, name);
   char *contents = NULL;
 
-  if (!test_wait_for_text (console, text, PROBE_TIMEOUT_MS))
-    {
-      g_file_get_contents (console, &contents, NULL, NULL);
-      g_error ("%s: no \"%s\" on the console:\n%s", name, text, contents ? contents : "");
-    }
+  test_assert_console (dir, name, text, PROBE_TIMEOUT_MS);
   g_assert_true (g_file_get_contents (console, &contents, NULL, NULL));
   return contents;
 }
@@ -313,20 +158,20 @@ assert_lacks (const char *console, const char *text)
 /* A cloud-hypervisor member (the stand-in, which answers ARP for its
  * address) makes the network a bridge; the qemu guest probes it. */
 static void
-test_library_bridge_answers_nothing_from_the_host (const char *dir)
+test_library_bridge_answers_nothing_from_the_host (gconstpointer data, const char *dir)
 {
   g_autoptr(UvmNetwork) net = uvm_network_new_isolated ("lan");
-  g_autoptr(UvmVm) peer = member_new (ch_backend, dir, "peer", net, "uvm.ip=" PEER_IP "/24");
-  g_autoptr(UvmVm) probe = member_new (qemu_backend, dir, "probe", net,
+  g_autoptr(UvmVm) peer = test_member_new (ch_backend, dir, "peer", net, "uvm.ip=" PEER_IP "/24");
+  g_autoptr(UvmVm) probe = test_member_new (qemu_backend, dir, "probe", net,
                                        "uvm.ip=" GUEST_IP " uvm.arping=" PEER_IP "," HOST_IP
                                        ",eth0:" HOST_OTHER_IP " uvm.ndp=eth0");
-  g_autofree char *bridge = bridge_of (probe);
+  g_autofree char *bridge = test_bridge_of (probe);
   g_autofree char *console = NULL;
 
   set_up_host ();
   test_vm_start_ok (peer);
   test_vm_start_ok (probe);
-  g_assert_true (is_bridge (bridge));
+  g_assert_true (test_is_bridge (bridge));
   g_assert_cmphex (link_flags (bridge) & IFF_NOARP, ==, IFF_NOARP);
 
   console = console_with (dir, "probe", "UVM-NDP-DONE eth0");
@@ -336,13 +181,13 @@ test_library_bridge_answers_nothing_from_the_host (const char *dir)
   assert_has (console, "UVM-ARPING-FAIL " HOST_OTHER_IP);
   assert_lacks (console, "UVM-NDP-REPLY");
 
-  g_assert_false (has_ipv4 (bridge));
-  g_assert_false (has_ipv6 (bridge));
+  g_assert_false (test_has_ipv4 (bridge));
+  g_assert_false (test_has_ipv6 (bridge));
   g_assert_cmphex (link_flags (bridge) & IFF_NOARP, ==, IFF_NOARP);
 
   test_vm_stop_ok (probe);
   test_vm_stop_ok (peer);
-  g_assert_false (link_exists (bridge));
+  g_assert_false (test_link_exists (bridge));
   tear_down_host ();
 }
 
@@ -361,14 +206,14 @@ make_plain_tap (const char *name, const char *bridge)
   g_assert_cmpint (ioctl (fd, TUNSETPERSIST, 1), ==, 0);
   close (fd);
   cmd = g_strdup_printf ("ip link set %s master %s up", name, bridge);
-  run_ok (cmd);
+  test_run_ok (cmd);
 }
 
 /* The control: the same probes through a bridge with default settings
  * (IPv6 on, ARP on) see the host answer for its addresses on hostif, and
  * the bridge's own link-local address answer to ff02::1. */
 static void
-test_plain_bridge_control_answers_from_the_host (const char *dir)
+test_plain_bridge_control_answers_from_the_host (gconstpointer data, const char *dir)
 {
   g_autoptr(UvmNetwork) net = uvm_network_new_tap ("ctl", "ctltap");
   g_autoptr(UvmVm) probe = NULL;
@@ -378,17 +223,17 @@ test_plain_bridge_control_answers_from_the_host (const char *dir)
   gint64 deadline;
 
   set_up_host ();
-  run_ok ("ip link add ctlbr type bridge");
-  run_ok ("ip link set ctlbr up");
+  test_run_ok ("ip link add ctlbr type bridge");
+  test_run_ok ("ip link set ctlbr up");
   make_plain_tap ("ctltap", "ctlbr");
-  probe = member_new (qemu_backend, dir, "probe", net, "uvm.ip=" GUEST_IP " " PROBES);
+  probe = test_member_new (qemu_backend, dir, "probe", net, "uvm.ip=" GUEST_IP " " PROBES);
   test_vm_start_ok (probe);
 
   console = console_with (dir, "probe", "UVM-NDP-DONE eth0");
   assert_has (console, "UVM-ARPING-OK " HOST_IP);
   assert_has (console, "UVM-ARPING-OK " HOST_OTHER_IP);
   deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
-  while ((bridge_addrs = ipv6_addresses ("ctlbr"))->len == 0 &&
+  while ((bridge_addrs = test_ipv6_addresses ("ctlbr"))->len == 0 &&
          g_get_monotonic_time () < deadline)
     {
       g_clear_pointer (&bridge_addrs, g_ptr_array_unref);
@@ -400,8 +245,8 @@ test_plain_bridge_control_answers_from_the_host (const char *dir)
   assert_has (console, reply);
 
   test_vm_stop_ok (probe);
-  run_ok ("ip link del ctltap");
-  run_ok ("ip link del ctlbr");
+  test_run_ok ("ip link del ctltap");
+  test_run_ok ("ip link del ctlbr");
   tear_down_host ();
 }
 
@@ -424,7 +269,7 @@ start_owner_child (const char *dir)
   if (pid == 0)
     {
       g_autoptr(UvmNetwork) net = uvm_network_new_isolated ("stale");
-      g_autoptr(UvmVm) vm = member_new (ch_backend, dir, "s1", net, "uvm.ip=10.153.9.1/24");
+      g_autoptr(UvmVm) vm = test_member_new (ch_backend, dir, "s1", net, "uvm.ip=10.153.9.1/24");
       g_autofree char *msg = NULL;
 
       close (fds[0]);
@@ -460,7 +305,7 @@ wait_for_link_gone (const char *name, guint timeout_ms)
 {
   gint64 deadline = g_get_monotonic_time () + timeout_ms * 1000;
 
-  while (link_exists (name))
+  while (test_link_exists (name))
     {
       if (g_get_monotonic_time () > deadline)
         return FALSE;
@@ -472,36 +317,36 @@ wait_for_link_gone (const char *name, guint timeout_ms)
 /* The library process that made the bridge is SIGKILLed: its hypervisor
  * and tap go, the bridge stays; the next start reclaims it and works. */
 static void
-test_stale_bridge_of_killed_process_is_reclaimed (const char *dir)
+test_stale_bridge_of_killed_process_is_reclaimed (gconstpointer data, const char *dir)
 {
   pid_t child = start_owner_child (dir);
   g_autoptr(UvmNetwork) net = uvm_network_new_isolated ("stale");
-  g_autoptr(UvmVm) s1 = member_new (ch_backend, dir, "s1", net, NULL);
-  g_autoptr(UvmVm) s2 = member_new (ch_backend, dir, "s2", net, "uvm.ip=10.153.9.2/24");
-  g_autoptr(UvmVm) s3 = member_new (ch_backend, dir, "s3", net,
+  g_autoptr(UvmVm) s1 = test_member_new (ch_backend, dir, "s1", net, NULL);
+  g_autoptr(UvmVm) s2 = test_member_new (ch_backend, dir, "s2", net, "uvm.ip=10.153.9.2/24");
+  g_autoptr(UvmVm) s3 = test_member_new (ch_backend, dir, "s3", net,
                                     "uvm.ip=10.153.9.3/24 uvm.ping=10.153.9.2");
-  g_autofree char *bridge = bridge_of (s2);
-  g_autofree char *old_tap = tap_of (s1);   /* the child's: same VM and network names */
+  g_autofree char *bridge = test_bridge_of (s2);
+  g_autofree char *old_tap = test_tap_of (s1);   /* the child's: same VM and network names */
   g_autofree char *lock = lock_file_of (bridge);
   g_autofree char *alias = NULL;
   g_autofree char *console = NULL;
   g_autofree char *master = NULL;
-  g_autofree char *tap = tap_of (s2);
+  g_autofree char *tap = test_tap_of (s2);
 
-  g_assert_true (is_bridge (bridge));
-  g_assert_true (link_exists (old_tap));
+  g_assert_true (test_is_bridge (bridge));
+  g_assert_true (test_link_exists (old_tap));
   alias = sysfs_text (bridge, "ifalias");
   g_assert_cmpstr (alias, ==, "libuvm isolated network stale");
   g_assert_true (g_file_test (lock, G_FILE_TEST_IS_REGULAR));
 
   kill_child (child);
   g_assert_true (wait_for_link_gone (old_tap, 10000));
-  g_assert_true (is_bridge (bridge));
+  g_assert_true (test_is_bridge (bridge));
   g_assert_true (g_file_test (lock, G_FILE_TEST_IS_REGULAR));
 
   test_vm_start_ok (s2);
   test_vm_start_ok (s3);
-  g_assert_true (is_bridge (bridge));
+  g_assert_true (test_is_bridge (bridge));
   g_assert_cmphex (link_flags (bridge) & IFF_NOARP, ==, IFF_NOARP);
   master = g_file_read_link (g_build_filename ("/sys/class/net", tap, "master", NULL), NULL);
   g_assert_nonnull (master);
@@ -510,19 +355,19 @@ test_stale_bridge_of_killed_process_is_reclaimed (const char *dir)
 
   test_vm_stop_ok (s3);
   test_vm_stop_ok (s2);
-  g_assert_false (link_exists (bridge));
+  g_assert_false (test_link_exists (bridge));
   g_assert_false (g_file_test (lock, G_FILE_TEST_EXISTS));
 }
 
 /* While the process that made the bridge lives, it is not taken from it. */
 static void
-test_bridge_of_live_process_is_busy (const char *dir)
+test_bridge_of_live_process_is_busy (gconstpointer data, const char *dir)
 {
   pid_t child = start_owner_child (dir);
   g_autoptr(UvmNetwork) net = uvm_network_new_isolated ("stale");
-  g_autoptr(UvmVm) s2 = member_new (ch_backend, dir, "s2", net, "uvm.ip=10.153.9.2/24");
+  g_autoptr(UvmVm) s2 = test_member_new (ch_backend, dir, "s2", net, "uvm.ip=10.153.9.2/24");
   g_autoptr(GError) error = NULL;
-  g_autofree char *bridge = bridge_of (s2);
+  g_autofree char *bridge = test_bridge_of (s2);
   g_autofree char *lock = lock_file_of (bridge);
   g_autofree char *cmd = NULL;
 
@@ -530,38 +375,47 @@ test_bridge_of_live_process_is_busy (const char *dir)
   g_assert_error (error, UVM_ERROR, UVM_ERROR_BUSY);
   g_test_message ("error message: %s", error->message);
   g_assert_nonnull (strstr (error->message, "in use by another process"));
-  g_assert_true (is_bridge (bridge));
+  g_assert_true (test_is_bridge (bridge));
   g_assert_cmpint (kill (child, 0), ==, 0);
 
   /* Clean up what the killed child leaves: the bridge and its lock file. */
   kill_child (child);
   cmd = g_strdup_printf ("ip link del dev %s", bridge);
-  run_ok (cmd);
+  test_run_ok (cmd);
   g_assert_cmpint (unlink (lock), ==, 0);
 }
 
 /* A link of the bridge's name that the library did not make (no alias) is
  * left alone: BUSY, and it is still there. */
 static void
-test_bridge_without_our_alias_is_busy_and_kept (const char *dir)
+test_bridge_without_our_alias_is_busy_and_kept (gconstpointer data, const char *dir)
 {
   g_autoptr(UvmNetwork) net = uvm_network_new_isolated ("stale");
-  g_autoptr(UvmVm) s2 = member_new (ch_backend, dir, "s2", net, "uvm.ip=10.153.9.2/24");
+  g_autoptr(UvmVm) s2 = test_member_new (ch_backend, dir, "s2", net, "uvm.ip=10.153.9.2/24");
   g_autoptr(GError) error = NULL;
-  g_autofree char *bridge = bridge_of (s2);
+  g_autofree char *bridge = test_bridge_of (s2);
   g_autofree char *lock = lock_file_of (bridge);
   g_autofree char *cmd = g_strdup_printf ("ip link add %s type bridge", bridge);
 
-  run_ok (cmd);
+  test_run_ok (cmd);
   g_assert_false (uvm_vm_start (s2, NULL, &error));
   g_assert_error (error, UVM_ERROR, UVM_ERROR_BUSY);
   g_test_message ("error message: %s", error->message);
   g_assert_nonnull (strstr (error->message, "not made by libuvm"));
-  g_assert_true (is_bridge (bridge));
+  g_assert_true (test_is_bridge (bridge));
   g_assert_false (g_file_test (lock, G_FILE_TEST_EXISTS));
   g_free (cmd);
   cmd = g_strdup_printf ("ip link del dev %s", bridge);
-  run_ok (cmd);
+  test_run_ok (cmd);
+}
+
+/* Every test needs the stand-in; some qemu too. */
+static gboolean
+skip_unavailable (gconstpointer data)
+{
+  const LeakTest *test = data;
+
+  return test_backend_skip (ch_backend) || (test->needs_qemu && test_backend_skip (qemu_backend));
 }
 
 int
@@ -584,13 +438,10 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   qemu_backend = test_backend_new_qemu ();
   ch_backend = test_backend_new_ch_standin ();
-  if (!g_test_subprocess ())
-    netns_skip_reason = test_netns_probe (FALSE);
   for (guint i = 0; i < G_N_ELEMENTS (tests); i++)
-    g_test_add_data_func (tests[i].path, &tests[i], run_in_private_netns);
+    test_netns_add (tests[i].path, &tests[i], tests[i].body, skip_unavailable);
   ret = g_test_run ();
   test_backend_free (qemu_backend);
   test_backend_free (ch_backend);
-  g_free (netns_skip_reason);
   return ret;
 }

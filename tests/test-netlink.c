@@ -25,7 +25,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <linux/if_tun.h>
 #include <linux/rtnetlink.h>
 #include <linux/sockios.h>
@@ -37,9 +36,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -682,23 +679,6 @@ test_name_longer_than_15_bytes_is_invalid (void)
 
 /* ---- privilege ------------------------------------------------------------- */
 
-/* Drops CAP_NET_ADMIN from every set of this (root) process; it keeps the
- * others, so the refusal can only come from that one. */
-static void
-drop_cap_net_admin (void)
-{
-  struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
-  struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { { 0 } };
-  const guint32 bit = 1u << (CAP_NET_ADMIN % 32);
-
-  g_assert_cmpint (prctl (PR_CAPBSET_DROP, CAP_NET_ADMIN, 0, 0, 0), ==, 0);
-  g_assert_cmpint (syscall (SYS_capget, &header, data), ==, 0);
-  data[CAP_NET_ADMIN / 32].effective &= ~bit;
-  data[CAP_NET_ADMIN / 32].permitted &= ~bit;
-  data[CAP_NET_ADMIN / 32].inheritable &= ~bit;
-  g_assert_cmpint (syscall (SYS_capset, &header, data), ==, 0);
-}
-
 static void
 test_bridge_without_cap_net_admin_is_permission_error (void)
 {
@@ -707,7 +687,7 @@ test_bridge_without_cap_net_admin_is_permission_error (void)
   g_autoptr(GError) error = NULL;
 
   create_bridge (nl, "uvm-ok");     /* possible before */
-  drop_cap_net_admin ();
+  test_drop_cap_net_admin ();
   unprivileged = open_netlink ();
   g_assert_false (uvm_netlink_create_bridge (unprivileged, "uvm-int", &error));
   g_assert_error (error, UVM_ERROR, UVM_ERROR_PERMISSION);
@@ -722,7 +702,7 @@ test_tap_without_cap_net_admin_is_permission_error (void)
   g_autoptr(UvmNetlink) nl = NULL;
   g_autoptr(GError) error = NULL;
 
-  drop_cap_net_admin ();
+  test_drop_cap_net_admin ();
   nl = open_netlink ();
   g_assert_cmpint (uvm_netlink_create_tap (nl, "uvt-ws", &error), ==, -1);
   g_assert_error (error, UVM_ERROR, UVM_ERROR_PERMISSION);

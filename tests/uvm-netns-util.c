@@ -3,14 +3,18 @@
 
 #include "uvm-netns-util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <linux/capability.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -181,6 +185,13 @@ test_link_exists (const char *name)
   return g_file_test (path, G_FILE_TEST_EXISTS);
 }
 
+gboolean
+test_is_bridge (const char *name)
+{
+  g_autofree char *path = g_build_filename ("/sys/class/net", name, "bridge", NULL);
+  return g_file_test (path, G_FILE_TEST_IS_DIR);
+}
+
 char *
 test_links_but_lo (void)
 {
@@ -195,6 +206,60 @@ test_links_but_lo (void)
   g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
   g_ptr_array_add (names, NULL);
   return g_strjoinv (",", (char **) names->pdata);
+}
+
+gboolean
+test_has_ipv4 (const char *link)
+{
+  struct ifaddrs *ifa = NULL;
+  gboolean found = FALSE;
+
+  g_assert_cmpint (getifaddrs (&ifa), ==, 0);
+  for (struct ifaddrs *i = ifa; i != NULL; i = i->ifa_next)
+    if (i->ifa_addr != NULL && i->ifa_addr->sa_family == AF_INET && strcmp (i->ifa_name, link) == 0)
+      found = TRUE;
+  freeifaddrs (ifa);
+  return found;
+}
+
+GPtrArray *
+test_ipv6_addresses (const char *link)
+{
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+  GPtrArray *found = g_ptr_array_new_with_free_func (g_free);
+
+  g_assert_true (g_file_get_contents ("/proc/net/if_inet6", &text, NULL, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) f = g_strsplit_set (g_strstrip (lines[i]), " \t", -1);
+      const char *fields[6];
+      guint n = 0;
+
+      for (guint j = 0; f[j] != NULL && n < G_N_ELEMENTS (fields); j++)
+        if (*f[j] != '\0')
+          fields[n++] = f[j];
+      if (n == 6 && strcmp (fields[5], link) == 0 && strlen (fields[0]) == 32)
+        {
+          struct in6_addr addr;
+          char out[INET6_ADDRSTRLEN];
+
+          for (guint b = 0; b < 16; b++)
+            addr.s6_addr[b] = (guint8) (g_ascii_xdigit_value (fields[0][2 * b]) << 4 |
+                                        g_ascii_xdigit_value (fields[0][2 * b + 1]));
+          g_assert_nonnull (inet_ntop (AF_INET6, &addr, out, sizeof out));
+          g_ptr_array_add (found, g_strdup (out));
+        }
+    }
+  return found;
+}
+
+gboolean
+test_has_ipv6 (const char *link)
+{
+  g_autoptr(GPtrArray) addrs = test_ipv6_addresses (link);
+  return addrs->len > 0;
 }
 
 void

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Private network namespaces for the suites that make links and taps
- * (test-netlink, test-bridge).  GLib only, so that it links with either the
+ * (test-netlink, test-bridge, test-leak, test-hostnet).  GLib only, so that it links with either the
  * internal or the shared library. */
 #pragma once
 
@@ -33,10 +33,20 @@ void test_netns_add (const char *path, gconstpointer data, TestNetnsBody body,
 
 /* Whether interface @name exists in this namespace. */
 gboolean test_link_exists (const char *name);
+/* Whether interface @name exists and is a bridge. */
+gboolean test_is_bridge (const char *name);
 /* The interfaces of this namespace other than lo, sorted, comma-separated
  * ("" when there are none). */
 char *test_links_but_lo (void);
-/* Drops CAP_NET_ADMIN from every capability set of this (root) process. */
+/* Whether @link has an IPv4 address. */
+gboolean test_has_ipv4 (const char *link);
+/* The IPv6 addresses of @link (tentative ones included), as text, from
+ * /proc/net/if_inet6 (which must be readable). */
+GPtrArray *test_ipv6_addresses (const char *link);
+/* Whether @link has an IPv6 address (test_ipv6_addresses()). */
+gboolean test_has_ipv6 (const char *link);
+/* Drops CAP_NET_ADMIN from every capability set of this (root) process;
+ * it keeps the others, so a refusal can only come from that one. */
 void test_drop_cap_net_admin (void);
 /* A child process in a network namespace of its own, which lives as long
  * as the child: for a second namespace ("outside") that `ip link ... netns

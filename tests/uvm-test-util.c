@@ -117,13 +117,19 @@ test_backend_skip (const TestBackend *backend)
   return FALSE;
 }
 
+gboolean
+test_backend_skip_cb (gconstpointer backend)
+{
+  return test_backend_skip (backend);
+}
+
 UvmVm *
 test_guest_vm_new_on (const TestBackend *backend, const char *name, const char *dir,
                       const char *cmdline_extra)
 {
   UvmVm *vm = uvm_vm_new (name, backend->hypervisor);
   g_autofree char *rundir = g_build_filename (dir, "run", name, NULL);
-  g_autofree char *console = g_strdup_printf ("%s/%s.console", dir, name);
+  g_autofree char *console = test_console_path (dir, name);
   g_autofree char *cmdline = g_strdup_printf ("console=ttyS0 quiet%s%s",
                                               cmdline_extra ? " " : "",
                                               cmdline_extra ? cmdline_extra : "");
@@ -148,6 +154,66 @@ test_guest_vm_new_qemu (const char *name, const char *dir, const char *cmdline_e
   if (qemu == NULL)
     qemu = test_backend_new_qemu ();
   return test_guest_vm_new_on (qemu, name, dir, cmdline_extra);
+}
+
+UvmVm *
+test_member_new (const TestBackend *backend, const char *dir, const char *name, UvmNetwork *net,
+                 const char *cmdline_extra)
+{
+  UvmVm *vm;
+
+  g_assert_true (test_guest_available ());
+  vm = test_guest_vm_new_on (backend, name, dir, cmdline_extra);
+  uvm_vm_add_device (vm, uvm_device_new_net (net, NULL));
+  return vm;
+}
+
+char *
+test_plan_name (UvmVm *vm, const char *marker)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *plan = uvm_vm_get_launch_plan (vm, &error);
+  const char *p, *end;
+
+  g_assert_no_error (error);
+  p = strstr (plan, marker);
+  if (p == NULL)
+    g_error ("no \"%s\" in the plan:\n%s", marker, plan);
+  p += strlen (marker);
+  end = strchr (p, '\'');
+  g_assert_nonnull (end);
+  return g_strndup (p, end - p);
+}
+
+char *
+test_bridge_of (UvmVm *vm)
+{
+  return test_plan_name (vm, "on bridge '");
+}
+
+char *
+test_tap_of (UvmVm *vm)
+{
+  return test_plan_name (vm, ": tap '");
+}
+
+char *
+test_console_path (const char *dir, const char *name)
+{
+  return g_strdup_printf ("%s/%s.console", dir, name);
+}
+
+void
+test_assert_console (const char *dir, const char *name, const char *text, guint timeout_ms)
+{
+  g_autofree char *console = test_console_path (dir, name);
+  g_autofree char *contents = NULL;
+
+  if (!test_wait_for_text (console, text, timeout_ms))
+    {
+      g_file_get_contents (console, &contents, NULL, NULL);
+      g_error ("%s: no \"%s\" on the console:\n%s", name, text, contents ? contents : "");
+    }
 }
 
 static gboolean

@@ -40,6 +40,9 @@ void         test_backend_free (TestBackend *backend);
 /* When @backend or the test guest is not available here: g_test_skip()
  * with the reason, and TRUE. */
 gboolean test_backend_skip (const TestBackend *backend);
+/* test_backend_skip() with the backend as a gconstpointer: the skip
+ * function of test_netns_add() for cases whose data is a TestBackend. */
+gboolean test_backend_skip_cb (gconstpointer backend);
 
 /* test_guest_vm_new (backend, name, dir, cmdline_extra): a VM of the test
  * guest on @backend, with a console log in @dir and its runtime directory
@@ -53,6 +56,25 @@ UvmVm *test_guest_vm_new_qemu (const char *name, const char *dir, const char *cm
 #define test_guest_vm_new(...) \
   TEST_GUEST_VM_NEW_PICK_ (__VA_ARGS__, test_guest_vm_new_on, test_guest_vm_new_qemu, \
                            test_guest_vm_new_arguments_) (__VA_ARGS__)
+
+/* A VM of the test guest (which must be available, also in a test's
+ * subprocess) on @backend, as test_guest_vm_new(), with a NIC on @net. */
+UvmVm *test_member_new (const TestBackend *backend, const char *dir, const char *name,
+                        UvmNetwork *net, const char *cmdline_extra);
+
+/* The name quoted after @marker in the launch plan of @vm (it must be
+ * there); test_bridge_of() and test_tap_of() are the bridge and the tap
+ * of its first NIC. */
+char *test_plan_name (UvmVm *vm, const char *marker);
+char *test_bridge_of (UvmVm *vm);
+char *test_tap_of (UvmVm *vm);
+
+/* The console log of test guest @name in @dir (see test_guest_vm_new()). */
+char *test_console_path (const char *dir, const char *name);
+/* Waits up to @timeout_ms for @text on the console of test guest @name in
+ * @dir; fails the test, showing the console, when it does not come. */
+void test_assert_console (const char *dir, const char *name, const char *text,
+                          guint timeout_ms);
 
 /* Iterates the default context until @path contains @text or @timeout_ms
  * passes.  Returns whether it appeared. */

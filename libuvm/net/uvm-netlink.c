@@ -209,6 +209,20 @@ parse_ack (const struct nlmsghdr *nlh, NlAck *ack)
     }
 }
 
+/* A request of @type about the link named @name (an AF_UNSPEC ifinfomsg
+ * and IFLA_IFNAME): the caller sets the ifinfomsg's flags, if any, through
+ * mnl_nlmsg_get_payload() and adds its attributes. */
+static struct nlmsghdr *
+nl_link_request (UvmNetlink *nl, guint16 type, guint16 flags, const char *name)
+{
+  struct nlmsghdr *nlh = nl_request (nl, type, flags);
+  struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header (nlh, sizeof *ifm);
+
+  ifm->ifi_family = AF_UNSPEC;
+  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
+  return nlh;
+}
+
 /* Sends @nlh and reads until its ack, handing every other answer to it to
  * @data_cb.  FALSE (with @error) when the kernel could not be asked or did
  * not answer; TRUE with the kernel's verdict in @ack otherwise. */
@@ -320,14 +334,11 @@ static int
 lookup_ifindex (UvmNetlink *nl, const char *name, const char *what, gboolean *missing,
                 GError **error)
 {
-  struct nlmsghdr *nlh = nl_request (nl, RTM_GETLINK, 0);
-  struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header (nlh, sizeof *ifm);
+  struct nlmsghdr *nlh = nl_link_request (nl, RTM_GETLINK, 0, name);
   NlAck ack = { 0 };
   int ifindex = 0;
 
   *missing = FALSE;
-  ifm->ifi_family = AF_UNSPEC;
-  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
   mnl_attr_put_u32 (nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
   if (!nl_transact (nl, nlh, what, ifindex_cb, &ifindex, &ack, error))
     return 0;
@@ -379,12 +390,9 @@ uvm_netlink_link_exists (UvmNetlink *nl, const char *name)
 static gboolean
 set_addr_gen_mode_none (UvmNetlink *nl, const char *name, const char *what, GError **error)
 {
-  struct nlmsghdr *nlh = nl_request (nl, RTM_SETLINK, 0);
-  struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header (nlh, sizeof *ifm);
+  struct nlmsghdr *nlh = nl_link_request (nl, RTM_SETLINK, 0, name);
   struct nlattr *af_spec, *inet6;
 
-  ifm->ifi_family = AF_UNSPEC;
-  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
   af_spec = mnl_attr_nest_start (nlh, IFLA_AF_SPEC);
   inet6 = mnl_attr_nest_start (nlh, AF_INET6);
   mnl_attr_put_u8 (nlh, IFLA_INET6_ADDR_GEN_MODE, IN6_ADDR_GEN_MODE_NONE);
@@ -398,7 +406,6 @@ uvm_netlink_create_bridge (UvmNetlink *nl, const char *name, GError **error)
 {
   g_autofree char *what = NULL;
   struct nlmsghdr *nlh;
-  struct ifinfomsg *ifm;
   struct nlattr *linkinfo;
 
   g_return_val_if_fail (nl != NULL, FALSE);
@@ -407,10 +414,7 @@ uvm_netlink_create_bridge (UvmNetlink *nl, const char *name, GError **error)
   if (!check_name (name, error))
     return FALSE;
   what = g_strdup_printf ("creating bridge '%s'", name);
-  nlh = nl_request (nl, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-  ifm = mnl_nlmsg_put_extra_header (nlh, sizeof *ifm);
-  ifm->ifi_family = AF_UNSPEC;
-  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
+  nlh = nl_link_request (nl, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, name);
   linkinfo = mnl_attr_nest_start (nlh, IFLA_LINKINFO);
   mnl_attr_put_strz (nlh, IFLA_INFO_KIND, "bridge");
   mnl_attr_nest_end (nlh, linkinfo);
@@ -492,7 +496,6 @@ uvm_netlink_set_master (UvmNetlink *nl, const char *link, const char *master, GE
 {
   g_autofree char *what = NULL;
   struct nlmsghdr *nlh;
-  struct ifinfomsg *ifm;
   int master_index = 0;
 
   g_return_val_if_fail (nl != NULL, FALSE);
@@ -510,10 +513,7 @@ uvm_netlink_set_master (UvmNetlink *nl, const char *link, const char *master, GE
   else
     what = g_strdup_printf ("releasing '%s' from its master", link);
 
-  nlh = nl_request (nl, RTM_SETLINK, 0);
-  ifm = mnl_nlmsg_put_extra_header (nlh, sizeof *ifm);
-  ifm->ifi_family = AF_UNSPEC;
-  mnl_attr_put_strz (nlh, IFLA_IFNAME, link);
+  nlh = nl_link_request (nl, RTM_SETLINK, 0, link);
   mnl_attr_put_u32 (nlh, IFLA_MASTER, (guint32) master_index);
   return nl_run (nl, nlh, what, link, error);
 }
@@ -577,12 +577,10 @@ uvm_netlink_set_up (UvmNetlink *nl, const char *name, gboolean up, GError **erro
   if (!check_name (name, error))
     return FALSE;
   what = g_strdup_printf ("setting link '%s' %s", name, up ? "up" : "down");
-  nlh = nl_request (nl, RTM_SETLINK, 0);
-  ifm = mnl_nlmsg_put_extra_header (nlh, sizeof *ifm);
-  ifm->ifi_family = AF_UNSPEC;
+  nlh = nl_link_request (nl, RTM_SETLINK, 0, name);
+  ifm = mnl_nlmsg_get_payload (nlh);
   ifm->ifi_change = IFF_UP;
   ifm->ifi_flags = up ? IFF_UP : 0;
-  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
   return nl_run (nl, nlh, what, name, error);
 }
 
@@ -591,7 +589,6 @@ uvm_netlink_delete_link (UvmNetlink *nl, const char *name, GError **error)
 {
   g_autofree char *what = NULL;
   struct nlmsghdr *nlh;
-  struct ifinfomsg *ifm;
   NlAck ack = { 0 };
   gboolean ok;
 
@@ -601,10 +598,7 @@ uvm_netlink_delete_link (UvmNetlink *nl, const char *name, GError **error)
   if (!check_name (name, error))
     return FALSE;
   what = g_strdup_printf ("deleting link '%s'", name);
-  nlh = nl_request (nl, RTM_DELLINK, 0);
-  ifm = mnl_nlmsg_put_extra_header (nlh, sizeof *ifm);
-  ifm->ifi_family = AF_UNSPEC;
-  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
+  nlh = nl_link_request (nl, RTM_DELLINK, 0, name);
   if (!nl_transact (nl, nlh, what, NULL, NULL, &ack, error))
     return FALSE;
   /* Gone already is what the caller wants. */
@@ -776,12 +770,10 @@ uvm_netlink_seal_host_side (UvmNetlink *nl, const char *name, GError **error)
     return FALSE;
   what = g_strdup_printf ("sealing the host side of '%s'", name);
 
-  nlh = nl_request (nl, RTM_SETLINK, 0);
-  ifm = mnl_nlmsg_put_extra_header (nlh, sizeof *ifm);
-  ifm->ifi_family = AF_UNSPEC;
+  nlh = nl_link_request (nl, RTM_SETLINK, 0, name);
+  ifm = mnl_nlmsg_get_payload (nlh);
   ifm->ifi_change = IFF_NOARP;
   ifm->ifi_flags = IFF_NOARP;
-  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
   af_spec = mnl_attr_nest_start (nlh, IFLA_AF_SPEC);
   inet = mnl_attr_nest_start (nlh, AF_INET);
   conf = mnl_attr_nest_start (nlh, IFLA_INET_CONF);
@@ -811,7 +803,6 @@ uvm_netlink_set_alias (UvmNetlink *nl, const char *name, const char *alias, GErr
 {
   g_autofree char *what = NULL;
   struct nlmsghdr *nlh;
-  struct ifinfomsg *ifm;
 
   g_return_val_if_fail (nl != NULL, FALSE);
   g_return_val_if_fail (name != NULL, FALSE);
@@ -824,10 +815,7 @@ uvm_netlink_set_alias (UvmNetlink *nl, const char *name, const char *alias, GErr
                           "alias for link '%s' is %zu bytes; at most 255 are allowed", name,
                           strlen (alias));
   what = g_strdup_printf ("setting the alias of link '%s'", name);
-  nlh = nl_request (nl, RTM_SETLINK, 0);
-  ifm = mnl_nlmsg_put_extra_header (nlh, sizeof *ifm);
-  ifm->ifi_family = AF_UNSPEC;
-  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
+  nlh = nl_link_request (nl, RTM_SETLINK, 0, name);
   mnl_attr_put_strz (nlh, IFLA_IFALIAS, alias);
   return nl_run (nl, nlh, what, name, error);
 }
@@ -885,7 +873,6 @@ uvm_netlink_get_link_info (UvmNetlink *nl, const char *name, char **kind, char *
 {
   g_autofree char *what = NULL;
   struct nlmsghdr *nlh;
-  struct ifinfomsg *ifm;
   LinkInfo info = { 0 };
   NlAck ack = { 0 };
   gboolean ok;
@@ -896,10 +883,7 @@ uvm_netlink_get_link_info (UvmNetlink *nl, const char *name, char **kind, char *
   if (!check_name (name, error))
     return FALSE;
   what = g_strdup_printf ("looking up link '%s'", name);
-  nlh = nl_request (nl, RTM_GETLINK, 0);
-  ifm = mnl_nlmsg_put_extra_header (nlh, sizeof *ifm);
-  ifm->ifi_family = AF_UNSPEC;
-  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
+  nlh = nl_link_request (nl, RTM_GETLINK, 0, name);
   mnl_attr_put_u32 (nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
   if (!nl_transact (nl, nlh, what, link_info_cb, &info, &ack, error))
     ok = FALSE;

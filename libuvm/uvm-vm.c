@@ -76,6 +76,8 @@ struct _UvmVm
   UvmChildWatch *child;
   UvmControl *control;
   gboolean console_in_rundir;
+  GPtrArray *helpers;               /* Helper *: the run's helper processes */
+  GStrv helper_files;               /* their log files, removed with the run */
 
   GTask *start_task;
   GCancellable *start_cancellable;  /* ours: cancels the ready request */
@@ -95,12 +97,36 @@ struct _UvmVm
   int exit_signal;
 };
 
+/* A helper process of a run (passt), watched like the hypervisor. */
+typedef struct {
+  UvmVm *vm;                /* not a reference: the VM frees its helpers */
+  UvmChildWatch *watch;     /* NULL once it exited */
+  char *name;               /* the executable as configured ("passt") */
+  char *device_id;
+  char *network;
+} Helper;
+
+static void
+helper_free (gpointer data)
+{
+  Helper *helper = data;
+
+  /* Still running: SIGKILL and reaped here (passt keeps nothing that a
+   * graceful exit would save), so no helper outlives its run. */
+  uvm_child_watch_free (helper->watch);
+  g_free (helper->name);
+  g_free (helper->device_id);
+  g_free (helper->network);
+  g_free (helper);
+}
+
 enum { SIGNAL_EVENT, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (UvmVm, uvm_vm, G_TYPE_OBJECT)
 
 static void finish_run (UvmVm *self);
+static void stop_helpers (UvmVm *self);
 static void drop_gateway (UvmVm *self);
 typedef struct _Waiter Waiter;
 static void waiter_complete (Waiter *waiter, GError *error);
@@ -165,6 +191,8 @@ uvm_vm_finalize (GObject *object)
   g_free (self->control_path);
   g_free (self->log_path);
   g_free (self->console_path);
+  g_strfreev (self->helper_files);
+  g_ptr_array_unref (self->helpers);
   g_clear_pointer (&self->context, g_main_context_unref);
   G_OBJECT_CLASS (uvm_vm_parent_class)->finalize (object);
 }
@@ -193,6 +221,7 @@ static void
 uvm_vm_init (UvmVm *self)
 {
   self->devices = g_ptr_array_new_with_free_func (g_object_unref);
+  self->helpers = g_ptr_array_new_with_free_func (helper_free);
   self->extra_args = g_new0 (char *, 1);
   self->vcpus = 1;
   self->memory = 256 * UVM_MIB;
@@ -622,8 +651,9 @@ uvm_vm_describe_device (UvmVm *vm, UvmDevice *device)
 /* ---- Validation and plan ------------------------------------------- */
 
 /* What confinement rules out: a network stack inside the hypervisor that
- * needs host sockets.  qemu's uplink is user-mode networking (slirp) in
- * this release; other backends refuse uplinks as unsupported already. */
+ * needs host sockets: qemu's user-mode networking (slirp).  A passt uplink
+ * is fine: passt, not confined, holds the host sockets and qemu only its
+ * end of a socket pair; so is a tap the library makes. */
 static gboolean
 check_confinement (UvmVm *vm, GError **error)
 {
@@ -638,7 +668,8 @@ check_confinement (UvmVm *vm, GError **error)
       if (uvm_device_get_kind (dev) != UVM_DEVICE_NET)
         continue;
       net = uvm_device_get_network (dev);
-      if (uvm_network_get_kind (net) != UVM_NETWORK_UPLINK)
+      if (uvm_network_get_kind (net) != UVM_NETWORK_UPLINK ||
+          uvm_network_effective_uplink_mode (net, vm->hypervisor) != UVM_UPLINK_USER)
         continue;
       field = uvm_vm_describe_device (vm, dev);
       return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
@@ -684,16 +715,51 @@ resolve_binary (UvmVm *vm, GError **error)
   return path;
 }
 
+/* The executables of @plan's helpers, looked up in PATH like the
+ * hypervisor's, before anything is created. */
+static GStrv
+resolve_helpers (UvmVm *vm, const UvmPlan *plan, GError **error)
+{
+  g_autoptr(GPtrArray) paths = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < plan->helpers->len; i++)
+    {
+      const UvmPlanHelper *helper = g_ptr_array_index (plan->helpers, i);
+      char *path = g_find_program_in_path (helper->binary);
+
+      if (path == NULL)
+        {
+          g_autofree char *field = uvm_vm_describe_device (vm, helper->device);
+          uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                         "%s: the uplink '%s' runs '%s', which was not found in PATH (install "
+                         "%s, or choose another uplink mode)", field,
+                         uvm_network_get_name (uvm_device_get_network (helper->device)),
+                         helper->binary, helper->binary);
+          return NULL;
+        }
+      g_ptr_array_add (paths, path);
+    }
+  g_ptr_array_add (paths, NULL);
+  return (GStrv) g_ptr_array_free (g_steal_pointer (&paths), FALSE);
+}
+
+static UvmPlan *build_plan (UvmVm *vm, const UvmBackend **backend_out, GError **error);
+
 gboolean
 uvm_vm_validate (UvmVm *vm, GError **error)
 {
+  g_autoptr(UvmPlan) plan = NULL;
   g_autofree char *bin = NULL;
+  g_auto(GStrv) helpers = NULL;
 
   g_return_val_if_fail (UVM_IS_VM (vm), FALSE);
-  if (check_definition (vm, error) == NULL)
+  plan = build_plan (vm, NULL, error);
+  if (plan == NULL)
     return FALSE;
   bin = resolve_binary (vm, error);
-  return bin != NULL;
+  if (bin != NULL)
+    helpers = resolve_helpers (vm, plan, error);
+  return helpers != NULL;
 }
 
 static UvmPlan *
@@ -872,15 +938,62 @@ uvm_vm_disconnect_event (UvmVm *vm, gulong handler_id)
   g_signal_handler_disconnect (vm, handler_id);
 }
 
+/* ---- Helper processes ---------------------------------------------- */
+
+/* A helper exited on its own while the run goes on (its exits at the end
+ * of a run are ours, and unwatched): the VM keeps running without that
+ * uplink, and the caller hears of it. */
+static void
+on_helper_exit (int code, int sig, gpointer user_data)
+{
+  Helper *helper = user_data;
+  UvmVm *self = helper->vm;
+  g_autoptr(JsonObject) data = json_object_new ();
+  g_autoptr(UvmEvent) event = NULL;
+
+  g_debug ("VM '%s': %s of uplink '%s' exited (code %d, signal %d)", self->name, helper->name,
+           helper->network, code, sig);
+  uvm_child_watch_free (helper->watch);   /* reaped: only closes the pidfd */
+  helper->watch = NULL;
+  /* passt ends when qemu's end of the pair closes: when the hypervisor
+   * is gone already, its exit (about to be reported) is the news. */
+  if (self->child == NULL || uvm_child_watch_has_exited (self->child))
+    return;
+  json_object_set_string_member (data, "helper", helper->name);
+  json_object_set_string_member (data, "network", helper->network);
+  json_object_set_string_member (data, "device", helper->device_id);
+  json_object_set_int_member (data, "exit-code", code);
+  json_object_set_int_member (data, "exit-signal", sig);
+  event = uvm_event_new_hypervisor (UVM_EVENT_HYPERVISOR_EVENT, self->state,
+                                    "uplink-helper-exited", data, NULL);
+  emit_event (self, event);
+}
+
+/* Ends and reaps every helper of the run (see helper_free()). */
+static void
+stop_helpers (UvmVm *self)
+{
+  g_ptr_array_set_size (self->helpers, 0);
+}
+
 /* ---- The end of a run ---------------------------------------------- */
 
-static const char *const *
+/* The files of a run in the runtime dir: removed when stale at start and
+ * when the run ends.  Free with g_strfreev(). */
+static GStrv
 run_files (UvmVm *self)
 {
-  static const char *const with_console[] = { CONTROL_NAME, LOG_NAME, CONSOLE_NAME, NULL };
-  static const char *const without_console[] = { CONTROL_NAME, LOG_NAME, NULL };
+  GStrvBuilder *files = g_strv_builder_new ();
+  GStrv out;
 
-  return self->console_in_rundir ? with_console : without_console;
+  g_strv_builder_add_many (files, CONTROL_NAME, LOG_NAME, NULL);
+  if (self->console_in_rundir)
+    g_strv_builder_add (files, CONSOLE_NAME);
+  if (self->helper_files != NULL)
+    g_strv_builder_addv (files, (const char **) self->helper_files);
+  out = g_strv_builder_end (files);
+  g_strv_builder_unref (files);
+  return out;
 }
 
 static void
@@ -901,7 +1014,11 @@ finish_run (UvmVm *self)
   destroy_source (&self->start_cancel_source);
   destroy_source (&self->stop_timer);
   g_clear_object (&self->start_cancellable);
-  uvm_rundir_release (self->rundir, run_files (self));
+  stop_helpers (self);
+  {
+    g_auto(GStrv) files = run_files (self);
+    uvm_rundir_release (self->rundir, (const char *const *) files);
+  }
   self->rundir = NULL;
   /* The hypervisor's tap fds are closed (it was reaped, or never ran) and
    * so are ours: the taps are gone; the last member removes the bridge. */
@@ -1106,15 +1223,95 @@ connect_control_socket (const char *path, GError **error)
   return fd;
 }
 
-/* Opens every fd the plan lists plus stdio, spawns, and connects.  On
- * failure everything opened here is closed again. */
+static int
+open_log (const char *path, GError **error)
+{
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+
+  if (fd < 0)
+    uvm_set_error (error, UVM_ERROR_START_FAILED, "opening '%s': %s", path, g_strerror (errno));
+  return fd;
+}
+
+/* Spawns @helper (at @path) with its fds: stdin /dev/null (@null_fd), its
+ * log as stdout and stderr, and the helper's ends of the socket pairs
+ * (@helper_ends: device -> fd).  Not confined, but hardened like the
+ * hypervisor (uvm_spawn()), and watched. */
 static gboolean
-spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, const UvmSeccompProgram *filter,
-            int *control_fd, int *kept, GError **error)
+spawn_helper (UvmVm *self, const UvmPlanHelper *helper, const char *path, char *const *envp,
+              int null_fd, GHashTable *helper_ends, GError **error)
+{
+  g_autoptr(GArray) fds = g_array_new (FALSE, TRUE, sizeof (UvmSpawnFd));
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  int log_fd = open_log (helper->log_path, error);
+  int pidfd = -1;
+  GPid pid = 0;
+  gboolean ok;
+  Helper *h;
+
+  if (log_fd < 0)
+    return FALSE;
+  g_array_append_vals (fds, (UvmSpawnFd[]) { { null_fd, 0 }, { log_fd, 1 }, { log_fd, 2 } }, 3);
+  for (guint i = 0; i < helper->fds->len; i++)
+    {
+      const UvmPlanFd *pfd = g_ptr_array_index (helper->fds, i);
+      UvmSpawnFd sfd = { GPOINTER_TO_INT (g_hash_table_lookup (helper_ends, pfd->device)) - 1,
+                         pfd->target };
+
+      /* Only socket pairs reach helpers: their ends were made with the
+       * hypervisor's. */
+      if (pfd->kind != UVM_PLAN_FD_HELPER_STREAM || sfd.source < 0)
+        {
+          close (log_fd);
+          return uvm_set_error (error, UVM_ERROR_START_FAILED, "%s: no socket pair for %s",
+                                helper->what, pfd->what);
+        }
+      g_array_append_val (fds, sfd);
+    }
+  g_ptr_array_add (argv, (gpointer) path);
+  for (guint i = 0; i < helper->args->len; i++)
+    g_ptr_array_add (argv, g_ptr_array_index (helper->args, i));
+  g_ptr_array_add (argv, NULL);
+
+  {
+    UvmSpawnRequest req = { path, (char *const *) argv->pdata, envp,
+                            (const UvmSpawnFd *) fds->data, fds->len };
+    ok = uvm_spawn (&req, &pid, &pidfd, error);
+  }
+  close (log_fd);
+  if (!ok)
+    {
+      g_prefix_error (error, "%s: ", helper->what);
+      return FALSE;
+    }
+  h = g_new0 (Helper, 1);
+  h->vm = self;
+  h->name = g_strdup (helper->binary);
+  h->device_id = g_strdup (uvm_device_get_id (helper->device));
+  h->network = g_strdup (uvm_network_get_name (uvm_device_get_network (helper->device)));
+  h->watch = uvm_child_watch_new (pid, pidfd, self->context, on_helper_exit, h);
+  g_ptr_array_add (self->helpers, h);
+  return TRUE;
+}
+
+static void
+close_fd_value (gpointer value)
+{
+  close (GPOINTER_TO_INT (value) - 1);
+}
+
+/* Opens every fd the plan lists plus stdio, spawns the helpers, then the
+ * hypervisor, and connects.  On failure everything opened here is closed
+ * again and every helper ended. */
+static gboolean
+spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, char *const *helper_paths,
+            const UvmSeccompProgram *filter, int *control_fd, int *kept, GError **error)
 {
   g_autoptr(GArray) fds = g_array_new (FALSE, TRUE, sizeof (UvmSpawnFd));
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
   g_auto(GStrv) envp = g_get_environ ();
+  /* The helpers' ends of the socket pairs, by device (fd + 1: 0 is none). */
+  g_autoptr(GHashTable) helper_ends = g_hash_table_new_full (NULL, NULL, NULL, close_fd_value);
   int null_fd = -1, log_fd = -1, pidfd = -1;
   gboolean ok = FALSE;
   GPid pid = 0;
@@ -1156,6 +1353,22 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, const UvmSeccompProg
         case UVM_PLAN_FD_TAP:
           sfd.source = uvm_network_open_tap_fd (uvm_device_get_network (pfd->device), error);
           break;
+        case UVM_PLAN_FD_HELPER_STREAM:
+          {
+            int pair[2];
+
+            /* Stream, not datagram: qemu's stream netdev and passt --fd
+             * frame with a length prefix. */
+            if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+              {
+                uvm_set_error (error, UVM_ERROR_START_FAILED, "%s: socketpair: %s", pfd->what,
+                               g_strerror (errno));
+                break;
+              }
+            sfd.source = pair[0];
+            g_hash_table_insert (helper_ends, pfd->device, GINT_TO_POINTER (pair[1] + 1));
+          }
+          break;
         case UVM_PLAN_FD_LIB_TAP:
           /* A workstation's port is isolated: it reaches only the
            * non-isolated ports (its gateway), never another workstation. */
@@ -1180,6 +1393,14 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, const UvmSeccompProg
           !uvm_storage_prepare (uvm_device_get_storage (dev), error))
         goto out;
     }
+
+  /* Helpers first: passt is there when qemu starts talking to it. */
+  for (guint i = 0; i < plan->helpers->len; i++)
+    if (!spawn_helper (self, g_ptr_array_index (plan->helpers, i), helper_paths[i], envp, null_fd,
+                       helper_ends, error))
+      goto out;
+  /* Our copies of their ends would keep the pairs open after a helper died. */
+  g_hash_table_remove_all (helper_ends);
 
   g_ptr_array_add (argv, (gpointer) binary);
   for (guint i = 0; i < plan->args->len; i++)
@@ -1214,8 +1435,11 @@ out:
   uvm_close_fd (&null_fd);
   uvm_close_fd (&log_fd);
   if (!ok)
-    for (guint i = 0; i < plan->fds->len; i++)
-      uvm_close_fd (&kept[i]);
+    {
+      for (guint i = 0; i < plan->fds->len; i++)
+        uvm_close_fd (&kept[i]);
+      stop_helpers (self);
+    }
   return ok;
 }
 
@@ -1226,6 +1450,7 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
   g_autoptr(GTask) task = NULL;
   g_autoptr(UvmPlan) plan = NULL;
   g_autofree char *binary = NULL;
+  g_auto(GStrv) helper_paths = NULL;
   g_autoptr(UvmSeccompProgram) filter = NULL;
   const UvmBackend *backend = NULL;
   GError *error = NULL;
@@ -1252,9 +1477,11 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
   plan = build_plan (vm, &backend, &error);
   if (plan != NULL)
     binary = resolve_binary (vm, &error);
-  if (binary != NULL && vm->confined)
+  if (binary != NULL)
+    helper_paths = resolve_helpers (vm, plan, &error);
+  if (helper_paths != NULL && vm->confined)
     filter = uvm_seccomp_build_confinement (&error);
-  if (binary == NULL || (vm->confined && filter == NULL))
+  if (helper_paths == NULL || (vm->confined && filter == NULL))
     {
       g_task_return_error (task, error);
       return;
@@ -1266,7 +1493,18 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
       g_autofree char *default_console = g_build_filename (vm->effective_dir, CONSOLE_NAME, NULL);
       vm->console_in_rundir = g_str_equal (default_console, uvm_vm_get_console_path (vm));
     }
-  vm->rundir = uvm_rundir_acquire (vm->effective_dir, run_files (vm), &error);
+  g_strfreev (vm->helper_files);
+  {
+    GStrvBuilder *logs = g_strv_builder_new ();
+    g_auto(GStrv) files = NULL;
+
+    for (guint i = 0; i < plan->helpers->len; i++)
+      g_strv_builder_add (logs, ((UvmPlanHelper *) g_ptr_array_index (plan->helpers, i))->log_path);
+    vm->helper_files = g_strv_builder_end (logs);
+    g_strv_builder_unref (logs);
+    files = run_files (vm);
+    vm->rundir = uvm_rundir_acquire (vm->effective_dir, (const char *const *) files, &error);
+  }
   if (vm->rundir == NULL)
     {
       g_task_return_error (task, error);
@@ -1282,7 +1520,7 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
   kept = g_new (int, plan->fds->len + 1);
   for (guint i = 0; i < plan->fds->len; i++)
     kept[i] = -1;
-  if (!spawn_plan (vm, plan, binary, filter, &control_fd, kept, &error))
+  if (!spawn_plan (vm, plan, binary, helper_paths, filter, &control_fd, kept, &error))
     {
       finish_run (vm);
       g_task_return_error (task, error);

@@ -6,7 +6,7 @@ set -eu
 packages="
   build-essential meson ninja-build pkg-config
   libglib2.0-dev libjson-glib-dev libseccomp-dev libmnl-dev libnftables-dev nftables
-  qemu-system-x86 busybox-static cpio
+  qemu-system-x86 passt busybox-static cpio
   abigail-tools
   python3-jsonschema python3-yaml python3-pytest
 "

@@ -220,10 +220,36 @@ strv_contains_substring (const char *const *strv, const char *needle)
   return FALSE;
 }
 
+/* The hypervisor's part of a command line: what follows the helpers'
+ * commands, each ended by "&". */
+static GStrv
+hypervisor_argv (GStrv argv)
+{
+  guint start = 0;
+
+  for (guint i = 0; argv[i] != NULL; i++)
+    if (g_str_equal (argv[i], "&"))
+      start = i + 1;
+  return g_strdupv (argv + start);
+}
+
+/* "...,addr.str=N" (a stream netdev on an inherited fd). */
+static gboolean
+strv_ends_with_addr_str (const char *const *strv, int fd)
+{
+  g_autofree char *suffix = g_strdup_printf (",addr.str=%d", fd);
+
+  for (guint i = 0; strv[i] != NULL; i++)
+    if (g_str_has_suffix (strv[i], suffix))
+      return TRUE;
+  return FALSE;
+}
+
 static void
 check_plan_structure (const char *plan, const char *cmdline)
 {
-  g_auto(GStrv) argv = cmdline_argv (cmdline);
+  g_auto(GStrv) full_argv = cmdline_argv (cmdline);
+  g_auto(GStrv) argv = hypervisor_argv (full_argv);
   g_auto(GStrv) exec_argv = plan_exec_argv (plan);
   g_auto(GStrv) lines = g_strsplit (plan, "\n", -1);
   int next_fd = 3;
@@ -252,7 +278,8 @@ check_plan_structure (const char *plan, const char *cmdline)
       fd_ref = g_strdup_printf ("fd=%d,", fd);
       str_ref = g_strdup_printf ("local.str=%d", fd);
       g_assert_true (strv_contains_substring ((const char *const *) argv, fd_ref) ||
-                     strv_contains_substring ((const char *const *) argv, str_ref));
+                     strv_contains_substring ((const char *const *) argv, str_ref) ||
+                     strv_ends_with_addr_str ((const char *const *) argv, fd));
     }
   for (int fd = next_fd; fd < next_fd + 8; fd++)
     {
@@ -261,6 +288,7 @@ check_plan_structure (const char *plan, const char *cmdline)
 
       g_assert_false (strv_contains_substring ((const char *const *) argv, fd_ref));
       g_assert_false (strv_contains_substring ((const char *const *) argv, str_ref));
+      g_assert_false (strv_ends_with_addr_str ((const char *const *) argv, fd));
     }
 }
 
@@ -395,6 +423,42 @@ test_golden_isolated_pair (Fixture *fx, gconstpointer data)
   uvm_vm_add_device (right, uvm_device_new_net (net, NULL));
   check_vm (fx, left, "isolated-pair-left");
   check_vm (fx, right, "isolated-pair-right");
+}
+
+/* A confined gateway with a passt uplink and an isolated link: passt is a
+ * helper started first, with its own fd 3 (its end of the stream socket
+ * pair) and its log in the runtime dir; qemu's end is fd 4, after the
+ * control socket, and the link's end fd 5.  Confinement applies to qemu
+ * only and allows the passt uplink. */
+static void
+test_golden_qemu_passt_confined (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "gw", TRUE, "console=ttyS0");
+  g_autoptr(UvmNetwork) wan = uvm_network_new_uplink ("wan");
+  g_autoptr(UvmNetwork) lan = uvm_network_new_isolated ("lan");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *plan = NULL;
+  g_autofree char *cmdline = NULL;
+  g_auto(GStrv) argv = NULL;
+
+  uvm_network_set_uplink_mode (wan, UVM_UPLINK_PASST);
+  uvm_vm_set_confined (vm, TRUE);
+  uvm_vm_add_device (vm, uvm_device_new_net (wan, NULL));
+  uvm_vm_add_device (vm, uvm_device_new_net (lan, NULL));
+  check_vm (fx, vm, "qemu-passt-confined");
+
+  /* passt's own line, ahead of qemu's, names its fd 3. */
+  plan = uvm_vm_get_launch_plan (vm, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (plan, "\n#   fd 3: net0: passt's end of the stream socket pair"));
+  cmdline = uvm_vm_get_command_line (vm, &error);
+  g_assert_no_error (error);
+  argv = cmdline_argv (cmdline);
+  g_assert_cmpstr (argv[0], ==, "passt");
+  for (guint i = 0; argv[i] != NULL && !g_str_equal (argv[i], "&"); i++)
+    if (g_str_equal (argv[i], "--fd"))
+      g_assert_cmpstr (argv[i + 1], ==, "3");
+  g_assert_true (g_strv_contains ((const char *const *) argv, "--no-map-gw"));
 }
 
 /* ---- cloud-hypervisor ---------------------------------------------------- */
@@ -650,6 +714,7 @@ main (int argc, char **argv)
   ADD ("/plan/golden/pc-disks-uplink-console", test_golden_pc_disks_uplink_console);
   ADD ("/plan/golden/q35-hotplug-kvm-paused-extra", test_golden_q35_hotplug_kvm_paused_extra);
   ADD ("/plan/golden/isolated-pair", test_golden_isolated_pair);
+  ADD ("/plan/golden/qemu-passt-confined", test_golden_qemu_passt_confined);
   ADD ("/plan/golden/q35-firmware-diskboot", test_golden_q35_firmware_diskboot);
 
   ADD ("/plan/launch-plan-is-pure", test_launch_plan_is_pure);

@@ -832,6 +832,45 @@ test_cloud_hypervisor_refuses_user_mode_networking (Fixture *fx, gconstpointer d
   assert_refused (vm, UVM_ERROR_UNSUPPORTED, "net0", "passt");
 }
 
+static void
+test_cloud_hypervisor_refuses_passt_uplink (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_ch_vm (fx);
+  g_autoptr(UvmNetwork) uplink = uvm_network_new_uplink ("up");
+
+  uvm_network_set_uplink_mode (uplink, UVM_UPLINK_PASST);
+  uvm_vm_add_device (vm, uvm_device_new_net (uplink, NULL));
+  assert_refused (vm, UVM_ERROR_UNSUPPORTED, "net0", "passt");
+}
+
+/* passt is looked up in PATH like the hypervisor: by validation and start,
+ * not by the pure command line. */
+static void
+test_passt_not_in_path_is_refused_by_validate (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "gw");
+  g_autoptr(UvmNetwork) uplink = uvm_network_new_uplink ("up");
+  g_autofree char *old_path = g_strdup (g_getenv ("PATH"));
+  g_autofree char *line = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean valid;
+
+  uvm_network_set_uplink_mode (uplink, UVM_UPLINK_PASST);
+  uvm_vm_add_device (vm, uvm_device_new_net (uplink, NULL));
+  uvm_vm_set_hypervisor_path (vm, "/bin/true");
+  g_setenv ("PATH", fx->tmp, TRUE);   /* holds no passt */
+  valid = uvm_vm_validate (vm, &error);
+  line = uvm_vm_get_command_line (vm, NULL);
+  g_setenv ("PATH", old_path, TRUE);
+  g_assert_false (valid);
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_INVALID_DEFINITION);
+  assert_mentions (error, "net0");
+  assert_mentions (error, "'passt'");
+  assert_mentions (error, "'up'");
+  g_assert_nonnull (line);
+  g_assert_true (g_str_has_prefix (line, "passt "));
+}
+
 /* An uplink left on AUTO is a library-made tap with NAT on
  * cloud-hypervisor, and stays user-mode networking on qemu. */
 static void
@@ -1250,6 +1289,9 @@ main (int argc, char **argv)
        test_cloud_hypervisor_refuses_software_emulation);
   ADD ("/validate/cloud-hypervisor/refuses-user-mode-networking",
        test_cloud_hypervisor_refuses_user_mode_networking);
+  ADD ("/validate/cloud-hypervisor/refuses-passt-uplink", test_cloud_hypervisor_refuses_passt_uplink);
+  ADD ("/validate/network/passt-not-in-path-is-refused-by-validate",
+       test_passt_not_in_path_is_refused_by_validate);
   ADD ("/validate/network/auto-uplink-follows-the-hypervisor",
        test_auto_uplink_follows_the_hypervisor);
   ADD ("/validate/network/tap-and-bridge-names-are-checked", test_tap_and_bridge_names_are_checked);

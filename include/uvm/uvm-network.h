@@ -47,12 +47,20 @@ typedef enum {
  *   %UVM_UPLINK_TAP_NAT (it has no user-mode networking).
  * @UVM_UPLINK_USER: qemu's user-mode networking (slirp) inside the qemu
  *   process; guest 10.0.2.15/24, gateway 10.0.2.2. qemu only.
- * @UVM_UPLINK_PASST: a `passt` process the library starts next to qemu and
+ * @UVM_UPLINK_PASST: a `passt` process the library starts before qemu and
  *   connects to it with a stream socket pair (`passt --fd`, qemu's
  *   `-netdev stream`); the guest is told 10.0.2.15/24 via 10.0.2.2 and
  *   passt runs with `--no-map-gw`, so the gateway address does not reach
- *   the host. passt must be found in PATH at start (%UVM_ERROR_INVALID_DEFINITION otherwise, naming it); it
- *   is stopped with the VM. No inbound ports are forwarded. qemu only.
+ *   the host. IPv4 only; no inbound ports are forwarded. passt must be
+ *   found in PATH at validation and start (%UVM_ERROR_INVALID_DEFINITION
+ *   otherwise, naming it and the network). It logs to `passt-ID.log` (ID:
+ *   the device's id) in the runtime directory, is not confined (a confined
+ *   VM may use this mode: qemu holds only its end of the pair), and is
+ *   killed and reaped when the hypervisor exits, before the exit is
+ *   reported. Should passt exit while the VM runs, the VM keeps running
+ *   without its uplink and emits a %UVM_EVENT_HYPERVISOR_EVENT named
+ *   "uplink-helper-exited" whose data holds "helper", "network", "device",
+ *   "exit-code" and "exit-signal". qemu only.
  * @UVM_UPLINK_TAP_NAT: a tap the library creates for the VM, with
  *   10.0.2.2/24 on the host side, IPv4 forwarding enabled on that tap only
  *   and an nftables table (named "uvm_" plus the tap name) that masquerades

@@ -115,13 +115,44 @@ add_virtio_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, const char *model,
                                            k1, v1, k2, v2, NULL));
 }
 
-/* -netdev for a passt uplink (UVM_UPLINK_PASST). */
+/* -netdev for a passt uplink (UVM_UPLINK_PASST): a passt helper started
+ * before qemu, the two joined by a stream socket pair (frames with a
+ * 32-bit length prefix, the qemu socket protocol passt speaks). */
 static gboolean
 add_passt_netdev (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, const char *backend_id,
                   GError **error)
 {
-  return uvm_set_error (error, UVM_ERROR_UNSUPPORTED, "%s: passt uplinks are not implemented yet",
-                        uvm_device_get_id (dev));
+  const char *id = uvm_device_get_id (dev);
+  const char *net_name = uvm_network_get_name (uvm_device_get_network (dev));
+  g_autofree char *rundir = g_path_get_dirname (uvm_vm_get_log_path (vm));
+  g_autofree char *log_name = g_strdup_printf ("passt-%s.log", id);
+  g_autofree char *log_path = g_build_filename (rundir, log_name, NULL);
+  g_autofree char *helper_what = g_strdup_printf ("%s: passt for the uplink '%s'", id, net_name);
+  g_autofree char *passt_end = g_strdup_printf ("%s: passt's end of the stream socket pair "
+                                                "to qemu (AF_UNIX SOCK_STREAM)", id);
+  g_autofree char *qemu_end = g_strdup_printf ("%s: qemu's end of the stream socket pair to "
+                                               "passt (uplink '%s')", id, net_name);
+  UvmPlanHelper *passt = uvm_plan_add_helper (b->plan, "passt", dev, helper_what, log_path);
+  g_autofree char *passt_fd = g_strdup_printf ("%d", uvm_plan_helper_add_fd (passt,
+                                                 UVM_PLAN_FD_HELPER_STREAM, dev, passt_end));
+  g_autofree char *qemu_fd = g_strdup_printf ("%d", uvm_plan_add_fd (b->plan,
+                                                UVM_PLAN_FD_HELPER_STREAM, dev, qemu_end));
+
+  /* Foreground (our child, reaped by us); quiet; IPv4 only (Whonix's
+   * outside is IPv4, and no IPv6 address leaks to the guest); the Whonix
+   * external addresses; --no-map-gw: 10.0.2.2 is not the host's loopback;
+   * no inbound ports.  It logs to a file in the runtime dir, which is also
+   * its stdout/stderr: errors before it opens the log (and truncates it)
+   * are kept when it exits on them. */
+  uvm_plan_helper_add_args (passt, "--foreground", "--quiet", "--ipv4-only",
+                            "--fd", passt_fd,
+                            "--address", "10.0.2.15", "--netmask", "24", "--gateway", "10.0.2.2",
+                            "--no-map-gw",
+                            "--tcp-ports", "none", "--udp-ports", "none",
+                            "--log-file", log_path, NULL);
+  uvm_plan_take_arg (b->plan, printf_qemu ("stream", "id", backend_id, "server", "off",
+                                           "addr.type", "fd", "addr.str", qemu_fd, NULL));
+  return TRUE;
 }
 
 /* Firmware boot (no kernel): the first disk is the one the firmware boots. */
@@ -538,7 +569,8 @@ const UvmBackend uvm_backend_qemu = {
               UVM_FEATURE_BIT (UVM_FEATURE_TAP_NAT_UPLINK) |
               UVM_FEATURE_BIT (UVM_FEATURE_TAP_NETWORK) | UVM_FEATURE_BIT (UVM_FEATURE_QCOW2) |
               UVM_FEATURE_BIT (UVM_FEATURE_BALLOON) | UVM_FEATURE_BIT (UVM_FEATURE_HOTPLUG) |
-              UVM_FEATURE_BIT (UVM_FEATURE_RAW_QMP) | UVM_FEATURE_BIT (UVM_FEATURE_FIRMWARE_BOOT),
+              UVM_FEATURE_BIT (UVM_FEATURE_RAW_QMP) | UVM_FEATURE_BIT (UVM_FEATURE_FIRMWARE_BOOT) |
+              UVM_FEATURE_BIT (UVM_FEATURE_PASST_UPLINK),
   .validate = qemu_validate,
   .build_plan = qemu_build_plan,
   .control_new = qemu_control_new,

@@ -13,6 +13,20 @@ plan_fd_free (gpointer data)
   g_free (fd);
 }
 
+static void
+plan_helper_free (gpointer data)
+{
+  UvmPlanHelper *helper = data;
+
+  g_free (helper->binary);
+  g_ptr_array_unref (helper->args);
+  g_ptr_array_unref (helper->fds);
+  g_clear_object (&helper->device);
+  g_free (helper->what);
+  g_free (helper->log_path);
+  g_free (helper);
+}
+
 UvmPlan *
 uvm_plan_new (const char *vm_name, const char *backend_name, const char *binary)
 {
@@ -24,6 +38,7 @@ uvm_plan_new (const char *vm_name, const char *backend_name, const char *binary)
   plan->args = g_ptr_array_new_with_free_func (g_free);
   plan->fds = g_ptr_array_new_with_free_func (plan_fd_free);
   plan->requests = g_ptr_array_new_with_free_func (g_free);
+  plan->helpers = g_ptr_array_new_with_free_func (plan_helper_free);
   return plan;
 }
 
@@ -38,6 +53,7 @@ uvm_plan_free (UvmPlan *plan)
   g_ptr_array_unref (plan->args);
   g_ptr_array_unref (plan->fds);
   g_ptr_array_unref (plan->requests);
+  g_ptr_array_unref (plan->helpers);
   g_free (plan->runtime_dir);
   g_free (plan->control_path);
   g_free (plan->log_path);
@@ -46,14 +62,20 @@ uvm_plan_free (UvmPlan *plan)
   g_free (plan);
 }
 
+static void
+add_args_va (GPtrArray *to, const char *first, va_list args)
+{
+  for (const char *a = first; a != NULL; a = va_arg (args, const char *))
+    g_ptr_array_add (to, g_strdup (a));
+}
+
 void
 uvm_plan_add_args (UvmPlan *plan, const char *first, ...)
 {
   va_list args;
 
   va_start (args, first);
-  for (const char *a = first; a != NULL; a = va_arg (args, const char *))
-    g_ptr_array_add (plan->args, g_strdup (a));
+  add_args_va (plan->args, first, args);
   va_end (args);
 }
 
@@ -64,7 +86,7 @@ uvm_plan_take_arg (UvmPlan *plan, char *arg)
 }
 
 static UvmPlanFd *
-plan_fd_new (UvmPlan *plan, int target, UvmPlanFdKind kind, UvmDevice *device, const char *what)
+plan_fd_new (GPtrArray *fds, int target, UvmPlanFdKind kind, UvmDevice *device, const char *what)
 {
   UvmPlanFd *fd = g_new0 (UvmPlanFd, 1);
 
@@ -72,26 +94,65 @@ plan_fd_new (UvmPlan *plan, int target, UvmPlanFdKind kind, UvmDevice *device, c
   fd->kind = kind;
   fd->device = device ? g_object_ref (device) : NULL;
   fd->what = g_strdup (what);
-  g_ptr_array_add (plan->fds, fd);
+  g_ptr_array_add (fds, fd);
   return fd;
 }
 
 void
 uvm_plan_add_control_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *device, const char *what)
 {
-  plan_fd_new (plan, UVM_PLAN_FD_NOT_INHERITED, kind, device, what);
+  plan_fd_new (plan->fds, UVM_PLAN_FD_NOT_INHERITED, kind, device, what);
+}
+
+static int
+add_inherited_fd (GPtrArray *fds, UvmPlanFdKind kind, UvmDevice *device, const char *what)
+{
+  int target = UVM_PLAN_FIRST_FD;
+
+  /* Inherited fds are numbered densely from 3, in the order added. */
+  for (guint i = 0; i < fds->len; i++)
+    if (((UvmPlanFd *) g_ptr_array_index (fds, i))->target != UVM_PLAN_FD_NOT_INHERITED)
+      target++;
+  return plan_fd_new (fds, target, kind, device, what)->target;
 }
 
 int
 uvm_plan_add_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *device, const char *what)
 {
-  int target = UVM_PLAN_FIRST_FD;
+  return add_inherited_fd (plan->fds, kind, device, what);
+}
 
-  /* Inherited fds are numbered densely from 3, in the order added. */
-  for (guint i = 0; i < plan->fds->len; i++)
-    if (((UvmPlanFd *) g_ptr_array_index (plan->fds, i))->target != UVM_PLAN_FD_NOT_INHERITED)
-      target++;
-  return plan_fd_new (plan, target, kind, device, what)->target;
+UvmPlanHelper *
+uvm_plan_add_helper (UvmPlan *plan, const char *binary, UvmDevice *device, const char *what,
+                     const char *log_path)
+{
+  UvmPlanHelper *helper = g_new0 (UvmPlanHelper, 1);
+
+  helper->binary = g_strdup (binary);
+  helper->args = g_ptr_array_new_with_free_func (g_free);
+  helper->fds = g_ptr_array_new_with_free_func (plan_fd_free);
+  helper->device = device ? g_object_ref (device) : NULL;
+  helper->what = g_strdup (what);
+  helper->log_path = g_strdup (log_path);
+  g_ptr_array_add (plan->helpers, helper);
+  return helper;
+}
+
+void
+uvm_plan_helper_add_args (UvmPlanHelper *helper, const char *first, ...)
+{
+  va_list args;
+
+  va_start (args, first);
+  add_args_va (helper->args, first, args);
+  va_end (args);
+}
+
+int
+uvm_plan_helper_add_fd (UvmPlanHelper *helper, UvmPlanFdKind kind, UvmDevice *device,
+                        const char *what)
+{
+  return add_inherited_fd (helper->fds, kind, device, what);
 }
 
 void
@@ -100,19 +161,33 @@ uvm_plan_add_request (UvmPlan *plan, const char *request)
   g_ptr_array_add (plan->requests, g_strdup (request));
 }
 
+static void
+append_command (GString *out, const char *binary, GPtrArray *args)
+{
+  g_autofree char *bin = uvm_shell_quote (binary);
+
+  g_string_append (out, bin);
+  for (guint i = 0; i < args->len; i++)
+    {
+      g_autofree char *q = uvm_shell_quote (g_ptr_array_index (args, i));
+      g_string_append_c (out, ' ');
+      g_string_append (out, q);
+    }
+}
+
 char *
 uvm_plan_to_command_line (const UvmPlan *plan)
 {
   GString *out = g_string_new (NULL);
-  g_autofree char *bin = uvm_shell_quote (plan->binary);
 
-  g_string_append (out, bin);
-  for (guint i = 0; i < plan->args->len; i++)
+  /* Helpers first, in the background, as they are started. */
+  for (guint i = 0; i < plan->helpers->len; i++)
     {
-      g_autofree char *q = uvm_shell_quote (g_ptr_array_index (plan->args, i));
-      g_string_append_c (out, ' ');
-      g_string_append (out, q);
+      const UvmPlanHelper *helper = g_ptr_array_index (plan->helpers, i);
+      append_command (out, helper->binary, helper->args);
+      g_string_append (out, " & ");
     }
+  append_command (out, plan->binary, plan->args);
   return g_string_free (out, FALSE);
 }
 
@@ -139,12 +214,45 @@ append_comment (GString *out, const char *label, const char *text, const char *s
   g_string_append_printf (out, "%s\n", suffix);
 }
 
+/* "# fd N: ..." lines, with @indent after the "# " (helpers' are indented
+ * so that the hypervisor's fds stay the "# fd N:" lines). */
+static void
+append_fds (GString *out, const char *indent, GPtrArray *fds)
+{
+  g_autofree char *null_line = g_strdup_printf ("# %sfd 0: /dev/null\n", indent);
+
+  g_string_append (out, null_line);
+  for (guint i = 0; i < fds->len; i++)
+    {
+      const UvmPlanFd *fd = g_ptr_array_index (fds, i);
+      g_autofree char *label = fd->target == UVM_PLAN_FD_NOT_INHERITED
+                                 ? g_strdup_printf ("%ssent over the control socket: ", indent)
+                                 : g_strdup_printf ("%sfd %d: ", indent, fd->target);
+      append_comment (out, label, fd->what, "");
+    }
+}
+
+/* @binary and @args, one option (with its value) per line. */
+static void
+append_script_command (GString *out, const char *binary, GPtrArray *args)
+{
+  g_autofree char *bin = uvm_shell_quote (binary);
+
+  g_string_append (out, bin);
+  for (guint i = 0; i < args->len; i++)
+    {
+      const char *arg = g_ptr_array_index (args, i);
+      g_autofree char *q = uvm_shell_quote (arg);
+      g_string_append (out, arg[0] == '-' ? " \\\n    " : " ");
+      g_string_append (out, q);
+    }
+}
+
 /* The runner script users read: one option (with its value) per line. */
 char *
 uvm_plan_to_script (const UvmPlan *plan)
 {
   GString *out = g_string_new (NULL);
-  g_autofree char *bin = uvm_shell_quote (plan->binary);
 
   g_autofree char *title = g_strdup_printf ("libuvm launch plan for VM '%s' (%s)",
                                             plan->vm_name, plan->backend_name);
@@ -152,28 +260,27 @@ uvm_plan_to_script (const UvmPlan *plan)
   g_string_append (out, "#!/bin/sh\n");
   append_comment (out, "", title, "");
   append_comment (out, "runtime directory: ", plan->runtime_dir, " (mode 0700)");
-  append_comment (out, "hypervisor stdout/stderr: ", plan->log_path, "");
-  g_string_append (out, "# fd 0: /dev/null\n");
-  for (guint i = 0; i < plan->fds->len; i++)
+  /* Helpers run before the hypervisor and are stopped after it exits; the
+   * library makes the socket pairs between them (a shell cannot). */
+  for (guint i = 0; i < plan->helpers->len; i++)
     {
-      const UvmPlanFd *fd = g_ptr_array_index (plan->fds, i);
-      g_autofree char *label = fd->target == UVM_PLAN_FD_NOT_INHERITED
-                                 ? g_strdup ("sent over the control socket: ")
-                                 : g_strdup_printf ("fd %d: ", fd->target);
-      append_comment (out, label, fd->what, "");
+      const UvmPlanHelper *helper = g_ptr_array_index (plan->helpers, i);
+
+      append_comment (out, "helper: ", helper->what,
+                      " (started before the hypervisor, not confined; terminated when the "
+                      "hypervisor exits)");
+      append_comment (out, "  stdout/stderr: ", helper->log_path, "");
+      append_fds (out, "  ", helper->fds);
+      append_script_command (out, helper->binary, helper->args);
+      g_string_append (out, " &\n");
     }
+  append_comment (out, "hypervisor stdout/stderr: ", plan->log_path, "");
+  append_fds (out, "", plan->fds);
   if (plan->confined)
     g_string_append (out, "# confined: empty network namespace; seccomp denies "
                           UVM_SECCOMP_DENIED_FAMILIES " sockets\n");
   g_string_append (out, "exec ");
-  g_string_append (out, bin);
-  for (guint i = 0; i < plan->args->len; i++)
-    {
-      const char *arg = g_ptr_array_index (plan->args, i);
-      g_autofree char *q = uvm_shell_quote (arg);
-      g_string_append (out, arg[0] == '-' ? " \\\n    " : " ");
-      g_string_append (out, q);
-    }
+  append_script_command (out, plan->binary, plan->args);
   g_string_append (out, "\n# control requests after spawn, in order:\n");
   for (guint i = 0; i < plan->requests->len; i++)
     append_comment (out, "  ", g_ptr_array_index (plan->requests, i), "");

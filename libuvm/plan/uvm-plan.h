@@ -17,6 +17,10 @@ typedef enum {
   UVM_PLAN_FD_EVENT_PIPE,       /* child: write end; control: read end */
   UVM_PLAN_FD_TAP,              /* a tap queue, sent over the control socket */
   UVM_PLAN_FD_LIB_TAP,          /* a library-created tap: isolated bridge, host bridge, tap+NAT uplink */
+  /* One end of an AF_UNIX SOCK_STREAM socket pair between the hypervisor
+   * and a helper (passt): the hypervisor's fd and the helper's fd of this
+   * kind with the same device are the two ends of one pair. */
+  UVM_PLAN_FD_HELPER_STREAM,
 } UvmPlanFdKind;
 
 /* Not inherited by the child: the control connection sends it. */
@@ -29,6 +33,18 @@ typedef struct {
   char *what;                   /* human description for the printed plan */
 } UvmPlanFd;
 
+/* A process started before the hypervisor and stopped after it (passt),
+ * with fds of its own numbered from 3 like the hypervisor's.  It is not
+ * confined: it is the part that talks to the host's network. */
+typedef struct {
+  char *binary;                 /* as configured: looked up in PATH at start */
+  GPtrArray *args;              /* arguments after the binary (char *) */
+  GPtrArray *fds;               /* UvmPlanFd * in target order */
+  UvmDevice *device;            /* the NIC it serves (ref held) */
+  char *what;                   /* human description for the printed plan */
+  char *log_path;               /* its stdout/stderr, in the runtime dir */
+} UvmPlanHelper;
+
 typedef struct {
   char *vm_name;
   char *backend_name;
@@ -36,6 +52,7 @@ typedef struct {
   GPtrArray *args;              /* arguments after the binary (char *) */
   GPtrArray *fds;               /* UvmPlanFd * in target order */
   GPtrArray *requests;          /* post-spawn control requests, as text */
+  GPtrArray *helpers;           /* UvmPlanHelper *, started in this order */
   char *runtime_dir;
   char *control_path;
   char *log_path;
@@ -58,6 +75,16 @@ void     uvm_plan_add_control_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *
                                   const char *what);
 void     uvm_plan_add_request (UvmPlan *plan, const char *request);
 
+/* A helper for @device; @log_path receives its stdout and stderr. */
+UvmPlanHelper *uvm_plan_add_helper (UvmPlan *plan, const char *binary, UvmDevice *device,
+                                    const char *what, const char *log_path);
+void     uvm_plan_helper_add_args (UvmPlanHelper *helper, const char *first, ...) G_GNUC_NULL_TERMINATED;
+/* Returns the fd number the helper will see. */
+int      uvm_plan_helper_add_fd (UvmPlanHelper *helper, UvmPlanFdKind kind, UvmDevice *device,
+                                 const char *what);
+
+/* The hypervisor's command line on one line, preceded by each helper's
+ * command line and " & " (as a shell would start them). */
 char    *uvm_plan_to_command_line (const UvmPlan *plan);
 char    *uvm_plan_to_script (const UvmPlan *plan);
 

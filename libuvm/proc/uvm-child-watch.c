@@ -85,6 +85,19 @@ uvm_child_watch_get_pid (UvmChildWatch *self)
   return self->reaped ? 0 : self->pid;
 }
 
+gboolean
+uvm_child_watch_has_exited (UvmChildWatch *self)
+{
+  siginfo_t info = { 0 };
+
+  if (self->reaped)
+    return TRUE;
+  while (waitid (P_PIDFD, self->pidfd, &info, WEXITED | WNOHANG | WNOWAIT) < 0)
+    if (errno != EINTR)
+      return FALSE;
+  return info.si_pid != 0;
+}
+
 void
 uvm_child_watch_free (UvmChildWatch *self)
 {

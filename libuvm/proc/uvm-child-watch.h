@@ -20,6 +20,9 @@ UvmChildWatch *uvm_child_watch_new (GPid pid, int pidfd, GMainContext *context,
 /* FALSE with errno when the child is gone or the signal failed. */
 gboolean       uvm_child_watch_signal (UvmChildWatch *watch, int sig);
 GPid           uvm_child_watch_get_pid (UvmChildWatch *watch);
+/* Whether the child has exited (a zombie not reaped yet counts), without
+ * reaping it. */
+gboolean       uvm_child_watch_has_exited (UvmChildWatch *watch);
 /* Kills (SIGKILL) and reaps a child still running, without calling the
  * exit function; then frees. */
 void           uvm_child_watch_free (UvmChildWatch *watch);

@@ -368,8 +368,10 @@ gboolean uvm_vm_get_start_paused (UvmVm *vm);
  * nothing (the child sets no_new_privs, as it always does).
  *
  * Validation refuses what a confined VM cannot run: qemu user-mode
- * networking (a %UVM_NETWORK_UPLINK network on qemu), which opens host
- * sockets, fails with %UVM_ERROR_INVALID_DEFINITION naming the device.
+ * networking (%UVM_UPLINK_USER), which opens host sockets in the qemu
+ * process, fails with %UVM_ERROR_INVALID_DEFINITION naming the device.
+ * Uplinks whose host side is outside the hypervisor (%UVM_UPLINK_PASST:
+ * a passt process, not confined; %UVM_UPLINK_TAP_NAT: a tap fd) work.
  * The launch plan (uvm_vm_get_launch_plan()) shows the confinement in a
  * `# confined: ...` comment; the command line does not change. Since 0.2.
  */
@@ -499,7 +501,9 @@ gboolean uvm_vm_validate (UvmVm *vm, GError **error);
  *
  * The hypervisor command line the next start would execute, shell-quoted
  * on one line. File descriptors it names (the control socket, links) are the
- * numbers the child will have. Pure: nothing is created or opened, and the
+ * numbers the child will have. Helper processes the library starts first
+ * (passt for %UVM_UPLINK_PASST, since 0.2) precede it, each as
+ * `helper args... &`. Pure: nothing is created or opened, and the
  * executable is not looked up.
  *
  * Returns: (transfer full) (nullable): the command line, or %NULL with the

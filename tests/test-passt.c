@@ -11,13 +11,16 @@
  * via 10.0.2.2 and pings the outside through it.  passt drops to an
  * unprivileged user and pings with ICMP echo sockets, which
  * net.ipv4.ping_group_range of the inside namespace allows. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -277,14 +280,36 @@ test_guest_reaches_outside_and_stop_leaves_nothing (const char *dir)
   g_assert_cmpuint (test_count_fds (), ==, fds);
 }
 
-/* The gateway address is not mapped to the host (--no-map-gw): the guest
- * gets no answer from 10.0.2.2.  Then a SIGKILL of qemu from outside:
- * passt is ended and reaped with it, before the crash is reported. */
+/* A TCP listener on every address of this namespace, port @port; the
+ * kernel completes handshakes into the backlog, no accept() needed. */
+static int
+listen_tcp (guint16 port)
+{
+  struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons (port) };
+  int one = 1;
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one), ==, 0);
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &sin, sizeof sin), ==, 0);
+  g_assert_cmpint (listen (fd, 8), ==, 0);
+  return fd;
+}
+
+/* The gateway address is not mapped to the host (--no-map-gw): a TCP
+ * service listening on every host address is reached at the host's own
+ * address (passt connects out; the probe works) but not at 10.0.2.2,
+ * which passt would map to the host's loopback without the option; ping
+ * gets no answer from 10.0.2.2 either.  Then a SIGKILL of qemu from
+ * outside: passt is ended and reaped with it, before the crash is
+ * reported. */
 static void
 test_gateway_address_does_not_answer_and_sigkill_leaves_nothing (const char *dir)
 {
   g_autoptr(UvmNetwork) uplink = NULL;
-  g_autoptr(UvmVm) vm = gateway_new (dir, "uvm.ip=10.0.2.15/24 uvm.gw=10.0.2.2 uvm.ping=10.0.2.2",
+  int listener = listen_tcp (5555);
+  g_autoptr(UvmVm) vm = gateway_new (dir, "uvm.ip=10.0.2.15/24 uvm.gw=10.0.2.2 uvm.ping=10.0.2.2 "
+                                     "uvm.tcp=198.51.100.2:5555,10.0.2.2:5555",
                                      &uplink);
   g_autofree char *cmdline_path = NULL, *cmdline = NULL;
   guint fds = test_count_fds ();
@@ -295,14 +320,17 @@ test_gateway_address_does_not_answer_and_sigkill_leaves_nothing (const char *dir
   passt = the_passt_pid ();
   cmdline_path = g_strdup_printf ("/proc/%d/cmdline", passt);
   g_assert_true (g_file_get_contents (cmdline_path, &cmdline, &len, NULL));
-  g_assert_nonnull (memmem (cmdline, len, "--no-map-gw", sizeof "--no-map-gw"));
   assert_console (dir, "UVM-PING-FAIL 10.0.2.2");
+  assert_console (dir, "UVM-TCP-OK 198.51.100.2:5555");
+  assert_console (dir, "UVM-TCP-FAIL 10.0.2.2:5555");
+  g_assert_nonnull (memmem (cmdline, len, "--no-map-gw", sizeof "--no-map-gw"));
 
   g_assert_cmpint (kill (uvm_vm_get_pid (vm), SIGKILL), ==, 0);
   g_assert_true (test_wait_for_state (vm, UVM_VM_STATE_CRASHED, 10000));
   assert_no_passt ();
   g_assert_false (g_file_test (uvm_vm_get_runtime_dir (vm), G_FILE_TEST_EXISTS));
   g_assert_cmpuint (test_count_fds (), ==, fds);
+  close (listener);
 }
 
 /* Confinement is qemu's (empty netns, no inet sockets): it only holds its

@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Definitions, validation, the launch plan and the error mapping: nothing runs."""
+
+import os
+
+import pytest
+
+import uvm
+from conftest import child_pids
+
+
+def test_version_is_the_library_version():
+    assert uvm.version == "0.2.0"
+
+
+def test_supports_takes_names_and_enums():
+    assert uvm.supports("qemu", uvm.Feature.RAW_QMP)
+    assert not uvm.supports("cloud-hypervisor", "raw-qmp")
+    assert uvm.supports(uvm.Hypervisor.CLOUD_HYPERVISOR, uvm.Feature.RAW_REST)
+
+
+def test_enums_mirror_the_c_values():
+    assert uvm.State.RUNNING == 2 and uvm.State.CRASHED == 6
+    assert uvm.EventKind.HYPERVISOR_EXITED == 4
+    assert uvm.UplinkMode.TAP_NAT == 3 and uvm.Feature.FIRMWARE_BOOT == 16
+
+
+def test_errors_form_one_hierarchy_with_the_c_code():
+    assert issubclass(uvm.Timeout, uvm.Error) and issubclass(uvm.Timeout, TimeoutError)
+    assert issubclass(uvm.PermissionDenied, PermissionError)
+    with pytest.raises(uvm.InvalidDefinition) as info:
+        uvm.Vm("bad name!").validate()
+    assert info.value.code == 1
+    assert "name" in str(info.value)
+
+
+def test_invalid_definition_raises_before_anything_spawns(workdir):
+    rundir = os.path.join(workdir, "run", "x")
+    vm = uvm.Vm("x", kernel=os.path.join(workdir, "no-such-kernel"), runtime_dir=rundir)
+    with pytest.raises(uvm.InvalidDefinition) as info:
+        vm.start()
+    assert "kernel" in str(info.value)
+    assert not os.path.exists(rundir)
+    assert child_pids() == []
+    assert vm.state == uvm.State.DEFINED and vm.pid is None
+
+
+def test_unsupported_feature_maps_to_unsupported(workdir):
+    vm = uvm.Vm("ch", "cloud-hypervisor", kernel=os.path.join(workdir, "k"),
+                machine="microvm", hypervisor_path="/bin/true")
+    with pytest.raises((uvm.Unsupported, uvm.InvalidDefinition)):
+        vm.validate()
+
+
+def test_launch_plan_and_command_line_are_readable(workdir):
+    kernel = os.path.join(workdir, "vmlinuz")
+    open(kernel, "wb").close()
+    vm = uvm.Vm("plan", kernel=kernel, cmdline="console=ttyS0", accel="tcg",
+                runtime_dir=os.path.join(workdir, "plan"), extra_args=["-S"],
+                devices=[uvm.Device.console(), uvm.Device.rng()])
+    assert vm.command_line.startswith("qemu-system-x86_64 ")
+    assert "-accel tcg" in vm.command_line and vm.command_line.endswith("-S")
+    assert vm.launch_plan.startswith("#!/bin/sh")
+    assert "runtime directory: %s" % os.path.join(workdir, "plan") in vm.launch_plan
+    assert [d.id for d in vm.devices] == ["console0", "rng0"]
+
+
+def test_initramfs_without_kernel_is_refused_at_once():
+    with pytest.raises(uvm.InvalidDefinition):
+        uvm.Vm("k", initramfs="/initrd")
+
+
+def test_definition_properties_round_trip(workdir):
+    st = uvm.Storage(os.path.join(workdir, "d.qcow2"), format="qcow2", read_only=True,
+                     create_size=1 << 30)
+    assert (st.format, st.read_only, st.create_size) == (uvm.StorageFormat.QCOW2, True, 1 << 30)
+    net = uvm.Network.uplink("up", mode="tap-nat")
+    assert net.kind == uvm.NetworkKind.UPLINK and net.uplink_mode == uvm.UplinkMode.TAP_NAT
+    assert uvm.Network.bridge("b", "br0").host_bridge == "br0"
+    assert uvm.Network.tap("t", "tap7").tap_name == "tap7"
+    nic = uvm.Device.net(uvm.Network.isolated("lan"), mac="52:54:00:00:00:01", tap_name="uvtx")
+    nic.id = "lan0"
+    nic.hotpluggable = True
+    disk = uvm.Device.disk(st)
+    vm = uvm.Vm("props", vcpus=2, memory_mib=512, machine="q35", confined=True,
+                devices=[nic, disk])
+    assert (vm.vcpus, vm.memory_mib, vm.machine, vm.confined) == (2, 512, uvm.Machine.Q35, True)
+    assert nic.network.name == "lan" and disk.storage is st and nic.tap_name == "uvtx"
+    assert nic.id == "lan0" and nic.hotpluggable and nic.mac == "52:54:00:00:00:01"
+    with pytest.raises(uvm.InvalidDefinition):
+        uvm.Vm("other").add_device(nic)
+    with pytest.raises(uvm.InvalidDefinition):
+        nic.id = "renamed"
+
+
+def test_gateway_is_held_weakly():
+    gw, ws = uvm.Vm("gw"), uvm.Vm("ws")
+    ws.gateway = gw
+    assert ws.gateway is gw
+    del gw
+    assert ws.gateway is None

@@ -1,0 +1,150 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Booting the real test guest (qemu TCG) and the cloud-hypervisor stand-in."""
+
+import gc
+import os
+import signal
+import time
+import warnings
+
+import pytest
+
+import uvm
+from conftest import console_text, make_vm, needs_guest, needs_standin, wait_console
+
+K = uvm.EventKind
+S = uvm.State
+
+
+def summary(events):
+    """Kinds of the events, state changes as their new state."""
+    out = []
+    for ev in events:
+        if ev.kind == K.STATE_CHANGED:
+            out.append(ev.state.name.lower())
+        elif ev.kind in (K.GUEST_SHUTDOWN, K.HYPERVISOR_EXITED):
+            out.append(ev.kind.name.lower())
+    return out
+
+
+GRACEFUL = ["starting", "running", "stopping", "guest_shutdown", "hypervisor_exited", "stopped"]
+
+
+@needs_guest
+def test_graceful_stop_lets_the_guest_power_off(request, workdir):
+    vm = make_vm(request, workdir, "py-graceful")
+    vm.start()
+    assert vm.state == S.RUNNING and vm.pid is not None
+    wait_console(vm, "UVM-GUEST-READY")
+    vm.stop(timeout=20)
+    assert "UVM-GUEST-POWEROFF" in console_text(vm)
+    assert vm.state == S.STOPPED and vm.pid is None
+    assert vm.exit_status == (0, 0)
+
+
+@needs_guest
+def test_forced_stop_ends_a_guest_that_ignores_the_power_button(request, workdir):
+    vm = make_vm(request, workdir, "py-forced", cmdline_extra="uvm.powerbutton=ignore")
+    vm.start()
+    wait_console(vm, "UVM-GUEST-READY")
+    t0 = time.monotonic()
+    vm.stop(timeout=1)
+    elapsed = time.monotonic() - t0
+    assert vm.state == S.STOPPED and vm.pid is None
+    assert "UVM-GUEST-POWEROFF" not in console_text(vm)
+    assert 1.0 <= elapsed < 1 + 3 * 2 + 2  # the deadline, then at most three grace periods
+
+
+@needs_guest
+def test_events_arrive_in_order_through_the_iterator_and_a_callback(request, workdir):
+    vm = make_vm(request, workdir, "py-events")
+    seen = []
+    handle = vm.on_event(lambda v, ev: seen.append((v, ev)))
+    events = vm.events(timeout=10)
+    vm.start()
+    wait_console(vm, "UVM-GUEST-READY")
+    vm.stop(timeout=20)
+    got = list(events)
+    assert summary(got) == GRACEFUL
+    assert [str(e) for _, e in seen] == [str(e) for e in got]
+    assert all(v is vm for v, _ in seen)
+    assert got[-2].exit_code == 0 and got[-2].exit_signal == 0
+    assert [e.timestamp for e in got] == sorted(e.timestamp for e in got)
+    vm.remove_event_handler(handle)
+
+
+@needs_guest
+def test_an_exception_in_a_callback_surfaces_from_the_iterating_call(request, workdir):
+    vm = make_vm(request, workdir, "py-raise")
+
+    def callback(_vm, ev):
+        if ev.kind == K.STATE_CHANGED and ev.state == S.RUNNING:
+            raise ValueError("from the callback")
+
+    vm.on_event(callback)
+    with pytest.raises(ValueError, match="from the callback"):
+        vm.start()
+    assert vm.state == S.RUNNING  # the start itself completed
+    vm.stop(timeout=0)
+    assert vm.state == S.STOPPED
+
+
+@needs_guest
+def test_a_hypervisor_killed_from_outside_reports_signal_9_and_crashes(request, workdir):
+    vm = make_vm(request, workdir, "py-killed")
+    vm.start()
+    events = vm.events(timeout=10)
+    os.kill(vm.pid, signal.SIGKILL)
+    exited = [e for e in events if e.kind == K.HYPERVISOR_EXITED]
+    assert len(exited) == 1
+    assert exited[0].exit_signal == 9 and exited[0].exit_code == -1
+    assert vm.state == S.CRASHED
+    assert vm.exit_status == (-1, 9)
+
+
+@needs_guest
+def test_start_timeout_cancels_the_start(request, workdir):
+    vm = make_vm(request, workdir, "py-timeout")
+    with pytest.raises(uvm.Timeout):
+        vm.start(timeout=0.001)
+    assert vm.pid is None and vm.state != S.RUNNING
+
+
+@needs_guest
+def test_with_statement_always_stops(request, workdir):
+    vm = make_vm(request, workdir, "py-with")
+    with pytest.raises(RuntimeError):
+        with vm:
+            assert vm.state == S.RUNNING
+            raise RuntimeError("body failed")
+    assert vm.state == S.STOPPED and vm.pid is None
+
+
+@needs_guest
+def test_garbage_collecting_a_running_vm_kills_it(request, workdir):
+    vm = make_vm(request, workdir, "py-gc")
+    vm.start()
+    pid, rundir = vm.pid, vm.runtime_dir
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        del vm
+        gc.collect()
+    assert any(issubclass(w.category, ResourceWarning) and "py-gc" in str(w.message)
+               for w in caught)
+    assert not os.path.exists("/proc/%d" % pid)  # killed and reaped
+    assert not os.path.exists(rundir)
+
+
+@needs_standin
+def test_the_same_lifecycle_on_the_cloud_hypervisor_standin(request, workdir):
+    vm = make_vm(request, workdir, "py-ch", hypervisor="cloud-hypervisor")
+    events = vm.events(timeout=10)
+    with vm:
+        assert vm.state == S.RUNNING
+        wait_console(vm, "UVM-GUEST-READY")
+        status, body = vm.ch_request("GET", "vm.info")
+        assert status == 200 and '"state"' in body
+    assert vm.state == S.STOPPED
+    kinds = summary(events)
+    assert kinds[:3] == ["starting", "running", "stopping"]
+    assert kinds[-2:] == ["hypervisor_exited", "stopped"]

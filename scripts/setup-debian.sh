@@ -9,6 +9,7 @@ packages="
   qemu-system-x86 passt busybox-static cpio
   abigail-tools
   python3-jsonschema python3-yaml python3-pytest
+  python3-cffi python3-dev python3-setuptools python3-pip python3-venv
 "
 missing=
 for p in $packages; do

@@ -240,10 +240,9 @@ def main(argv):
     interrupts = 0
 
     def on_signal(signum, frame):
-        # Python runs this when a binding call hands control back between
-        # two iterations (vm.wait() does every 50 ms here); the second
-        # Ctrl-C kills both.  A vm.stop() that is one blocking C call only
-        # notices it once it returns.
+        # Python runs this between two iterations of the binding's main
+        # context (vm.wait() and vm.stop() iterate in slices of at most
+        # 0.25 s); the second Ctrl-C kills both, also during a stop.
         nonlocal interrupts
         interrupts += 1
         if interrupts > 1:

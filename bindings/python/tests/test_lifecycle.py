@@ -56,6 +56,35 @@ def test_forced_stop_ends_a_guest_that_ignores_the_power_button(request, workdir
 
 
 @needs_guest
+def test_signal_handlers_run_during_a_stop_and_can_kill(request, workdir):
+    # A second Ctrl-C during a graceful stop: the handler runs while stop()
+    # waits (it iterates, it is not one blocking C call) and its kill ends
+    # the stop long before the 30 s deadline.
+    vm = make_vm(request, workdir, "py-sigstop", cmdline_extra="uvm.powerbutton=ignore")
+    vm.start()
+    wait_console(vm, "UVM-GUEST-READY")
+    handled = []
+
+    def on_alarm(signum, frame):
+        handled.append(time.monotonic())
+        vm.kill()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        t0 = time.monotonic()
+        vm.stop(timeout=30)
+        elapsed = time.monotonic() - t0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert handled, "the signal handler did not run during stop()"
+    assert elapsed < 5, elapsed
+    assert vm.exit_status is not None and vm.exit_status[1] == 9  # our SIGKILL, not the escalation
+    assert vm.pid is None
+
+
+@needs_guest
 def test_events_arrive_in_order_through_the_iterator_and_a_callback(request, workdir):
     vm = make_vm(request, workdir, "py-events")
     seen = []

@@ -688,13 +688,21 @@ class EventIterator:
 
 
 class _AsyncOp:
-    __slots__ = ("finish", "done", "ok", "error", "__weakref__")
+    """One C async call in flight: what its finish function returned, or its error."""
+    __slots__ = ("finish", "done", "value", "error", "handle", "cancellable", "__weakref__")
 
     def __init__(self, finish):
         self.finish = finish
         self.done = False
-        self.ok = False
+        self.value = None
         self.error = None
+        self.handle = None
+        self.cancellable = None
+
+
+# Operations whose Python caller has gone (interrupted) but whose C
+# callback is still to come: kept alive until it comes.
+_IN_FLIGHT = set()
 
 
 @ffi.def_extern()
@@ -702,13 +710,63 @@ def _uvm_py_on_ready(source, result, user_data):
     op = ffi.from_handle(user_data)
     try:
         err = ffi.new("GError **")
-        op.ok = bool(op.finish(result, err))
+        op.value = op.finish(result, err)
         if err[0] != ffi.NULL:
             op.error = _take_error(err[0])
     except BaseException as e:
         op.error = e
     finally:
         op.done = True
+        _IN_FLIGHT.discard(op)
+
+
+def _run_async(begin, finish, timeout=None, cancel_on_interrupt=False, before=True):
+    """Runs one C async operation to its end on the thread-default context.
+
+    `begin(cancellable, callback, user_data)` starts it; `finish(result,
+    err)` is its _finish function; returns what that returned, or raises
+    the mapped error.  Python code (signal handlers, Ctrl-C) runs between
+    iterations: an interrupted call either cancels the operation and waits
+    for it (`cancel_on_interrupt`, so that nothing is left half-done) or
+    leaves it running to completion in later iterations.  With `timeout`,
+    the operation is cancelled when it passes and :class:`Timeout` raised.
+    With `before` False, a callback's pending exception is raised only
+    after the operation (for cleanup that must happen regardless).
+    """
+    if before:
+        _raise_pending()
+    op = _AsyncOp(finish)
+    op.cancellable = ffi.gc(lib.g_cancellable_new(), lib.g_object_unref)
+    op.handle = ffi.new_handle(op)
+    ctx = _context()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    timed_out = False
+    _IN_FLIGHT.add(op)
+    begin(op.cancellable, lib._uvm_py_on_ready, op.handle)
+    try:
+        while not op.done:
+            remaining = None
+            if deadline is not None and not timed_out:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    timed_out = True
+                    lib.g_cancellable_cancel(op.cancellable)
+                    continue
+            _iterate_once(ctx, remaining)
+    except BaseException:
+        if cancel_on_interrupt:
+            lib.g_cancellable_cancel(op.cancellable)
+            while not op.done:
+                _iterate_once(ctx, None)
+        raise
+    exc = op.error
+    if timed_out and isinstance(exc, Cancelled):
+        exc = _make_error(Timeout, "not done within %g s; cancelled" % timeout,
+                          lib.UVM_ERROR_TIMEOUT)
+    _raise_pending(exc)
+    if exc is not None:
+        raise exc
+    return op.value
 
 
 _RUNNING_STATES = None  # filled below, once State exists
@@ -931,38 +989,14 @@ class Vm:
         :class:`Busy`, :class:`StartFailed` (quoting the hypervisor's log),
         :class:`PermissionDenied`; nothing is left running on error.
         """
-        _raise_pending()
-        cancellable = ffi.gc(lib.g_cancellable_new(), lib.g_object_unref)
         vm = self._vm
-        op = _AsyncOp(lambda result, err: lib.uvm_vm_start_finish(vm, result, err))
-        handle = ffi.new_handle(op)
-        ctx = _context()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        timed_out = False
-        lib.uvm_vm_start_async(vm, cancellable, lib._uvm_py_on_ready, handle)
         try:
-            while not op.done:
-                remaining = None
-                if deadline is not None and not timed_out:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        timed_out = True
-                        lib.g_cancellable_cancel(cancellable)
-                        continue
-                _iterate_once(ctx, remaining)
-        except BaseException:
-            # Interrupted (KeyboardInterrupt): leave nothing half-started.
-            lib.g_cancellable_cancel(cancellable)
-            while not op.done:
-                _iterate_once(ctx, None)
-            raise
-        exc = op.error
-        if timed_out and isinstance(exc, Cancelled):
-            exc = _make_error(Timeout, "start: not ready within %g s; the start was cancelled"
-                              % timeout, lib.UVM_ERROR_TIMEOUT)
-        _raise_pending(exc)
-        if exc is not None:
-            raise exc
+            _run_async(lambda c, cb, h: lib.uvm_vm_start_async(vm, c, cb, h),
+                       lambda result, err: lib.uvm_vm_start_finish(vm, result, err),
+                       timeout=timeout, cancel_on_interrupt=True)
+        except Timeout as e:
+            raise _make_error(Timeout, "start: not ready within %g s; the start was cancelled"
+                              % timeout, lib.UVM_ERROR_TIMEOUT) from e
 
     def stop(self, timeout=5.0):
         """Stops the VM and blocks until the hypervisor is gone.
@@ -971,9 +1005,17 @@ class Vm:
         power off, then escalates (quit request, SIGTERM, SIGKILL, 2 s
         each); `timeout` 0 skips the button (forced stop). Succeeds also
         when the VM had already stopped; raises :class:`NotRunning` for a
-        VM never started. Ctrl-C is handled only when it returns.
+        VM never started. Signal handlers run while it waits (a second
+        Ctrl-C may call :meth:`kill`); if one raises, the stop goes on in
+        later binding calls.
         """
-        _call(lib.uvm_vm_stop, self._vm, max(0, int(round(timeout * 1000))), ffi.NULL)
+        self._stop(timeout)
+
+    def _stop(self, timeout, before=True):
+        vm = self._vm
+        ms = max(0, int(round(timeout * 1000)))
+        _run_async(lambda c, cb, h: lib.uvm_vm_stop_async(vm, ms, c, cb, h),
+                   lambda result, err: lib.uvm_vm_stop_finish(vm, result, err), before=before)
 
     def kill(self):
         """Sends SIGKILL to the hypervisor now; :meth:`wait` for the exit.
@@ -982,11 +1024,15 @@ class Vm:
 
     def pause(self):
         """Stops the guest's vCPUs (pausing a paused VM succeeds)."""
-        _call(lib.uvm_vm_pause, self._vm, ffi.NULL)
+        vm = self._vm
+        _run_async(lambda c, cb, h: lib.uvm_vm_pause_async(vm, c, cb, h),
+                   lambda result, err: lib.uvm_vm_pause_finish(vm, result, err))
 
     def resume(self):
         """Lets a paused guest run again."""
-        _call(lib.uvm_vm_resume, self._vm, ffi.NULL)
+        vm = self._vm
+        _run_async(lambda c, cb, h: lib.uvm_vm_resume_async(vm, c, cb, h),
+                   lambda result, err: lib.uvm_vm_resume_finish(vm, result, err))
 
     def wait(self, timeout=None):
         """Waits for the hypervisor to exit, for whatever reason, without asking it to.
@@ -1007,7 +1053,10 @@ class Vm:
     def set_balloon_target(self, nbytes):
         """Asks the balloon driver to leave the guest `nbytes` of memory
         (a whole number of MiB, at most the VM's memory)."""
-        _call(lib.uvm_vm_set_balloon_target, self._vm, int(nbytes), ffi.NULL)
+        vm = self._vm
+        n = int(nbytes)
+        _run_async(lambda c, cb, h: lib.uvm_vm_set_balloon_target_async(vm, n, c, cb, h),
+                   lambda result, err: lib.uvm_vm_set_balloon_target_finish(vm, result, err))
 
     def qmp(self, command, arguments=None):
         """Sends a raw QMP command (qemu only); returns the parsed "return" value.
@@ -1018,8 +1067,11 @@ class Vm:
         """
         if arguments is not None and not isinstance(arguments, str):
             arguments = json.dumps(arguments)
-        text = _take_str(_call(lib.uvm_vm_qmp_execute, self._vm, _cstr(command),
-                               _cstr(arguments), ffi.NULL))
+        vm = self._vm
+        c_command, c_arguments = _cstr(command), _cstr(arguments)
+        text = _take_str(_run_async(
+            lambda c, cb, h: lib.uvm_vm_qmp_execute_async(vm, c_command, c_arguments, c, cb, h),
+            lambda result, err: lib.uvm_vm_qmp_execute_finish(vm, result, err)))
         return json.loads(text) if text else None
 
     def ch_request(self, method, endpoint, body=None):
@@ -1030,9 +1082,12 @@ class Vm:
         """
         if body is not None and not isinstance(body, str):
             body = json.dumps(body)
+        vm = self._vm
         status = ffi.new("guint *")
-        text = _take_str(_call(lib.uvm_vm_ch_request, self._vm, _cstr(method),
-                               _cstr(endpoint), _cstr(body), status, ffi.NULL))
+        args = (_cstr(method), _cstr(endpoint), _cstr(body))
+        text = _take_str(_run_async(
+            lambda c, cb, h: lib.uvm_vm_ch_request_async(vm, *args, c, cb, h),
+            lambda result, err: lib.uvm_vm_ch_request_finish(vm, result, status, err)))
         return (status[0], text)
 
     # -- events
@@ -1069,7 +1124,7 @@ class Vm:
     def __exit__(self, exc_type, exc, tb):
         """Stops the VM: ``stop(timeout=5.0)``, then kill and wait if that fails."""
         try:
-            _call(lib.uvm_vm_stop, self._vm, 5000, ffi.NULL, before=False)
+            self._stop(5.0, before=False)
         except Error:
             if self.pid is not None:
                 try:

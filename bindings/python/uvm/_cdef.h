@@ -256,9 +256,15 @@ char *uvm_vm_get_launch_plan (UvmVm *vm, GError **error);
 void uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable,
                          GAsyncReadyCallback callback, gpointer user_data);
 gboolean uvm_vm_start_finish (UvmVm *vm, GAsyncResult *result, GError **error);
-gboolean uvm_vm_pause (UvmVm *vm, GCancellable *cancellable, GError **error);
-gboolean uvm_vm_resume (UvmVm *vm, GCancellable *cancellable, GError **error);
-gboolean uvm_vm_stop (UvmVm *vm, guint timeout_ms, GCancellable *cancellable, GError **error);
+void uvm_vm_pause_async (UvmVm *vm, GCancellable *cancellable,
+                         GAsyncReadyCallback callback, gpointer user_data);
+gboolean uvm_vm_pause_finish (UvmVm *vm, GAsyncResult *result, GError **error);
+void uvm_vm_resume_async (UvmVm *vm, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data);
+gboolean uvm_vm_resume_finish (UvmVm *vm, GAsyncResult *result, GError **error);
+void uvm_vm_stop_async (UvmVm *vm, guint timeout_ms, GCancellable *cancellable,
+                        GAsyncReadyCallback callback, gpointer user_data);
+gboolean uvm_vm_stop_finish (UvmVm *vm, GAsyncResult *result, GError **error);
 gboolean uvm_vm_kill (UvmVm *vm, GError **error);
 gboolean uvm_vm_wait (UvmVm *vm, int timeout_ms, GCancellable *cancellable, GError **error);
 UvmVmState uvm_vm_get_state (UvmVm *vm);
@@ -269,13 +275,18 @@ const char *uvm_vm_get_log_path (UvmVm *vm);
 gulong uvm_vm_connect_event (UvmVm *vm, UvmEventFunc func, gpointer user_data,
                              GDestroyNotify notify);
 void uvm_vm_disconnect_event (UvmVm *vm, gulong handler_id);
-char *uvm_vm_qmp_execute (UvmVm *vm, const char *command, const char *arguments_json,
-                          GCancellable *cancellable, GError **error);
-gboolean uvm_vm_set_balloon_target (UvmVm *vm, guint64 guest_bytes,
-                                    GCancellable *cancellable, GError **error);
-char *uvm_vm_ch_request (UvmVm *vm, const char *method, const char *endpoint,
-                         const char *body_json, guint *status,
-                         GCancellable *cancellable, GError **error);
+void uvm_vm_qmp_execute_async (UvmVm *vm, const char *command, const char *arguments_json,
+                               GCancellable *cancellable, GAsyncReadyCallback callback,
+                               gpointer user_data);
+char *uvm_vm_qmp_execute_finish (UvmVm *vm, GAsyncResult *result, GError **error);
+void uvm_vm_set_balloon_target_async (UvmVm *vm, guint64 guest_bytes, GCancellable *cancellable,
+                                      GAsyncReadyCallback callback, gpointer user_data);
+gboolean uvm_vm_set_balloon_target_finish (UvmVm *vm, GAsyncResult *result, GError **error);
+void uvm_vm_ch_request_async (UvmVm *vm, const char *method, const char *endpoint,
+                              const char *body_json, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data);
+char *uvm_vm_ch_request_finish (UvmVm *vm, GAsyncResult *result, guint *status,
+                                GError **error);
 
 /* ---- Callbacks into Python (defined by cffi in the module) ----------- */
 extern "Python" void _uvm_py_on_event (UvmVm *vm, UvmEvent *event, gpointer user_data);

@@ -19,14 +19,34 @@
  *                   order): qemu reads QMP input one byte per read(), so
  *                   the request's size is qemu time.
  *
- * The VMs are stopped (forced) and reaped outside the timed regions.  The
- * target is libuvm <= 1.10x raw (ratio of medians) for both.
+ *   forced stop     each VM of the start->ready rounds is then stopped,
+ *                   timed until reaped: libuvm: uvm_vm_stop (vm, 0) (the
+ *                   documented forced stop: no power button; it asks qemu
+ *                   to "quit", escalating to signals); raw: SIGKILL +
+ *                   blocking waitpid().  The guest is still booting then.
+ *   graceful stop   both VMs started and booted (UVM-GUEST-READY on both
+ *                   consoles), then each stopped, order alternating, timed
+ *                   until reaped: libuvm: uvm_vm_stop (vm, deadline);
+ *                   raw: QMP system_powerdown, then a pidfd until exit.
+ *                   The console must show UVM-GUEST-POWEROFF afterwards.
+ *   stand-in        libuvm's cloud-hypervisor backend against the
+ *                   stand-in (tests/ch-standin, a Python program speaking
+ *                   the v53 REST API; it simulates the guest): start->ready
+ *                   and GET vm.info round trips, against bench-raw-rest.c's
+ *                   minimal client of the same API on the same stand-in,
+ *                   launched with the same argv.  These measure our client,
+ *                   not cloud-hypervisor.
+ *
+ * Apart from the stops, VMs are stopped and reaped outside the timed
+ * regions.  Targets: libuvm <= 1.10x raw (ratio of medians) for
+ * start->ready and round trips (qemu and stand-in), forced stop <= 50 ms.
  *
  * Usage: bench-launch --kernel FILE --initramfs FILE [--rounds N]
- *        [--round-trips M] [--smoke] [--paused] ...      (see --help)
+ *        [--round-trips M] [--smoke] [--paused] [--json FILE] ... (see --help)
  * bench/run-bench.sh builds everything and runs this with the test guest. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +54,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -44,6 +65,8 @@
 #include <glib/gstdio.h>
 #include <uvm/uvm.h>
 
+#include "bench-raw-rest.h"
+
 #define VM_NAME "uvm-bench"
 #define TARGET_RATIO 1.10
 /* A raw read that sees nothing for this long means qemu hangs. */
@@ -51,6 +74,11 @@
 /* Grace for a raw qemu to exit after "quit" before it gets SIGKILL. */
 #define RAW_QUIT_GRACE_MS 5000
 #define READY_MARKER "UVM-GUEST-READY"
+#define POWEROFF_MARKER "UVM-GUEST-POWEROFF"
+/* The target for libuvm's forced stop, absolute (ms, median). */
+#define TARGET_FORCED_STOP_MS 50.0
+/* How long a booted guest gets to power off on the button. */
+#define GRACEFUL_TIMEOUT_MS 20000
 
 static volatile sig_atomic_t interrupted;
 
@@ -109,9 +137,14 @@ typedef struct {
   gboolean smoke;
   gboolean strict;
   gboolean verbose;
-  char *base_dir;      /* temporary: lib/ and raw/ runtime directories */
+  char *standin;       /* the cloud-hypervisor stand-in, resolved; NULL: none */
+  gboolean no_standin;
+  char *json;          /* --json FILE */
+  char *base_dir;      /* temporary: lib/, raw/, libch/, rawch/ runtime directories */
   char *lib_dir;
   char *raw_dir;
+  char *libch_dir;
+  char *rawch_dir;
 } Config;
 
 /* ---- Statistics ------------------------------------------------------- */
@@ -133,17 +166,26 @@ compare_gint64 (gconstpointer a, gconstpointer b)
   return (x > y) - (x < y);
 }
 
-/* Linear interpolation between closest ranks. */
+/* Nearest rank: the smallest sample with at least q * n samples <= it
+ * (the definition bench/report.py's result files use). */
 static double
 quantile (const gint64 *sorted, guint n, double q)
 {
-  double pos = q * (n - 1);
-  guint lo = (guint) pos;
-  double frac = pos - lo;
+  double want = q * n;
+  guint rank = (guint) want;
 
-  if (lo + 1 >= n)
-    return (double) sorted[n - 1];
-  return sorted[lo] + frac * (double) (sorted[lo + 1] - sorted[lo]);
+  if (rank + 1e-9 < want)   /* ceil */
+    rank++;
+
+  return (double) sorted[CLAMP (rank, 1, n) - 1];
+}
+
+static double
+median_of (const gint64 *sorted, guint n)
+{
+  if (n % 2 == 1)
+    return (double) sorted[n / 2];
+  return (sorted[n / 2 - 1] + (double) sorted[n / 2]) / 2;
 }
 
 static Summary
@@ -159,7 +201,7 @@ summarize (const Samples *s, double unit_ns)
   copy = g_array_copy (s->ns);
   g_array_sort (copy, compare_gint64);
   v = (const gint64 *) copy->data;
-  r.median = quantile (v, r.n, 0.5) / unit_ns;
+  r.median = median_of (v, r.n) / unit_ns;
   r.p10 = quantile (v, r.n, 0.1) / unit_ns;
   r.p90 = quantile (v, r.n, 0.9) / unit_ns;
   r.min = v[0] / unit_ns;
@@ -175,8 +217,10 @@ samples_add (Samples *s, gint64 ns)
 
 /* ---- The VM definition (the same for both kinds) ----------------------- */
 
+/* @console: (nullable): the console file; NULL: console.log in the runtime
+ * directory (which libuvm removes when the VM stops). */
 static UvmVm *
-make_vm (const Config *cfg, const char *runtime_dir)
+make_vm (const Config *cfg, const char *runtime_dir, const char *console)
 {
   UvmVm *vm = uvm_vm_new (VM_NAME, UVM_HYPERVISOR_QEMU);
 
@@ -192,7 +236,22 @@ make_vm (const Config *cfg, const char *runtime_dir)
   if (cfg->qemu != NULL)
     uvm_vm_set_hypervisor_path (vm, cfg->qemu);
   uvm_vm_set_runtime_dir (vm, runtime_dir);
-  /* The console goes to console.log in the runtime directory. */
+  uvm_vm_add_device (vm, uvm_device_new_console (console));
+  return vm;
+}
+
+/* The same guest for the cloud-hypervisor backend, run by the stand-in.
+ * Accel stays AUTO: that backend refuses TCG (it only knows KVM). */
+static UvmVm *
+make_ch_vm (const Config *cfg, const char *runtime_dir)
+{
+  UvmVm *vm = uvm_vm_new (VM_NAME, UVM_HYPERVISOR_CLOUD_HYPERVISOR);
+
+  uvm_vm_set_kernel (vm, cfg->kernel, cfg->initramfs, cfg->cmdline);
+  uvm_vm_set_memory (vm, 256 * UVM_MIB);
+  uvm_vm_set_vcpus (vm, 1);
+  uvm_vm_set_hypervisor_path (vm, cfg->standin);
+  uvm_vm_set_runtime_dir (vm, runtime_dir);
   uvm_vm_add_device (vm, uvm_device_new_console (NULL));
   return vm;
 }
@@ -232,7 +291,7 @@ raw_plan_clear (RawPlan *plan)
 static gboolean
 raw_plan_init (RawPlan *plan, const Config *cfg, GError **error)
 {
-  g_autoptr(UvmVm) vm = make_vm (cfg, cfg->raw_dir);
+  g_autoptr(UvmVm) vm = make_vm (cfg, cfg->raw_dir, NULL);
   g_autofree char *line = uvm_vm_get_command_line (vm, error);
   int argc = 0;
 
@@ -547,6 +606,71 @@ raw_round_trip (RawVm *r, gboolean with_id, gint64 *elapsed_ns, GError **error)
   return TRUE;
 }
 
+static void
+raw_reaped (RawVm *r)
+{
+  r->pid = 0;
+  close_fd (&r->fd);
+  r->len = r->consumed = 0;
+}
+
+/* Forced stop: SIGKILL, timed until waitpid() has reaped qemu. */
+static void
+raw_kill (RawVm *r, gint64 *elapsed_ns)
+{
+  gint64 t0 = now_ns ();
+
+  g_assert (r->pid > 0);
+  kill (r->pid, SIGKILL);
+  while (waitpid (r->pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  *elapsed_ns = now_ns () - t0;
+  raw_reaped (r);
+}
+
+/* Graceful stop: system_powerdown, then wait on a pidfd for qemu to exit
+ * (it does when the guest powers off: no -no-shutdown), timed until reaped.
+ * On failure qemu is still running; raw_stop() ends it. */
+static gboolean
+raw_powerdown (RawVm *r, gint64 *elapsed_ns, GError **error)
+{
+  static const char request[] = "{\"execute\":\"system_powerdown\"}\n";
+  gint64 t0 = now_ns ();
+  gint64 deadline = g_get_monotonic_time () + GRACEFUL_TIMEOUT_MS * 1000;
+  int pidfd = (int) syscall (SYS_pidfd_open, r->pid, 0);
+  gboolean exited = FALSE;
+
+  if (pidfd < 0)
+    return fail (error, "pidfd_open: %s", g_strerror (errno));
+  if (!raw_send (r, request, strlen (request), error) ||
+      !raw_wait_reply (r, "system_powerdown", NULL, error))
+    {
+      close (pidfd);
+      return FALSE;
+    }
+  while (!exited)
+    {
+      struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+      gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+      int n;
+
+      if (left_ms <= 0)
+        break;
+      n = poll (&pfd, 1, (int) left_ms);
+      if (n < 0 && errno == EINTR && interrupted)
+        break;
+      exited = n > 0;
+    }
+  close (pidfd);
+  if (!exited)
+    return fail (error, "raw qemu did not exit within %d ms of system_powerdown", GRACEFUL_TIMEOUT_MS);
+  while (waitpid (r->pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+  *elapsed_ns = now_ns () - t0;
+  raw_reaped (r);
+  return TRUE;
+}
+
 /* ---- libuvm --------------------------------------------------------------- */
 
 static void
@@ -566,11 +690,27 @@ lib_stop (UvmVm **vm)
   g_clear_object (vm);
 }
 
+/* uvm_vm_stop (vm, @timeout_ms), timed until it returns (qemu reaped); the
+ * VM object is disposed of afterwards, untimed. */
 static gboolean
-lib_start (const Config *cfg, UvmVm **out, gint64 *elapsed_ns, GError **error)
+lib_stop_timed (UvmVm **vm, guint timeout_ms, gint64 *elapsed_ns, GError **error)
 {
-  g_autoptr(UvmVm) vm = make_vm (cfg, cfg->lib_dir);
-  UvmVmState expected = cfg->paused ? UVM_VM_STATE_PAUSED : UVM_VM_STATE_RUNNING;
+  gint64 t0 = now_ns ();
+  gboolean ok = uvm_vm_stop (*vm, timeout_ms, NULL, error);
+
+  *elapsed_ns = now_ns () - t0;
+  if (ok && uvm_vm_get_pid (*vm) != 0)
+    ok = fail (error, "libuvm stop returned with the hypervisor still running");
+  if (!ok)
+    lib_stop (vm);
+  g_clear_object (vm);
+  return ok;
+}
+
+static gboolean
+lib_start_vm (UvmVm *def, UvmVmState expected, UvmVm **out, gint64 *elapsed_ns, GError **error)
+{
+  g_autoptr(UvmVm) vm = def;
   gboolean ok;
   gint64 t0;
 
@@ -587,6 +727,50 @@ lib_start (const Config *cfg, UvmVm **out, gint64 *elapsed_ns, GError **error)
       return FALSE;
     }
   *out = g_steal_pointer (&vm);
+  return TRUE;
+}
+
+/* @console as for make_vm(). */
+static gboolean
+lib_start (const Config *cfg, const char *console, UvmVm **out, gint64 *elapsed_ns, GError **error)
+{
+  return lib_start_vm (make_vm (cfg, cfg->lib_dir, console),
+                       cfg->paused ? UVM_VM_STATE_PAUSED : UVM_VM_STATE_RUNNING, out, elapsed_ns, error);
+}
+
+static gboolean
+lib_ch_start (const Config *cfg, UvmVm **out, gint64 *elapsed_ns, GError **error)
+{
+  return lib_start_vm (make_ch_vm (cfg, cfg->libch_dir), UVM_VM_STATE_RUNNING, out, elapsed_ns, error);
+}
+
+static gboolean
+lib_ch_round_trip (UvmVm *vm, gint64 *elapsed_ns, GError **error)
+{
+  g_autofree char *reply = NULL;
+  guint status = 0;
+  gint64 t0 = now_ns ();
+
+  reply = uvm_vm_ch_request (vm, "GET", "vm.info", NULL, &status, NULL, error);
+  *elapsed_ns = now_ns () - t0;
+  if (reply == NULL)
+    return FALSE;
+  if (status != 200 || strstr (reply, "\"state\"") == NULL)
+    return fail (error, "libuvm vm.info: status %u: %s", status, reply);
+  return TRUE;
+}
+
+static gboolean
+raw_ch_round_trip (RawRest *r, gint64 *elapsed_ns, GError **error)
+{
+  const char *body = NULL;
+  gint64 t0 = now_ns ();
+
+  if (!raw_rest_request (r, "GET", "vm.info", NULL, &body, error))
+    return FALSE;
+  *elapsed_ns = now_ns () - t0;
+  if (strstr (body, "\"state\"") == NULL)
+    return fail (error, "raw vm.info: no state in %s", body);
   return TRUE;
 }
 
@@ -614,8 +798,12 @@ lib_round_trip (UvmVm *vm, gint64 *elapsed_ns, GError **error)
 
 typedef struct {
   Samples lib_start, raw_start, lib_rtt, raw_rtt, raw_id_rtt;
+  Samples lib_kill, raw_kill, lib_powerdown, raw_powerdown;
+  Samples lib_ch_start, raw_ch_start, lib_ch_rtt, raw_ch_rtt;
   gboolean settled;    /* both guests reached READY_MARKER before the round trips */
   double settle_s;
+  double boot_s;       /* the longest wait for READY_MARKER before a graceful stop */
+  char *standin_skipped;   /* why the stand-in rows are missing, or NULL */
 } Results;
 
 /* Start->ready pairs: the order alternates each round (AB, BA, ...) so that
@@ -638,25 +826,33 @@ measure_starts (const Config *cfg, const RawPlan *plan, Results *res, RawVm *raw
 
           if (!check_interrupted (error))
             return FALSE;
+          gint64 stop_ns = 0;
+
           if (do_lib)
             {
-              if (!lib_start (cfg, lib, &ns, error))
+              if (!lib_start (cfg, NULL, lib, &ns, error) || !lib_stop_timed (lib, 0, &stop_ns, error))
                 return FALSE;
-              lib_stop (lib);
               if (record)
-                samples_add (&res->lib_start, ns);
+                {
+                  samples_add (&res->lib_start, ns);
+                  samples_add (&res->lib_kill, stop_ns);
+                }
             }
           else
             {
               if (!raw_start (plan, raw, &ns, error))
                 return FALSE;
-              raw_stop (raw);
+              raw_kill (raw, &stop_ns);
               if (record)
-                samples_add (&res->raw_start, ns);
+                {
+                  samples_add (&res->raw_start, ns);
+                  samples_add (&res->raw_kill, stop_ns);
+                }
             }
           if (cfg->verbose)
-            g_printerr ("bench-launch: start %s%d %s: %.1f ms\n", record ? "" : "warm-up ",
-                        record ? i - cfg->warmup + 1 : i + 1, do_lib ? "libuvm" : "raw", ns / 1e6);
+            g_printerr ("bench-launch: start %s%d %s: %.1f ms, forced stop %.1f ms\n", record ? "" : "warm-up ",
+                        record ? i - cfg->warmup + 1 : i + 1, do_lib ? "libuvm" : "raw", ns / 1e6,
+                        stop_ns / 1e6);
         }
     }
   return TRUE;
@@ -700,6 +896,117 @@ wait_settled (const Config *cfg, UvmVm *lib, const RawPlan *plan, double *waited
   return ok;
 }
 
+/* Graceful stops: each round starts one VM of each kind, lets both boot
+ * (the power button is lost before the guest listens for it), then stops
+ * them one after the other, the order alternating, each timed until its
+ * qemu is reaped.  The second one's guest sits idle meanwhile. */
+static gboolean
+measure_graceful (const Config *cfg, const RawPlan *plan, Results *res, RawVm *raw, UvmVm **lib,
+                  GError **error)
+{
+  for (int i = 0; i < cfg->rounds; i++)
+    {
+      /* Outside the runtime directory, which goes with the VM: the
+       * POWEROFF marker is checked after the stop. */
+      g_autofree char *lib_console = g_build_filename (cfg->base_dir, "lib-console.log", NULL);
+      gint64 ns = 0;
+      double waited = 0;
+
+      g_unlink (lib_console);   /* qemu appends */
+      if (!lib_start (cfg, lib_console, lib, &ns, error) || !raw_start (plan, raw, &ns, error))
+        return FALSE;
+      if (cfg->paused &&
+          (!uvm_vm_resume (*lib, NULL, error) ||
+           !raw_send (raw, "{\"execute\":\"cont\"}\n", strlen ("{\"execute\":\"cont\"}\n"), error) ||
+           !raw_wait_reply (raw, "cont", NULL, error)))
+        return FALSE;
+      if (!wait_settled (cfg, *lib, plan, &waited))
+        return check_interrupted (error) &&
+               fail (error, "graceful stop: the guests did not print %s within %d s (--settle)",
+                     READY_MARKER, cfg->settle_s);
+      res->boot_s = MAX (res->boot_s, waited);
+      for (int side = 0; side < 2; side++)
+        {
+          gboolean do_lib = (side == 0) == (i % 2 == 0);
+
+          if (!check_interrupted (error))
+            return FALSE;
+          if (do_lib ? !lib_stop_timed (lib, GRACEFUL_TIMEOUT_MS, &ns, error)
+                     : !raw_powerdown (raw, &ns, error))
+            return FALSE;
+          /* Powered off by the guest, not escalated to quit or signals. */
+          if (!file_contains (do_lib ? lib_console : plan->console_path, POWEROFF_MARKER))
+            return fail (error, "%s graceful stop: no %s on the console", do_lib ? "libuvm" : "raw",
+                         POWEROFF_MARKER);
+          samples_add (do_lib ? &res->lib_powerdown : &res->raw_powerdown, ns);
+          if (cfg->verbose)
+            g_printerr ("bench-launch: graceful stop %d %s: %.1f ms\n", i + 1, do_lib ? "libuvm" : "raw",
+                        ns / 1e6);
+        }
+    }
+  return TRUE;
+}
+
+/* Stand-in start->ready, alternating like measure_starts(), then GET
+ * vm.info round trips in interleaved blocks with one of each running. */
+static gboolean
+measure_standin (const Config *cfg, const RawRestPlan *plan, Results *res, RawRest *raw, UvmVm **lib,
+                 GError **error)
+{
+  int total = cfg->warmup + cfg->rounds;
+  int done = 0, block = 0;
+  gint64 ns = 0;
+
+  for (int i = 0; i < total; i++)
+    for (int side = 0; side < 2; side++)
+      {
+        gboolean do_lib = (side == 0) == (i % 2 == 0);
+
+        if (!check_interrupted (error))
+          return FALSE;
+        if (do_lib ? !lib_ch_start (cfg, lib, &ns, error) : !raw_rest_start (plan, raw, &ns, error))
+          return FALSE;
+        if (do_lib)
+          lib_stop (lib);
+        else
+          raw_rest_stop (raw);
+        if (i >= cfg->warmup)
+          samples_add (do_lib ? &res->lib_ch_start : &res->raw_ch_start, ns);
+        if (cfg->verbose)
+          g_printerr ("bench-launch: stand-in start %s%d %s: %.1f ms\n", i >= cfg->warmup ? "" : "warm-up ",
+                      i >= cfg->warmup ? i - cfg->warmup + 1 : i + 1, do_lib ? "libuvm" : "raw", ns / 1e6);
+      }
+
+  if (!lib_ch_start (cfg, lib, &ns, error) || !raw_rest_start (plan, raw, &ns, error))
+    return FALSE;
+  for (int i = 0; i < MIN (cfg->round_trips, 20); i++)
+    if (!lib_ch_round_trip (*lib, &ns, error) || !raw_ch_round_trip (raw, &ns, error))
+      return FALSE;
+  while (done < cfg->round_trips)
+    {
+      int n = MIN (cfg->block, cfg->round_trips - done);
+
+      for (int k = 0; k < 2; k++)
+        {
+          gboolean do_lib = (block + k) % 2 == 0;
+
+          if (!check_interrupted (error))
+            return FALSE;
+          for (int j = 0; j < n; j++)
+            {
+              if (do_lib ? !lib_ch_round_trip (*lib, &ns, error) : !raw_ch_round_trip (raw, &ns, error))
+                return FALSE;
+              samples_add (do_lib ? &res->lib_ch_rtt : &res->raw_ch_rtt, ns);
+            }
+        }
+      done += n;
+      block++;
+    }
+  lib_stop (lib);
+  raw_rest_stop (raw);
+  return TRUE;
+}
+
 static gboolean
 measure_round_trips (const Config *cfg, const RawPlan *plan, Results *res, RawVm *raw,
                      UvmVm **lib, GError **error)
@@ -707,7 +1014,7 @@ measure_round_trips (const Config *cfg, const RawPlan *plan, Results *res, RawVm
   gint64 ns = 0;
   int done = 0, block = 0;
 
-  if (!lib_start (cfg, lib, &ns, error) || !raw_start (plan, raw, &ns, error))
+  if (!lib_start (cfg, NULL, lib, &ns, error) || !raw_start (plan, raw, &ns, error))
     return FALSE;
   if (cfg->paused)
     res->settled = TRUE;
@@ -785,34 +1092,228 @@ cpu_model (void)
   return g_strdup ("?");
 }
 
-/* @met: NULL for an informational row, not part of the target. */
-static void
-print_row (const char *what, Summary lib, Summary raw, gboolean *met)
-{
-  double ratio = raw.median > 0 ? lib.median / raw.median : 0;
-  gboolean ok = ratio > 0 && ratio <= TARGET_RATIO;
+/* One result: a table row and an entry of the --json file. */
+typedef enum { TARGET_KIND_NONE, TARGET_KIND_RATIO, TARGET_KIND_VALUE } TargetKind;
 
-  g_print ("| %-24s | %8.1f | %8.1f | %8.1f | %8.1f | %8.1f | %8.1f | %6.3fx | %-7s |\n",
-           what, lib.median, lib.p10, lib.p90, raw.median, raw.p10, raw.p90, ratio,
-           met == NULL ? "(info)" : ok ? "yes" : "NO");
-  if (met != NULL && !ok)
-    *met = FALSE;
+typedef struct {
+  const char *id;            /* NULL: table only, for information */
+  const char *table;         /* short label for the table */
+  char *label;               /* the JSON label */
+  const char *unit;
+  double unit_ns;
+  const Samples *a, *b;
+  TargetKind target;
+  double target_value;
+  const char *skipped;       /* reason, or NULL */
+} Row;
+
+#define N_ROWS 7
+
+static void
+build_rows (const Config *cfg, const Results *res, Row rows[N_ROWS])
+{
+  const char *paused = cfg->paused ? ", paused" : "";
+
+  rows[0] = (Row) { "start_ready", "start->ready ms",
+                    g_strdup_printf ("start → ready (qemu, TCG%s)", paused), "ms", 1e6,
+                    &res->lib_start, &res->raw_start, TARGET_KIND_RATIO, TARGET_RATIO, NULL };
+  rows[1] = (Row) { "round_trip", "round trip us",
+                    g_strdup_printf ("QMP round trip, query-status (qemu, TCG%s)", paused), "us", 1e3,
+                    &res->lib_rtt, &res->raw_rtt, TARGET_KIND_RATIO, TARGET_RATIO, NULL };
+  rows[2] = (Row) { NULL, "round trip us, raw + id", NULL, "us", 1e3,
+                    &res->lib_rtt, &res->raw_id_rtt, TARGET_KIND_NONE, 0, NULL };
+  rows[3] = (Row) { "stop_forced", "forced stop ms",
+                    g_strdup_printf ("forced stop until reaped (qemu, TCG%s; libuvm: uvm_vm_stop timeout 0, "
+                                     "raw: SIGKILL + waitpid)", paused), "ms", 1e6,
+                    &res->lib_kill, &res->raw_kill, TARGET_KIND_VALUE, TARGET_FORCED_STOP_MS, NULL };
+  rows[4] = (Row) { "stop_graceful", "graceful stop ms",
+                    g_strdup ("graceful stop until reaped (qemu, TCG, booted guest powers off on the ACPI "
+                              "power button; raw: system_powerdown + pidfd)"), "ms", 1e6,
+                    &res->lib_powerdown, &res->raw_powerdown, TARGET_KIND_NONE, 0, NULL };
+  rows[5] = (Row) { "standin_start_ready", "stand-in start->ready ms",
+                    g_strdup ("start → ready, cloud-hypervisor backend (stand-in: measures our client, "
+                              "not the hypervisor)"), "ms", 1e6,
+                    &res->lib_ch_start, &res->raw_ch_start, TARGET_KIND_RATIO, TARGET_RATIO, res->standin_skipped };
+  rows[6] = (Row) { "standin_round_trip", "stand-in round trip us",
+                    g_strdup ("REST round trip, GET vm.info (stand-in: measures our client, not the "
+                              "hypervisor)"), "us", 1e3,
+                    &res->lib_ch_rtt, &res->raw_ch_rtt, TARGET_KIND_RATIO, TARGET_RATIO, res->standin_skipped };
+}
+
+static void
+rows_clear (Row rows[N_ROWS])
+{
+  for (int i = 0; i < N_ROWS; i++)
+    g_free (rows[i].label);
 }
 
 static gboolean
-report (const Config *cfg, const Results *res, const char *lib_command_line, gboolean same_argv)
+row_met (const Row *row)
+{
+  Summary a = summarize (row->a, row->unit_ns), b = summarize (row->b, row->unit_ns);
+
+  switch (row->target)
+    {
+    case TARGET_KIND_RATIO:
+      return b.median > 0 && a.median / b.median <= row->target_value;
+    case TARGET_KIND_VALUE:
+      return a.n > 0 && a.median <= row->target_value;
+    case TARGET_KIND_NONE:
+    default:
+      return TRUE;
+    }
+}
+
+static void
+print_row (const Row *row)
+{
+  Summary a = summarize (row->a, row->unit_ns), b = summarize (row->b, row->unit_ns);
+  double ratio = b.median > 0 ? a.median / b.median : 0;
+  g_autofree char *target = NULL;
+
+  if (row->skipped != NULL)
+    {
+      g_print ("| %-24s | %8s | %8s | %8s | %8s | %8s | %8s | %7s | %-11s | %-4s |\n", row->table, "-", "-",
+               "-", "-", "-", "-", "-", "skipped", "-");
+      return;
+    }
+  switch (row->target)
+    {
+    case TARGET_KIND_RATIO:
+      target = g_strdup_printf ("<= %.2fx", row->target_value);
+      break;
+    case TARGET_KIND_VALUE:
+      target = g_strdup_printf ("<= %.0f %s", row->target_value, row->unit);
+      break;
+    case TARGET_KIND_NONE:
+    default:
+      target = g_strdup ("(info)");
+      break;
+    }
+  g_print ("| %-24s | %8.1f | %8.1f | %8.1f | %8.1f | %8.1f | %8.1f | %6.3fx | %-11s | %-4s |\n", row->table,
+           a.median, a.p10, a.p90, b.median, b.p10, b.p90, ratio, target,
+           row->target == TARGET_KIND_NONE ? "" : row_met (row) ? "yes" : "NO");
+}
+
+static void
+json_string (GString *out, const char *text)
+{
+  g_string_append_c (out, '"');
+  for (const char *p = text; *p != '\0'; p++)
+    {
+      if (*p == '"' || *p == '\\')
+        g_string_append_printf (out, "\\%c", *p);
+      else if ((guchar) *p < 0x20)
+        g_string_append_printf (out, "\\u%04x", (guchar) *p);
+      else
+        g_string_append_c (out, *p);
+    }
+  g_string_append_c (out, '"');
+}
+
+static void
+json_number (GString *out, double value)
+{
+  char buf[G_ASCII_DTOSTR_BUF_SIZE];
+
+  g_string_append (out, g_ascii_formatd (buf, sizeof buf, "%.3f", value));
+}
+
+static void
+json_side (GString *out, const char *name, const Samples *s, double unit_ns)
+{
+  Summary m = summarize (s, unit_ns);
+
+  g_string_append (out, "{\"name\": ");
+  json_string (out, name);
+  g_string_append_printf (out, ", \"n\": %u, \"median\": ", m.n);
+  json_number (out, m.median);
+  g_string_append (out, ", \"p10\": ");
+  json_number (out, m.p10);
+  g_string_append (out, ", \"p90\": ");
+  json_number (out, m.p90);
+  g_string_append (out, ", \"min\": ");
+  json_number (out, m.min);
+  g_string_append (out, ", \"max\": ");
+  json_number (out, m.max);
+  g_string_append (out, "}");
+}
+
+/* The result file of /tmp/bench-json.md's contract (read by bench/report.py). */
+static gboolean
+write_json (const Config *cfg, const Row rows[N_ROWS], const char *qemu_version, const char *note,
+            GError **error)
+{
+  g_autoptr(GString) out = g_string_new ("{\n  \"program\": \"bench-launch\",\n  \"environment\": {\"qemu\": ");
+  struct utsname uts;
+  gboolean first = TRUE;
+
+  uname (&uts);
+  json_string (out, qemu_version);
+  g_string_append_printf (out, ", \"cpus\": %ld, \"kernel\": ", sysconf (_SC_NPROCESSORS_ONLN));
+  json_string (out, uts.release);
+  g_string_append (out, ", \"note\": ");
+  json_string (out, note);
+  g_string_append (out, "},\n  \"results\": [");
+  for (int i = 0; i < N_ROWS; i++)
+    {
+      const Row *row = &rows[i];
+
+      if (row->id == NULL)
+        continue;
+      g_string_append_printf (out, "%s\n    {\"id\": \"%s\", ", first ? "" : ",", row->id);
+      first = FALSE;
+      if (row->skipped != NULL)
+        {
+          g_string_append (out, "\"skipped\": ");
+          json_string (out, row->skipped);
+          g_string_append (out, "}");
+          continue;
+        }
+      g_string_append (out, "\"label\": ");
+      json_string (out, row->label);
+      g_string_append_printf (out, ", \"unit\": \"%s\",\n     \"a\": ", row->unit);
+      json_side (out, "libuvm", row->a, row->unit_ns);
+      g_string_append (out, ",\n     \"b\": ");
+      json_side (out, "raw", row->b, row->unit_ns);
+      if (row->target == TARGET_KIND_RATIO)
+        {
+          g_string_append (out, ",\n     \"target\": {\"max_ratio\": ");
+          json_number (out, row->target_value);
+          g_string_append (out, "}");
+        }
+      else if (row->target == TARGET_KIND_VALUE)
+        {
+          g_string_append (out, ",\n     \"target\": {\"max_value\": ");
+          json_number (out, row->target_value);
+          g_string_append (out, "}");
+        }
+      g_string_append (out, "}");
+    }
+  g_string_append (out, "\n  ]\n}\n");
+  return g_file_set_contents (cfg->json, out->str, (gssize) out->len, error);
+}
+
+/* Returns whether the targets were met; *@json_ok: whether --json, if
+ * given, was written. */
+static gboolean
+report (const Config *cfg, const Results *res, const char *lib_command_line, gboolean same_argv,
+        gboolean *json_ok)
 {
   g_autofree char *qemu_version = first_line_of_command ((const char *const[]) { cfg->qemu_path, "--version", NULL });
   g_autofree char *cpu = cpu_model ();
+  g_autofree char *note = NULL;
   Summary ls = summarize (&res->lib_start, 1e6), rs = summarize (&res->raw_start, 1e6);
   Summary lr = summarize (&res->lib_rtt, 1e3), rr = summarize (&res->raw_rtt, 1e3);
   Summary ri = summarize (&res->raw_id_rtt, 1e3);
+  Row rows[N_ROWS];
   struct utsname uts;
   gboolean met = TRUE;
 
   g_autofree char *rtt_note = NULL;
 
   uname (&uts);
+  build_rows (cfg, res, rows);
   if (cfg->paused)
     rtt_note = g_strdup (" (paused)");
   else if (res->settled)
@@ -830,27 +1331,60 @@ report (const Config *cfg, const Results *res, const char *lib_command_line, gbo
            cfg->kernel, cfg->initramfs, cfg->cmdline);
   g_print ("- start->ready: %d round%s of one libuvm and one raw start, order alternating, after %d warm-up round%s\n",
            cfg->rounds, cfg->rounds == 1 ? "" : "s", cfg->warmup, cfg->warmup == 1 ? "" : "s");
+  g_print ("- forced stop: each VM of those rounds right after its start (guest still booting), until reaped; "
+           "libuvm: uvm_vm_stop (vm, 0) (no power button: QMP quit, signals only if that fails); raw: SIGKILL + waitpid\n");
+  g_print ("- graceful stop: %d round%s; one VM of each kind started, both guests booted (%s, at most %.1f s), then "
+           "each stopped, order alternating, until reaped; libuvm: uvm_vm_stop (vm, %d); raw: system_powerdown, "
+           "pidfd; %s seen on every console\n",
+           cfg->rounds, cfg->rounds == 1 ? "" : "s", READY_MARKER, res->boot_s, GRACEFUL_TIMEOUT_MS,
+           POWEROFF_MARKER);
   g_print ("- QMP round trip (query-status): %d per side, in interleaved blocks of %d, one VM of each kind running%s\n",
            cfg->round_trips, cfg->block, rtt_note);
   g_print ("- raw = same argv (%s), fork+exec with the pre-bound socket as fd, blocking socket, "
            "greeting + qmp_capabilities + query-status; timed from before fork\n",
            same_argv ? "identical to libuvm's up to the runtime directory" : "DIFFERS from libuvm's");
-  g_print ("- qemu argv (libuvm): %s\n\n", lib_command_line);
-
-  g_print ("| %-24s | %8s | %8s | %8s | %8s | %8s | %8s | %7s | %-7s |\n", "measurement", "libuvm", "p10",
-           "p90", "raw", "p10", "p90", "ratio", "<=1.10x");
-  g_print ("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", "--------------------------", "---------:", "---------:",
-           "---------:", "---------:", "---------:", "---------:", "--------:", "---------");
-  print_row ("start->ready ms", ls, rs, &met);
-  print_row ("round trip us", lr, rr, &met);
-  print_row ("round trip us, raw + id", lr, ri, NULL);
-  g_print ("\n(medians; ratio = libuvm median / raw median; min/max start ms: libuvm %.1f/%.1f, raw %.1f/%.1f; "
-           "round trip us: libuvm %.1f/%.1f, raw %.1f/%.1f)\n",
+  g_print ("- qemu argv (libuvm): %s\n", lib_command_line);
+  if (res->standin_skipped != NULL)
+    g_print ("- stand-in rows skipped: %s\n", res->standin_skipped);
+  else
+    g_print ("- stand-in rows: libuvm's cloud-hypervisor backend against %s (Python, simulated guest) vs. a raw "
+             "HTTP/1.1 client (bench-raw-rest.c) of the same stand-in, same argv, pre-bound API socket, "
+             "vmm.ping + vm.create + vm.boot + vm.info timed from before fork; %d start rounds + %d warm-up, "
+             "%d GET vm.info round trips per side. THESE MEASURE OUR CLIENT, NOT cloud-hypervisor.\n",
+             cfg->standin, cfg->rounds, cfg->warmup, cfg->round_trips);
+  g_print ("\n| %-24s | %8s | %8s | %8s | %8s | %8s | %8s | %7s | %-11s | %-4s |\n", "measurement", "libuvm", "p10",
+           "p90", "raw", "p10", "p90", "ratio", "target", "met");
+  g_print ("|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", "--------------------------", "---------:", "---------:",
+           "---------:", "---------:", "---------:", "---------:", "--------:", "-------------", "------");
+  for (int i = 0; i < N_ROWS; i++)
+    {
+      print_row (&rows[i]);
+      if (rows[i].skipped == NULL && !row_met (&rows[i]))
+        met = FALSE;
+    }
+  g_print ("\n(medians, p10/p90 by nearest rank; ratio = libuvm median / raw median; min/max start ms: libuvm "
+           "%.1f/%.1f, raw %.1f/%.1f; round trip us: libuvm %.1f/%.1f, raw %.1f/%.1f)\n",
            ls.min, ls.max, rs.min, rs.max, lr.min, lr.max, rr.min, rr.max);
   g_print ("(\"raw + id\": the raw client sending {\"execute\":\"query-status\",\"id\":N}, which libuvm does not (it matches "
            "replies in order), on the same raw qemu, median %.1f us: qemu reads QMP input one byte per read, so request size costs qemu time)\n",
            ri.median);
-  g_print ("target (libuvm <= %.2fx raw for both): %s\n", TARGET_RATIO, met ? "met" : "NOT met");
+  g_print ("targets (libuvm <= %.2fx raw for start->ready and round trips, qemu and stand-in; forced stop <= %.0f ms): %s\n",
+           TARGET_RATIO, TARGET_FORCED_STOP_MS, met ? "met" : "NOT met");
+
+  if (cfg->json != NULL)
+    {
+      g_autoptr(GError) error = NULL;
+
+      note = g_strdup_printf ("%s; guest q35 TCG 1 vCPU 256M%s; %d rounds, %d round trips%s; stand-in rows "
+                              "measure our client, not cloud-hypervisor", cpu, cfg->paused ? " paused" : "",
+                              cfg->rounds, cfg->round_trips, cfg->smoke ? " (smoke)" : "");
+      if (!write_json (cfg, rows, qemu_version, note, &error))
+        {
+          g_printerr ("bench-launch: --json: %s\n", error->message);
+          *json_ok = FALSE;
+        }
+    }
+  rows_clear (rows);
   return met;
 }
 
@@ -881,7 +1415,7 @@ argv_matches (const Config *cfg, const RawPlan *plan, const char *lib_line)
 static char *
 resolve_qemu (const Config *cfg, GError **error)
 {
-  g_autoptr(UvmVm) vm = make_vm (cfg, cfg->lib_dir);
+  g_autoptr(UvmVm) vm = make_vm (cfg, cfg->lib_dir, NULL);
   const char *bin = uvm_vm_get_hypervisor_path (vm);
   char *path;
 
@@ -893,6 +1427,97 @@ resolve_qemu (const Config *cfg, GError **error)
   if (path == NULL)
     fail (error, "%s not found in PATH", bin);
   return path;
+}
+
+/* --standin's default: tests/ch-standin/cloud-hypervisor of the source tree.
+ * meson compiles with __FILE__ relative to the build directory, which is
+ * the parent of this executable's; a source-relative or absolute __FILE__
+ * and the current directory are tried too. */
+static char *
+find_standin (void)
+{
+  static const char rel[] = "tests/ch-standin/cloud-hypervisor";
+  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *src_of_file = g_path_get_dirname (__FILE__);
+  g_autoptr(GPtrArray) candidates = g_ptr_array_new_with_free_func (g_free);
+
+  if (g_path_is_absolute (src_of_file))
+    g_ptr_array_add (candidates, g_build_filename (src_of_file, "..", rel, NULL));
+  else if (exe != NULL)
+    {
+      g_autofree char *exe_dir = g_path_get_dirname (exe);
+
+      g_ptr_array_add (candidates, g_build_filename (exe_dir, "..", src_of_file, "..", rel, NULL));
+    }
+  g_ptr_array_add (candidates, g_strdup (rel));
+  for (guint i = 0; i < candidates->len; i++)
+    {
+      const char *c = g_ptr_array_index (candidates, i);
+
+      if (g_file_test (c, G_FILE_TEST_IS_EXECUTABLE) && !g_file_test (c, G_FILE_TEST_IS_DIR))
+        return g_canonicalize_filename (c, NULL);
+    }
+  return NULL;
+}
+
+/* The stand-in part: skipped (with the reason in res) rather than failing
+ * the run, except that a stand-in that was found but failed makes the exit
+ * status 1. */
+static gboolean
+run_standin (const Config *cfg, Results *res, UvmVm **lib)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(UvmVm) def = NULL;
+  g_autofree char *line = NULL;
+  g_autofree char *launch_plan = NULL;
+  RawRestPlan plan = { 0 };
+  RawRest raw;
+  gboolean ok = FALSE;
+
+  raw_rest_init (&raw);
+  if (cfg->no_standin)
+    res->standin_skipped = g_strdup ("--no-standin");
+  else if (cfg->standin == NULL)
+    res->standin_skipped = g_strdup ("no cloud-hypervisor stand-in found (--standin PATH)");
+  if (res->standin_skipped != NULL)
+    {
+      g_printerr ("bench-launch: stand-in rows skipped: %s\n", res->standin_skipped);
+      return TRUE;
+    }
+  if (g_mkdir (cfg->rawch_dir, 0700) != 0)
+    {
+      fail (&error, "mkdir %s: %s", cfg->rawch_dir, g_strerror (errno));
+      goto out;
+    }
+  def = make_ch_vm (cfg, cfg->rawch_dir);
+  line = uvm_vm_get_command_line (def, &error);
+  if (line != NULL)
+    launch_plan = uvm_vm_get_launch_plan (def, &error);
+  if (launch_plan == NULL ||
+      !raw_rest_plan_init (&plan, line, launch_plan, cfg->standin, cfg->rawch_dir, &error))
+    goto out;
+  g_printerr ("bench-launch: stand-in %s: %d start round%s + %d warm-up, %d round trips per side...\n",
+              cfg->standin, cfg->rounds, cfg->rounds == 1 ? "" : "s", cfg->warmup, cfg->round_trips);
+  ok = measure_standin (cfg, &plan, res, &raw, lib, &error);
+
+out:
+  raw_rest_stop (&raw);
+  lib_stop (lib);
+  if (plan.socket_path != NULL)
+    {
+      g_unlink (plan.socket_path);
+      g_unlink (plan.log_path);
+      g_unlink (plan.console_path);
+    }
+  g_rmdir (cfg->rawch_dir);
+  g_rmdir (cfg->libch_dir);
+  raw_rest_plan_clear (&plan);
+  if (!ok)
+    {
+      res->standin_skipped = g_strdup_printf ("error: %s", error ? error->message : "failed");
+      g_printerr ("bench-launch: stand-in rows skipped: %s\n", res->standin_skipped);
+    }
+  return ok;
 }
 
 static void
@@ -912,7 +1537,7 @@ int
 main (int argc, char **argv)
 {
   Config cfg = { .rounds = 20, .round_trips = 200, .warmup = 1, .block = 10, .settle_s = 30 };
-  gboolean met_ok = FALSE;
+  gboolean met_ok = FALSE, json_ok = TRUE, standin_ok = TRUE;
   GOptionEntry entries[] = {
     { "kernel", 'k', 0, G_OPTION_ARG_FILENAME, &cfg.kernel, "Guest kernel (default: $UVM_BENCH_KERNEL)", "FILE" },
     { "initramfs", 'i', 0, G_OPTION_ARG_FILENAME, &cfg.initramfs, "Guest initramfs (default: $UVM_BENCH_INITRAMFS)", "FILE" },
@@ -924,7 +1549,10 @@ main (int argc, char **argv)
     { "block", 'b', 0, G_OPTION_ARG_INT, &cfg.block, "Round trips per interleaved block (default 10)", "N" },
     { "settle", 0, 0, G_OPTION_ARG_INT, &cfg.settle_s, "Seconds to wait for both guests to boot before the round trips (default 30)", "S" },
     { "paused", 'p', 0, G_OPTION_ARG_NONE, &cfg.paused, "Start the VMs paused (-S) on both sides", NULL },
-    { "smoke", 0, 0, G_OPTION_ARG_NONE, &cfg.smoke, "Quick check that the benchmark works: 1 round, 5 round trips", NULL },
+    { "standin", 0, 0, G_OPTION_ARG_FILENAME, &cfg.standin, "cloud-hypervisor stand-in (default: tests/ch-standin/cloud-hypervisor of the source tree)", "PATH" },
+    { "no-standin", 0, 0, G_OPTION_ARG_NONE, &cfg.no_standin, "Skip the stand-in rows", NULL },
+    { "json", 0, 0, G_OPTION_ARG_FILENAME, &cfg.json, "Also write the results to FILE (bench result JSON)", "FILE" },
+    { "smoke", 0, 0, G_OPTION_ARG_NONE, &cfg.smoke, "Quick check that every part works: 1 round, 5 round trips", NULL },
     { "strict", 0, 0, G_OPTION_ARG_NONE, &cfg.strict, "Exit with status 3 when the target is not met", NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &cfg.verbose, "Print every start time", NULL },
     { NULL }
@@ -934,11 +1562,10 @@ main (int argc, char **argv)
   g_autofree char *lib_line = NULL;
   g_autoptr(UvmVm) lib_vm_def = NULL;
   struct sigaction sa = { .sa_handler = on_signal };
-  Results res = { { g_array_new (FALSE, FALSE, sizeof (gint64)) },
-                  { g_array_new (FALSE, FALSE, sizeof (gint64)) },
-                  { g_array_new (FALSE, FALSE, sizeof (gint64)) },
-                  { g_array_new (FALSE, FALSE, sizeof (gint64)) },
-                  { g_array_new (FALSE, FALSE, sizeof (gint64)) }, FALSE, 0 };
+  Results res = { 0 };
+  Samples *all_samples[] = { &res.lib_start, &res.raw_start, &res.lib_rtt, &res.raw_rtt, &res.raw_id_rtt,
+                             &res.lib_kill, &res.raw_kill, &res.lib_powerdown, &res.raw_powerdown,
+                             &res.lib_ch_start, &res.raw_ch_start, &res.lib_ch_rtt, &res.raw_ch_rtt };
   RawPlan plan = { 0 };
   RawVm *raw = g_new0 (RawVm, 1);
   UvmVm *lib = NULL;
@@ -946,12 +1573,16 @@ main (int argc, char **argv)
   int status = 1;
 
   raw->fd = -1;
+  for (guint i = 0; i < G_N_ELEMENTS (all_samples); i++)
+    all_samples[i]->ns = g_array_new (FALSE, FALSE, sizeof (gint64));
   g_option_context_set_description (options,
-    "Times uvm_vm_start() (to ready: QMP negotiated, query-status answered) and\n"
-    "uvm_vm_qmp_execute(\"query-status\") against a minimal launch of the same\n"
-    "qemu argv over a raw socket, alternating in one process; prints medians,\n"
-    "p10/p90 and the libuvm/raw ratio.  bench/run-bench.sh builds the test guest\n"
-    "and runs this.\n");
+    "Times uvm_vm_start() (to ready: QMP negotiated, query-status answered),\n"
+    "uvm_vm_qmp_execute(\"query-status\"), forced and graceful uvm_vm_stop()\n"
+    "against a minimal launch of the same qemu argv over a raw socket, and the\n"
+    "cloud-hypervisor backend's start and GET vm.info against a raw REST client,\n"
+    "both on the stand-in, alternating in one process; prints medians, p10/p90\n"
+    "and the libuvm/raw ratio.  bench/run-bench.sh builds the test guest and\n"
+    "runs this.\n");
   g_option_context_add_main_entries (options, entries, NULL);
   if (!g_option_context_parse (options, &argc, &argv, &error))
     {
@@ -993,16 +1624,27 @@ main (int argc, char **argv)
     goto out;
   cfg.lib_dir = g_build_filename (cfg.base_dir, "lib", NULL);
   cfg.raw_dir = g_build_filename (cfg.base_dir, "raw", NULL);
+  cfg.libch_dir = g_build_filename (cfg.base_dir, "libch", NULL);
+  cfg.rawch_dir = g_build_filename (cfg.base_dir, "rawch", NULL);
   if (g_mkdir (cfg.raw_dir, 0700) != 0)
     {
       fail (&error, "mkdir %s: %s", cfg.raw_dir, g_strerror (errno));
       goto out;
     }
 
+  if (cfg.standin != NULL)
+    {
+      char *given = cfg.standin;
+
+      cfg.standin = g_canonicalize_filename (given, NULL);
+      g_free (given);
+    }
+  else if (!cfg.no_standin)
+    cfg.standin = find_standin ();
   cfg.qemu_path = resolve_qemu (&cfg, &error);
   if (cfg.qemu_path == NULL)
     goto out;
-  lib_vm_def = make_vm (&cfg, cfg.lib_dir);
+  lib_vm_def = make_vm (&cfg, cfg.lib_dir, NULL);
   lib_line = uvm_vm_get_command_line (lib_vm_def, &error);
   if (lib_line == NULL || !raw_plan_init (&plan, &cfg, &error))
     goto out;
@@ -1014,7 +1656,15 @@ main (int argc, char **argv)
 
   if (!measure_starts (&cfg, &plan, &res, raw, &lib, &error))
     goto out;
+  g_printerr ("bench-launch: %d graceful stop round%s...\n", cfg.rounds, cfg.rounds == 1 ? "" : "s");
+  if (!measure_graceful (&cfg, &plan, &res, raw, &lib, &error))
+    goto out;
   if (!measure_round_trips (&cfg, &plan, &res, raw, &lib, &error))
+    goto out;
+  raw_stop (raw);
+  lib_stop (&lib);
+  standin_ok = run_standin (&cfg, &res, &lib);
+  if (!check_interrupted (&error))
     goto out;
   ran = TRUE;
 
@@ -1024,8 +1674,8 @@ out:
   lib_stop (&lib);
   if (ran)
     {
-      met_ok = report (&cfg, &res, lib_line, same_argv);
-      status = cfg.strict && !met_ok ? 3 : 0;
+      met_ok = report (&cfg, &res, lib_line, same_argv, &json_ok);
+      status = !json_ok || !standin_ok ? 1 : cfg.strict && !met_ok ? 3 : 0;
     }
   else
     g_printerr ("bench-launch: %s\n", error ? error->message : "failed");
@@ -1039,16 +1689,19 @@ out:
           g_autofree char *path = g_build_filename (cfg.raw_dir, raw_files[i], NULL);
           g_unlink (path);
         }
+      g_autofree char *lib_console = g_build_filename (cfg.base_dir, "lib-console.log", NULL);
+
+      g_unlink (lib_console);
       g_rmdir (cfg.raw_dir);
-      g_rmdir (cfg.lib_dir);   /* libuvm removes it itself; gone unless a run failed */
+      g_rmdir (cfg.lib_dir);
+      g_rmdir (cfg.rawch_dir);   /* gone unless run_standin() was interrupted */
+      g_rmdir (cfg.libch_dir);   /* libuvm removes it itself; gone unless a run failed */
       g_rmdir (cfg.base_dir);
     }
   raw_plan_clear (&plan);
-  g_array_unref (res.lib_start.ns);
-  g_array_unref (res.raw_start.ns);
-  g_array_unref (res.lib_rtt.ns);
-  g_array_unref (res.raw_rtt.ns);
-  g_array_unref (res.raw_id_rtt.ns);
+  for (guint i = 0; i < G_N_ELEMENTS (all_samples); i++)
+    g_array_unref (all_samples[i]->ns);
+  g_free (res.standin_skipped);
   g_free (raw);
   g_free (cfg.kernel);
   g_free (cfg.initramfs);
@@ -1058,5 +1711,9 @@ out:
   g_free (cfg.base_dir);
   g_free (cfg.lib_dir);
   g_free (cfg.raw_dir);
+  g_free (cfg.libch_dir);
+  g_free (cfg.rawch_dir);
+  g_free (cfg.standin);
+  g_free (cfg.json);
   return interrupted ? 130 : status;
 }

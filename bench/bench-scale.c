@@ -14,7 +14,10 @@
  *                resumed, paused and stopped first, so that GLib's and the
  *                library's one-time allocations are not counted, and
  *                malloc_trim() runs before each baseline so that memory
- *                freed by an earlier count is not silently reused.
+ *                freed by an earlier count is not silently reused.  What
+ *                it cannot give back (GSlice magazines, partly used
+ *                pages) is reused unseen by later counts: run one count
+ *                per process (--counts 100) for the strictest figure.
  *   event        per-VM event latency with all N VMs up: one VM at a time,
  *                the time from uvm_vm_resume_async() (QMP "cont") to the
  *                user's event callback with STATE_CHANGED(RUNNING), which
@@ -28,6 +31,11 @@
  *                information.  Round-robin over the N VMs, R rounds
  *                (--event-rounds, default 5); median and p90 over the
  *                N x R samples.  The target is flat from 1 to 100.
+ *                The guests do run between resume and pause, a few ms
+ *                each time: many more rounds let them boot (with 20, one
+ *                test guest ended its qemu).  QMP system_reset, the obvious
+ *                event without a running guest, is a shutdown under the
+ *                library's -no-reboot.
  *   stop all     uvm_vm_stop_async (vm, 0) (forced) for all N at once,
  *                until the last callback (every qemu reaped).
  *
@@ -837,7 +845,8 @@ print_report (const Config *cfg, const char *qemu_version, const char *limits_no
            "callback with STATE_CHANGED(RUNNING) (qemu's RESUME event); the VM is paused again at once; "
            "pause -> STATE_CHANGED(PAUSED) shown for information\n", cfg->event_rounds, cfg->event_rounds == 1 ? "" : "s");
   g_print ("- library memory per VM: (VmRSS of this process when all are ready - VmRSS before the VM objects "
-           "were created) / N, after one throwaway start/resume/pause/stop and malloc_trim(); "
+           "were created) / N, after one throwaway start/resume/pause/stop and malloc_trim(); later counts may reuse memory "
+           "earlier ones freed (run --counts N alone for the strictest figure); "
            "qemu RSS per VM (the hypervisors' own) for information\n");
   g_print ("- stop all: uvm_vm_stop_async (vm, 0) for all N at once -> last callback (every qemu reaped)\n\n");
 

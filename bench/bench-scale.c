@@ -104,7 +104,8 @@ typedef struct {
   char *json_path;
   char *csv_path;
   int memory_mib;
-  int event_rounds;     /* resume/pause cycles per VM */
+  int event_rounds;     /* resume/pause cycles per VM, at least */
+  int event_samples;    /* ... and at least this many samples per count */
   gboolean smoke;
   gboolean verbose;
   GArray *counts;       /* guint */
@@ -440,6 +441,7 @@ typedef struct {
   gint64 rss_before_kib, rss_after_kib;
   double fds_per_vm;
   double qemu_rss_per_vm_kib;  /* information: the hypervisors' own RSS */
+  int rounds;                  /* resume/pause cycles per VM at this count */
   GArray *latency_ms;          /* resume -> RUNNING callback, N x rounds */
   GArray *pause_ms;            /* pause -> PAUSED callback, information */
   double stop_all_ms;
@@ -648,6 +650,8 @@ measure_count (const Config *cfg, guint n, CountResult *r)
 
   memset (r, 0, sizeof *r);
   r->n = n;
+  /* As many samples at N = 1 as at N = 100: a median of 5 is no figure. */
+  r->rounds = MAX (cfg->event_rounds, (cfg->event_samples + (int) n - 1) / (int) n);
   r->latency_ms = g_array_new (FALSE, FALSE, sizeof (double));
   r->pause_ms = g_array_new (FALSE, FALSE, sizeof (double));
 
@@ -670,7 +674,7 @@ measure_count (const Config *cfg, guint n, CountResult *r)
 
   g_printerr ("bench-scale: N=%u: %u ready in %.1f ms; event latency...\n", n, r->ready, r->ready_ms);
   /* Round-robin over the VMs, one VM at a time: each round visits all N. */
-  for (int round = 0; round < cfg->event_rounds && !interrupted && r->failure == NULL; round++)
+  for (int round = 0; round < r->rounds && !interrupted && r->failure == NULL; round++)
     for (guint i = 0; i < n && !interrupted; i++)
       {
         Slot *slot = &run->slots[i];
@@ -701,7 +705,7 @@ measure_count (const Config *cfg, guint n, CountResult *r)
       note_failure (r, "a child process of ours is left after all VMs were stopped and dropped");
       r->clean = FALSE;
     }
-  r->complete = r->failure == NULL && r->ready == n && r->latency_ms->len == n * (guint) cfg->event_rounds && r->clean;
+  r->complete = r->failure == NULL && r->ready == n && r->latency_ms->len == n * (guint) r->rounds && r->clean;
 }
 
 /* ---- Output --------------------------------------------------------------- */
@@ -781,7 +785,7 @@ write_json (const Config *cfg, const char *qemu_version, const char *note, const
       g_autofree char *skipped = NULL;
       g_autofree char *l_ready = g_strdup_printf ("N=%u VMs started at once → all ready (qemu, TCG, paused)", r->n);
       g_autofree char *l_lat = g_strdup_printf ("event latency, N=%u VMs up: resume request → STATE_CHANGED(RUNNING) "
-                                                "callback, one VM at a time, %d per VM", r->n, cfg->event_rounds);
+                                                "callback, one VM at a time, %d per VM", r->n, r->rounds);
       g_autofree char *l_mem = g_strdup_printf ("library memory per VM, N=%u (this process's RSS growth / N)", r->n);
       g_autofree char *l_stop = g_strdup_printf ("forced stop of N=%u VMs at once → all reaped", r->n);
       g_autofree char *mem_target = r->n == MEMORY_TARGET_N ? g_strdup_printf ("{\"max_value\": %g}", MEMORY_TARGET_KIB) : NULL;
@@ -841,9 +845,9 @@ print_report (const Config *cfg, const char *qemu_version, const char *limits_no
            cfg->memory_mib, cfg->kernel, cfg->initramfs);
   g_print ("- %s\n", limits_note);
   g_print ("- ready: first uvm_vm_start_async() -> last start callback (VM objects defined before)\n");
-  g_print ("- event latency: %d round%s over the N VMs, one VM at a time, all N up: uvm_vm_resume_async() (QMP cont) -> the event "
+  g_print ("- event latency: max(%d, %d/N) rounds over the N VMs, one VM at a time, all N up: uvm_vm_resume_async() (QMP cont) -> the event "
            "callback with STATE_CHANGED(RUNNING) (qemu's RESUME event); the VM is paused again at once; "
-           "pause -> STATE_CHANGED(PAUSED) shown for information\n", cfg->event_rounds, cfg->event_rounds == 1 ? "" : "s");
+           "pause -> STATE_CHANGED(PAUSED) shown for information\n", cfg->event_rounds, cfg->event_samples);
   g_print ("- library memory per VM: (VmRSS of this process when all are ready - VmRSS before the VM objects "
            "were created) / N, after one throwaway start/resume/pause/stop and malloc_trim(); later counts may reuse memory "
            "earlier ones freed (run --counts N alone for the strictest figure); "
@@ -953,7 +957,7 @@ remove_base_dir (const char *base_dir)
 int
 main (int argc, char **argv)
 {
-  Config cfg = { .memory_mib = 64, .event_rounds = 5 };
+  Config cfg = { .memory_mib = 64, .event_rounds = 5, .event_samples = 200 };
   GOptionEntry entries[] = {
     { "kernel", 'k', 0, G_OPTION_ARG_FILENAME, &cfg.kernel, "Guest kernel (default: $UVM_BENCH_KERNEL)", "FILE" },
     { "initramfs", 'i', 0, G_OPTION_ARG_FILENAME, &cfg.initramfs, "Guest initramfs (default: $UVM_BENCH_INITRAMFS)", "FILE" },
@@ -961,7 +965,8 @@ main (int argc, char **argv)
     { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &cfg.qemu, "qemu binary (default: the library's, from PATH)", "PATH" },
     { "counts", 'n', 0, G_OPTION_ARG_STRING, &cfg.counts_text, "Numbers of VMs, comma-separated (default " DEFAULT_COUNTS ")", "N,N,..." },
     { "memory", 'm', 0, G_OPTION_ARG_INT, &cfg.memory_mib, "Guest memory per VM in MiB (default 64, the least)", "MIB" },
-    { "event-rounds", 'r', 0, G_OPTION_ARG_INT, &cfg.event_rounds, "Resume/pause cycles per VM for the event latency (default 5)", "R" },
+    { "event-rounds", 'r', 0, G_OPTION_ARG_INT, &cfg.event_rounds, "Resume/pause cycles per VM for the event latency, at least (default 5)", "R" },
+    { "event-samples", 0, 0, G_OPTION_ARG_INT, &cfg.event_samples, "Event latency samples per count, at least (default 200: more rounds for small N)", "S" },
     { "smoke", 0, 0, G_OPTION_ARG_NONE, &cfg.smoke, "Quick check that the benchmark works: counts " SMOKE_COUNTS, NULL },
     { "json", 0, 0, G_OPTION_ARG_FILENAME, &cfg.json_path, "Write the results as JSON (see bench/report.py)", "FILE" },
     { "csv", 0, 0, G_OPTION_ARG_FILENAME, &cfg.csv_path, "Write a CSV for bench/plot-scale.gp", "FILE" },

@@ -957,14 +957,14 @@ remove_base_dir (const char *base_dir)
 int
 main (int argc, char **argv)
 {
-  Config cfg = { .memory_mib = 64, .event_rounds = 5, .event_samples = 200 };
+  Config cfg = { .memory_mib = 128, .event_rounds = 5, .event_samples = 200 };
   GOptionEntry entries[] = {
     { "kernel", 'k', 0, G_OPTION_ARG_FILENAME, &cfg.kernel, "Guest kernel (default: $UVM_BENCH_KERNEL)", "FILE" },
     { "initramfs", 'i', 0, G_OPTION_ARG_FILENAME, &cfg.initramfs, "Guest initramfs (default: $UVM_BENCH_INITRAMFS)", "FILE" },
     { "cmdline", 'c', 0, G_OPTION_ARG_STRING, &cfg.cmdline, "Kernel command line (default \"console=ttyS0 quiet\")", "TEXT" },
     { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &cfg.qemu, "qemu binary (default: the library's, from PATH)", "PATH" },
     { "counts", 'n', 0, G_OPTION_ARG_STRING, &cfg.counts_text, "Numbers of VMs, comma-separated (default " DEFAULT_COUNTS ")", "N,N,..." },
-    { "memory", 'm', 0, G_OPTION_ARG_INT, &cfg.memory_mib, "Guest memory per VM in MiB (default 64, the least)", "MIB" },
+    { "memory", 'm', 0, G_OPTION_ARG_INT, &cfg.memory_mib, "Guest memory per VM in MiB (default 128: with 64 the test guest's kernel resets as soon as it runs, and -no-reboot ends qemu; at least 64)", "MIB" },
     { "event-rounds", 'r', 0, G_OPTION_ARG_INT, &cfg.event_rounds, "Resume/pause cycles per VM for the event latency, at least (default 5)", "R" },
     { "event-samples", 0, 0, G_OPTION_ARG_INT, &cfg.event_samples, "Event latency samples per count, at least (default 200: more rounds for small N)", "S" },
     { "smoke", 0, 0, G_OPTION_ARG_NONE, &cfg.smoke, "Quick check that the benchmark works: counts " SMOKE_COUNTS, NULL },

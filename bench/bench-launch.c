@@ -58,7 +58,6 @@
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -66,6 +65,7 @@
 #include <uvm/uvm.h>
 
 #include "bench-raw-rest.h"
+#include "bench-util.h"
 
 #define VM_NAME "uvm-bench"
 #define TARGET_RATIO 1.10
@@ -88,35 +88,11 @@ on_signal (int sig)
   interrupted = sig;
 }
 
-static gint64
-now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
-}
-
-static gboolean
-fail (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-fail (GError **error, const char *format, ...)
-{
-  va_list args;
-
-  va_start (args, format);
-  if (error != NULL && *error == NULL)
-    *error = g_error_new_valist (G_IO_ERROR, G_IO_ERROR_FAILED, format, args);
-  va_end (args);
-  return FALSE;
-}
-
 static gboolean
 check_interrupted (GError **error)
 {
   if (interrupted)
-    return fail (error, "interrupted by signal %d", (int) interrupted);
+    return bench_fail (error, "interrupted by signal %d", (int) interrupted);
   return TRUE;
 }
 
@@ -153,60 +129,21 @@ typedef struct {
   GArray *ns;          /* gint64 samples */
 } Samples;
 
-typedef struct {
-  double median, p10, p90, min, max;
-  guint n;
-} Summary;
-
-static int
-compare_gint64 (gconstpointer a, gconstpointer b)
-{
-  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
-
-  return (x > y) - (x < y);
-}
-
-/* Nearest rank: the smallest sample with at least q * n samples <= it
- * (the definition bench/report.py's result files use). */
-static double
-quantile (const gint64 *sorted, guint n, double q)
-{
-  double want = q * n;
-  guint rank = (guint) want;
-
-  if (rank + 1e-9 < want)   /* ceil */
-    rank++;
-
-  return (double) sorted[CLAMP (rank, 1, n) - 1];
-}
-
-static double
-median_of (const gint64 *sorted, guint n)
-{
-  if (n % 2 == 1)
-    return (double) sorted[n / 2];
-  return (sorted[n / 2 - 1] + (double) sorted[n / 2]) / 2;
-}
-
-static Summary
+/* In units of @unit_ns (1e6: ms, 1e3: µs).  The gint64 -> double
+ * conversion is exact (below 2^53 ns) and the division comes after the
+ * order statistics, as when the samples were summarized as gint64. */
+static BenchSummary
 summarize (const Samples *s, double unit_ns)
 {
-  Summary r = { 0 };
-  g_autoptr(GArray) copy = NULL;
-  const gint64 *v;
+  g_autoptr(GArray) ns = g_array_sized_new (FALSE, FALSE, sizeof (double), s->ns->len);
 
-  r.n = s->ns->len;
-  if (r.n == 0)
-    return r;
-  copy = g_array_copy (s->ns);
-  g_array_sort (copy, compare_gint64);
-  v = (const gint64 *) copy->data;
-  r.median = median_of (v, r.n) / unit_ns;
-  r.p10 = quantile (v, r.n, 0.1) / unit_ns;
-  r.p90 = quantile (v, r.n, 0.9) / unit_ns;
-  r.min = v[0] / unit_ns;
-  r.max = v[r.n - 1] / unit_ns;
-  return r;
+  for (guint i = 0; i < s->ns->len; i++)
+    {
+      double v = (double) g_array_index (s->ns, gint64, i);
+
+      g_array_append_val (ns, v);
+    }
+  return bench_summarize (ns, unit_ns);
 }
 
 static void
@@ -314,7 +251,7 @@ raw_plan_init (RawPlan *plan, const Config *cfg, GError **error)
         plan->control_fd = atoi (fd + 4);
     }
   if (plan->control_fd < 3)
-    return fail (error, "no QMP chardev with fd=N (N > 2) in libuvm's command line: %s", line);
+    return bench_fail (error, "no QMP chardev with fd=N (N > 2) in libuvm's command line: %s", line);
   plan->socket_path = g_build_filename (cfg->raw_dir, "control.sock", NULL);
   plan->log_path = g_build_filename (cfg->raw_dir, "hypervisor.log", NULL);
   plan->console_path = g_build_filename (cfg->raw_dir, "console.log", NULL);
@@ -348,7 +285,7 @@ raw_read_line (RawVm *r, GError **error)
 
       if (r->len >= sizeof r->buf - 1)
         {
-          fail (error, "raw QMP: line longer than %zu bytes", sizeof r->buf);
+          bench_fail (error, "raw QMP: line longer than %zu bytes", sizeof r->buf);
           return NULL;
         }
       n = read (r->fd, r->buf + r->len, sizeof r->buf - 1 - r->len);
@@ -356,12 +293,12 @@ raw_read_line (RawVm *r, GError **error)
         continue;
       if (n < 0)
         {
-          fail (error, "raw QMP read: %s", errno == EAGAIN ? "timed out" : g_strerror (errno));
+          bench_fail (error, "raw QMP read: %s", errno == EAGAIN ? "timed out" : g_strerror (errno));
           return NULL;
         }
       if (n == 0)
         {
-          fail (error, "raw QMP: qemu closed the connection (see its log)");
+          bench_fail (error, "raw QMP: qemu closed the connection (see its log)");
           return NULL;
         }
       r->len += (size_t) n;
@@ -383,7 +320,7 @@ raw_send (RawVm *r, const char *text, size_t len, GError **error)
       if (n < 0 && errno == EINTR && !interrupted)
         continue;
       if (n < 0)
-        return fail (error, "raw QMP write: %s", g_strerror (errno));
+        return bench_fail (error, "raw QMP write: %s", g_strerror (errno));
       text += n;
       len -= (size_t) n;
     }
@@ -405,7 +342,7 @@ raw_wait_reply (RawVm *r, const char *what, const char **out, GError **error)
         continue;
       if (strstr (line, "\"return\"") != NULL)
         break;
-      return fail (error, "raw QMP %s: unexpected reply: %s", what, line);
+      return bench_fail (error, "raw QMP %s: unexpected reply: %s", what, line);
     }
   if (out != NULL)
     *out = line;
@@ -509,7 +446,7 @@ raw_start (const RawPlan *plan, RawVm *r, gint64 *elapsed_ns, GError **error)
   r->len = r->consumed = 0;
   r->next_id = 3;   /* as libuvm's client: 1 and 2 went to the handshake */
   if (strlen (plan->socket_path) >= sizeof addr.sun_path)
-    return fail (error, "socket path too long: %s", plan->socket_path);
+    return bench_fail (error, "socket path too long: %s", plan->socket_path);
   g_strlcpy (addr.sun_path, plan->socket_path, sizeof addr.sun_path);
   unlink (plan->socket_path);
   unlink (plan->console_path);   /* libuvm, too, starts each run afresh */
@@ -519,27 +456,27 @@ raw_start (const RawPlan *plan, RawVm *r, gint64 *elapsed_ns, GError **error)
   listen_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (null_fd < 0 || log_fd < 0 || listen_fd < 0)
     {
-      fail (error, "raw setup: %s", g_strerror (errno));
+      bench_fail (error, "raw setup: %s", g_strerror (errno));
       goto out;
     }
   if (bind (listen_fd, (struct sockaddr *) &addr, sizeof addr) != 0 || listen (listen_fd, 16) != 0)
     {
-      fail (error, "raw setup: %s: %s", plan->socket_path, g_strerror (errno));
+      bench_fail (error, "raw setup: %s: %s", plan->socket_path, g_strerror (errno));
       goto out;
     }
 
-  t0 = now_ns ();
+  t0 = bench_now_ns ();
   r->pid = raw_spawn (plan, listen_fd, null_fd, log_fd);
   if (r->pid < 0)
     {
       r->pid = 0;
-      fail (error, "fork: %s", g_strerror (errno));
+      bench_fail (error, "fork: %s", g_strerror (errno));
       goto out;
     }
   r->fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (r->fd < 0 || connect (r->fd, (struct sockaddr *) &addr, sizeof addr) != 0)
     {
-      fail (error, "raw connect: %s", g_strerror (errno));
+      bench_fail (error, "raw connect: %s", g_strerror (errno));
       goto out;
     }
   /* qemu has its copy; ours would keep the socket alive if qemu died. */
@@ -550,7 +487,7 @@ raw_start (const RawPlan *plan, RawVm *r, gint64 *elapsed_ns, GError **error)
     goto out;
   if (strstr (line, "\"QMP\"") == NULL)
     {
-      fail (error, "raw QMP: expected the greeting, got: %s", line);
+      bench_fail (error, "raw QMP: expected the greeting, got: %s", line);
       goto out;
     }
   if (!raw_send (r, QMP_CAPABILITIES, strlen (QMP_CAPABILITIES), error) ||
@@ -558,10 +495,10 @@ raw_start (const RawPlan *plan, RawVm *r, gint64 *elapsed_ns, GError **error)
       !raw_send (r, QMP_QUERY_STATUS, strlen (QMP_QUERY_STATUS), error) ||
       !raw_wait_reply (r, "query-status", &line, error))
     goto out;
-  *elapsed_ns = now_ns () - t0;
+  *elapsed_ns = bench_now_ns () - t0;
   if (strstr (line, "\"status\"") == NULL)
     {
-      fail (error, "raw query-status: no status in %s", line);
+      bench_fail (error, "raw query-status: no status in %s", line);
       goto out;
     }
   ok = TRUE;
@@ -598,11 +535,11 @@ raw_round_trip (RawVm *r, gboolean with_id, gint64 *elapsed_ns, GError **error)
                   "{\"execute\":\"query-status\",\"id\":%" G_GINT64_FORMAT "}\n", r->next_id++);
       text = with_id_text;
     }
-  t0 = now_ns ();
+  t0 = bench_now_ns ();
   if (!raw_send (r, text, strlen (text), error) ||
       !raw_wait_reply (r, "query-status", NULL, error))
     return FALSE;
-  *elapsed_ns = now_ns () - t0;
+  *elapsed_ns = bench_now_ns () - t0;
   return TRUE;
 }
 
@@ -618,13 +555,13 @@ raw_reaped (RawVm *r)
 static void
 raw_kill (RawVm *r, gint64 *elapsed_ns)
 {
-  gint64 t0 = now_ns ();
+  gint64 t0 = bench_now_ns ();
 
   g_assert (r->pid > 0);
   kill (r->pid, SIGKILL);
   while (waitpid (r->pid, NULL, 0) < 0 && errno == EINTR)
     ;
-  *elapsed_ns = now_ns () - t0;
+  *elapsed_ns = bench_now_ns () - t0;
   raw_reaped (r);
 }
 
@@ -635,13 +572,13 @@ static gboolean
 raw_powerdown (RawVm *r, gint64 *elapsed_ns, GError **error)
 {
   static const char request[] = "{\"execute\":\"system_powerdown\"}\n";
-  gint64 t0 = now_ns ();
+  gint64 t0 = bench_now_ns ();
   gint64 deadline = g_get_monotonic_time () + GRACEFUL_TIMEOUT_MS * 1000;
   int pidfd = (int) syscall (SYS_pidfd_open, r->pid, 0);
   gboolean exited = FALSE;
 
   if (pidfd < 0)
-    return fail (error, "pidfd_open: %s", g_strerror (errno));
+    return bench_fail (error, "pidfd_open: %s", g_strerror (errno));
   if (!raw_send (r, request, strlen (request), error) ||
       !raw_wait_reply (r, "system_powerdown", NULL, error))
     {
@@ -663,10 +600,10 @@ raw_powerdown (RawVm *r, gint64 *elapsed_ns, GError **error)
     }
   close (pidfd);
   if (!exited)
-    return fail (error, "raw qemu did not exit within %d ms of system_powerdown", GRACEFUL_TIMEOUT_MS);
+    return bench_fail (error, "raw qemu did not exit within %d ms of system_powerdown", GRACEFUL_TIMEOUT_MS);
   while (waitpid (r->pid, NULL, 0) < 0 && errno == EINTR)
     ;
-  *elapsed_ns = now_ns () - t0;
+  *elapsed_ns = bench_now_ns () - t0;
   raw_reaped (r);
   return TRUE;
 }
@@ -695,12 +632,12 @@ lib_stop (UvmVm **vm)
 static gboolean
 lib_stop_timed (UvmVm **vm, guint timeout_ms, gint64 *elapsed_ns, GError **error)
 {
-  gint64 t0 = now_ns ();
+  gint64 t0 = bench_now_ns ();
   gboolean ok = uvm_vm_stop (*vm, timeout_ms, NULL, error);
 
-  *elapsed_ns = now_ns () - t0;
+  *elapsed_ns = bench_now_ns () - t0;
   if (ok && uvm_vm_get_pid (*vm) != 0)
-    ok = fail (error, "libuvm stop returned with the hypervisor still running");
+    ok = bench_fail (error, "libuvm stop returned with the hypervisor still running");
   if (!ok)
     lib_stop (vm);
   g_clear_object (vm);
@@ -714,15 +651,15 @@ lib_start_vm (UvmVm *def, UvmVmState expected, UvmVm **out, gint64 *elapsed_ns, 
   gboolean ok;
   gint64 t0;
 
-  t0 = now_ns ();
+  t0 = bench_now_ns ();
   ok = uvm_vm_start (vm, NULL, error);
-  *elapsed_ns = now_ns () - t0;
+  *elapsed_ns = bench_now_ns () - t0;
   if (!ok)
     return FALSE;
   if (uvm_vm_get_state (vm) != expected)
     {
-      fail (error, "libuvm VM is %s after start, expected %s",
-            uvm_vm_state_to_string (uvm_vm_get_state (vm)), uvm_vm_state_to_string (expected));
+      bench_fail (error, "libuvm VM is %s after start, expected %s",
+                  uvm_vm_state_to_string (uvm_vm_get_state (vm)), uvm_vm_state_to_string (expected));
       lib_stop (&vm);
       return FALSE;
     }
@@ -749,14 +686,14 @@ lib_ch_round_trip (UvmVm *vm, gint64 *elapsed_ns, GError **error)
 {
   g_autofree char *reply = NULL;
   guint status = 0;
-  gint64 t0 = now_ns ();
+  gint64 t0 = bench_now_ns ();
 
   reply = uvm_vm_ch_request (vm, "GET", "vm.info", NULL, &status, NULL, error);
-  *elapsed_ns = now_ns () - t0;
+  *elapsed_ns = bench_now_ns () - t0;
   if (reply == NULL)
     return FALSE;
   if (status != 200 || strstr (reply, "\"state\"") == NULL)
-    return fail (error, "libuvm vm.info: status %u: %s", status, reply);
+    return bench_fail (error, "libuvm vm.info: status %u: %s", status, reply);
   return TRUE;
 }
 
@@ -764,13 +701,13 @@ static gboolean
 raw_ch_round_trip (RawRest *r, gint64 *elapsed_ns, GError **error)
 {
   const char *body = NULL;
-  gint64 t0 = now_ns ();
+  gint64 t0 = bench_now_ns ();
 
   if (!raw_rest_request (r, "GET", "vm.info", NULL, &body, error))
     return FALSE;
-  *elapsed_ns = now_ns () - t0;
+  *elapsed_ns = bench_now_ns () - t0;
   if (strstr (body, "\"state\"") == NULL)
-    return fail (error, "raw vm.info: no state in %s", body);
+    return bench_fail (error, "raw vm.info: no state in %s", body);
   return TRUE;
 }
 
@@ -778,15 +715,15 @@ static gboolean
 lib_round_trip (UvmVm *vm, gint64 *elapsed_ns, GError **error)
 {
   char *reply;
-  gint64 t0 = now_ns ();
+  gint64 t0 = bench_now_ns ();
 
   reply = uvm_vm_qmp_execute (vm, "query-status", NULL, NULL, error);
-  *elapsed_ns = now_ns () - t0;
+  *elapsed_ns = bench_now_ns () - t0;
   if (reply == NULL)
     return FALSE;
   if (strstr (reply, "\"status\"") == NULL)
     {
-      fail (error, "libuvm query-status: no status in %s", reply);
+      bench_fail (error, "libuvm query-status: no status in %s", reply);
       g_free (reply);
       return FALSE;
     }
@@ -922,8 +859,8 @@ measure_graceful (const Config *cfg, const RawPlan *plan, Results *res, RawVm *r
         return FALSE;
       if (!wait_settled (cfg, *lib, plan, &waited))
         return check_interrupted (error) &&
-               fail (error, "graceful stop: the guests did not print %s within %d s (--settle)",
-                     READY_MARKER, cfg->settle_s);
+               bench_fail (error, "graceful stop: the guests did not print %s within %d s (--settle)",
+                           READY_MARKER, cfg->settle_s);
       res->boot_s = MAX (res->boot_s, waited);
       for (int side = 0; side < 2; side++)
         {
@@ -936,8 +873,8 @@ measure_graceful (const Config *cfg, const RawPlan *plan, Results *res, RawVm *r
             return FALSE;
           /* Powered off by the guest, not escalated to quit or signals. */
           if (!file_contains (do_lib ? lib_console : plan->console_path, POWEROFF_MARKER))
-            return fail (error, "%s graceful stop: no %s on the console", do_lib ? "libuvm" : "raw",
-                         POWEROFF_MARKER);
+            return bench_fail (error, "%s graceful stop: no %s on the console", do_lib ? "libuvm" : "raw",
+                               POWEROFF_MARKER);
           samples_add (do_lib ? &res->lib_powerdown : &res->raw_powerdown, ns);
           if (cfg->verbose)
             g_printerr ("bench-launch: graceful stop %d %s: %.1f ms\n", i + 1, do_lib ? "libuvm" : "raw",
@@ -1150,7 +1087,7 @@ rows_clear (Row rows[N_ROWS])
 static gboolean
 row_met (const Row *row)
 {
-  Summary a = summarize (row->a, row->unit_ns), b = summarize (row->b, row->unit_ns);
+  BenchSummary a = summarize (row->a, row->unit_ns), b = summarize (row->b, row->unit_ns);
 
   switch (row->target)
     {
@@ -1167,7 +1104,7 @@ row_met (const Row *row)
 static void
 print_row (const Row *row)
 {
-  Summary a = summarize (row->a, row->unit_ns), b = summarize (row->b, row->unit_ns);
+  BenchSummary a = summarize (row->a, row->unit_ns), b = summarize (row->b, row->unit_ns);
   double ratio = b.median > 0 ? a.median / b.median : 0;
   g_autofree char *target = NULL;
 
@@ -1195,50 +1132,6 @@ print_row (const Row *row)
            row->target == TARGET_KIND_NONE ? "" : row_met (row) ? "yes" : "NO");
 }
 
-static void
-json_string (GString *out, const char *text)
-{
-  g_string_append_c (out, '"');
-  for (const char *p = text; *p != '\0'; p++)
-    {
-      if (*p == '"' || *p == '\\')
-        g_string_append_printf (out, "\\%c", *p);
-      else if ((guchar) *p < 0x20)
-        g_string_append_printf (out, "\\u%04x", (guchar) *p);
-      else
-        g_string_append_c (out, *p);
-    }
-  g_string_append_c (out, '"');
-}
-
-static void
-json_number (GString *out, double value)
-{
-  char buf[G_ASCII_DTOSTR_BUF_SIZE];
-
-  g_string_append (out, g_ascii_formatd (buf, sizeof buf, "%.3f", value));
-}
-
-static void
-json_side (GString *out, const char *name, const Samples *s, double unit_ns)
-{
-  Summary m = summarize (s, unit_ns);
-
-  g_string_append (out, "{\"name\": ");
-  json_string (out, name);
-  g_string_append_printf (out, ", \"n\": %u, \"median\": ", m.n);
-  json_number (out, m.median);
-  g_string_append (out, ", \"p10\": ");
-  json_number (out, m.p10);
-  g_string_append (out, ", \"p90\": ");
-  json_number (out, m.p90);
-  g_string_append (out, ", \"min\": ");
-  json_number (out, m.min);
-  g_string_append (out, ", \"max\": ");
-  json_number (out, m.max);
-  g_string_append (out, "}");
-}
-
 /* The result file of /tmp/bench-json.md's contract (read by bench/report.py). */
 static gboolean
 write_json (const Config *cfg, const Row rows[N_ROWS], const char *qemu_version, const char *note,
@@ -1249,11 +1142,11 @@ write_json (const Config *cfg, const Row rows[N_ROWS], const char *qemu_version,
   gboolean first = TRUE;
 
   uname (&uts);
-  json_string (out, qemu_version);
+  bench_json_string (out, qemu_version);
   g_string_append_printf (out, ", \"cpus\": %ld, \"kernel\": ", sysconf (_SC_NPROCESSORS_ONLN));
-  json_string (out, uts.release);
+  bench_json_string (out, uts.release);
   g_string_append (out, ", \"note\": ");
-  json_string (out, note);
+  bench_json_string (out, note);
   g_string_append (out, "},\n  \"results\": [");
   for (int i = 0; i < N_ROWS; i++)
     {
@@ -1266,26 +1159,26 @@ write_json (const Config *cfg, const Row rows[N_ROWS], const char *qemu_version,
       if (row->skipped != NULL)
         {
           g_string_append (out, "\"skipped\": ");
-          json_string (out, row->skipped);
+          bench_json_string (out, row->skipped);
           g_string_append (out, "}");
           continue;
         }
       g_string_append (out, "\"label\": ");
-      json_string (out, row->label);
+      bench_json_string (out, row->label);
       g_string_append_printf (out, ", \"unit\": \"%s\",\n     \"a\": ", row->unit);
-      json_side (out, "libuvm", row->a, row->unit_ns);
+      bench_json_side (out, "libuvm", summarize (row->a, row->unit_ns));
       g_string_append (out, ",\n     \"b\": ");
-      json_side (out, "raw", row->b, row->unit_ns);
+      bench_json_side (out, "raw", summarize (row->b, row->unit_ns));
       if (row->target == TARGET_KIND_RATIO)
         {
           g_string_append (out, ",\n     \"target\": {\"max_ratio\": ");
-          json_number (out, row->target_value);
+          bench_json_number (out, row->target_value);
           g_string_append (out, "}");
         }
       else if (row->target == TARGET_KIND_VALUE)
         {
           g_string_append (out, ",\n     \"target\": {\"max_value\": ");
-          json_number (out, row->target_value);
+          bench_json_number (out, row->target_value);
           g_string_append (out, "}");
         }
       g_string_append (out, "}");
@@ -1303,9 +1196,9 @@ report (const Config *cfg, const Results *res, const char *lib_command_line, gbo
   g_autofree char *qemu_version = first_line_of_command ((const char *const[]) { cfg->qemu_path, "--version", NULL });
   g_autofree char *cpu = cpu_model ();
   g_autofree char *note = NULL;
-  Summary ls = summarize (&res->lib_start, 1e6), rs = summarize (&res->raw_start, 1e6);
-  Summary lr = summarize (&res->lib_rtt, 1e3), rr = summarize (&res->raw_rtt, 1e3);
-  Summary ri = summarize (&res->raw_id_rtt, 1e3);
+  BenchSummary ls = summarize (&res->lib_start, 1e6), rs = summarize (&res->raw_start, 1e6);
+  BenchSummary lr = summarize (&res->lib_rtt, 1e3), rr = summarize (&res->raw_rtt, 1e3);
+  BenchSummary ri = summarize (&res->raw_id_rtt, 1e3);
   Row rows[N_ROWS];
   struct utsname uts;
   gboolean met = TRUE;
@@ -1425,7 +1318,7 @@ resolve_qemu (const Config *cfg, GError **error)
     return g_canonicalize_filename (bin, NULL);
   path = g_find_program_in_path (bin);
   if (path == NULL)
-    fail (error, "%s not found in PATH", bin);
+    bench_fail (error, "%s not found in PATH", bin);
   return path;
 }
 
@@ -1486,7 +1379,7 @@ run_standin (const Config *cfg, Results *res, UvmVm **lib)
     }
   if (g_mkdir (cfg->rawch_dir, 0700) != 0)
     {
-      fail (&error, "mkdir %s: %s", cfg->rawch_dir, g_strerror (errno));
+      bench_fail (&error, "mkdir %s: %s", cfg->rawch_dir, g_strerror (errno));
       goto out;
     }
   def = make_ch_vm (cfg, cfg->rawch_dir);
@@ -1628,7 +1521,7 @@ main (int argc, char **argv)
   cfg.rawch_dir = g_build_filename (cfg.base_dir, "rawch", NULL);
   if (g_mkdir (cfg.raw_dir, 0700) != 0)
     {
-      fail (&error, "mkdir %s: %s", cfg.raw_dir, g_strerror (errno));
+      bench_fail (&error, "mkdir %s: %s", cfg.raw_dir, g_strerror (errno));
       goto out;
     }
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "bench-raw-rest.h"
+#include "bench-util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,37 +11,10 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <gio/gio.h>
 
 #define API_PREFIX "/api/v1/"
 #define READ_TIMEOUT_S 30
-
-static gboolean
-rest_fail (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-rest_fail (GError **error, const char *format, ...)
-{
-  va_list args;
-
-  va_start (args, format);
-  if (error != NULL && *error == NULL)
-    *error = g_error_new_valist (G_IO_ERROR, G_IO_ERROR_FAILED, format, args);
-  va_end (args);
-  return FALSE;
-}
-
-static gint64
-rest_now_ns (void)
-{
-  struct timespec ts;
-
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
-}
 
 static void
 rest_close (int *fd)
@@ -94,13 +68,13 @@ raw_rest_plan_init (RawRestPlan *plan, const char *command_line, const char *lau
   plan->api_fd = fd_option (plan->argv, "--api-socket");
   plan->event_fd = fd_option (plan->argv, "--event-monitor");
   if (plan->api_fd < 3 || plan->event_fd < 3 || plan->api_fd == plan->event_fd)
-    return rest_fail (error, "no --api-socket fd=N and --event-monitor fd=M in libuvm's command line: %s",
-                      command_line);
+    return bench_fail (error, "no --api-socket fd=N and --event-monitor fd=M in libuvm's command line: %s",
+                       command_line);
   /* The plan lists the control requests as comment lines, the body on the
    * same line as the request. */
   p = strstr (launch_plan, create);
   if (p == NULL)
-    return rest_fail (error, "no \"%s\" request in libuvm's launch plan", create);
+    return bench_fail (error, "no \"%s\" request in libuvm's launch plan", create);
   p += strlen (create);
   plan->vm_config = g_strndup (p, strcspn (p, "\n"));
   plan->socket_path = g_build_filename (dir, "control.sock", NULL);
@@ -143,7 +117,7 @@ rest_send (RawRest *r, const char *text, size_t len, GError **error)
       ssize_t n = send (r->fd, text, len, MSG_NOSIGNAL);
 
       if (n < 0)
-        return rest_fail (error, "raw REST write: %s", g_strerror (errno));
+        return bench_fail (error, "raw REST write: %s", g_strerror (errno));
       text += n;
       len -= (size_t) n;
     }
@@ -155,15 +129,15 @@ static gboolean
 rest_fill (RawRest *r, size_t want, GError **error)
 {
   if (want >= sizeof r->buf)
-    return rest_fail (error, "raw REST: response longer than %zu bytes", sizeof r->buf);
+    return bench_fail (error, "raw REST: response longer than %zu bytes", sizeof r->buf);
   while (r->len < want)
     {
       ssize_t n = read (r->fd, r->buf + r->len, sizeof r->buf - 1 - r->len);
 
       if (n < 0)
-        return rest_fail (error, "raw REST read: %s", errno == EAGAIN ? "timed out" : g_strerror (errno));
+        return bench_fail (error, "raw REST read: %s", errno == EAGAIN ? "timed out" : g_strerror (errno));
       if (n == 0)
-        return rest_fail (error, "raw REST: the hypervisor closed the connection (see its log)");
+        return bench_fail (error, "raw REST: the hypervisor closed the connection (see its log)");
       r->len += (size_t) n;
     }
   return TRUE;
@@ -206,7 +180,7 @@ raw_rest_request (RawRest *r, const char *method, const char *endpoint, const ch
   header_len = (size_t) (end - r->buf) + 4;
   *end = '\0';
   if (strncmp (r->buf, "HTTP/1.", 7) != 0 || r->len < 12)
-    return rest_fail (error, "raw REST %s: not an HTTP response: %s", endpoint, r->buf);
+    return bench_fail (error, "raw REST %s: not an HTTP response: %s", endpoint, r->buf);
   status = (guint) atoi (r->buf + 9);
   for (cl = r->buf; (cl = strstr (cl, "\r\n")) != NULL; cl += 2)
     if (g_ascii_strncasecmp (cl + 2, "Content-Length:", 15) == 0)
@@ -216,9 +190,9 @@ raw_rest_request (RawRest *r, const char *method, const char *endpoint, const ch
     return FALSE;
   r->buf[total] = '\0';
   if (r->len != total)
-    return rest_fail (error, "raw REST %s: unexpected bytes after the response", endpoint);
+    return bench_fail (error, "raw REST %s: unexpected bytes after the response", endpoint);
   if (status < 200 || status > 299)
-    return rest_fail (error, "raw REST %s %s: status %u: %s", method, endpoint, status, r->buf + header_len);
+    return bench_fail (error, "raw REST %s %s: status %u: %s", method, endpoint, status, r->buf + header_len);
   if (body_out != NULL)
     *body_out = r->buf + header_len;
   return TRUE;
@@ -237,7 +211,7 @@ raw_rest_start (const RawRestPlan *plan, RawRest *r, gint64 *elapsed_ns, GError 
   g_assert (r->pid == 0);
   raw_rest_init (r);
   if (strlen (plan->socket_path) >= sizeof addr.sun_path)
-    return rest_fail (error, "socket path too long: %s", plan->socket_path);
+    return bench_fail (error, "socket path too long: %s", plan->socket_path);
   g_strlcpy (addr.sun_path, plan->socket_path, sizeof addr.sun_path);
   unlink (plan->socket_path);
   unlink (plan->console_path);
@@ -247,21 +221,21 @@ raw_rest_start (const RawRestPlan *plan, RawRest *r, gint64 *elapsed_ns, GError 
   listen_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (null_fd < 0 || log_fd < 0 || listen_fd < 0 || pipe2 (pipe_fds, O_CLOEXEC) != 0)
     {
-      rest_fail (error, "raw REST setup: %s", g_strerror (errno));
+      bench_fail (error, "raw REST setup: %s", g_strerror (errno));
       goto out;
     }
   if (bind (listen_fd, (struct sockaddr *) &addr, sizeof addr) != 0 || listen (listen_fd, 16) != 0)
     {
-      rest_fail (error, "raw REST setup: %s: %s", plan->socket_path, g_strerror (errno));
+      bench_fail (error, "raw REST setup: %s: %s", plan->socket_path, g_strerror (errno));
       goto out;
     }
 
-  t0 = rest_now_ns ();
+  t0 = bench_now_ns ();
   r->pid = rest_spawn (plan, listen_fd, pipe_fds[1], null_fd, log_fd);
   if (r->pid < 0)
     {
       r->pid = 0;
-      rest_fail (error, "fork: %s", g_strerror (errno));
+      bench_fail (error, "fork: %s", g_strerror (errno));
       goto out;
     }
   /* The events are not read: the hypervisor drops what a full pipe cannot
@@ -271,7 +245,7 @@ raw_rest_start (const RawRestPlan *plan, RawRest *r, gint64 *elapsed_ns, GError 
   r->fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (r->fd < 0 || connect (r->fd, (struct sockaddr *) &addr, sizeof addr) != 0)
     {
-      rest_fail (error, "raw REST connect: %s", g_strerror (errno));
+      bench_fail (error, "raw REST connect: %s", g_strerror (errno));
       goto out;
     }
   rest_close (&listen_fd);
@@ -281,10 +255,10 @@ raw_rest_start (const RawRestPlan *plan, RawRest *r, gint64 *elapsed_ns, GError 
       !raw_rest_request (r, "PUT", "vm.boot", NULL, NULL, error) ||
       !raw_rest_request (r, "GET", "vm.info", NULL, &info, error))
     goto out;
-  *elapsed_ns = rest_now_ns () - t0;
+  *elapsed_ns = bench_now_ns () - t0;
   if (strstr (info, "\"state\":\"Running\"") == NULL)
     {
-      rest_fail (error, "raw REST vm.info: not Running: %s", info);
+      bench_fail (error, "raw REST vm.info: not Running: %s", info);
       goto out;
     }
   ok = TRUE;

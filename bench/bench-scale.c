@@ -60,6 +60,8 @@
 #include <glib/gstdio.h>
 #include <uvm/uvm.h>
 
+#include "bench-util.h"
+
 #define DEFAULT_COUNTS "1,10,50,100"
 #define SMOKE_COUNTS "1,2"
 #define MEMORY_TARGET_KIB 64.0
@@ -76,21 +78,6 @@ on_signal (gpointer user_data)
 {
   interrupted = TRUE;
   return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-fail (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-fail (GError **error, const char *format, ...)
-{
-  va_list args;
-
-  va_start (args, format);
-  if (error != NULL && *error == NULL)
-    *error = g_error_new_valist (G_IO_ERROR, G_IO_ERROR_FAILED, format, args);
-  va_end (args);
-  return FALSE;
 }
 
 /* ---- Options -------------------------------------------------------------- */
@@ -111,58 +98,6 @@ typedef struct {
   GArray *counts;       /* guint */
   char *base_dir;       /* temporary; one runtime directory per VM in it */
 } Config;
-
-/* ---- Statistics ----------------------------------------------------------- */
-
-typedef struct {
-  double median, p10, p90, min, max;
-  guint n;
-} Summary;
-
-static int
-compare_double (gconstpointer a, gconstpointer b)
-{
-  double x = *(const double *) a, y = *(const double *) b;
-
-  return (x > y) - (x < y);
-}
-
-/* Nearest rank, as bench/report.py expects for p10/p90. */
-static double
-nearest_rank (const double *sorted, guint n, double q)
-{
-  guint rank = (guint) (q * n + 0.999999);
-
-  rank = CLAMP (rank, 1, n);
-  return sorted[rank - 1];
-}
-
-static Summary
-summarize (GArray *values)
-{
-  Summary s = { 0 };
-  g_autoptr(GArray) v = NULL;
-  const double *d;
-
-  s.n = values->len;
-  if (s.n == 0)
-    return s;
-  v = g_array_copy (values);
-  g_array_sort (v, compare_double);
-  d = (const double *) v->data;
-  s.median = s.n % 2 ? d[s.n / 2] : (d[s.n / 2 - 1] + d[s.n / 2]) / 2;
-  s.p10 = nearest_rank (d, s.n, 0.10);
-  s.p90 = nearest_rank (d, s.n, 0.90);
-  s.min = d[0];
-  s.max = d[s.n - 1];
-  return s;
-}
-
-static Summary
-summary_of_one (double value)
-{
-  return (Summary) { value, value, value, value, value, 1 };
-}
 
 /* ---- Process figures ------------------------------------------------------ */
 
@@ -390,8 +325,8 @@ wait_for (Predicate done, gconstpointer data, int timeout_s, gboolean honour_sig
   if (done (data))
     return TRUE;
   if (expired)
-    return fail (error, "timed out after %d s waiting for %s", timeout_s, what);
-  return fail (error, "interrupted by a signal while waiting for %s", what);
+    return bench_fail (error, "timed out after %d s waiting for %s", timeout_s, what);
+  return bench_fail (error, "interrupted by a signal while waiting for %s", what);
 }
 
 /* One timed state change of one VM: from the request to the event
@@ -635,7 +570,7 @@ warm_up (const Config *cfg, GError **error)
   stop_all (run, &r, FALSE);
   ok = ok && check_clean (run, &r);
   if (!ok && (error == NULL || *error == NULL))
-    fail (error, "warm-up VM: %s", r.failure != NULL ? r.failure : "failed");
+    bench_fail (error, "warm-up VM: %s", r.failure != NULL ? r.failure : "failed");
   run_free (run);
   count_result_clear (&r);
   return ok;
@@ -711,53 +646,28 @@ measure_count (const Config *cfg, guint n, CountResult *r)
 /* ---- Output --------------------------------------------------------------- */
 
 static void
-json_string (GString *out, const char *text)
-{
-  g_string_append_c (out, '"');
-  for (const char *p = text; *p != '\0'; p++)
-    {
-      if (*p == '"' || *p == '\\')
-        g_string_append_printf (out, "\\%c", *p);
-      else if ((guchar) *p < 0x20)
-        g_string_append_printf (out, "\\u%04x", (guchar) *p);
-      else
-        g_string_append_c (out, *p);
-    }
-  g_string_append_c (out, '"');
-}
-
-static void
-json_side (GString *out, Summary s)
-{
-  g_string_append_printf (out,
-                          "{\"name\": \"libuvm\", \"n\": %u, \"median\": %.3f, \"p10\": %.3f, \"p90\": %.3f, "
-                          "\"min\": %.3f, \"max\": %.3f}",
-                          s.n, s.median, s.p10, s.p90, s.min, s.max);
-}
-
-static void
 json_result (GString *out, gboolean *first, const char *id_prefix, guint n, const char *label,
-             const char *unit, Summary s, const char *target, const char *skipped)
+             const char *unit, BenchSummary s, const char *target, const char *skipped)
 {
   g_autofree char *id = g_strdup_printf ("%s_%u", id_prefix, n);
 
   g_string_append (out, *first ? "\n    " : ",\n    ");
   *first = FALSE;
   g_string_append (out, "{\"id\": ");
-  json_string (out, id);
+  bench_json_string (out, id);
   if (skipped != NULL)
     {
       g_string_append (out, ", \"skipped\": ");
-      json_string (out, skipped);
+      bench_json_string (out, skipped);
       g_string_append (out, "}");
       return;
     }
   g_string_append (out, ", \"label\": ");
-  json_string (out, label);
+  bench_json_string (out, label);
   g_string_append (out, ", \"unit\": ");
-  json_string (out, unit);
+  bench_json_string (out, unit);
   g_string_append (out, ", \"a\": ");
-  json_side (out, s);
+  bench_json_side (out, "libuvm", s);
   g_string_append (out, ", \"b\": null");
   if (target != NULL)
     g_string_append_printf (out, ", \"target\": %s", target);
@@ -773,11 +683,11 @@ write_json (const Config *cfg, const char *qemu_version, const char *note, const
   gboolean first = TRUE;
 
   uname (&uts);
-  json_string (out, qemu_version);
+  bench_json_string (out, qemu_version);
   g_string_append_printf (out, ", \"cpus\": %ld, \"kernel\": ", sysconf (_SC_NPROCESSORS_ONLN));
-  json_string (out, uts.release);
+  bench_json_string (out, uts.release);
   g_string_append (out, ", \"note\": ");
-  json_string (out, note);
+  bench_json_string (out, note);
   g_string_append (out, "},\n  \"results\": [");
   for (guint i = 0; i < n_results; i++)
     {
@@ -795,11 +705,11 @@ write_json (const Config *cfg, const char *qemu_version, const char *note, const
           skipped = g_strdup_printf ("%u of %u VMs started; %s", r->ready, r->n, r->failure ? r->failure : "failed");
           g_printerr ("bench-scale: N=%u: written as skipped: %s\n", r->n, skipped);
         }
-      json_result (out, &first, "scale_ready", r->n, l_ready, "ms", summary_of_one (r->ready_ms), NULL, skipped);
-      json_result (out, &first, "scale_event_latency", r->n, l_lat, "ms", summarize (r->latency_ms), NULL, skipped);
-      json_result (out, &first, "scale_memory_per_vm", r->n, l_mem, "KiB", summary_of_one (r->memory_per_vm_kib),
+      json_result (out, &first, "scale_ready", r->n, l_ready, "ms", bench_summary_of_one (r->ready_ms), NULL, skipped);
+      json_result (out, &first, "scale_event_latency", r->n, l_lat, "ms", bench_summarize (r->latency_ms, 1), NULL, skipped);
+      json_result (out, &first, "scale_memory_per_vm", r->n, l_mem, "KiB", bench_summary_of_one (r->memory_per_vm_kib),
                    mem_target, skipped);
-      json_result (out, &first, "scale_stop_all", r->n, l_stop, "ms", summary_of_one (r->stop_all_ms), NULL, skipped);
+      json_result (out, &first, "scale_stop_all", r->n, l_stop, "ms", bench_summary_of_one (r->stop_all_ms), NULL, skipped);
     }
   g_string_append (out, "\n  ]\n}\n");
   return g_file_set_contents (cfg->json_path, out->str, (gssize) out->len, error);
@@ -813,7 +723,7 @@ write_csv (const Config *cfg, const CountResult *results, guint n_results, GErro
   for (guint i = 0; i < n_results; i++)
     {
       const CountResult *r = &results[i];
-      Summary lat = summarize (r->latency_ms);
+      BenchSummary lat = bench_summarize (r->latency_ms, 1);
       char buf[5][G_ASCII_DTOSTR_BUF_SIZE];
 
       if (!r->complete)
@@ -861,7 +771,7 @@ print_report (const Config *cfg, const char *qemu_version, const char *limits_no
   for (guint i = 0; i < n_results; i++)
     {
       const CountResult *r = &results[i];
-      Summary lat = summarize (r->latency_ms), pause = summarize (r->pause_ms);
+      BenchSummary lat = bench_summarize (r->latency_ms, 1), pause = bench_summarize (r->pause_ms, 1);
 
       g_print ("| %4u | %5u | %9.1f | %9.3f | %9.3f | %9.3f | %9.3f | %10.1f | %9.1f | %8.1f | %9.1f | %-5s |\n",
                r->n, r->ready, r->ready_ms, lat.median, lat.p90, lat.max, pause.median, r->memory_per_vm_kib,
@@ -926,11 +836,11 @@ parse_counts (Config *cfg, GError **error)
       guint64 v;
 
       if (!g_ascii_string_to_unsigned (g_strstrip (parts[i]), 10, 1, 10000, &v, NULL))
-        return fail (error, "--counts: \"%s\" is not a count from 1 to 10000", parts[i]);
+        return bench_fail (error, "--counts: \"%s\" is not a count from 1 to 10000", parts[i]);
       g_array_append_vals (cfg->counts, &(guint) { (guint) v }, 1);
     }
   if (cfg->counts->len == 0)
-    return fail (error, "--counts is empty");
+    return bench_fail (error, "--counts is empty");
   return TRUE;
 }
 

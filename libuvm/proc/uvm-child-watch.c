@@ -2,6 +2,8 @@
 #include "proc/uvm-child-watch.h"
 #include "util/uvm-fd-watch.h"
 
+#include <uvm/uvm-error.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <sys/pidfd.h>
@@ -54,15 +56,25 @@ on_pidfd_readable (int fd, GIOCondition condition, gpointer user_data)
 
 UvmChildWatch *
 uvm_child_watch_new (GPid pid, int pidfd, GMainContext *context, UvmChildExitFunc func,
-                     gpointer user_data)
+                     gpointer user_data, GError **error)
 {
   UvmChildWatch *self = g_new0 (UvmChildWatch, 1);
+  g_autoptr(GError) watch_error = NULL;
 
   self->pid = pid;
   self->pidfd = pidfd;
   self->func = func;
   self->user_data = user_data;
-  self->watch = uvm_fd_watch_add (context, pidfd, G_IO_IN, on_pidfd_readable, self);
+  self->watch = uvm_fd_watch_add (context, pidfd, G_IO_IN, on_pidfd_readable, self, &watch_error);
+  if (self->watch == NULL)
+    {
+      /* An unwatched child would never be reported: none at all (killed
+       * and reaped by the free, as for any child still running). */
+      g_set_error (error, UVM_ERROR, UVM_ERROR_FAILED, "watching process %d: %s", (int) pid,
+                   watch_error->message);
+      uvm_child_watch_free (self);
+      return NULL;
+    }
   return self;
 }
 

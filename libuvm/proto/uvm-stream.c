@@ -65,8 +65,9 @@ struct _UvmStream {
 
   GQueue              outq;       /* of UvmStreamChunk, in push order */
   gboolean            writing_stopped;
-  /* A write error met inside a call, waiting for close_idle to close the
-   * stream; no more writes are tried meanwhile. */
+  /* A write error met inside a call (or the failure to watch the fd in
+   * uvm_stream_new()), waiting for close_idle to close the stream; no more
+   * writes are tried meanwhile. */
   GError             *write_error;
   GSource            *close_idle;
 };
@@ -410,6 +411,18 @@ on_deferred_close (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* Closes the stream with @error (taken) from an idle, for a failure met
+ * where the owner may not expect to be called back. */
+static void
+fail_later (UvmStream *stream, GError *error)
+{
+  GSource *idle = g_idle_source_new ();
+
+  stream->write_error = error;
+  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
+  stream->close_idle = attach_source (stream, idle, on_deferred_close, "deferred close of");
+}
+
 void
 uvm_stream_push (UvmStream *stream, UvmStreamChunk *chunk)
 {
@@ -430,14 +443,7 @@ uvm_stream_push (UvmStream *stream, UvmStreamChunk *chunk)
    * from inside: a write error only schedules the close. */
   if (stream->outq.head == chunk->link && may_write (stream) &&
       !write_queued (stream, &error_errno))
-    {
-      GSource *idle = g_idle_source_new ();
-
-      stream->write_error = write_error_new (stream, error_errno);
-      g_source_set_priority (idle, G_PRIORITY_DEFAULT);
-      stream->close_idle = attach_source (stream, idle, on_deferred_close,
-                                          "close after a write error on");
-    }
+    fail_later (stream, write_error_new (stream, error_errno));
   update_out_watch (stream);
 }
 
@@ -528,6 +534,7 @@ uvm_stream_new (int                       fd,
                 gpointer                  user_data)
 {
   UvmStream *stream;
+  g_autoptr(GError) watch_error = NULL;
   int flags;
 
   g_return_val_if_fail (fd >= 0, NULL);
@@ -551,7 +558,18 @@ uvm_stream_new (int                       fd,
   g_queue_init (&stream->outq);
 
   /* HUP and ERR wake us too (always), for a read that then sees EOF or the error. */
-  stream->watch = uvm_fd_watch_add (stream->context, fd, G_IO_IN, on_ready, stream);
+  stream->watch = uvm_fd_watch_add (stream->context, fd, G_IO_IN, on_ready, stream, &watch_error);
+  if (stream->watch == NULL)
+    {
+      /* Out of fds or memory: the stream cannot work, and ends as after an
+       * I/O error, from the main loop (the owner is not ready for a
+       * callback before this returns). */
+      GError *stream_error = g_error_new (UVM_ERROR, UVM_ERROR_FAILED, "watching %s: %s",
+                                          stream->label, watch_error->message);
+
+      g_debug ("%s", stream_error->message);
+      fail_later (stream, stream_error);
+    }
   return stream;
 }
 

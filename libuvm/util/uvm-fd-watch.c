@@ -138,7 +138,7 @@ static GSourceFuncs fd_loop_funcs = {
 };
 
 static FdLoop *
-fd_loop_get (GMainContext *context)
+fd_loop_get (GMainContext *context, GError **error)
 {
   FdLoop *loop;
   int epfd;
@@ -150,10 +150,16 @@ fd_loop_get (GMainContext *context)
   if (loop == NULL)
     {
       epfd = epoll_create1 (EPOLL_CLOEXEC);
-      /* Only out of fds or memory; GLib aborts the same way when it cannot
-       * make a context's wake-up fd. */
       if (epfd < 0)
-        g_error ("epoll_create1: %s", g_strerror (errno));
+        {
+          /* Out of fds or memory: the caller's to report, not ours to abort. */
+          int saved_errno = errno;
+
+          g_mutex_unlock (&loops_lock);
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                       "epoll_create1: %s", g_strerror (saved_errno));
+          return NULL;
+        }
 
       loop = (FdLoop *) g_source_new (&fd_loop_funcs, sizeof (FdLoop));
       loop->context = g_main_context_ref (context);
@@ -186,17 +192,22 @@ uvm_fd_watch_add (GMainContext  *context,
                   int            fd,
                   GIOCondition   condition,
                   UvmFdWatchFunc func,
-                  gpointer       user_data)
+                  gpointer       user_data,
+                  GError       **error)
 {
   UvmFdWatch *watch;
   FdLoop *loop;
+  int saved_errno;
 
   g_return_val_if_fail (fd >= 0, NULL);
   g_return_val_if_fail (func != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   if (context == NULL)
     context = g_main_context_default ();
-  loop = fd_loop_get (context);
+  loop = fd_loop_get (context, error);
+  if (loop == NULL)
+    return NULL;
 
   watch = g_new0 (UvmFdWatch, 1);
   watch->loop = loop;
@@ -208,14 +219,29 @@ uvm_fd_watch_add (GMainContext  *context,
   watch->refs = 1;
   loop->n_watches++;
 
-  if (!epoll_set (loop, EPOLL_CTL_ADD, watch) && errno == EEXIST)
+  if (epoll_set (loop, EPOLL_CTL_ADD, watch))
+    return watch;
+  if (errno == EEXIST)
     {
       /* epoll takes an fd once; a second watch on it goes in as a dup. */
       watch->reg_fd = fcntl (fd, F_DUPFD_CLOEXEC, 0);
-      if (watch->reg_fd < 0 || !epoll_set (loop, EPOLL_CTL_ADD, watch))
-        g_debug ("cannot watch fd %d: %s", fd, g_strerror (errno));
+      if (watch->reg_fd >= 0 && epoll_set (loop, EPOLL_CTL_ADD, watch))
+        return watch;
     }
-  return watch;
+
+  /* EBADF, EPERM (a regular file), ENOMEM, ENOSPC (max_user_watches),
+   * EMFILE for the dup: nothing to watch; undo, which also drops an epoll
+   * fd made for this watch alone. */
+  saved_errno = errno;
+  if (watch->reg_fd != fd && watch->reg_fd >= 0)
+    close (watch->reg_fd);
+  watch->reg_fd = -1;
+  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+               "watching fd %d: %s", fd, g_strerror (saved_errno));
+  watch->loop = NULL;
+  fd_loop_release (loop);
+  watch_unref (watch);
+  return NULL;
 }
 
 void

@@ -29,14 +29,21 @@ typedef struct _UvmFdWatch UvmFdWatch;
 typedef gboolean (*UvmFdWatchFunc) (int fd, GIOCondition condition, gpointer user_data);
 
 /* Watches @fd for @condition (G_IO_IN, G_IO_OUT, G_IO_PRI; may be 0 to park
- * the watch) in @context (NULL: the global default context).  Never NULL.
- * The watch is owned by the caller until uvm_fd_watch_remove() or until
- * @func returns G_SOURCE_REMOVE. */
+ * the watch) in @context (NULL: the global default context).  The watch is
+ * owned by the caller until uvm_fd_watch_remove() or until @func returns
+ * G_SOURCE_REMOVE.
+ *
+ * Returns NULL with @error set (G_FILE_ERROR, from errno) when the context
+ * has no epoll fd yet and epoll_create1() fails (out of fds or memory), or
+ * when epoll refuses @fd (a regular file, a closed fd, max_user_watches
+ * reached, or no fd left for the dup a second watch on @fd needs).
+ * Nothing is left behind then. */
 UvmFdWatch *uvm_fd_watch_add (GMainContext  *context,
                               int            fd,
                               GIOCondition   condition,
                               UvmFdWatchFunc func,
-                              gpointer       user_data);
+                              gpointer       user_data,
+                              GError       **error);
 
 void uvm_fd_watch_set_condition (UvmFdWatch *watch, GIOCondition condition);
 

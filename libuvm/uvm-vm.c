@@ -1289,7 +1289,13 @@ spawn_helper (UvmVm *self, const UvmPlanHelper *helper, const char *path, char *
   h->name = g_strdup (helper->binary);
   h->device_id = g_strdup (uvm_device_get_id (helper->device));
   h->network = g_strdup (uvm_network_get_name (uvm_device_get_network (helper->device)));
-  h->watch = uvm_child_watch_new (pid, pidfd, self->context, on_helper_exit, h);
+  h->watch = uvm_child_watch_new (pid, pidfd, self->context, on_helper_exit, h, error);
+  if (h->watch == NULL)
+    {
+      helper_free (h);
+      g_prefix_error (error, "%s: ", helper->what);
+      return FALSE;
+    }
   g_ptr_array_add (self->helpers, h);
   return TRUE;
 }
@@ -1416,7 +1422,9 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, char *const *helper_
     if (!uvm_spawn (&req, &pid, &pidfd, error))
       goto out;
   }
-  self->child = uvm_child_watch_new (pid, pidfd, self->context, on_child_exit, self);
+  self->child = uvm_child_watch_new (pid, pidfd, self->context, on_child_exit, self, error);
+  if (self->child == NULL)
+    goto out;
   *control_fd = connect_control_socket (self->control_path, error);
   if (*control_fd < 0)
     {

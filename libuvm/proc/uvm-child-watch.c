@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "proc/uvm-child-watch.h"
+#include "util/uvm-fd-watch.h"
+
+#include <uvm/uvm-error.h>
 
 #include <errno.h>
-#include <glib-unix.h>
 #include <signal.h>
 #include <sys/pidfd.h>
 #include <sys/wait.h>
@@ -17,7 +19,7 @@ struct _UvmChildWatch
   GPid pid;
   int pidfd;
   gboolean reaped;
-  GSource *source;
+  UvmFdWatch *watch;
   UvmChildExitFunc func;
   gpointer user_data;
 };
@@ -46,25 +48,33 @@ on_pidfd_readable (int fd, GIOCondition condition, gpointer user_data)
 
   if (!reap (self, WNOHANG, &code, &sig))
     return G_SOURCE_CONTINUE;
-  g_clear_pointer (&self->source, g_source_unref);
+  /* Now, while the pidfd is open: self may be freed below. */
+  g_clear_pointer (&self->watch, uvm_fd_watch_remove);
   self->func (code, sig, self->user_data);   /* may free self */
   return G_SOURCE_REMOVE;
 }
 
 UvmChildWatch *
 uvm_child_watch_new (GPid pid, int pidfd, GMainContext *context, UvmChildExitFunc func,
-                     gpointer user_data)
+                     gpointer user_data, GError **error)
 {
   UvmChildWatch *self = g_new0 (UvmChildWatch, 1);
+  g_autoptr(GError) watch_error = NULL;
 
   self->pid = pid;
   self->pidfd = pidfd;
   self->func = func;
   self->user_data = user_data;
-  self->source = g_unix_fd_source_new (pidfd, G_IO_IN);
-  g_source_set_callback (self->source, G_SOURCE_FUNC (on_pidfd_readable), self, NULL);
-  g_source_set_static_name (self->source, "uvm child watch");
-  g_source_attach (self->source, context);
+  self->watch = uvm_fd_watch_add (context, pidfd, G_IO_IN, on_pidfd_readable, self, &watch_error);
+  if (self->watch == NULL)
+    {
+      /* An unwatched child would never be reported: none at all (killed
+       * and reaped by the free, as for any child still running). */
+      g_set_error (error, UVM_ERROR, UVM_ERROR_FAILED, "watching process %d: %s", (int) pid,
+                   watch_error->message);
+      uvm_child_watch_free (self);
+      return NULL;
+    }
   return self;
 }
 
@@ -105,11 +115,7 @@ uvm_child_watch_free (UvmChildWatch *self)
 
   if (self == NULL)
     return;
-  if (self->source != NULL)
-    {
-      g_source_destroy (self->source);
-      g_clear_pointer (&self->source, g_source_unref);
-    }
+  g_clear_pointer (&self->watch, uvm_fd_watch_remove);
   if (!self->reaped)
     {
       pidfd_send_signal (self->pidfd, SIGKILL, NULL, 0);

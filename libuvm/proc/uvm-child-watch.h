@@ -14,9 +14,13 @@ typedef struct _UvmChildWatch UvmChildWatch;
  * ended it; @exit_signal is 0 otherwise. */
 typedef void (*UvmChildExitFunc) (int exit_code, int exit_signal, gpointer user_data);
 
-/* Takes ownership of @pidfd. */
+/* Takes ownership of @pidfd.  NULL with @error (UVM_ERROR_FAILED) when the
+ * pidfd cannot be watched (util/uvm-fd-watch.h: out of fds or memory);
+ * the child is then killed (SIGKILL) and reaped, and @pidfd closed, as
+ * by uvm_child_watch_free(): a child nobody watches must not run on. */
 UvmChildWatch *uvm_child_watch_new (GPid pid, int pidfd, GMainContext *context,
-                                    UvmChildExitFunc func, gpointer user_data);
+                                    UvmChildExitFunc func, gpointer user_data,
+                                    GError **error);
 /* FALSE with errno when the child is gone or the signal failed. */
 gboolean       uvm_child_watch_signal (UvmChildWatch *watch, int sig);
 GPid           uvm_child_watch_get_pid (UvmChildWatch *watch);

@@ -19,6 +19,7 @@
 #endif
 
 #include "proto/uvm-stream.h"
+#include "util/uvm-fd-watch.h"
 
 #include <uvm/uvm-error.h>
 
@@ -55,16 +56,18 @@ struct _UvmStream {
   UvmStreamCallbacks  callbacks;
   gpointer            user_data;
 
-  GSource            *in_source;
+  /* One watch for both directions (epoll takes an fd once): always
+   * G_IO_IN, plus G_IO_OUT exactly while something may be written. */
+  UvmFdWatch         *watch;
   guint8             *readbuf; /* UVM_STREAM_READ_CHUNK bytes */
   gsize               read_budget;
   gboolean            drain;
 
-  GSource            *out_source; /* only while something may be written */
   GQueue              outq;       /* of UvmStreamChunk, in push order */
   gboolean            writing_stopped;
-  /* A write error met inside a call, waiting for close_idle to close the
-   * stream; no more writes are tried meanwhile. */
+  /* A write error met inside a call (or the failure to watch the fd in
+   * uvm_stream_new()), waiting for close_idle to close the stream; no more
+   * writes are tried meanwhile. */
   GError             *write_error;
   GSource            *close_idle;
 };
@@ -219,7 +222,7 @@ uvm_stream_chunk_sent (const UvmStreamChunk *chunk)
   return chunk->offset == chunk->len;
 }
 
-static void update_out_source (UvmStream *stream);
+static void update_out_watch (UvmStream *stream);
 
 void
 uvm_stream_chunk_release (UvmStreamChunk *chunk)
@@ -242,7 +245,7 @@ uvm_stream_chunk_release (UvmStreamChunk *chunk)
     return;
   chunk_unqueue (chunk);
   /* The one behind it, if any, may be next now. */
-  update_out_source (stream);
+  update_out_watch (stream);
 }
 
 /* ---- closing ---------------------------------------------------------- */
@@ -258,8 +261,8 @@ uvm_stream_close (UvmStream *stream)
     return;
   stream->closed = TRUE;
 
-  destroy_source (&stream->in_source);
-  destroy_source (&stream->out_source);
+  /* Before close(): epoll must not keep a closed fd's registration. */
+  g_clear_pointer (&stream->watch, uvm_fd_watch_remove);
   destroy_source (&stream->close_idle);
   g_clear_error (&stream->write_error);
   if (stream->fd >= 0)
@@ -290,20 +293,20 @@ may_write (UvmStream *stream)
   return !stream->closed && !stream->writing_stopped && stream->write_error == NULL;
 }
 
-static gboolean on_writable (int fd, GIOCondition condition, gpointer user_data);
-
-/* Keeps a G_IO_OUT watch exactly while something can be written, so the
- * main loop does not spin on an always-writable socket. */
-static void
-update_out_source (UvmStream *stream)
+static gboolean
+wants_write (UvmStream *stream)
 {
-  gboolean want = may_write (stream) && stream->outq.length > 0;
+  return may_write (stream) && stream->outq.length > 0;
+}
 
-  if (want && stream->out_source == NULL)
-    stream->out_source = attach_source (stream, g_unix_fd_source_new (stream->fd, G_IO_OUT),
-                                        G_SOURCE_FUNC (on_writable), "write");
-  else if (!want)
-    destroy_source (&stream->out_source);
+/* Watches G_IO_OUT exactly while something can be written, so the main
+ * loop does not spin on an always-writable socket. */
+static void
+update_out_watch (UvmStream *stream)
+{
+  if (stream->watch != NULL)
+    uvm_fd_watch_set_condition (stream->watch,
+                                G_IO_IN | (wants_write (stream) ? G_IO_OUT : 0));
 }
 
 static ssize_t
@@ -380,12 +383,9 @@ write_error_new (UvmStream *stream, int error_errno)
   return error;
 }
 
-static gboolean
-on_writable (G_GNUC_UNUSED int          fd,
-             G_GNUC_UNUSED GIOCondition condition,
-             gpointer                   user_data)
+static void
+on_writable (UvmStream *stream)
 {
-  UvmStream *stream = user_data;
   int error_errno = 0;
 
   if (!write_queued (stream, &error_errno))
@@ -393,11 +393,10 @@ on_writable (G_GNUC_UNUSED int          fd,
       g_autoptr(GError) error = write_error_new (stream, error_errno);
 
       stream_fail (stream, error);
-      return G_SOURCE_REMOVE;
+      return;
     }
 
-  update_out_source (stream);
-  return G_SOURCE_CONTINUE;
+  update_out_watch (stream);
 }
 
 static gboolean
@@ -410,6 +409,18 @@ on_deferred_close (gpointer user_data)
   g_clear_pointer (&stream->close_idle, g_source_unref);
   stream_fail (stream, error);
   return G_SOURCE_REMOVE;
+}
+
+/* Closes the stream with @error (taken) from an idle, for a failure met
+ * where the owner may not expect to be called back. */
+static void
+fail_later (UvmStream *stream, GError *error)
+{
+  GSource *idle = g_idle_source_new ();
+
+  stream->write_error = error;
+  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
+  stream->close_idle = attach_source (stream, idle, on_deferred_close, "deferred close of");
 }
 
 void
@@ -432,15 +443,8 @@ uvm_stream_push (UvmStream *stream, UvmStreamChunk *chunk)
    * from inside: a write error only schedules the close. */
   if (stream->outq.head == chunk->link && may_write (stream) &&
       !write_queued (stream, &error_errno))
-    {
-      GSource *idle = g_idle_source_new ();
-
-      stream->write_error = write_error_new (stream, error_errno);
-      g_source_set_priority (idle, G_PRIORITY_DEFAULT);
-      stream->close_idle = attach_source (stream, idle, on_deferred_close,
-                                          "close after a write error on");
-    }
-  update_out_source (stream);
+    fail_later (stream, write_error_new (stream, error_errno));
+  update_out_watch (stream);
 }
 
 void
@@ -449,7 +453,7 @@ uvm_stream_stop_writing (UvmStream *stream)
   g_return_if_fail (stream != NULL);
 
   stream->writing_stopped = TRUE;
-  update_out_source (stream);
+  update_out_watch (stream);
 }
 
 /* ---- input ------------------------------------------------------------ */
@@ -487,16 +491,22 @@ read_available (UvmStream *stream, gboolean all)
   while (all && !stream->closed);
 }
 
+/* HUP and ERR come with either direction, as poll() reports them to
+ * both of GLib's fd sources; the read goes first and sees the EOF or the
+ * error, as when the read source was the older one. */
 static gboolean
-on_readable (G_GNUC_UNUSED int          fd,
-             G_GNUC_UNUSED GIOCondition condition,
-             gpointer                   user_data)
+on_ready (G_GNUC_UNUSED int fd,
+          GIOCondition      condition,
+          gpointer          user_data)
 {
   UvmStream *stream = user_data;
   gboolean keep;
 
   stream_ref (stream);
-  read_available (stream, stream->drain);
+  if (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+    read_available (stream, stream->drain);
+  if (condition & (G_IO_OUT | G_IO_HUP | G_IO_ERR) && wants_write (stream))
+    on_writable (stream);
   keep = !stream->closed;
   stream_unref (stream);
 
@@ -524,6 +534,7 @@ uvm_stream_new (int                       fd,
                 gpointer                  user_data)
 {
   UvmStream *stream;
+  g_autoptr(GError) watch_error = NULL;
   int flags;
 
   g_return_val_if_fail (fd >= 0, NULL);
@@ -546,9 +557,19 @@ uvm_stream_new (int                       fd,
   stream->read_budget = UVM_STREAM_READ_CHUNK;
   g_queue_init (&stream->outq);
 
-  /* HUP and ERR wake us too, for a read that then sees EOF or the error. */
-  stream->in_source = attach_source (stream, g_unix_fd_source_new (fd, G_IO_IN | G_IO_HUP | G_IO_ERR),
-                                     G_SOURCE_FUNC (on_readable), "read");
+  /* HUP and ERR wake us too (always), for a read that then sees EOF or the error. */
+  stream->watch = uvm_fd_watch_add (stream->context, fd, G_IO_IN, on_ready, stream, &watch_error);
+  if (stream->watch == NULL)
+    {
+      /* Out of fds or memory: the stream cannot work, and ends as after an
+       * I/O error, from the main loop (the owner is not ready for a
+       * callback before this returns). */
+      GError *stream_error = g_error_new (UVM_ERROR, UVM_ERROR_FAILED, "watching %s: %s",
+                                          stream->label, watch_error->message);
+
+      g_debug ("%s", stream_error->message);
+      fail_later (stream, stream_error);
+    }
   return stream;
 }
 

@@ -58,7 +58,10 @@ typedef struct {
                   gpointer      user_data);
   /* Optional.  The stream ended by itself: EOF (@error NULL), a read error
    * or a write error (UVM_ERROR_HYPERVISOR_DIED "reading from <label>: ..."
-   * or "writing to <label>: ...": the peer is gone).  It is already closed
+   * or "writing to <label>: ...": the peer is gone), or the fd could not be
+   * watched at all (UVM_ERROR_FAILED "watching <label>: ...", out of fds
+   * or memory; reported from the main loop, as write errors met inside
+   * uvm_stream_push() are).  It is already closed
    * when this runs.  Called at most once, and never after an explicit
    * uvm_stream_close() or uvm_stream_free(). */
   void (*closed) (UvmStream    *stream,
@@ -69,7 +72,8 @@ typedef struct {
 /* Takes ownership of @fd (made non-blocking and close-on-exec) and starts
  * reading it at once in the thread-default main context.  @label names the
  * fd in error messages and source names, e.g. "the QMP socket".
- * @callbacks is copied.  Never fails. */
+ * @callbacks is copied.  Never fails: when the fd cannot be watched,
+ * @callbacks.closed reports it from the main loop (see there). */
 UvmStream *uvm_stream_new (int                       fd,
                            const char               *label,
                            const UvmStreamCallbacks *callbacks,

@@ -996,21 +996,6 @@ measure_round_trips (const Config *cfg, const RawPlan *plan, Results *res, RawVm
 /* ---- Report ------------------------------------------------------------- */
 
 static char *
-first_line_of_command (const char *const *argv)
-{
-  g_autofree char *out = NULL;
-  char *nl;
-  int status = 0;
-
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
-                     &status, NULL) || out == NULL)
-    return g_strdup ("?");
-  if ((nl = strchr (out, '\n')) != NULL)
-    *nl = '\0';
-  return g_strdup (g_strstrip (out));
-}
-
-static char *
 cpu_model (void)
 {
   g_autofree char *text = NULL;
@@ -1137,17 +1122,9 @@ static gboolean
 write_json (const Config *cfg, const Row rows[N_ROWS], const char *qemu_version, const char *note,
             GError **error)
 {
-  g_autoptr(GString) out = g_string_new ("{\n  \"program\": \"bench-launch\",\n  \"environment\": {\"qemu\": ");
-  struct utsname uts;
+  g_autoptr(GString) out = bench_json_begin ("bench-launch", qemu_version, note);
   gboolean first = TRUE;
 
-  uname (&uts);
-  bench_json_string (out, qemu_version);
-  g_string_append_printf (out, ", \"cpus\": %ld, \"kernel\": ", sysconf (_SC_NPROCESSORS_ONLN));
-  bench_json_string (out, uts.release);
-  g_string_append (out, ", \"note\": ");
-  bench_json_string (out, note);
-  g_string_append (out, "},\n  \"results\": [");
   for (int i = 0; i < N_ROWS; i++)
     {
       const Row *row = &rows[i];
@@ -1183,8 +1160,7 @@ write_json (const Config *cfg, const Row rows[N_ROWS], const char *qemu_version,
         }
       g_string_append (out, "}");
     }
-  g_string_append (out, "\n  ]\n}\n");
-  return g_file_set_contents (cfg->json, out->str, (gssize) out->len, error);
+  return bench_json_finish (out, cfg->json, error);
 }
 
 /* Returns whether the targets were met; *@json_ok: whether --json, if
@@ -1193,7 +1169,7 @@ static gboolean
 report (const Config *cfg, const Results *res, const char *lib_command_line, gboolean same_argv,
         gboolean *json_ok)
 {
-  g_autofree char *qemu_version = first_line_of_command ((const char *const[]) { cfg->qemu_path, "--version", NULL });
+  g_autofree char *qemu_version = bench_first_line_of_command ((const char *const[]) { cfg->qemu_path, "--version", NULL });
   g_autofree char *cpu = cpu_model ();
   g_autofree char *note = NULL;
   BenchSummary ls = summarize (&res->lib_start, 1e6), rs = summarize (&res->raw_start, 1e6);
@@ -1477,28 +1453,14 @@ main (int argc, char **argv)
     "and the libuvm/raw ratio.  bench/run-bench.sh builds the test guest and\n"
     "runs this.\n");
   g_option_context_add_main_entries (options, entries, NULL);
-  if (!g_option_context_parse (options, &argc, &argv, &error))
-    {
-      g_printerr ("bench-launch: %s\n", error->message);
-      return 2;
-    }
-  if (cfg.kernel == NULL)
-    cfg.kernel = g_strdup (g_getenv ("UVM_BENCH_KERNEL"));
-  if (cfg.initramfs == NULL)
-    cfg.initramfs = g_strdup (g_getenv ("UVM_BENCH_INITRAMFS"));
-  if (cfg.cmdline == NULL)
-    cfg.cmdline = g_strdup ("console=ttyS0 quiet");
+  if (!bench_parse_command_line (options, "bench-launch", "bench/run-bench.sh", &argc, &argv, &cfg.kernel,
+                                 &cfg.initramfs, &cfg.cmdline))
+    return 2;
   if (cfg.smoke)
     {
       cfg.rounds = 1;
       cfg.round_trips = 5;
       cfg.warmup = 0;
-    }
-  if (cfg.kernel == NULL || cfg.initramfs == NULL)
-    {
-      g_printerr ("bench-launch: --kernel and --initramfs (or UVM_BENCH_KERNEL and "
-                  "UVM_BENCH_INITRAMFS) are required; bench/run-bench.sh builds a guest\n");
-      return 2;
     }
   if (cfg.rounds < 1 || cfg.round_trips < 1 || cfg.warmup < 0 || cfg.block < 1 || cfg.settle_s < 0)
     {

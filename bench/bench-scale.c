@@ -149,20 +149,6 @@ have_children (void)
   return TRUE;   /* 0: children exist (exited or not) */
 }
 
-static char *
-first_line_of_command (const char *const *argv)
-{
-  g_autofree char *out = NULL;
-  char *nl;
-
-  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL,
-                     NULL, &out, NULL, NULL, NULL) || out == NULL)
-    return g_strdup ("?");
-  if ((nl = strchr (out, '\n')) != NULL)
-    *nl = '\0';
-  return g_strdup (g_strstrip (out));
-}
-
 /* ---- VMs -------------------------------------------------------------- */
 
 typedef struct Run Run;
@@ -678,17 +664,9 @@ static gboolean
 write_json (const Config *cfg, const char *qemu_version, const char *note, const CountResult *results,
             guint n_results, GError **error)
 {
-  g_autoptr(GString) out = g_string_new ("{\n  \"program\": \"bench-scale\",\n  \"environment\": {\"qemu\": ");
-  struct utsname uts;
+  g_autoptr(GString) out = bench_json_begin ("bench-scale", qemu_version, note);
   gboolean first = TRUE;
 
-  uname (&uts);
-  bench_json_string (out, qemu_version);
-  g_string_append_printf (out, ", \"cpus\": %ld, \"kernel\": ", sysconf (_SC_NPROCESSORS_ONLN));
-  bench_json_string (out, uts.release);
-  g_string_append (out, ", \"note\": ");
-  bench_json_string (out, note);
-  g_string_append (out, "},\n  \"results\": [");
   for (guint i = 0; i < n_results; i++)
     {
       const CountResult *r = &results[i];
@@ -711,8 +689,7 @@ write_json (const Config *cfg, const char *qemu_version, const char *note, const
                    mem_target, skipped);
       json_result (out, &first, "scale_stop_all", r->n, l_stop, "ms", bench_summary_of_one (r->stop_all_ms), NULL, skipped);
     }
-  g_string_append (out, "\n  ]\n}\n");
-  return g_file_set_contents (cfg->json_path, out->str, (gssize) out->len, error);
+  return bench_json_finish (out, cfg->json_path, error);
 }
 
 static gboolean
@@ -897,25 +874,11 @@ main (int argc, char **argv)
     "resume -> event callback latency per VM with all N up, and a forced stop\n"
     "of all N at once.  Prints a Markdown table; --json and --csv write files.\n");
   g_option_context_add_main_entries (options, entries, NULL);
-  if (!g_option_context_parse (options, &argc, &argv, &error))
-    {
-      g_printerr ("bench-scale: %s\n", error->message);
-      return 2;
-    }
-  if (cfg.kernel == NULL)
-    cfg.kernel = g_strdup (g_getenv ("UVM_BENCH_KERNEL"));
-  if (cfg.initramfs == NULL)
-    cfg.initramfs = g_strdup (g_getenv ("UVM_BENCH_INITRAMFS"));
-  if (cfg.cmdline == NULL)
-    cfg.cmdline = g_strdup ("console=ttyS0 quiet");
+  if (!bench_parse_command_line (options, "bench-scale", "tests/guest/build-guest.sh", &argc, &argv, &cfg.kernel,
+                                 &cfg.initramfs, &cfg.cmdline))
+    return 2;
   if (cfg.counts_text == NULL)
     cfg.counts_text = g_strdup (cfg.smoke ? SMOKE_COUNTS : DEFAULT_COUNTS);
-  if (cfg.kernel == NULL || cfg.initramfs == NULL)
-    {
-      g_printerr ("bench-scale: --kernel and --initramfs (or UVM_BENCH_KERNEL and UVM_BENCH_INITRAMFS) "
-                  "are required; tests/guest/build-guest.sh builds a guest\n");
-      return 2;
-    }
   if (cfg.event_rounds < 1 || cfg.memory_mib < 64)
     {
       g_printerr ("bench-scale: --event-rounds must be at least 1 and --memory at least 64\n");
@@ -933,7 +896,7 @@ main (int argc, char **argv)
   g_unix_signal_add (SIGTERM, on_signal, NULL);
   g_unix_signal_add (SIGHUP, on_signal, NULL);
   limits = raise_nofile ();
-  qemu_version = first_line_of_command ((const char *const[]) { cfg.qemu ? cfg.qemu : "qemu-system-x86_64", "--version", NULL });
+  qemu_version = bench_first_line_of_command ((const char *const[]) { cfg.qemu ? cfg.qemu : "qemu-system-x86_64", "--version", NULL });
 
   /* Short: the control sockets' paths must fit in sun_path. */
   cfg.base_dir = g_dir_make_tmp ("uvm-scale-XXXXXX", &error);

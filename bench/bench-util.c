@@ -2,7 +2,11 @@
 #include "bench-util.h"
 
 #include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gio/gio.h>
 
@@ -25,6 +29,46 @@ bench_fail (GError **error, const char *format, ...)
     *error = g_error_new_valist (G_IO_ERROR, G_IO_ERROR_FAILED, format, args);
   va_end (args);
   return FALSE;
+}
+
+gboolean
+bench_parse_command_line (GOptionContext *options, const char *program, const char *guest_hint,
+                          int *argc, char ***argv, char **kernel, char **initramfs, char **cmdline)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!g_option_context_parse (options, argc, argv, &error))
+    {
+      g_printerr ("%s: %s\n", program, error->message);
+      return FALSE;
+    }
+  if (*kernel == NULL)
+    *kernel = g_strdup (g_getenv ("UVM_BENCH_KERNEL"));
+  if (*initramfs == NULL)
+    *initramfs = g_strdup (g_getenv ("UVM_BENCH_INITRAMFS"));
+  if (*cmdline == NULL)
+    *cmdline = g_strdup ("console=ttyS0 quiet");
+  if (*kernel == NULL || *initramfs == NULL)
+    {
+      g_printerr ("%s: --kernel and --initramfs (or UVM_BENCH_KERNEL and UVM_BENCH_INITRAMFS) "
+                  "are required; %s builds a guest\n", program, guest_hint);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+char *
+bench_first_line_of_command (const char *const *argv)
+{
+  g_autofree char *out = NULL;
+  char *nl;
+
+  if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH | G_SPAWN_STDERR_TO_DEV_NULL, NULL,
+                     NULL, &out, NULL, NULL, NULL) || out == NULL)
+    return g_strdup ("?");
+  if ((nl = strchr (out, '\n')) != NULL)
+    *nl = '\0';
+  return g_strdup (g_strstrip (out));
 }
 
 static int
@@ -96,6 +140,31 @@ bench_json_number (GString *out, double value)
   char buf[G_ASCII_DTOSTR_BUF_SIZE];
 
   g_string_append (out, g_ascii_formatd (buf, sizeof buf, "%.3f", value));
+}
+
+GString *
+bench_json_begin (const char *program, const char *qemu_version, const char *note)
+{
+  GString *out = g_string_new ("{\n  \"program\": ");
+  struct utsname uts;
+
+  uname (&uts);
+  bench_json_string (out, program);
+  g_string_append (out, ",\n  \"environment\": {\"qemu\": ");
+  bench_json_string (out, qemu_version);
+  g_string_append_printf (out, ", \"cpus\": %ld, \"kernel\": ", sysconf (_SC_NPROCESSORS_ONLN));
+  bench_json_string (out, uts.release);
+  g_string_append (out, ", \"note\": ");
+  bench_json_string (out, note);
+  g_string_append (out, "},\n  \"results\": [");
+  return out;
+}
+
+gboolean
+bench_json_finish (GString *out, const char *path, GError **error)
+{
+  g_string_append (out, "\n  ]\n}\n");
+  return g_file_set_contents (path, out->str, (gssize) out->len, error);
 }
 
 void

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* bench-util: what bench-launch, bench-scale and bench-raw-rest share: the
- * clock, the GError helper, the summary of a series of samples, and the
- * writers of the result file bench/report.py reads. */
+ * clock, the GError helper, the command line's guest options, the summary
+ * of a series of samples, and the writers of the result file bench/report.py
+ * reads. */
 #pragma once
 
 #include <glib.h>
@@ -13,6 +14,19 @@ gint64 bench_now_ns (void);
  * G_IO_ERROR_FAILED with the formatted message.  Always returns FALSE, so
  * that `return bench_fail (error, ...);` reads as a failure. */
 gboolean bench_fail (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+/* Parses @argv with @options (its entries already added), then fills what
+ * the command line left NULL: *@kernel and *@initramfs from
+ * $UVM_BENCH_KERNEL and $UVM_BENCH_INITRAMFS, *@cmdline with the default
+ * console line.  On a parse error or without a kernel and initramfs, prints
+ * why to stderr, prefixed with @program and ending in @guest_hint (what
+ * builds a guest), and returns FALSE: exit with 2. */
+gboolean bench_parse_command_line (GOptionContext *options, const char *program, const char *guest_hint,
+                                   int *argc, char ***argv, char **kernel, char **initramfs, char **cmdline);
+
+/* The first line @argv (searched in PATH) writes to stdout, stripped, or
+ * "?" if it cannot be run.  Free with g_free(). */
+char *bench_first_line_of_command (const char *const *argv);
 
 /* A series of samples as the result file states it; all zero when n is 0. */
 typedef struct {
@@ -39,6 +53,15 @@ void bench_json_string (GString *out, const char *text);
 
 /* Appends @value with three decimals and a '.' whatever the locale. */
 void bench_json_number (GString *out, double value);
+
+/* A new result file, open up to its "results" array: {"program": @program,
+ * "environment": {"qemu": @qemu_version, "cpus": online CPUs, "kernel":
+ * this host's release, "note": @note}, "results": [ ... */
+GString *bench_json_begin (const char *program, const char *qemu_version, const char *note);
+
+/* Closes the "results" array and the object bench_json_begin() opened in
+ * @out and writes @out to @path. */
+gboolean bench_json_finish (GString *out, const char *path, GError **error);
 
 /* Appends one side of a result, {"name": @name, "n": ..., "median": ...,
  * "p10": ..., "p90": ..., "min": ..., "max": ...}. */

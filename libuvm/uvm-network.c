@@ -363,49 +363,65 @@ write_sysctl (const char *path, const char *value, GError **error)
                         ? " needs CAP_NET_ADMIN" : "", local->message);
 }
 
+/* A new non-persistent tap @tap, enslaved to @bridge (an isolated port
+ * for a @workstation: it reaches only non-isolated ports, its gateway) and
+ * up; its queue fd, or -1.  On failure the tap is gone with the fd. */
+static int
+open_bridge_port (UvmNetlink *nl, const char *tap, const char *bridge, gboolean workstation,
+                  GError **error)
+{
+  int fd = uvm_netlink_create_tap (nl, tap, error);
+
+  if (fd >= 0 &&
+      (!uvm_netlink_set_master (nl, tap, bridge, error) ||
+       (workstation && !uvm_netlink_set_port_isolated (nl, tap, TRUE, error)) ||
+       !uvm_netlink_set_up (nl, tap, TRUE, error)))
+    uvm_close_fd (&fd);
+  return fd;
+}
+
 /* A member of a host-bridge network: a new tap on the host's bridge. */
 static int
-open_host_bridge_tap (UvmNetwork *network, UvmDevice *device, const char *vm_name,
-                      gboolean workstation, GError **error)
+open_host_bridge_tap (UvmNetwork *network, const char *tap, gboolean workstation, GError **error)
 {
   g_autoptr(UvmNetlink) nl = NULL;
-  g_autofree char *tap = uvm_network_member_tap_name (network, device, vm_name);
   GError *local = NULL;
   int fd = -1;
 
   nl = uvm_netlink_open (&local);
-  if (nl == NULL)
-    goto fail;
-  if (!uvm_netlink_link_exists (nl, network->host_bridge))
-    {
-      uvm_set_error (&local, UVM_ERROR_START_FAILED, "host bridge '%s' does not exist",
-                     network->host_bridge);
-      goto fail;
-    }
-  fd = uvm_netlink_create_tap (nl, tap, &local);
+  if (nl != NULL && !uvm_netlink_link_exists (nl, network->host_bridge))
+    uvm_set_error (&local, UVM_ERROR_START_FAILED, "host bridge '%s' does not exist",
+                   network->host_bridge);
+  else if (nl != NULL)
+    fd = open_bridge_port (nl, tap, network->host_bridge, workstation, &local);
   if (fd < 0)
-    goto fail;
-  if (!uvm_netlink_set_master (nl, tap, network->host_bridge, &local) ||
-      (workstation && !uvm_netlink_set_port_isolated (nl, tap, TRUE, &local)) ||
-      !uvm_netlink_set_up (nl, tap, TRUE, &local))
-    goto fail;
+    {
+      g_prefix_error (&local, "network '%s' (taps on host bridge '%s'): ", network->name,
+                      network->host_bridge);
+      g_propagate_error (error, local);
+    }
   return fd;
+}
 
-fail:
-  uvm_close_fd (&fd);
-  g_prefix_error (&local, "network '%s' (taps on host bridge '%s'): ", network->name,
-                  network->host_bridge);
-  g_propagate_error (error, local);
-  return -1;
+/* The NAT table goes; the tap (and with it its address) went with the
+ * hypervisor's last fd. */
+static void
+release_nat (UvmNetwork *network)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!uvm_nft_delete_table (network->nat_table, &error))
+    g_warning ("uplink '%s': %s", network->name, error->message);
+  g_clear_pointer (&network->nat_table, g_free);
+  network->nat_user = NULL;
 }
 
 /* A tap+NAT uplink: a new tap with the host side address, forwarding of
  * what comes in on it, and the masquerading table. */
 static int
-open_nat_tap (UvmNetwork *network, UvmDevice *device, const char *vm_name, GError **error)
+open_nat_tap (UvmNetwork *network, UvmDevice *device, const char *tap, GError **error)
 {
   g_autoptr(UvmNetlink) nl = NULL;
-  g_autofree char *tap = uvm_network_member_tap_name (network, device, vm_name);
   g_autofree char *table = uvm_network_nat_table_name (tap);
   g_autofree char *forwarding = g_strdup_printf ("/proc/sys/net/ipv4/conf/%s/forwarding", tap);
   GError *local = NULL;
@@ -417,9 +433,9 @@ open_nat_tap (UvmNetwork *network, UvmDevice *device, const char *vm_name, GErro
                      "member's hypervisor holds it");
       goto fail;
     }
-  if (host_has_address ("10.0.2.2"))
+  if (host_has_address (UVM_TAP_NAT_HOST))
     {
-      uvm_set_error (&local, UVM_ERROR_BUSY, "10.0.2.2 is an address of this host (network "
+      uvm_set_error (&local, UVM_ERROR_BUSY, UVM_TAP_NAT_HOST " is an address of this host (network "
                      "namespace) already: another tap+NAT uplink, or a local network using "
                      "10.0.2.0/24");
       goto fail;
@@ -438,7 +454,7 @@ open_nat_tap (UvmNetwork *network, UvmDevice *device, const char *vm_name, GErro
   network->nat_table = g_steal_pointer (&table);
   if (!uvm_netlink_set_up (nl, tap, TRUE, &local))
     {
-      uvm_network_release_bridge_tap (network, device);
+      release_nat (network);
       goto fail;
     }
   return fd;
@@ -480,20 +496,17 @@ prefix_network_error (UvmNetwork *network, GError **error, GError *local)
   return FALSE;
 }
 
-int
-uvm_network_open_bridge_tap (UvmNetwork *network, UvmDevice *device, const char *vm_name,
-                             gboolean workstation, GError **error)
+/* A member of an isolated network built as a bridge: the bridge (made by
+ * its first user) and a new tap on it. */
+static int
+open_isolated_bridge_tap (UvmNetwork *network, UvmDevice *device, const char *tap,
+                          gboolean workstation, GError **error)
 {
   g_autoptr(UvmNetlink) nl = NULL;
   g_autofree char *bridge = uvm_network_bridge_name (network);
-  g_autofree char *tap = uvm_network_member_tap_name (network, device, vm_name);
   GError *local = NULL;
   int fd = -1;
 
-  if (network->kind == UVM_NETWORK_BRIDGE)
-    return open_host_bridge_tap (network, device, vm_name, workstation, error);
-  if (network->kind == UVM_NETWORK_UPLINK)
-    return open_nat_tap (network, device, vm_name, error);
   if (network->link_fds[0] >= 0)
     {
       uvm_set_error (error, UVM_ERROR_BUSY,
@@ -517,48 +530,54 @@ uvm_network_open_bridge_tap (UvmNetwork *network, UvmDevice *device, const char 
           !uvm_netlink_set_up (nl, bridge, TRUE, &local))
         goto fail;
     }
-  fd = uvm_netlink_create_tap (nl, tap, &local);
+  fd = open_bridge_port (nl, tap, bridge, workstation, &local);
   if (fd < 0)
-    goto fail;
-  if (!uvm_netlink_set_master (nl, tap, bridge, &local) ||
-      (workstation && !uvm_netlink_set_port_isolated (nl, tap, TRUE, &local)) ||
-      !uvm_netlink_set_up (nl, tap, TRUE, &local))
     goto fail;
   if (!g_ptr_array_find (network->bridge_users, device, NULL))
     g_ptr_array_add (network->bridge_users, device);
   return fd;
 
 fail:
-  uvm_close_fd (&fd);     /* a non-persistent tap vanishes with it */
   delete_bridge_if_unused (network, nl);
   prefix_network_error (network, error, local);
   return -1;
 }
 
+int
+uvm_network_open_lib_tap (UvmNetwork *network, UvmDevice *device, const char *vm_name,
+                          gboolean workstation, GError **error)
+{
+  g_autofree char *tap = uvm_network_member_tap_name (network, device, vm_name);
+
+  switch (network->kind)
+    {
+    case UVM_NETWORK_BRIDGE:
+      return open_host_bridge_tap (network, tap, workstation, error);
+    case UVM_NETWORK_UPLINK:
+      return open_nat_tap (network, device, tap, error);
+    case UVM_NETWORK_ISOLATED:
+      return open_isolated_bridge_tap (network, device, tap, workstation, error);
+    default:
+      uvm_set_error (error, UVM_ERROR_UNSUPPORTED, "network '%s': the library makes no tap "
+                     "for this kind", network->name);
+      return -1;
+    }
+}
+
 void
-uvm_network_release_bridge_tap (UvmNetwork *network, UvmDevice *device)
+uvm_network_release_lib_tap (UvmNetwork *network, UvmDevice *device)
 {
   if (network->nat_user == device && device != NULL)
-    {
-      g_autoptr(GError) error = NULL;
-
-      /* The tap (and with it its address) went with the last fd. */
-      if (!uvm_nft_delete_table (network->nat_table, &error))
-        g_warning ("uplink '%s': %s", network->name, error->message);
-      g_clear_pointer (&network->nat_table, g_free);
-      network->nat_user = NULL;
-      return;
-    }
-  if (!g_ptr_array_remove (network->bridge_users, device))
-    return;
-  delete_bridge_if_unused (network, NULL);
+    release_nat (network);
+  else if (g_ptr_array_remove (network->bridge_users, device))
+    delete_bridge_if_unused (network, NULL);
 }
 
 void
 uvm_network_remove_member (UvmNetwork *network, UvmDevice *device)
 {
   g_ptr_array_remove (network->members, device);
-  uvm_network_release_bridge_tap (network, device);
+  uvm_network_release_lib_tap (network, device);
   for (guint i = 0; i < G_N_ELEMENTS (network->link_owner); i++)
     if (network->link_owner[i] == device)
       network->link_owner[i] = NULL;

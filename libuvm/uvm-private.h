@@ -48,16 +48,20 @@ char    *uvm_network_member_tap_name (UvmNetwork *network, UvmDevice *device, co
 gboolean uvm_network_uses_lib_tap  (UvmNetwork *network, UvmHypervisor hypervisor);
 /* The nftables table of a tap+NAT uplink ("uvm_" + tap name). */
 char    *uvm_network_nat_table_name (const char *tap);
-#define UVM_TAP_NAT_HOST_CIDR "10.0.2.2/24"
+#define UVM_TAP_NAT_HOST "10.0.2.2"
+#define UVM_TAP_NAT_HOST_CIDR UVM_TAP_NAT_HOST "/24"
 #define UVM_TAP_NAT_SUBNET "10.0.2.0/24"
-/* Creates the bridge if @device is its first user, then a non-persistent
- * tap for @device enslaved to it (isolated port for a @workstation), and
- * returns the tap's queue fd (the caller owns it), or -1. */
-int      uvm_network_open_bridge_tap (UvmNetwork *network, UvmDevice *device, const char *vm_name,
-                                      gboolean workstation, GError **error);
-/* @device's hypervisor is gone: when it was the bridge's last user, the
- * bridge is deleted.  A no-op for a device that holds no tap. */
-void     uvm_network_release_bridge_tap (UvmNetwork *network, UvmDevice *device);
+/* The tap the library makes for @device (UVM_PLAN_FD_LIB_TAP), by kind:
+ * isolated (the network's bridge, made by its first user), host bridge,
+ * or tap+NAT uplink (host address, forwarding, NAT table).  A
+ * non-persistent tap, an isolated bridge port for a @workstation; returns
+ * its queue fd (the caller owns it), or -1. */
+int      uvm_network_open_lib_tap  (UvmNetwork *network, UvmDevice *device, const char *vm_name,
+                                    gboolean workstation, GError **error);
+/* @device's hypervisor is gone (its tap with it): the NAT table of an
+ * uplink goes; the bridge of an isolated network goes with its last user.
+ * A no-op for a device that holds no tap. */
+void     uvm_network_release_lib_tap (UvmNetwork *network, UvmDevice *device);
 
 /* The uplink mode a VM of @hypervisor gets: the one set, or AUTO resolved
  * (qemu: USER, cloud-hypervisor: TAP_NAT).  AUTO for non-uplinks. */

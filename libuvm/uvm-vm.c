@@ -1026,7 +1026,7 @@ finish_run (UvmVm *self)
     {
       UvmNetwork *net = uvm_device_get_network (g_ptr_array_index (self->devices, i));
       if (net != NULL)
-        uvm_network_release_bridge_tap (net, g_ptr_array_index (self->devices, i));
+        uvm_network_release_lib_tap (net, g_ptr_array_index (self->devices, i));
     }
   self->stop_phase = STOP_IDLE;
 }
@@ -1378,9 +1378,9 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, char *const *helper_
         case UVM_PLAN_FD_LIB_TAP:
           /* A workstation's port is isolated: it reaches only the
            * non-isolated ports (its gateway), never another workstation. */
-          sfd.source = uvm_network_open_bridge_tap (uvm_device_get_network (pfd->device),
-                                                    pfd->device, self->name,
-                                                    self->gateway != NULL, error);
+          sfd.source = uvm_network_open_lib_tap (uvm_device_get_network (pfd->device),
+                                                 pfd->device, self->name,
+                                                 self->gateway != NULL, error);
           break;
         }
       if (sfd.source < 0)

@@ -347,22 +347,6 @@ host_has_address (const char *addr)
   return found;
 }
 
-static gboolean
-write_sysctl (const char *path, const char *value, GError **error)
-{
-  g_autoptr(GError) local = NULL;
-
-  if (g_file_set_contents_full (path, value, -1, G_FILE_SET_CONTENTS_NONE, 0644, &local))
-    return TRUE;
-  return uvm_set_error (error, g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_ACCES) ||
-                               g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_PERM)
-                               ? UVM_ERROR_PERMISSION : UVM_ERROR_FAILED,
-                        "writing %s%s: %s", path,
-                        g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_ACCES) ||
-                        g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_PERM)
-                        ? " needs CAP_NET_ADMIN" : "", local->message);
-}
-
 /* A new non-persistent tap @tap, enslaved to @bridge (an isolated port
  * for a @workstation: it reaches only non-isolated ports, its gateway) and
  * up; its queue fd, or -1.  On failure the tap is gone with the fd. */
@@ -423,7 +407,6 @@ open_nat_tap (UvmNetwork *network, UvmDevice *device, const char *tap, GError **
 {
   g_autoptr(UvmNetlink) nl = NULL;
   g_autofree char *table = uvm_network_nat_table_name (tap);
-  g_autofree char *forwarding = g_strdup_printf ("/proc/sys/net/ipv4/conf/%s/forwarding", tap);
   GError *local = NULL;
   int fd = -1;
 
@@ -447,7 +430,7 @@ open_nat_tap (UvmNetwork *network, UvmDevice *device, const char *tap, GError **
   if (fd < 0)
     goto fail;
   if (!uvm_netlink_add_address (nl, tap, UVM_TAP_NAT_HOST_CIDR, &local) ||
-      !write_sysctl (forwarding, "1", &local) ||
+      !uvm_netlink_set_ipv4_forwarding (nl, tap, TRUE, &local) ||
       !uvm_nft_add_masquerade (table, tap, UVM_TAP_NAT_SUBNET, &local))
     goto fail;
   network->nat_user = device;

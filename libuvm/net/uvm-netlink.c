@@ -712,12 +712,14 @@ uvm_netlink_get_netns_id (UvmNetlink *nl, GError **error)
 
 /* ---- sealing the host side ------------------------------------------------ */
 
-/* What the IPv4 side of a sealed link is set to (see the header). */
-static const struct
+typedef struct
 {
   guint16 id;
   guint32 value;
-} sealed_ipv4_conf[] = {
+} Ipv4Conf;
+
+/* What the IPv4 side of a sealed link is set to (see the header). */
+static const Ipv4Conf sealed_ipv4_conf[] = {
   { IPV4_DEVCONF_ARP_IGNORE, 8 },   /* do not reply for any local address */
   { IPV4_DEVCONF_RP_FILTER, 1 },    /* strict: nothing routes back over it */
 };
@@ -753,15 +755,50 @@ write_sysctl (const char *path, const char *text, const char *what, GError **err
                         g_strerror (saved));
 }
 
+/* One RTM_SETLINK: @flags within @change, and per-link IPv4 settings
+ * (IFLA_AF_SPEC / AF_INET / IFLA_INET_CONF). */
+static gboolean
+set_link_ipv4 (UvmNetlink *nl, const char *name, unsigned change, unsigned flags,
+               const Ipv4Conf *conf, guint n_conf, const char *what, GError **error)
+{
+  struct nlmsghdr *nlh = nl_link_request (nl, RTM_SETLINK, 0, name);
+  struct ifinfomsg *ifm = mnl_nlmsg_get_payload (nlh);
+  struct nlattr *af_spec, *inet, *nest;
+
+  ifm->ifi_change = change;
+  ifm->ifi_flags = flags;
+  af_spec = mnl_attr_nest_start (nlh, IFLA_AF_SPEC);
+  inet = mnl_attr_nest_start (nlh, AF_INET);
+  nest = mnl_attr_nest_start (nlh, IFLA_INET_CONF);
+  for (guint i = 0; i < n_conf; i++)
+    mnl_attr_put_u32 (nlh, conf[i].id, conf[i].value);
+  mnl_attr_nest_end (nlh, nest);
+  mnl_attr_nest_end (nlh, inet);
+  mnl_attr_nest_end (nlh, af_spec);
+  return nl_run (nl, nlh, what, name, error);
+}
+
+gboolean
+uvm_netlink_set_ipv4_forwarding (UvmNetlink *nl, const char *name, gboolean on, GError **error)
+{
+  const Ipv4Conf conf = { IPV4_DEVCONF_FORWARDING, on ? 1 : 0 };
+  g_autofree char *what = NULL;
+
+  g_return_val_if_fail (nl != NULL, FALSE);
+  g_return_val_if_fail (name != NULL, FALSE);
+
+  if (!check_name (name, error))
+    return FALSE;
+  what = g_strdup_printf ("setting IPv4 forwarding on '%s'", name);
+  return set_link_ipv4 (nl, name, 0, 0, &conf, 1, what, error);
+}
+
 gboolean
 uvm_netlink_seal_host_side (UvmNetlink *nl, const char *name, GError **error)
 {
   g_autofree char *what = NULL;
   g_autofree char *netns = NULL;
   g_autofree char *path = NULL;
-  struct nlmsghdr *nlh;
-  struct ifinfomsg *ifm;
-  struct nlattr *af_spec, *inet, *conf;
 
   g_return_val_if_fail (nl != NULL, FALSE);
   g_return_val_if_fail (name != NULL, FALSE);
@@ -770,19 +807,8 @@ uvm_netlink_seal_host_side (UvmNetlink *nl, const char *name, GError **error)
     return FALSE;
   what = g_strdup_printf ("sealing the host side of '%s'", name);
 
-  nlh = nl_link_request (nl, RTM_SETLINK, 0, name);
-  ifm = mnl_nlmsg_get_payload (nlh);
-  ifm->ifi_change = IFF_NOARP;
-  ifm->ifi_flags = IFF_NOARP;
-  af_spec = mnl_attr_nest_start (nlh, IFLA_AF_SPEC);
-  inet = mnl_attr_nest_start (nlh, AF_INET);
-  conf = mnl_attr_nest_start (nlh, IFLA_INET_CONF);
-  for (guint i = 0; i < G_N_ELEMENTS (sealed_ipv4_conf); i++)
-    mnl_attr_put_u32 (nlh, sealed_ipv4_conf[i].id, sealed_ipv4_conf[i].value);
-  mnl_attr_nest_end (nlh, conf);
-  mnl_attr_nest_end (nlh, inet);
-  mnl_attr_nest_end (nlh, af_spec);
-  if (!nl_run (nl, nlh, what, name, error))
+  if (!set_link_ipv4 (nl, name, IFF_NOARP, IFF_NOARP, sealed_ipv4_conf,
+                      G_N_ELEMENTS (sealed_ipv4_conf), what, error))
     return FALSE;
 
   /* No IPv6 in this kernel (ipv6.disable=1): nothing to turn off. */

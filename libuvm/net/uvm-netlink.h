@@ -97,6 +97,12 @@ gboolean uvm_netlink_set_up (UvmNetlink *nl, const char *name, gboolean up, GErr
  * own stack never sees one (and taps have addrgenmode none). */
 gboolean uvm_netlink_seal_host_side (UvmNetlink *nl, const char *name, GError **error);
 
+/* Sets IPv4 forwarding of packets that arrive on @name (the per-link
+ * net.ipv4.conf.NAME.forwarding, through IFLA_INET_CONF like the seal);
+ * the host's global forwarding is not touched. */
+gboolean uvm_netlink_set_ipv4_forwarding (UvmNetlink *nl, const char *name, gboolean on,
+                                          GError **error);
+
 /* Sets the alias (IFLA_IFALIAS, at most 255 bytes) of link @name. */
 gboolean uvm_netlink_set_alias (UvmNetlink *nl, const char *name, const char *alias,
                                 GError **error);

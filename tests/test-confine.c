@@ -293,12 +293,6 @@ fixture_setup (Fixture *f, gconstpointer data)
   test_vm_fixture_init (f, data, "uvm-confine-XXXXXX");
 }
 
-static void
-fixture_teardown (Fixture *f, gconstpointer data)
-{
-  test_vm_fixture_clear (f);
-}
-
 /* A confined VM of the test guest on the fixture's backend. */
 static UvmVm *
 confined_vm_new (Fixture *f, const char *name, const char *cmdline_extra)
@@ -307,17 +301,6 @@ confined_vm_new (Fixture *f, const char *name, const char *cmdline_extra)
 
   uvm_vm_set_confined (vm, TRUE);
   return vm;
-}
-
-static void
-start_and_boot (UvmVm *vm)
-{
-  g_autoptr(GError) error = NULL;
-  gboolean started = uvm_vm_start (vm, NULL, &error);
-
-  g_assert_no_error (error);
-  g_assert_true (started);
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, BOOT_TIMEOUT_MS));
 }
 
 static void
@@ -340,7 +323,7 @@ test_confined_vm_boots_and_stops_gracefully (Fixture *f, gconstpointer data)
   SKIP_WITHOUT_CAP_SYS_ADMIN ();
   vm = confined_vm_new (f, "confined", NULL);
   uvm_vm_add_device (vm, uvm_device_new_rng ());
-  start_and_boot (vm);
+  test_vm_start_and_boot (vm);
   g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_RUNNING);
   /* The power button, heard by the guest: the control socket works from
    * inside the namespace. */
@@ -363,7 +346,7 @@ test_confined_hypervisor_has_an_empty_network_namespace (Fixture *f, gconstpoint
   SKIP_IF_UNAVAILABLE (f);
   SKIP_WITHOUT_CAP_SYS_ADMIN ();
   vm = confined_vm_new (f, "netns", NULL);
-  start_and_boot (vm);
+  test_vm_start_and_boot (vm);
   pid = uvm_vm_get_pid (vm);
   theirs = netns_of (pid);
   interfaces = interfaces_of (pid);
@@ -665,20 +648,15 @@ static void
 add_tests (const TestBackend *backend, const TestCase *tests, gsize n_tests)
 {
   test_add_vm_tests ("/confine", backend, tests, n_tests,
-                     (GTestFixtureFunc) fixture_setup, (GTestFixtureFunc) fixture_teardown);
+                     (GTestFixtureFunc) fixture_setup, (GTestFixtureFunc) test_vm_fixture_teardown);
 }
 
 int
 main (int argc, char **argv)
 {
-  TestBackend *qemu, *standin, *ch;
-  int ret;
+  TestBackends backends;
 
-  g_test_init (&argc, &argv, NULL);
-  test_warm_up_glib ();
-  qemu = test_backend_new_qemu ();
-  standin = test_backend_new_ch_standin ();
-  ch = test_backend_new_cloud_hypervisor ();
+  test_vm_suite_init (&argc, &argv, &backends);
 
   g_test_add_func ("/confine/plan/confined-is-off-until-set", test_confined_is_off_until_set);
   g_test_add_data_func ("/confine/plan/qemu/launch-plan-shows-confinement-above-exec",
@@ -707,14 +685,10 @@ main (int argc, char **argv)
   g_test_add_func ("/confine/spawn/namespace-refused-is-a-permission-error",
                    test_namespace_refused_is_a_permission_error);
 
-  add_tests (qemu, shared_tests, G_N_ELEMENTS (shared_tests));
-  add_tests (qemu, qemu_tests, G_N_ELEMENTS (qemu_tests));
-  add_tests (standin, shared_tests, G_N_ELEMENTS (shared_tests));
-  add_tests (ch, shared_tests, G_N_ELEMENTS (shared_tests));
+  add_tests (backends.qemu, shared_tests, G_N_ELEMENTS (shared_tests));
+  add_tests (backends.qemu, qemu_tests, G_N_ELEMENTS (qemu_tests));
+  add_tests (backends.ch_standin, shared_tests, G_N_ELEMENTS (shared_tests));
+  add_tests (backends.cloud_hypervisor, shared_tests, G_N_ELEMENTS (shared_tests));
 
-  ret = g_test_run ();
-  test_backend_free (qemu);
-  test_backend_free (standin);
-  test_backend_free (ch);
-  return ret;
+  return test_vm_suite_run (&backends);
 }

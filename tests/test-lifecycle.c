@@ -34,12 +34,6 @@ fixture_setup (Fixture *f, gconstpointer data)
   test_vm_fixture_init (f, data, "uvm-lifecycle-XXXXXX");
 }
 
-static void
-fixture_teardown (Fixture *f, gconstpointer data)
-{
-  test_vm_fixture_clear (f);
-}
-
 static gboolean
 is_qemu (Fixture *f)
 {
@@ -133,17 +127,6 @@ assert_gone (UvmVm *vm, int pid, Fixture *f)
 }
 
 static void
-start_and_boot (UvmVm *vm)
-{
-  g_autoptr(GError) error = NULL;
-  gboolean started = uvm_vm_start (vm, NULL, &error);
-
-  g_assert_no_error (error);
-  g_assert_true (started);
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, BOOT_TIMEOUT_MS));
-}
-
-static void
 test_boot_reaches_marker_with_events_in_order (Fixture *f, gconstpointer data)
 {
   g_autoptr(UvmVm) vm = NULL;
@@ -157,7 +140,7 @@ test_boot_reaches_marker_with_events_in_order (Fixture *f, gconstpointer data)
   event_log_attach (&log, vm);
   g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_DEFINED);
 
-  start_and_boot (vm);
+  test_vm_start_and_boot (vm);
   g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_RUNNING);
   g_assert_cmpint (uvm_vm_get_pid (vm), >, 0);
   g_assert_true (uvm_vm_stop (vm, 20000, NULL, &error));
@@ -199,7 +182,7 @@ test_graceful_stop_powers_guest_off_within_deadline (Fixture *f, gconstpointer d
 
   SKIP_IF_UNAVAILABLE (f);
   vm = test_guest_vm_new (f->b, "graceful", f->dir, NULL);
-  start_and_boot (vm);
+  test_vm_start_and_boot (vm);
   pid = uvm_vm_get_pid (vm);
 
   t0 = g_get_monotonic_time ();
@@ -231,7 +214,7 @@ test_forced_stop_when_guest_ignores_power_button (Fixture *f, gconstpointer data
   SKIP_IF_UNAVAILABLE (f);
   vm = test_guest_vm_new (f->b, "forced", f->dir, "uvm.powerbutton=ignore");
   event_log_attach (&log, vm);
-  start_and_boot (vm);
+  test_vm_start_and_boot (vm);
   pid = uvm_vm_get_pid (vm);
 
   t0 = g_get_monotonic_time ();
@@ -267,7 +250,7 @@ test_forced_stop_without_deadline_is_immediate (Fixture *f, gconstpointer data)
 
   SKIP_IF_UNAVAILABLE (f);
   vm = test_guest_vm_new (f->b, "immediate", f->dir, NULL);
-  start_and_boot (vm);
+  test_vm_start_and_boot (vm);
   t0 = g_get_monotonic_time ();
   g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
   elapsed_ms = (g_get_monotonic_time () - t0) / 1000;
@@ -291,7 +274,7 @@ test_sigkill_from_outside_is_reported_and_cleaned_up (Fixture *f, gconstpointer 
   SKIP_IF_UNAVAILABLE (f);
   vm = test_guest_vm_new (f->b, "sigkill", f->dir, NULL);
   event_log_attach (&log, vm);
-  start_and_boot (vm);
+  test_vm_start_and_boot (vm);
   pid = uvm_vm_get_pid (vm);
   rundir = g_strdup (uvm_vm_get_runtime_dir (vm));
   g_assert_true (g_file_test (rundir, G_FILE_TEST_IS_DIR));
@@ -366,7 +349,7 @@ test_pause_and_resume_change_state (Fixture *f, gconstpointer data)
   SKIP_IF_UNAVAILABLE (f);
   vm = test_guest_vm_new (f->b, "pause", f->dir, NULL);
   event_log_attach (&log, vm);
-  start_and_boot (vm);
+  test_vm_start_and_boot (vm);
 
   g_assert_true (uvm_vm_pause (vm, NULL, &error));
   g_assert_no_error (error);
@@ -427,7 +410,7 @@ test_state_change_made_through_raw_qmp_is_seen (Fixture *f, gconstpointer data)
 
   SKIP_IF_UNAVAILABLE (f);
   vm = test_guest_vm_new (f->b, "rawstop", f->dir, NULL);
-  start_and_boot (vm);
+  test_vm_start_and_boot (vm);
   reply = uvm_vm_qmp_execute (vm, "stop", NULL, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (reply, ==, "{}");
@@ -445,7 +428,7 @@ test_raw_qmp_error_carries_class_and_description (Fixture *f, gconstpointer data
 
   SKIP_IF_UNAVAILABLE (f);
   vm = test_guest_vm_new (f->b, "rawerr", f->dir, NULL);
-  start_and_boot (vm);
+  test_vm_start_and_boot (vm);
   reply = uvm_vm_qmp_execute (vm, "no-such-command", NULL, NULL, &error);
   g_assert_null (reply);
   g_assert_error (error, UVM_ERROR, UVM_ERROR_HYPERVISOR);
@@ -631,7 +614,7 @@ test_guest_panic_is_reported (Fixture *f, gconstpointer data)
   SKIP_IF_UNAVAILABLE (f);
   vm = test_guest_vm_new (f->b, "panic", f->dir, "uvm.panic=1");
   event_log_attach (&log, vm);
-  start_and_boot (vm);
+  test_vm_start_and_boot (vm);
   /* Until the panic is reported or qemu is gone (nothing comes after). */
   deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
   while (event_log_find (&log, 0, UVM_EVENT_GUEST_PANIC, 0) < 0 &&
@@ -667,7 +650,7 @@ test_microvm_boots_and_powers_off (Fixture *f, gconstpointer data)
   vm = test_guest_vm_new (f->b, "micro", f->dir, "tsc_early_khz=2000000");
   uvm_vm_set_machine (vm, UVM_MACHINE_MICROVM);
   uvm_vm_add_device (vm, uvm_device_new_rng ());
-  start_and_boot (vm);
+  test_vm_start_and_boot (vm);
   g_assert_true (uvm_vm_stop (vm, 20000, NULL, &error));
   g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_POWEROFF, 1));
   g_assert_true (uvm_vm_get_exit_status (vm, &code, NULL));
@@ -779,7 +762,7 @@ test_uplink_gateway_answers_ping (Fixture *f, gconstpointer data)
    * leaves the machine. */
   vm = test_guest_vm_new (f->b, "uplink", f->dir, "uvm.ip=10.0.2.15/24 uvm.ping=10.0.2.2");
   uvm_vm_add_device (vm, uvm_device_new_net (uplink, NULL));
-  start_and_boot (vm);
+  test_vm_start_and_boot (vm);
   g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), "UVM-PING-OK 10.0.2.2", BOOT_TIMEOUT_MS));
   g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
 }
@@ -864,7 +847,7 @@ test_raw_request_returns_status_and_body (Fixture *f, gconstpointer data)
 
   SKIP_IF_UNAVAILABLE (f);
   vm = test_guest_vm_new (f->b, "rawreq", f->dir, NULL);
-  start_and_boot (vm);
+  test_vm_start_and_boot (vm);
 
   body = uvm_vm_ch_request (vm, "GET", "vm.info", NULL, &status, NULL, &error);
   g_assert_no_error (error);
@@ -1269,32 +1252,23 @@ static void
 add_tests (const TestBackend *backend, const TestCase *tests, gsize n_tests)
 {
   test_add_vm_tests ("", backend, tests, n_tests,
-                     (GTestFixtureFunc) fixture_setup, (GTestFixtureFunc) fixture_teardown);
+                     (GTestFixtureFunc) fixture_setup, (GTestFixtureFunc) test_vm_fixture_teardown);
 }
 
 int
 main (int argc, char **argv)
 {
-  TestBackend *qemu, *standin, *ch;
-  int ret;
+  TestBackends backends;
 
-  g_test_init (&argc, &argv, NULL);
-  test_warm_up_glib ();
-  qemu = test_backend_new_qemu ();
-  standin = test_backend_new_ch_standin ();
-  ch = test_backend_new_cloud_hypervisor ();
+  test_vm_suite_init (&argc, &argv, &backends);
 
-  add_tests (qemu, shared_tests, G_N_ELEMENTS (shared_tests));
-  add_tests (qemu, qemu_tests, G_N_ELEMENTS (qemu_tests));
-  for (TestBackend **b = (TestBackend *[]) { standin, ch, NULL }; *b != NULL; b++)
+  add_tests (backends.qemu, shared_tests, G_N_ELEMENTS (shared_tests));
+  add_tests (backends.qemu, qemu_tests, G_N_ELEMENTS (qemu_tests));
+  for (TestBackend **b = (TestBackend *[]) { backends.ch_standin, backends.cloud_hypervisor, NULL }; *b != NULL; b++)
     {
       add_tests (*b, shared_tests, G_N_ELEMENTS (shared_tests));
       add_tests (*b, ch_tests, G_N_ELEMENTS (ch_tests));
     }
 
-  ret = g_test_run ();
-  test_backend_free (qemu);
-  test_backend_free (standin);
-  test_backend_free (ch);
-  return ret;
+  return test_vm_suite_run (&backends);
 }

@@ -420,6 +420,12 @@ test_vm_fixture_clear (TestVmFixture *f)
 }
 
 void
+test_vm_fixture_teardown (TestVmFixture *f, gconstpointer data)
+{
+  test_vm_fixture_clear (f);
+}
+
+void
 test_vm_start_ok (UvmVm *vm)
 {
   g_autoptr(GError) error = NULL;
@@ -427,6 +433,13 @@ test_vm_start_ok (UvmVm *vm)
 
   g_assert_no_error (error);
   g_assert_true (started);
+}
+
+void
+test_vm_start_and_boot (UvmVm *vm)
+{
+  test_vm_start_ok (vm);
+  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, 60000));
 }
 
 void
@@ -450,4 +463,25 @@ test_add_vm_tests (const char *prefix, const TestBackend *backend,
       g_test_add_vtable (path, sizeof (TestVmFixture), backend, setup,
                          (GTestFixtureFunc) tests[i].func, teardown);
     }
+}
+
+void
+test_vm_suite_init (int *argc, char ***argv, TestBackends *backends)
+{
+  g_test_init (argc, argv, NULL);
+  test_warm_up_glib ();
+  backends->qemu = test_backend_new_qemu ();
+  backends->ch_standin = test_backend_new_ch_standin ();
+  backends->cloud_hypervisor = test_backend_new_cloud_hypervisor ();
+}
+
+int
+test_vm_suite_run (TestBackends *backends)
+{
+  int ret = g_test_run ();
+
+  g_clear_pointer (&backends->qemu, test_backend_free);
+  g_clear_pointer (&backends->ch_standin, test_backend_free);
+  g_clear_pointer (&backends->cloud_hypervisor, test_backend_free);
+  return ret;
 }

@@ -37,6 +37,18 @@ TestBackend *test_backend_new_ch_standin (void);
 TestBackend *test_backend_new_cloud_hypervisor (void);
 void         test_backend_free (TestBackend *backend);
 
+/* The backends the VM suites run each test on. */
+typedef struct {
+  TestBackend *qemu;
+  TestBackend *ch_standin;
+  TestBackend *cloud_hypervisor;
+} TestBackends;
+
+/* g_test_init(), test_warm_up_glib(), then the three backends in @backends. */
+void test_vm_suite_init (int *argc, char ***argv, TestBackends *backends);
+/* g_test_run(), then frees @backends; returns what g_test_run() returned. */
+int  test_vm_suite_run (TestBackends *backends);
+
 /* When @backend or the test guest is not available here: g_test_skip()
  * with the reason, and TRUE. */
 gboolean test_backend_skip (const TestBackend *backend);
@@ -130,10 +142,15 @@ typedef struct {
 void test_vm_fixture_init (TestVmFixture *f, const TestBackend *backend, const char *tmpl);
 /* Removes the directory and frees what test_vm_fixture_init() made. */
 void test_vm_fixture_clear (TestVmFixture *f);
+/* test_vm_fixture_clear() as the teardown for test_add_vm_tests(). */
+void test_vm_fixture_teardown (TestVmFixture *f, gconstpointer data);
 
 /* uvm_vm_start() / uvm_vm_stop (vm, 0, ...) of @vm, asserting success. */
 void test_vm_start_ok (UvmVm *vm);
 void test_vm_stop_ok (UvmVm *vm);
+/* test_vm_start_ok(), then waits up to a minute for GUEST_READY on the
+ * console, asserting it comes. */
+void test_vm_start_and_boot (UvmVm *vm);
 
 /* Skips the test (returning from it) when the fixture's backend or the
  * test guest is not available here. */

@@ -319,10 +319,9 @@ def iterate(timeout=0.0):
         dispatched = _iterate_once(ctx, remaining)
 
 
-def _call(fn, *args, before=True):
+def _call(fn, *args):
     """Calls a C function whose last argument is GError **, raising on error."""
-    if before:
-        _raise_pending()
+    _raise_pending()
     err = ffi.new("GError **")
     ret = fn(*args, err)
     exc = _take_error(err[0]) if err[0] != ffi.NULL else None

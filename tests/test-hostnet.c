@@ -20,7 +20,7 @@
 
 /* The guest retries a ping for ~20 s before it reports a failure. */
 #define PING_TIMEOUT_MS 120000
-#define OUTSIDE "198.51.100.1"
+#define OUTSIDE TEST_OUTSIDE_ADDRESS
 
 static TestBackend *qemu_backend, *ch_backend;
 
@@ -41,21 +41,8 @@ nft_table_exists (const char *table)
 static GPid
 make_outside (void)
 {
-  GPid outside = test_netns_peer_start ();
-  g_autofree char *veth = g_strdup_printf ("ip link add uvm-vo type veth peer name uvm-vi "
-                                           "netns %d", (int) outside);
-  g_autofree char *addr = g_strdup_printf ("nsenter -t %d -n ip addr add " OUTSIDE "/24 "
-                                           "dev uvm-vi", (int) outside);
-  g_autofree char *up = g_strdup_printf ("nsenter -t %d -n ip link set uvm-vi up",
-                                         (int) outside);
+  GPid outside = test_netns_outside_start ("uvm-vo", "uvm-vi");
 
-  test_run_ok ("ip link set lo up");
-  test_run_ok (veth);
-  test_run_ok ("ip addr add 198.51.100.2/24 dev uvm-vo");
-  test_run_ok ("ip link set uvm-vo up");
-  test_run_ok (addr);
-  test_run_ok (up);
-  test_run_ok ("ip route add default via " OUTSIDE);
   test_run_ok ("sysctl -qw net.ipv4.ip_forward=1");
   return outside;
 }

@@ -40,89 +40,27 @@ static char *passt_skip_reason;
 
 /* ---- the two namespaces -------------------------------------------------- */
 
-static void
-run_ok (const char *const *argv)
+/* The outside namespace (test_netns_outside_start()), with ping allowed
+ * to every group here, as passt's ICMP needs. */
+static GPid
+outside_make (void)
 {
-  g_autoptr(GError) error = NULL;
-  g_autofree char *out = NULL, *err = NULL;
-  int status = 0;
+  GPid outside = test_netns_outside_start ("uvm-in", "uvm-out");
+  int fd;
 
-  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out, &err,
-                &status, &error);
-  g_assert_no_error (error);
-  if (!g_spawn_check_wait_status (status, NULL))
-    g_error ("%s failed: %s%s", argv[0], out, err);
-}
-
-#define RUN(...) run_ok ((const char *const[]) { __VA_ARGS__, NULL })
-
-typedef struct {
-  pid_t pid;          /* holds the outside namespace */
-  int hold_fd;        /* closing it ends that process */
-  char *ns_path;      /* /proc/PID/ns/net */
-} Outside;
-
-static void
-outside_make (Outside *o)
-{
-  int ready[2], hold[2];
-  char c;
-
-  g_assert_cmpint (pipe2 (ready, O_CLOEXEC), ==, 0);
-  g_assert_cmpint (pipe2 (hold, O_CLOEXEC), ==, 0);
-  o->pid = fork ();
-  g_assert_cmpint (o->pid, >=, 0);
-  if (o->pid == 0)
-    {
-      /* Only the parent's end of the hold pipe may keep this alive. */
-      close (hold[1]);
-      close (ready[0]);
-      if (unshare (CLONE_NEWNET) != 0)
-        _exit (1);
-      c = 'r';
-      if (write (ready[1], &c, 1) != 1)
-        _exit (1);
-      while (read (hold[0], &c, 1) < 0 && errno == EINTR)
-        ;
-      _exit (0);
-    }
-  close (ready[1]);
-  close (hold[0]);
-  g_assert_cmpint (read (ready[0], &c, 1), ==, 1);
-  close (ready[0]);
-  o->hold_fd = hold[1];
-  o->ns_path = g_strdup_printf ("/proc/%d/ns/net", (int) o->pid);
-
-  RUN ("ip", "link", "set", "lo", "up");
-  RUN ("ip", "link", "add", "uvm-in", "type", "veth", "peer", "name", "uvm-out", "netns",
-       o->ns_path);
-  RUN ("ip", "addr", "add", "198.51.100.2/24", "dev", "uvm-in");
-  RUN ("ip", "link", "set", "uvm-in", "up");
-  {
-    g_autofree char *net_opt = g_strdup_printf ("--net=%s", o->ns_path);
-    RUN ("nsenter", net_opt, "ip", "link", "set", "lo", "up");
-    RUN ("nsenter", net_opt, "ip", "addr", "add", "198.51.100.1/24", "dev", "uvm-out");
-    RUN ("nsenter", net_opt, "ip", "link", "set", "uvm-out", "up");
-  }
-  RUN ("ip", "route", "add", "default", "via", "198.51.100.1");
   /* /proc/sys/net is the namespace's of whoever opens it: ours. */
-  {
-    int fd = open ("/proc/sys/net/ipv4/ping_group_range", O_WRONLY | O_CLOEXEC);
-    g_assert_cmpint (fd, >=, 0);
-    g_assert_cmpint (write (fd, "0 2147483647", 12), ==, 12);
-    close (fd);
-  }
+  fd = open ("/proc/sys/net/ipv4/ping_group_range", O_WRONLY | O_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (write (fd, "0 2147483647", 12), ==, 12);
+  close (fd);
+  return outside;
 }
 
 static void
-outside_remove (Outside *o)
+outside_remove (GPid outside)
 {
-  int status;
-
-  RUN ("ip", "link", "del", "uvm-in");   /* both ends */
-  close (o->hold_fd);
-  g_assert_cmpint (waitpid (o->pid, &status, 0), ==, o->pid);
-  g_free (o->ns_path);
+  test_run_ok ("ip link del uvm-in");   /* both ends */
+  test_netns_peer_stop (outside);
 }
 
 typedef void (*PasstTestFunc) (const char *dir);
@@ -136,17 +74,17 @@ run_in_namespaces (gconstpointer data)
     {
       g_autoptr(GError) error = NULL;
       g_autofree char *dir = NULL;
-      Outside outside = { 0 };
+      GPid outside;
 
       if (!test_netns_enter (FALSE, &error))
         g_error ("%s", error->message);
       g_assert_true (test_guest_available ());
-      outside_make (&outside);
+      outside = outside_make ();
       dir = g_dir_make_tmp ("uvm-passt-XXXXXX", NULL);
       g_assert_nonnull (dir);
       body (dir);
       test_remove_tree (dir);
-      outside_remove (&outside);
+      outside_remove (outside);
       return;
     }
   if (netns_skip_reason != NULL)

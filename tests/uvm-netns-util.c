@@ -327,3 +327,27 @@ test_netns_peer_stop (GPid pid)
   g_assert_cmpint (kill (pid, SIGKILL), ==, 0);
   g_assert_cmpint (waitpid (pid, &status, 0), ==, pid);
 }
+
+GPid
+test_netns_outside_start (const char *inside_link, const char *outside_link)
+{
+  GPid outside = test_netns_peer_start ();
+  g_autofree char *veth = g_strdup_printf ("ip link add %s type veth peer name %s netns %d",
+                                           inside_link, outside_link, (int) outside);
+  g_autofree char *addr = g_strdup_printf ("ip addr add " TEST_INSIDE_ADDRESS "/24 dev %s", inside_link);
+  g_autofree char *up = g_strdup_printf ("ip link set %s up", inside_link);
+  g_autofree char *out_lo = g_strdup_printf ("nsenter -t %d -n ip link set lo up", (int) outside);
+  g_autofree char *out_addr = g_strdup_printf ("nsenter -t %d -n ip addr add " TEST_OUTSIDE_ADDRESS "/24 dev %s",
+                                               (int) outside, outside_link);
+  g_autofree char *out_up = g_strdup_printf ("nsenter -t %d -n ip link set %s up", (int) outside, outside_link);
+
+  test_run_ok ("ip link set lo up");
+  test_run_ok (veth);
+  test_run_ok (addr);
+  test_run_ok (up);
+  test_run_ok (out_lo);
+  test_run_ok (out_addr);
+  test_run_ok (out_up);
+  test_run_ok ("ip route add default via " TEST_OUTSIDE_ADDRESS);
+  return outside;
+}

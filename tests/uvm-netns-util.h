@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Private network namespaces for the suites that make links and taps
- * (test-netlink, test-bridge, test-leak, test-hostnet).  GLib only, so that it links with either the
+ * (test-netlink, test-bridge, test-leak, test-hostnet, test-passt).  GLib only, so that it links with either the
  * internal or the shared library. */
 #pragma once
 
@@ -55,6 +55,14 @@ void test_drop_cap_net_admin (void);
  * with test_netns_peer_stop(). */
 GPid test_netns_peer_start (void);
 void test_netns_peer_stop (GPid pid);
+/* test_netns_peer_start() joined to this namespace by a veth, for a test
+ * that reaches "outside": @inside_link here with TEST_INSIDE_ADDRESS/24
+ * and the default route via TEST_OUTSIDE_ADDRESS, @outside_link there
+ * with TEST_OUTSIDE_ADDRESS/24; lo up on both sides.  Stop it with
+ * test_netns_peer_stop(). */
+#define TEST_OUTSIDE_ADDRESS "198.51.100.1"
+#define TEST_INSIDE_ADDRESS "198.51.100.2"
+GPid test_netns_outside_start (const char *inside_link, const char *outside_link);
 /* Runs @command_line (g_shell_parse_argv() syntax), asserting it exits 0;
  * for setting up a test namespace with iproute2. */
 void test_run_ok (const char *command_line);

@@ -13,8 +13,9 @@
  * obsolete line folding and control characters (NUL included) are refused.
  *
  * The client, like the QMP client (uvm-qmp.c), runs its socket as a
- * UvmStream (uvm-stream.h) on one GMainContext and keeps only the framing
- * and the matching here.  Unlike QMP, HTTP/1.1 keep-alive has one request
+ * UvmStream (uvm-stream.h) on one GMainContext, its pending requests as
+ * UvmRequests (uvm-request.h), and keeps only the framing and the matching
+ * here.  Unlike QMP, HTTP/1.1 keep-alive has one request
  * in flight: client->requests holds every request not yet answered, its
  * head is the one being written or awaiting its response, and only the
  * head is pushed to the stream, when it becomes the head.  A request cancelled once any byte of it is out stays at the head
@@ -43,6 +44,7 @@
 #endif
 
 #include "proto/uvm-http.h"
+#include "proto/uvm-request.h"
 #include "proto/uvm-stream.h"
 
 #include <uvm/uvm-error.h>
@@ -568,17 +570,6 @@ typedef enum {
   CLOSE_ERROR,    /* protocol, read or write error */
 } CloseKind;
 
-/* One request, from the moment it is issued until its response is read. */
-typedef struct {
-  char          *what;   /* "PUT /api/v1/vm.boot", for messages */
-  /* NULL for a request cancelled once on the wire, whose response is still
-   * to come and is discarded. */
-  GTask          *task;
-  GSource        *cancel_source;
-  UvmStreamChunk *chunk;  /* request line, header, body and fds */
-  UvmHttpClient  *client; /* not a reference: we never outlive the client */
-} Request;
-
 struct _UvmHttpClient {
   grefcount      ref_count;
   GMainContext  *context;
@@ -589,63 +580,14 @@ struct _UvmHttpClient {
 
   UvmHttpParser *parser;
 
-  /* Unanswered requests in order; the head is being written or awaits its
-   * response, the others are not pushed to the stream yet. */
+  /* Unanswered requests (UvmRequest, uvm-request.h; "what" is e.g.
+   * "PUT /api/v1/vm.boot", the chunk holds request line, header, body and
+   * fds) in order; the head is being written or awaits its response, the
+   * others are not pushed to the stream yet. */
   GQueue         requests;
 };
 
 static void client_shutdown (UvmHttpClient *client, CloseKind kind, const GError *error);
-
-static void
-destroy_source (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
-}
-
-/* Once any byte is out it cannot be taken back. */
-static gboolean
-request_on_wire (Request *r)
-{
-  return uvm_stream_chunk_started (r->chunk);
-}
-
-/* Frees @r, already out of client->requests and without a task. */
-static void
-request_free (Request *r)
-{
-  g_assert (r->task == NULL);
-  destroy_source (&r->cancel_source);
-  /* One never sent is dropped; one partly written is still finished
-   * (unless the stream stopped writing). */
-  uvm_stream_chunk_release (r->chunk);
-  g_free (r->what);
-  g_free (r);
-}
-
-/* Frees @r (already out of client->requests) and completes its task, if it
- * still has one, with @response or @error (both transfer full). */
-static void
-request_complete (Request *r, UvmHttpResponse *response, GError *error)
-{
-  GTask *task = g_steal_pointer (&r->task);
-
-  request_free (r);
-  if (task == NULL)
-    {
-      g_clear_pointer (&response, uvm_http_response_free);
-      g_clear_error (&error);
-      return;
-    }
-  if (error != NULL)
-    g_task_return_error (task, error);
-  else
-    g_task_return_pointer (task, response, (GDestroyNotify) uvm_http_response_free);
-  g_object_unref (task);
-}
 
 /* The error a request gets when the connection ends (or has ended) before
  * its response. */
@@ -675,22 +617,36 @@ close_error_for (CloseKind kind, const GError *error, const char *what)
 static void
 send_head (UvmHttpClient *client)
 {
-  Request *r = g_queue_peek_head (&client->requests);
+  UvmRequest *r = g_queue_peek_head (&client->requests);
 
   if (r == NULL)
     return;
-  g_debug ("HTTP -> %s", r->what);
-  uvm_stream_push (client->stream, r->chunk);
+  g_debug ("HTTP -> %s", uvm_request_get_what (r));
+  uvm_stream_push (client->stream, uvm_request_get_chunk (r));
 }
 
 /* ---- closing ---------------------------------------------------------- */
+
+typedef struct {
+  CloseKind     kind;
+  const GError *error;
+} ShutdownData;
+
+/* Fails a request the connection's end leaves unanswered. */
+static void
+finish_on_shutdown (UvmRequest *request, gpointer user_data)
+{
+  ShutdownData *data = user_data;
+
+  uvm_request_complete (request, NULL, (GDestroyNotify) uvm_http_response_free,
+                        close_error_for (data->kind, data->error, uvm_request_get_what (request)));
+}
 
 /* Ends the connection once; see CloseKind.  @error only for CLOSE_ERROR. */
 static void
 client_shutdown (UvmHttpClient *client, CloseKind kind, const GError *error)
 {
-  GQueue requests;
-  Request *r;
+  ShutdownData data = { kind, error };
 
   if (client->closed)
     return;
@@ -710,15 +666,7 @@ client_shutdown (UvmHttpClient *client, CloseKind kind, const GError *error)
 
   /* Take everything out before calling out: callbacks may run synchronously
    * and must find the client in a consistent, closed state. */
-  requests = client->requests;
-  g_queue_init (&client->requests);
-  while ((r = g_queue_pop_head (&requests)) != NULL)
-    {
-      if (r->task == NULL)
-        request_free (r);
-      else
-        request_complete (r, NULL, close_error_for (kind, error, r->what));
-    }
+  uvm_request_queue_finish_all (&client->requests, finish_on_shutdown, &data);
 
   if (kind != CLOSE_FINALIZE)
     uvm_http_client_unref (client);
@@ -746,7 +694,7 @@ static void
 handle_response (UvmHttpClient *client, UvmHttpResponse *response)
 {
   gboolean closing = client->parser->last_connection_close;
-  Request *r = g_queue_peek_head (&client->requests);
+  UvmRequest *r = g_queue_peek_head (&client->requests);
   gboolean answered_early;
 
   if (r == NULL) /* cannot happen: input is parsed only for a request */
@@ -756,7 +704,7 @@ handle_response (UvmHttpClient *client, UvmHttpResponse *response)
       return;
     }
   g_debug ("HTTP <- %u %s (%" G_GSIZE_FORMAT " bytes) for %s", response->status,
-           response->reason, response->body_len, r->what);
+           response->reason, response->body_len, uvm_request_get_what (r));
 
   /* An interim response (100 Continue and the like, which we never ask
    * for) precedes the real one. */
@@ -770,7 +718,7 @@ handle_response (UvmHttpClient *client, UvmHttpResponse *response)
   /* Answered before we finished sending it (a server refusing a request
    * can): the rest would be read as another request, so the connection is
    * out of step and ends after this response. */
-  answered_early = !uvm_stream_chunk_sent (r->chunk);
+  answered_early = !uvm_stream_chunk_sent (uvm_request_get_chunk (r));
 
   /* Nothing more is written, even for a request the callback issues. */
   if (closing || answered_early)
@@ -778,9 +726,9 @@ handle_response (UvmHttpClient *client, UvmHttpResponse *response)
   else
     send_head (client); /* the next request, if any */
 
-  if (r->task == NULL)
-    g_debug ("HTTP: discarding the response to %s, cancelled", r->what);
-  request_complete (r, response, NULL);
+  if (!uvm_request_has_task (r))
+    g_debug ("HTTP: discarding the response to %s, cancelled", uvm_request_get_what (r));
+  uvm_request_complete (r, response, (GDestroyNotify) uvm_http_response_free, NULL);
 
   if (answered_early)
     protocol_error (client, "the hypervisor answered a request before it was completely sent");
@@ -795,12 +743,12 @@ process_input (UvmHttpClient *client, const char *data, gsize len)
 
   while (offset < len && !client->closed)
     {
-      Request *head = g_queue_peek_head (&client->requests);
+      UvmRequest *head = g_queue_peek_head (&client->requests);
       g_autoptr(GError) error = NULL;
       UvmHttpResponse *response = NULL;
       gsize consumed = 0;
 
-      if (head == NULL || !request_on_wire (head))
+      if (head == NULL || !uvm_request_on_wire (head))
         {
           protocol_error (client, "HTTP data from the hypervisor with no request in flight");
           return;
@@ -928,38 +876,13 @@ uvm_http_client_set_max_response (UvmHttpClient *client, gsize max_bytes)
   client->parser->max_response = max_bytes;
 }
 
-static gboolean
-on_request_cancelled (G_GNUC_UNUSED GCancellable *cancellable, gpointer user_data)
+/* A request cancelled before any byte went out has left the queue: if it
+ * was next in line, the one behind it is. */
+static void
+on_request_dropped (gboolean was_head, gpointer user_data)
 {
-  Request *r = user_data;
-  UvmHttpClient *client = r->client;
-  GTask *task = g_steal_pointer (&r->task);
-  GError *error = g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s: cancelled", r->what);
-
-  destroy_source (&r->cancel_source);
-  if (!request_on_wire (r))
-    {
-      /* Not a byte out yet: it need not go out at all, and if it was next
-       * in line, the one behind it is. */
-      gboolean was_head = g_queue_peek_head (&client->requests) == r;
-
-      g_queue_remove (&client->requests, r);
-      request_free (r);
-      if (was_head)
-        send_head (client);
-    }
-  else
-    {
-      /* The hypervisor will answer it (a partly written one is finished
-       * first, to keep the framing): it stays in line, without a task, so
-       * that its response is dropped instead of going to the next. */
-      g_debug ("HTTP: %s cancelled after it was sent; its response will be discarded", r->what);
-    }
-
-  /* Last: the callback may drop the client. */
-  g_task_return_error (task, error);
-  g_object_unref (task);
-  return G_SOURCE_REMOVE;
+  if (was_head)
+    send_head (user_data);
 }
 
 static gboolean
@@ -1021,7 +944,7 @@ uvm_http_client_request_async (UvmHttpClient      *client,
   g_autoptr(GBytes) bytes = NULL;
   g_autofree char *what = NULL;
   UvmStreamChunk *chunk;
-  Request *r;
+  UvmRequest *r;
 
   g_return_if_fail (client != NULL);
   g_return_if_fail (method != NULL && is_valid_method (method));
@@ -1051,21 +974,9 @@ uvm_http_client_request_async (UvmHttpClient      *client,
       return;
     }
 
-  r = g_new0 (Request, 1);
-  r->what = g_steal_pointer (&what);
-  r->task = g_steal_pointer (&task);
-  r->client = client;
-  r->chunk = chunk;
-  if (cancellable != NULL)
-    {
-      /* A cancellable source rather than a "cancelled" handler: it runs in
-       * our context whatever thread cancels, and can be destroyed from
-       * anywhere, including its own callback. */
-      r->cancel_source = g_cancellable_source_new (cancellable);
-      g_source_set_callback (r->cancel_source, G_SOURCE_FUNC (on_request_cancelled), r, NULL);
-      g_source_set_static_name (r->cancel_source, "[uvm] HTTP cancel");
-      g_source_attach (r->cancel_source, client->context);
-    }
+  r = uvm_request_new (g_steal_pointer (&task), chunk, what);
+  uvm_request_attach_cancellable (r, cancellable, client->context, &client->requests,
+                                  "[uvm] HTTP cancel", "HTTP", on_request_dropped, client);
   g_queue_push_tail (&client->requests, r);
 
   /* Straight to the socket when nothing is ahead.  This calls nobody back:

@@ -2,8 +2,10 @@
 /* QMP client.  See uvm-qmp.h for the contract.
  *
  * The socket is a UvmStream (uvm-stream.h), which reads and writes it on
- * one GMainContext; this file is the framing (input is split on '\n', a
- * command is one line of compact JSON) and the matching of replies.
+ * one GMainContext; the pending commands are UvmRequests (uvm-request.h),
+ * which also handle cancelling; this file is the framing (input is split
+ * on '\n', a command is one line of compact JSON) and the matching of
+ * replies.
  *
  * Commands carry no "id" and replies are matched in order: every command
  * not yet answered sits in client->commands, in the order its bytes go out
@@ -39,6 +41,7 @@
 #endif
 
 #include "proto/uvm-qmp.h"
+#include "proto/uvm-request.h"
 #include "proto/uvm-stream.h"
 
 #include <uvm/uvm-error.h>
@@ -55,19 +58,6 @@ typedef enum {
   CLOSE_ERROR,    /* protocol, read or write error, or refused handshake */
 } CloseKind;
 
-/* One command waiting for its reply, from the moment it is issued. */
-typedef struct {
-  char           *command;
-  /* NULL for qmp_capabilities (the handshake has its own task) and for a
-   * placeholder: a command cancelled once on the wire, whose reply is still
-   * to come and is discarded. */
-  GTask          *task;
-  GSource        *cancel_source;
-  UvmStreamChunk *chunk;        /* its bytes, pushed once it may go */
-  gboolean        capabilities; /* the handshake's qmp_capabilities */
-  UvmQmpClient   *client;       /* not a reference: we never outlive the client */
-} Pending;
-
 struct _UvmQmpClient {
   grefcount     ref_count;
   GMainContext *context;
@@ -79,7 +69,12 @@ struct _UvmQmpClient {
   GByteArray *inbuf;    /* holds at most one incomplete line between reads */
   gsize       max_message;
 
-  GQueue      commands; /* of Pending, unanswered, in send order */
+  /* Of UvmRequest (uvm-request.h), unanswered, in send order; each
+   * request's "what" is the command name. */
+  GQueue      commands;
+  /* The handshake's qmp_capabilities while unanswered (in commands, with
+   * no task: the handshake has its own), else NULL. */
+  UvmRequest *capabilities;
 
   JsonObject *greeting;
   gboolean    handshake_started;
@@ -169,14 +164,6 @@ destroy_source (GSource **source)
 
 /* ---- output ----------------------------------------------------------- */
 
-/* Once any byte of a command is out it cannot be taken back, and qemu may
- * answer it as soon as it has parsed the closing brace. */
-static gboolean
-pending_on_wire (Pending *p)
-{
-  return uvm_stream_chunk_started (p->chunk);
-}
-
 /* Serializes a command: {"execute":"name"} or
  * {"execute":"name","arguments":{...}}, no spaces (json-glib's compact
  * output has none) and no id, since every byte costs (see the top), with
@@ -208,39 +195,6 @@ command_chunk_new (const char  *command,
 
 /* ---- completing requests ---------------------------------------------- */
 
-/* Frees @p, already out of client->commands and without a task. */
-static void
-pending_free (Pending *p)
-{
-  g_assert (p->task == NULL);
-  destroy_source (&p->cancel_source);
-  /* One never sent is dropped; one partly written is still finished. */
-  uvm_stream_chunk_release (p->chunk);
-  g_free (p->command);
-  g_free (p);
-}
-
-/* Frees @p (already out of client->commands) and completes its task, if it
- * still has one, with @result (transfer full) or @error (transfer full). */
-static void
-pending_complete (Pending *p, JsonNode *result, GError *error)
-{
-  GTask *task = g_steal_pointer (&p->task);
-
-  pending_free (p);
-  if (task == NULL)
-    {
-      g_clear_pointer (&result, json_node_unref);
-      g_clear_error (&error);
-      return;
-    }
-  if (error != NULL)
-    g_task_return_error (task, error);
-  else
-    g_task_return_pointer (task, result, (GDestroyNotify) json_node_unref);
-  g_object_unref (task);
-}
-
 static void
 complete_handshake (UvmQmpClient *client, GError *error)
 {
@@ -259,13 +213,37 @@ complete_handshake (UvmQmpClient *client, GError *error)
   g_object_unref (task);
 }
 
+typedef struct {
+  CloseKind     kind;
+  const GError *error;
+  gboolean      quit_succeeds;
+} ShutdownData;
+
+/* Fails a command the connection's end leaves unanswered, except "quit". */
+static void
+finish_on_shutdown (UvmRequest *request, gpointer user_data)
+{
+  ShutdownData *data = user_data;
+  const char *command = uvm_request_get_what (request);
+
+  if (data->quit_succeeds && g_str_equal (command, "quit"))
+    {
+      JsonNode *empty = json_node_new (JSON_NODE_OBJECT);
+
+      json_node_take_object (empty, json_object_new ());
+      uvm_request_complete (request, empty, (GDestroyNotify) json_node_unref, NULL);
+    }
+  else
+    uvm_request_complete (request, NULL, (GDestroyNotify) json_node_unref,
+                          close_error_for (data->kind, data->error, command));
+}
+
 /* Ends the connection once; see CloseKind.  @error only for CLOSE_ERROR. */
 static void
 client_shutdown (UvmQmpClient *client, CloseKind kind, const GError *error)
 {
   GQueue commands;
-  Pending *p;
-  gboolean quit_succeeds;
+  ShutdownData data = { kind, error, FALSE };
 
   if (client->closed)
     return;
@@ -284,7 +262,7 @@ client_shutdown (UvmQmpClient *client, CloseKind kind, const GError *error)
 
   /* qemu may exit before flushing the reply to "quit", so losing the peer
    * is that command's success. */
-  quit_succeeds = kind == CLOSE_EOF ||
+  data.quit_succeeds = kind == CLOSE_EOF ||
                   (kind == CLOSE_ERROR &&
                    g_error_matches (error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED));
 
@@ -292,25 +270,13 @@ client_shutdown (UvmQmpClient *client, CloseKind kind, const GError *error)
    * and must find the client in a consistent, closed state. */
   commands = client->commands;
   g_queue_init (&client->commands);
+  client->capabilities = NULL;
 
   if (client->handshake_task != NULL)
     complete_handshake (client, close_error_for (kind, error, "QMP handshake"));
 
   /* In send order.  Placeholders and qmp_capabilities have no task. */
-  while ((p = g_queue_pop_head (&commands)) != NULL)
-    {
-      if (p->task == NULL)
-        pending_free (p);
-      else if (quit_succeeds && g_str_equal (p->command, "quit"))
-        {
-          JsonNode *empty = json_node_new (JSON_NODE_OBJECT);
-
-          json_node_take_object (empty, json_object_new ());
-          pending_complete (p, empty, NULL);
-        }
-      else
-        pending_complete (p, NULL, close_error_for (kind, error, p->command));
-    }
+  uvm_request_queue_finish_all (&commands, finish_on_shutdown, &data);
 
   if (kind != CLOSE_FINALIZE)
     {
@@ -374,7 +340,7 @@ handle_capabilities_reply (UvmQmpClient *client, JsonObject *message)
    * back: they go now, in order. */
   client->handshake_done = TRUE;
   for (GList *l = client->commands.head; l != NULL; l = l->next)
-    uvm_stream_push (client->stream, ((Pending *) l->data)->chunk);
+    uvm_stream_push (client->stream, uvm_request_get_chunk (l->data));
   complete_handshake (client, NULL);
 }
 
@@ -385,32 +351,37 @@ static void
 handle_reply (UvmQmpClient *client, JsonObject *message)
 {
   JsonNode *error_node = json_object_get_member (message, "error");
-  Pending *p = g_queue_peek_head (&client->commands);
+  UvmRequest *p = g_queue_peek_head (&client->commands);
 
-  if (p == NULL || !pending_on_wire (p))
+  /* Once any byte of a command is out, qemu may answer it as soon as it
+   * has parsed the closing brace. */
+  if (p == NULL || !uvm_request_on_wire (p))
     {
       protocol_error (client, "QMP reply with no command in flight");
       return;
     }
   g_queue_pop_head (&client->commands);
 
-  if (p->capabilities)
+  if (p == client->capabilities)
     {
-      pending_free (p);
+      client->capabilities = NULL;
+      uvm_request_free (p);
       handle_capabilities_reply (client, message);
       return;
     }
-  if (p->task == NULL)
+  if (!uvm_request_has_task (p))
     {
-      g_debug ("QMP: discarding the reply to %s, cancelled", p->command);
-      pending_free (p);
+      g_debug ("QMP: discarding the reply to %s, cancelled", uvm_request_get_what (p));
+      uvm_request_free (p);
       return;
     }
 
   if (error_node != NULL)
-    pending_complete (p, NULL, reply_error (p->command, error_node));
+    uvm_request_complete (p, NULL, (GDestroyNotify) json_node_unref,
+                          reply_error (uvm_request_get_what (p), error_node));
   else
-    pending_complete (p, json_node_copy (json_object_get_member (message, "return")), NULL);
+    uvm_request_complete (p, json_node_copy (json_object_get_member (message, "return")),
+                          (GDestroyNotify) json_node_unref, NULL);
 }
 
 static void
@@ -445,17 +416,15 @@ handle_event (UvmQmpClient *client, JsonObject *message)
 static void
 send_capabilities (UvmQmpClient *client)
 {
-  Pending *p = g_new0 (Pending, 1);
-
   /* No "enable": without "oob" replies come in order (see the top). */
-  p->command = g_strdup ("qmp_capabilities");
-  p->capabilities = TRUE;
-  p->client = client;
-  p->chunk = command_chunk_new ("qmp_capabilities", NULL, NULL, 0, NULL);
+  UvmRequest *p = uvm_request_new (NULL, command_chunk_new ("qmp_capabilities", NULL, NULL, 0, NULL),
+                                   "qmp_capabilities");
+
+  client->capabilities = p;
   /* The first command in flight, ahead of any queued before the handshake
    * (none of which has been pushed to the stream). */
   g_queue_push_head (&client->commands, p);
-  uvm_stream_push (client->stream, p->chunk);
+  uvm_stream_push (client->stream, uvm_request_get_chunk (p));
 }
 
 static void
@@ -774,36 +743,6 @@ uvm_qmp_client_get_greeting (UvmQmpClient *client)
   return client->greeting;
 }
 
-static gboolean
-on_command_cancelled (G_GNUC_UNUSED GCancellable *cancellable, gpointer user_data)
-{
-  Pending *p = user_data;
-  UvmQmpClient *client = p->client;
-  GTask *task = g_steal_pointer (&p->task);
-  GError *error = g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s: cancelled", p->command);
-
-  destroy_source (&p->cancel_source);
-  if (!pending_on_wire (p))
-    {
-      /* Not a byte out yet: it need not go out at all (pending_free drops
-       * it from the stream's queue, if it got there). */
-      g_queue_remove (&client->commands, p);
-      pending_free (p);
-    }
-  else
-    {
-      /* qemu will answer it (a partly written one is finished first, to
-       * keep the framing): it stays in line, without a task, so that its
-       * reply is dropped instead of going to the next command. */
-      g_debug ("QMP: %s cancelled after it was sent; its reply will be discarded", p->command);
-    }
-
-  /* Last: the callback may drop the client. */
-  g_task_return_error (task, error);
-  g_object_unref (task);
-  return G_SOURCE_REMOVE;
-}
-
 void
 uvm_qmp_client_execute_async (UvmQmpClient        *client,
                               const char          *command,
@@ -817,7 +756,7 @@ uvm_qmp_client_execute_async (UvmQmpClient        *client,
   g_autoptr(GTask) task = NULL;
   g_autoptr(GError) error = NULL;
   UvmStreamChunk *chunk;
-  Pending *p;
+  UvmRequest *p;
 
   g_return_if_fail (client != NULL);
   g_return_if_fail (command != NULL);
@@ -845,14 +784,9 @@ uvm_qmp_client_execute_async (UvmQmpClient        *client,
       return;
     }
 
-  p = g_new0 (Pending, 1);
-  p->command = g_strdup (command);
-  p->task = g_steal_pointer (&task);
-  p->client = client;
-  p->chunk = chunk;
-  if (cancellable != NULL)
-    p->cancel_source = attach_cancel_source (client, cancellable,
-                                             G_SOURCE_FUNC (on_command_cancelled), p);
+  p = uvm_request_new (g_steal_pointer (&task), chunk, command);
+  uvm_request_attach_cancellable (p, cancellable, client->context, &client->commands,
+                                  "[uvm] QMP cancel", "QMP", NULL, NULL);
   g_queue_push_tail (&client->commands, p);
 
   /* Held back until the handshake; then straight to the socket when
@@ -860,7 +794,7 @@ uvm_qmp_client_execute_async (UvmQmpClient        *client,
    * reported from an idle source, and the task completes from the main
    * loop at the earliest. */
   if (client->handshake_done)
-    uvm_stream_push (client->stream, p->chunk);
+    uvm_stream_push (client->stream, chunk);
 }
 
 JsonNode *

@@ -172,7 +172,7 @@ uvm_event_kind_to_string (UvmEventKind kind)
 {
   static const char *const names[] = {
     "state-changed", "guest-shutdown", "guest-reset", "guest-panic",
-    "hypervisor-exited", "device-deleted", "hypervisor-event",
+    "hypervisor-exited", "device-deleted", "hypervisor-event", "control-lost",
   };
 
   if ((guint) kind < G_N_ELEMENTS (names))

@@ -31,6 +31,10 @@
  * not wait for the guest); this only catches a hypervisor that hangs. */
 #define START_TIMEOUT_MS 30000
 #define LOG_TAIL_LINES 8
+/* A hypervisor that exits closes its sockets a moment before its exit can
+ * be seen through the pidfd: an EOF on the control connection counts as a
+ * lost connection only when the process still runs this much later. */
+#define CONTROL_EOF_GRACE_MS 500
 
 typedef enum {
   STOP_IDLE,
@@ -62,6 +66,9 @@ struct _UvmVm
   gboolean confined;        /* empty netns + socket filter for the hypervisor */
   UvmVm *gateway;           /* weak: cleared by gateway_weak_notify() */
   gulong gateway_handler;   /* on the gateway's "event" signal */
+  gboolean gateway_is_self; /* set as its own gateway: refused by validation */
+  char *definition_error;   /* a misuse met by a setter, refused by validation */
+  guint control_timeout_ms;
 
   /* Paths of the runtime directory in effect (recomputed on change). */
   char *effective_dir;
@@ -89,6 +96,13 @@ struct _UvmVm
   guint stop_timeout_ms;
   GSource *stop_timer;
   gboolean exit_expected;           /* a stop or kill was asked for */
+  gboolean sent_term;               /* we sent the hypervisor SIGTERM */
+  gboolean sent_kill;               /* ... or SIGKILL */
+
+  /* The control connection of the run is lost (see sink_closed()). */
+  gboolean control_lost;
+  GError *control_error;
+  GSource *control_grace;           /* EOF seen; is the process exiting? */
   gboolean guest_panicked;          /* this run's guest reported a panic */
   GQueue waiters;                   /* GTask: stop and wait callers */
 
@@ -118,6 +132,24 @@ helper_free (gpointer data)
   g_free (helper->device_id);
   g_free (helper->network);
   g_free (helper);
+}
+
+static void
+destroy_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+static GSource *
+attach_source (GSource *source, GMainContext *context, GSourceFunc func, gpointer data)
+{
+  g_source_set_callback (source, func, data, NULL);
+  g_source_attach (source, context);
+  return source;
 }
 
 enum { SIGNAL_EVENT, N_SIGNALS };
@@ -180,6 +212,8 @@ uvm_vm_finalize (GObject *object)
   UvmVm *self = UVM_VM (object);
 
   g_free (self->name);
+  g_free (self->definition_error);
+  g_clear_error (&self->control_error);
   g_free (self->kernel);
   g_free (self->initramfs);
   g_free (self->cmdline);
@@ -225,6 +259,7 @@ uvm_vm_init (UvmVm *self)
   self->extra_args = g_new0 (char *, 1);
   self->vcpus = 1;
   self->memory = 256 * UVM_MIB;
+  self->control_timeout_ms = UVM_VM_DEFAULT_CONTROL_TIMEOUT_MS;
   g_queue_init (&self->waiters);
 }
 
@@ -381,6 +416,12 @@ uvm_vm_add_device (UvmVm *vm, UvmDevice *device)
     {
       g_critical ("uvm_vm_add_device: device '%s' belongs to another VM already; not added to '%s'",
                   uvm_device_get_id (device), vm->name);
+      /* Fail closed: a VM missing a device its program meant it to have
+       * (a disk, a NIC, a console) must not start as if nothing happened. */
+      if (vm->definition_error == NULL)
+        vm->definition_error = g_strdup_printf ("devices[%u]: device '%s' belongs to another VM "
+                                                "already and was not added",
+                                                vm->devices->len, uvm_device_get_id (device));
       g_object_unref (device);
       return;
     }
@@ -525,6 +566,7 @@ gateway_weak_notify (gpointer data, GObject *where_the_object_was)
 static void
 drop_gateway (UvmVm *self)
 {
+  self->gateway_is_self = FALSE;
   if (self->gateway == NULL)
     return;
   g_clear_signal_handler (&self->gateway_handler, self->gateway);
@@ -537,13 +579,19 @@ uvm_vm_set_gateway (UvmVm *workstation, UvmVm *gateway)
 {
   g_return_if_fail (UVM_IS_VM (workstation));
   g_return_if_fail (gateway == NULL || UVM_IS_VM (gateway));
-  g_return_if_fail (gateway != workstation);
 
-  if (gateway == workstation->gateway)
+  if (gateway == workstation->gateway && gateway != NULL)
     return;
   drop_gateway (workstation);
   if (gateway == NULL)
     return;
+  /* Kept, not asserted away: a VM that is its own gateway has none, and
+   * starting it would fail open.  Validation refuses it. */
+  if (gateway == workstation)
+    {
+      workstation->gateway_is_self = TRUE;
+      return;
+    }
   workstation->gateway = gateway;
   g_object_weak_ref (G_OBJECT (gateway), gateway_weak_notify, workstation);
   workstation->gateway_handler = g_signal_connect (gateway, "event",
@@ -554,7 +602,31 @@ UvmVm *
 uvm_vm_get_gateway (UvmVm *vm)
 {
   g_return_val_if_fail (UVM_IS_VM (vm), NULL);
-  return vm->gateway;
+  return vm->gateway_is_self ? vm : vm->gateway;
+}
+
+/* The gateway relation itself, which needs no running VM: nobody is its
+ * own gateway, and following gateways never leads back to the start. */
+static gboolean
+check_gateway_relation (UvmVm *self, GError **error)
+{
+  g_autoptr(GString) chain = NULL;
+  guint hops = 0;
+
+  if (self->gateway_is_self)
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "gateway: VM '%s' is set as its own gateway; a workstation's gateway "
+                          "must be another VM", self->name);
+  chain = g_string_new (self->name);
+  for (UvmVm *gw = self->gateway; gw != NULL; gw = gw->gateway_is_self ? NULL : gw->gateway)
+    {
+      g_string_append_printf (chain, "' is behind '%s", gw->name);
+      if (gw == self || ++hops > 64)
+        return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                              "gateway: the gateways form a cycle ('%s'): a workstation needs a "
+                              "gateway that is not, in turn, behind it", chain->str);
+    }
+  return TRUE;
 }
 
 /* Fail closed: a workstation starts only behind a running (or paused)
@@ -685,8 +757,16 @@ check_confinement (UvmVm *vm, GError **error)
 static const UvmBackend *
 check_definition (UvmVm *vm, GError **error)
 {
-  const UvmBackend *backend = uvm_backend_lookup (vm->hypervisor, error);
+  const UvmBackend *backend;
 
+  if (vm->definition_error != NULL)
+    {
+      uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION, "%s", vm->definition_error);
+      return NULL;
+    }
+  if (!check_gateway_relation (vm, error))
+    return NULL;
+  backend = uvm_backend_lookup (vm->hypervisor, error);
   if (backend == NULL || !uvm_backend_validate_common (vm, backend, error) ||
       !backend->validate (vm, error) || !check_confinement (vm, error))
     return NULL;
@@ -849,14 +929,104 @@ sink_state (gpointer vm, UvmVmState state)
     set_state (self, state);
 }
 
+static void stop_advance (UvmVm *self);
+
+static gboolean
+control_usable (UvmVm *self)
+{
+  return self->control != NULL && !self->control_lost;
+}
+
+/* The hypervisor runs on, but no request can reach it: say so at once
+ * (event, uvm_vm_get_control_lost()), and let a stop under way go straight
+ * to signals. */
+static void
+declare_control_lost (UvmVm *self, const GError *error)
+{
+  g_autoptr(JsonObject) data = json_object_new ();
+  g_autoptr(UvmEvent) event = NULL;
+
+  destroy_source (&self->control_grace);
+  if (self->control_lost || self->child == NULL)
+    return;
+  self->control_lost = TRUE;
+  g_clear_error (&self->control_error);
+  self->control_error = g_error_new (UVM_ERROR, UVM_ERROR_CONTROL_LOST,
+                                     "VM '%s': the control connection to its hypervisor is lost "
+                                     "(%s); only a stop by signals or a kill can reach it",
+                                     self->name, error->message);
+  g_debug ("%s", self->control_error->message);
+  json_object_set_string_member (data, "error", error->message);
+  event = uvm_event_new_hypervisor (UVM_EVENT_CONTROL_LOST, self->state, "control-lost", data,
+                                    NULL);
+  emit_event (self, event);
+  if (self->child != NULL && self->state == UVM_VM_STATE_STOPPING &&
+      self->stop_phase < STOP_TERM)
+    {
+      destroy_source (&self->stop_timer);
+      self->stop_phase = STOP_QUIT;   /* the next step is SIGTERM */
+      stop_advance (self);
+    }
+}
+
+static gboolean
+on_control_grace (gpointer user_data)
+{
+  UvmVm *self = user_data;
+  g_autoptr(GError) error = g_error_new_literal (UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED,
+                                                 "the hypervisor closed the control connection "
+                                                 "but kept running");
+
+  g_clear_pointer (&self->control_grace, g_source_unref);
+  declare_control_lost (self, error);
+  return G_SOURCE_REMOVE;
+}
+
+/* The control connection ended, broke or timed out (@error NULL for a
+ * plain EOF), seen by the connection itself or by a request that failed.
+ * During a start the start fails on its own; after a run nothing is left
+ * to lose. */
+static void
+control_failed (UvmVm *self, const GError *error)
+{
+  if (self->child == NULL || self->start_task != NULL || self->control_lost ||
+      self->control_grace != NULL)
+    return;
+  if (error != NULL && !g_error_matches (error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED))
+    {
+      declare_control_lost (self, error);
+      return;
+    }
+  /* EOF or a broken pipe: the hypervisor may be exiting, as after `quit`
+   * or a guest power-off; its exit is then the news.  A quit in flight
+   * makes an EOF the expected answer. */
+  if (uvm_child_watch_has_exited (self->child) ||
+      (self->state == UVM_VM_STATE_STOPPING && self->stop_phase == STOP_QUIT))
+    return;
+  self->control_grace = attach_source (g_timeout_source_new (CONTROL_EOF_GRACE_MS), self->context,
+                                       on_control_grace, self);
+}
+
 static void
 sink_closed (gpointer vm, const GError *error)
 {
   UvmVm *self = vm;
 
-  /* The process exit, seen through the pidfd, is what ends a run. */
   g_debug ("VM '%s': control connection closed%s%s", self->name, error ? ": " : "",
            error ? error->message : "");
+  control_failed (self, error);
+}
+
+/* A request of ours failed: errors that mean the connection is gone or out
+ * of step (not an error answer of the hypervisor, not a cancellation) make
+ * the control connection lost. */
+static void
+note_request_error (UvmVm *self, const GError *error)
+{
+  if (error->domain == UVM_ERROR &&
+      (error->code == UVM_ERROR_HYPERVISOR_DIED || error->code == UVM_ERROR_PROTOCOL ||
+       error->code == UVM_ERROR_TIMEOUT))
+    control_failed (self, error);
 }
 
 static const UvmControlSink control_sink = {
@@ -877,6 +1047,31 @@ uvm_vm_get_pid (UvmVm *vm)
 {
   g_return_val_if_fail (UVM_IS_VM (vm), 0);
   return vm->child ? uvm_child_watch_get_pid (vm->child) : 0;
+}
+
+void
+uvm_vm_set_control_timeout (UvmVm *vm, guint timeout_ms)
+{
+  g_return_if_fail (UVM_IS_VM (vm));
+  vm->control_timeout_ms = timeout_ms;
+}
+
+guint
+uvm_vm_get_control_timeout (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), 0);
+  return vm->control_timeout_ms;
+}
+
+gboolean
+uvm_vm_get_control_lost (UvmVm *vm, GError **error)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), FALSE);
+  if (!vm->control_lost)
+    return FALSE;
+  if (error != NULL)
+    g_propagate_error (error, g_error_copy (vm->control_error));
+  return TRUE;
 }
 
 gboolean
@@ -996,15 +1191,6 @@ run_files (UvmVm *self)
   return out;
 }
 
-static void
-destroy_source (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
-}
 
 /* Releases what a run holds once its process is gone. */
 static void
@@ -1013,6 +1199,7 @@ finish_run (UvmVm *self)
   destroy_source (&self->start_timeout);
   destroy_source (&self->start_cancel_source);
   destroy_source (&self->stop_timer);
+  destroy_source (&self->control_grace);
   g_clear_object (&self->start_cancellable);
   stop_helpers (self);
   {
@@ -1031,15 +1218,67 @@ finish_run (UvmVm *self)
   self->stop_phase = STOP_IDLE;
 }
 
-static char *
-start_failure_message (UvmVm *self, int code, int sig, const char *tail)
+/* Whether the exit was caused by a signal libuvm sent: such an exit is
+ * never the hypervisor's own doing and never blamed on it. */
+static gboolean
+exit_by_our_signal (UvmVm *self, int sig)
 {
-  g_autofree char *how = sig ? g_strdup_printf ("was killed by signal %d", sig)
-                             : g_strdup_printf ("exited with code %d", code);
+  return (sig == SIGKILL && self->sent_kill) || (sig == SIGTERM && self->sent_term);
+}
 
-  return g_strdup_printf ("%s '%s' %s during start%s%s", uvm_backend_lookup (self->hypervisor, NULL)->name,
-                          self->name, how, tail ? ": " : " (its log is empty)",
-                          tail ? tail : "");
+/* The end of a run that a stop or kill asked for: it exited with code 0
+ * (quit, power-off), of a signal we sent, or with a code of its own after
+ * our SIGTERM.  Anything else is the hypervisor's own exit, a crash,
+ * whatever request was in flight. */
+static gboolean
+exit_as_asked (UvmVm *self, int code, int sig)
+{
+  if (sig != 0)
+    return exit_by_our_signal (self, sig);
+  return code == 0 || self->sent_term;
+}
+
+/* The error of a start that ended with the hypervisor's exit: the root
+ * cause first (what the hypervisor answered, or how it exited), then its
+ * last log lines.  @cause (taken, may be NULL) is why libuvm aborted the
+ * start, if it did. */
+static GError *
+start_failure_error (UvmVm *self, GError *cause, int code, int sig, const char *tail)
+{
+  const char *hv = uvm_backend_lookup (self->hypervisor, NULL)->name;
+  g_autofree char *how = NULL;
+  g_autofree char *log = tail ? g_strdup_printf ("; its log ends with:\n%s", tail)
+                              : g_strdup (" (its log is empty)");
+  GError *error;
+
+  if (cause != NULL && cause->domain == G_IO_ERROR)
+    return cause;   /* cancelled by the caller: that is the whole story */
+  if (!exit_by_our_signal (self, sig))
+    how = sig ? g_strdup_printf ("was killed by signal %d", sig)
+              : g_strdup_printf ("exited with code %d", code);
+
+  if (cause == NULL || g_error_matches (cause, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED))
+    {
+      /* The hypervisor went away by itself (an EOF on its control socket
+       * is the first sign of that): its exit is the news. */
+      if (how != NULL)
+        error = g_error_new (UVM_ERROR, UVM_ERROR_START_FAILED, "%s '%s' %s during start%s",
+                             hv, self->name, how, log);
+      else
+        error = g_error_new (UVM_ERROR, UVM_ERROR_START_FAILED,
+                             "%s '%s' closed its control connection during start (%s) and was "
+                             "then stopped by libuvm%s", hv, self->name, cause->message, log);
+    }
+  else
+    {
+      /* What the hypervisor answered, or why we gave up on it; its own
+       * code (HYPERVISOR, PROTOCOL, TIMEOUT, ...) stays. */
+      error = g_error_new (cause->domain, cause->code, "%s '%s' failed to start: %s%s%s%s", hv,
+                           self->name, cause->message, how ? "; it then " : "", how ? how : "",
+                           log);
+    }
+  g_clear_error (&cause);
+  return error;
 }
 
 static void
@@ -1074,8 +1313,10 @@ on_child_exit (int code, int sig, gpointer user_data)
   start_task = g_steal_pointer (&self->start_task);
   if (start_task != NULL)
     final = UVM_VM_STATE_CRASHED;
-  else if (self->exit_expected || (sig == 0 && code == 0 && !self->guest_panicked))
-    final = UVM_VM_STATE_STOPPED;   /* asked for, or the guest powered off */
+  else if (self->exit_expected)
+    final = exit_as_asked (self, code, sig) ? UVM_VM_STATE_STOPPED : UVM_VM_STATE_CRASHED;
+  else if (sig == 0 && code == 0 && !self->guest_panicked)
+    final = UVM_VM_STATE_STOPPED;   /* the guest powered off */
   else
     final = UVM_VM_STATE_CRASHED;
 
@@ -1085,22 +1326,8 @@ on_child_exit (int code, int sig, gpointer user_data)
 
   if (start_task != NULL)
     {
-      GError *error = g_steal_pointer (&self->start_error);
-
-      if (error == NULL || error->domain != G_IO_ERROR)
-        {
-          gboolean timeout = error && g_error_matches (error, UVM_ERROR, UVM_ERROR_TIMEOUT);
-          g_autofree char *msg = start_failure_message (self, code, sig, tail);
-
-          if (timeout)
-            g_prefix_error (&error, "%s%s", tail ? tail : "", tail ? "\n" : "");
-          else
-            {
-              g_clear_error (&error);
-              error = g_error_new_literal (UVM_ERROR, UVM_ERROR_START_FAILED, msg);
-            }
-        }
-      g_task_return_error (start_task, error);
+      g_task_return_error (start_task, start_failure_error (self, g_steal_pointer (&self->start_error),
+                                                            code, sig, tail));
       g_object_unref (start_task);
     }
   while ((waiter = g_queue_pop_head (&self->waiters)) != NULL)
@@ -1120,7 +1347,10 @@ abort_start (UvmVm *self, GError *error)
   /* The exit handler completes the start: nothing is reported before the
    * process is reaped and its files are gone. */
   if (self->child != NULL)
-    uvm_child_watch_signal (self->child, SIGKILL);
+    {
+      self->sent_kill = TRUE;
+      uvm_child_watch_signal (self->child, SIGKILL);
+    }
 }
 
 static void
@@ -1157,8 +1387,7 @@ on_start_timeout (gpointer user_data)
 
   g_clear_pointer (&self->start_timeout, g_source_unref);
   abort_start (self, g_error_new (UVM_ERROR, UVM_ERROR_TIMEOUT,
-                                  "VM '%s': the hypervisor did not become ready within %d ms",
-                                  self->name, START_TIMEOUT_MS));
+                                  "it did not become ready within %d ms", START_TIMEOUT_MS));
   return G_SOURCE_REMOVE;
 }
 
@@ -1173,13 +1402,6 @@ on_start_cancelled (GCancellable *cancellable, gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-static GSource *
-attach_source (GSource *source, GMainContext *context, GSourceFunc func, gpointer data)
-{
-  g_source_set_callback (source, func, data, NULL);
-  g_source_attach (source, context);
-  return source;
-}
 
 static int
 bind_control_socket (const char *path, GError **error)
@@ -1521,8 +1743,11 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
   g_clear_pointer (&vm->context, g_main_context_unref);
   vm->context = g_main_context_ref_thread_default ();
   vm->exit_expected = FALSE;
+  vm->sent_term = vm->sent_kill = FALSE;
   vm->guest_panicked = FALSE;
   vm->have_exit = FALSE;
+  vm->control_lost = FALSE;
+  g_clear_error (&vm->control_error);
   g_clear_error (&vm->start_error);
 
   kept = g_new (int, plan->fds->len + 1);
@@ -1605,6 +1830,12 @@ check_controllable (UvmVm *self, GTask *task)
                                "VM '%s' is %s", self->name, uvm_vm_state_to_string (self->state));
       return FALSE;
     }
+  /* Fail fast: nothing sent can be answered. */
+  if (self->control_lost)
+    {
+      g_task_return_error (task, g_error_copy (self->control_error));
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -1617,6 +1848,7 @@ on_run_state_request_done (GObject *source, GAsyncResult *result, gpointer user_
 
   if (!g_task_propagate_boolean (G_TASK (result), &error))
     {
+      note_request_error (self, error);
       g_task_return_error (task, error);
       return;
     }
@@ -1708,7 +1940,10 @@ on_balloon_done (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *error = NULL;
 
   if (!g_task_propagate_boolean (G_TASK (result), &error))
-    g_task_return_error (task, error);
+    {
+      note_request_error (g_task_get_source_object (task), error);
+      g_task_return_error (task, error);
+    }
   else
     g_task_return_boolean (task, TRUE);
 }
@@ -1785,9 +2020,13 @@ on_stop_request_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(UvmVm) self = user_data;
   g_autoptr(GError) error = NULL;
 
-  /* A failed request only means the next step comes at its deadline. */
+  /* A failed request only means the next step comes at its deadline,
+   * unless the connection is gone: then signals come at once. */
   if (!g_task_propagate_boolean (G_TASK (result), &error))
-    g_debug ("VM '%s': stop request failed: %s", self->name, error->message);
+    {
+      g_debug ("VM '%s': stop request failed: %s", self->name, error->message);
+      note_request_error (self, error);
+    }
 }
 
 /* One step of the escalation: power button, quit, SIGTERM, SIGKILL; each
@@ -1802,7 +2041,7 @@ stop_advance (UvmVm *self)
   switch (self->stop_phase)
     {
     case STOP_IDLE:
-      if (self->stop_timeout_ms > 0 && self->control != NULL)
+      if (self->stop_timeout_ms > 0 && control_usable (self))
         {
           self->stop_phase = STOP_POWER_BUTTON;
           wait_ms = self->stop_timeout_ms;
@@ -1812,7 +2051,7 @@ stop_advance (UvmVm *self)
         }
       G_GNUC_FALLTHROUGH;
     case STOP_POWER_BUTTON:
-      if (self->control != NULL)
+      if (control_usable (self))
         {
           self->stop_phase = STOP_QUIT;
           self->control->klass->request_async (self->control, UVM_CONTROL_QUIT, NULL,
@@ -1822,11 +2061,13 @@ stop_advance (UvmVm *self)
       G_GNUC_FALLTHROUGH;
     case STOP_QUIT:
       self->stop_phase = STOP_TERM;
+      self->sent_term = TRUE;
       uvm_child_watch_signal (self->child, SIGTERM);
       break;
     case STOP_TERM:
     case STOP_KILL:
       self->stop_phase = STOP_KILL;
+      self->sent_kill = TRUE;
       uvm_child_watch_signal (self->child, SIGKILL);
       return;   /* SIGKILL cannot be ignored: the pidfd will fire */
     }
@@ -1947,6 +2188,7 @@ uvm_vm_kill (UvmVm *vm, GError **error)
                                     "VM '%s': start cancelled by a kill", vm->name));
       return TRUE;
     }
+  vm->sent_kill = TRUE;
   if (!uvm_child_watch_signal (vm->child, SIGKILL))
     return uvm_set_error (error, UVM_ERROR_FAILED, "VM '%s': SIGKILL: %s", vm->name,
                           g_strerror (errno));
@@ -2040,7 +2282,10 @@ on_qmp_execute_done (GObject *source, GAsyncResult *result, gpointer user_data)
                                                              &error);
 
   if (reply == NULL)
-    g_task_return_error (task, error);
+    {
+      note_request_error (g_task_get_source_object (task), error);
+      g_task_return_error (task, error);
+    }
   else
     g_task_return_pointer (task, json_to_string (reply, FALSE), g_free);
 }
@@ -2063,6 +2308,11 @@ uvm_vm_qmp_execute_async (UvmVm *vm, const char *command, const char *arguments_
     {
       g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_NOT_RUNNING, "VM '%s' is %s",
                                vm->name, uvm_vm_state_to_string (vm->state));
+      return;
+    }
+  if (vm->control_lost)
+    {
+      g_task_return_error (task, g_error_copy (vm->control_error));
       return;
     }
   if (!uvm_control_is_qemu (vm->control))
@@ -2135,6 +2385,7 @@ on_ch_request_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (response == NULL)
     {
+      note_request_error (g_task_get_source_object (task), error);
       g_task_return_error (task, error);
       return;
     }
@@ -2161,6 +2412,11 @@ uvm_vm_ch_request_async (UvmVm *vm, const char *method, const char *endpoint,
     {
       g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_NOT_RUNNING, "VM '%s' is %s",
                                vm->name, uvm_vm_state_to_string (vm->state));
+      return;
+    }
+  if (vm->control_lost)
+    {
+      g_task_return_error (task, g_error_copy (vm->control_error));
       return;
     }
   if (!uvm_control_is_cloud_hypervisor (vm->control))

@@ -37,6 +37,11 @@ G_BEGIN_DECLS
  * @UVM_ERROR_NOT_RUNNING: the operation needs a running hypervisor.
  * @UVM_ERROR_PERMISSION: a privilege is missing; the message says which and
  *   what for.
+ * @UVM_ERROR_CONTROL_LOST: the hypervisor still runs, but libuvm lost its
+ *   control connection to it (the hypervisor closed it, sent what is not the
+ *   protocol, or left a request unanswered past the control timeout; see
+ *   uvm_vm_set_control_timeout()). No request can reach it any more: only a
+ *   stop, which then goes straight to signals, or uvm_vm_kill(). Since 0.3.
  *
  * Error codes in the %UVM_ERROR domain. New codes may be added in later
  * releases; treat unknown codes like %UVM_ERROR_FAILED.
@@ -53,6 +58,7 @@ typedef enum {
   UVM_ERROR_BUSY = 8,
   UVM_ERROR_NOT_RUNNING = 9,
   UVM_ERROR_PERMISSION = 10,
+  UVM_ERROR_CONTROL_LOST = 11,
 } UvmError;
 
 /**

@@ -24,6 +24,13 @@ G_BEGIN_DECLS
  *   uvm_event_get_device_id().
  * @UVM_EVENT_HYPERVISOR_EVENT: any other event of the hypervisor, passed
  *   through; see uvm_event_get_name() and uvm_event_get_data_json().
+ * @UVM_EVENT_CONTROL_LOST: the control connection to a hypervisor that still
+ *   runs was lost (closed by the hypervisor, broken by what is not the
+ *   protocol, or a request got no answer within the control timeout).
+ *   uvm_event_get_name() is "control-lost" and uvm_event_get_data_json() an
+ *   object whose "error" member says why. From then on requests fail with
+ *   %UVM_ERROR_CONTROL_LOST and a stop uses signals only; see
+ *   uvm_vm_get_control_lost(). Since 0.3.
  *
  * What a #UvmEvent reports. Later releases may add kinds: ignore unknown ones.
  */
@@ -35,6 +42,7 @@ typedef enum {
   UVM_EVENT_HYPERVISOR_EXITED = 4,
   UVM_EVENT_DEVICE_DELETED = 5,
   UVM_EVENT_HYPERVISOR_EVENT = 6,
+  UVM_EVENT_CONTROL_LOST = 7,
 } UvmEventKind;
 
 #define UVM_TYPE_EVENT (uvm_event_get_type ())

@@ -560,8 +560,17 @@ void uvm_vm_start_async (UvmVm              *vm,
  * Returns: %TRUE when the VM is ready. On %FALSE nothing is left running or
  *   on disk (the runtime directory is removed) and @error is
  *   %UVM_ERROR_INVALID_DEFINITION, %UVM_ERROR_UNSUPPORTED, %UVM_ERROR_BUSY,
- *   %UVM_ERROR_START_FAILED (quoting the hypervisor's last log lines),
- *   %UVM_ERROR_TIMEOUT or %G_IO_ERROR_CANCELLED; for a confined VM
+ *   %UVM_ERROR_START_FAILED (the hypervisor could not be executed, or
+ *   exited during start: its exit code or signal and its last log lines),
+ *   %UVM_ERROR_HYPERVISOR (it refused a start request: the message quotes
+ *   its error, e.g. cloud-hypervisor's REST error body or qemu's error class
+ *   and description), %UVM_ERROR_PROTOCOL (its control connection carried
+ *   what is not the protocol), %UVM_ERROR_HYPERVISOR_DIED (it closed the
+ *   control connection), %UVM_ERROR_TIMEOUT (no answer in time) or
+ *   %G_IO_ERROR_CANCELLED. In every case the message gives the root cause
+ *   first and then the hypervisor's last log lines, if it wrote any; when
+ *   libuvm itself ended the hypervisor after such an error, the message
+ *   says so and never blames that signal. For a confined VM
  *   (uvm_vm_set_confined()) also %UVM_ERROR_PERMISSION (no
  *   `CAP_SYS_ADMIN` for its network namespace) or %UVM_ERROR_FAILED (its
  *   seccomp filter could not be built; nothing was spawned).
@@ -815,6 +824,69 @@ int uvm_vm_get_pid (UvmVm *vm);
  */
 UVM_AVAILABLE_IN_0_1
 gboolean uvm_vm_get_exit_status (UvmVm *vm, int *exit_code, int *exit_signal);
+
+/**
+ * UVM_VM_DEFAULT_CONTROL_TIMEOUT_MS:
+ *
+ * The default of uvm_vm_set_control_timeout(): 10 s, far above what any
+ * request of a healthy hypervisor takes. Since 0.3.
+ */
+#define UVM_VM_DEFAULT_CONTROL_TIMEOUT_MS 10000
+
+/**
+ * uvm_vm_set_control_timeout:
+ * @vm: a #UvmVm
+ * @timeout_ms: how long one control request (QMP command, REST call) may go
+ *   unanswered, in milliseconds; 0 means no deadline
+ *
+ * Sets the deadline of every request libuvm sends to the hypervisor:
+ * those of a start (the QMP handshake, cloud-hypervisor's vm.create and
+ * vm.boot, ...), uvm_vm_pause(), uvm_vm_resume(), balloon changes, the
+ * requests of a stop, uvm_vm_qmp_execute() and uvm_vm_ch_request(). A
+ * request still unanswered at its deadline fails with %UVM_ERROR_TIMEOUT
+ * naming it; the hypervisor is then out of step with libuvm, so the
+ * control connection is given up: a %UVM_EVENT_CONTROL_LOST event is
+ * emitted (outside a start; a start fails instead), later requests fail
+ * at once with %UVM_ERROR_CONTROL_LOST, and a stop escalates straight to
+ * signals. The start as a whole keeps its own, longer deadline.
+ *
+ * Takes effect at the next start. The default is
+ * %UVM_VM_DEFAULT_CONTROL_TIMEOUT_MS. Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+void uvm_vm_set_control_timeout (UvmVm *vm, guint timeout_ms);
+
+/**
+ * uvm_vm_get_control_timeout:
+ * @vm: a #UvmVm
+ *
+ * Returns: the deadline of one control request in milliseconds (0: none);
+ *   see uvm_vm_set_control_timeout(). Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+guint uvm_vm_get_control_timeout (UvmVm *vm);
+
+/**
+ * uvm_vm_get_control_lost:
+ * @vm: a #UvmVm
+ * @error: (nullable): return location for why the connection was lost
+ *
+ * Whether the hypervisor of the current run still runs but can no longer
+ * be controlled: its control connection was closed by the hypervisor,
+ * broken by what is not the protocol, or a request went unanswered past
+ * the control timeout (uvm_vm_set_control_timeout()). The
+ * %UVM_EVENT_CONTROL_LOST event reports the moment it happens. While it
+ * is %TRUE, uvm_vm_pause(), uvm_vm_resume(), balloon changes and the raw
+ * requests fail at once with %UVM_ERROR_CONTROL_LOST, and a stop sends
+ * SIGTERM, then SIGKILL, without trying the power button or `quit`. A new
+ * start clears it.
+ *
+ * Returns: %TRUE (with @error set to a copy of the reason, when given) if
+ *   the control connection was lost during the current or last run.
+ *   Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+gboolean uvm_vm_get_control_lost (UvmVm *vm, GError **error);
 
 /**
  * uvm_vm_get_console_path:

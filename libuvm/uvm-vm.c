@@ -617,14 +617,16 @@ check_gateway_relation (UvmVm *self, GError **error)
     return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
                           "gateway: VM '%s' is set as its own gateway; a workstation's gateway "
                           "must be another VM", self->name);
-  chain = g_string_new (self->name);
+  chain = g_string_new (NULL);
+  g_string_append_printf (chain, "'%s'", self->name);
   for (UvmVm *gw = self->gateway; gw != NULL; gw = gw->gateway_is_self ? NULL : gw->gateway)
     {
-      g_string_append_printf (chain, "' is behind '%s", gw->name);
+      g_string_append_printf (chain, " -> '%s'", gw->name);
       if (gw == self || ++hops > 64)
         return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
-                              "gateway: the gateways form a cycle ('%s'): a workstation needs a "
-                              "gateway that is not, in turn, behind it", chain->str);
+                              "gateway: the gateways form a cycle (%s, each VM behind the next): "
+                              "a workstation needs a gateway that is not, in turn, behind it",
+                              chain->str);
     }
   return TRUE;
 }
@@ -1699,12 +1701,11 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
     }
   if (g_task_return_error_if_cancelled (task))
     return;
-  if (!check_gateway (vm, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
+  /* The definition first (the gateway relation included), then whether
+   * its gateway runs. */
   plan = build_plan (vm, &backend, &error);
+  if (plan != NULL && !check_gateway (vm, &error))
+    g_clear_pointer (&plan, uvm_plan_free);
   if (plan != NULL)
     binary = resolve_binary (vm, &error);
   if (binary != NULL)

@@ -1202,6 +1202,81 @@ test_device_of_another_vm_is_refused_with_a_critical (Fixture *fx, gconstpointer
   g_assert_true (uvm_vm_get_device (first, 0) == dev);
   g_assert_cmpstr (uvm_device_get_id (dev), ==, "net0");
   g_assert_cmpstr (uvm_device_get_mac (dev), ==, first_mac);
+  /* Fail closed: the VM missing the device is not a valid definition. */
+  uvm_vm_set_kernel (second, fx->kernel, NULL, NULL);
+  uvm_vm_set_runtime_dir (second, fx->rundir);
+  assert_refused (second, UVM_ERROR_INVALID_DEFINITION, "devices[0]", "belongs to another VM");
+  assert_start_creates_nothing (fx, second, UVM_ERROR_INVALID_DEFINITION);
+}
+
+/* ---- the gateway relation ------------------------------------------------ */
+
+/* A workstation and a gateway on one isolated network, as the pair has. */
+static void
+add_link (UvmVm *vm, UvmNetwork *net)
+{
+  uvm_vm_add_device (vm, uvm_device_new_net (net, NULL));
+}
+
+static void
+test_vm_as_its_own_gateway_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "ws");
+  g_autoptr(UvmNetwork) net = uvm_network_new_isolated ("int");
+
+  add_link (vm, net);
+  uvm_vm_set_gateway (vm, vm);   /* no critical: a definition error */
+  g_assert_true (uvm_vm_get_gateway (vm) == vm);
+  assert_refused (vm, UVM_ERROR_INVALID_DEFINITION, "gateway", "its own gateway");
+  assert_start_creates_nothing (fx, vm, UVM_ERROR_INVALID_DEFINITION);
+  /* Clearing it makes the definition valid again. */
+  uvm_vm_set_gateway (vm, NULL);
+  g_assert_null (uvm_vm_get_gateway (vm));
+  assert_valid (vm);
+}
+
+static void
+test_gateway_cycle_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) a = new_vm (fx, "a");
+  g_autoptr(UvmVm) b = new_vm (fx, "b");
+  g_autoptr(UvmNetwork) net = uvm_network_new_isolated ("int");
+
+  add_link (a, net);
+  add_link (b, net);
+  uvm_vm_set_gateway (a, b);
+  uvm_vm_set_gateway (b, a);
+  assert_refused (a, UVM_ERROR_INVALID_DEFINITION, "gateway", "cycle ('a' -> 'b' -> 'a'");
+  assert_refused (b, UVM_ERROR_INVALID_DEFINITION, "gateway", "cycle ('b' -> 'a' -> 'b'");
+  assert_start_creates_nothing (fx, a, UVM_ERROR_INVALID_DEFINITION);
+}
+
+static void
+test_longer_gateway_cycle_is_refused (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) a = new_vm (fx, "a");
+  g_autoptr(UvmVm) b = new_vm (fx, "b");
+  g_autoptr(UvmVm) c = new_vm (fx, "c");
+
+  uvm_vm_set_gateway (a, b);
+  uvm_vm_set_gateway (b, c);
+  uvm_vm_set_gateway (c, b);   /* a is behind a cycle it is not part of */
+  assert_refused (a, UVM_ERROR_INVALID_DEFINITION, "gateway", "cycle");
+}
+
+static void
+test_gateway_chain_without_cycle_validates (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) ws = new_vm (fx, "ws");
+  g_autoptr(UvmVm) gw = new_vm (fx, "gw");
+  g_autoptr(UvmNetwork) net = uvm_network_new_isolated ("int");
+
+  add_link (ws, net);
+  add_link (gw, net);
+  uvm_vm_set_gateway (ws, gw);
+  /* Validation checks the relation, not that the gateway runs (start does). */
+  assert_valid (ws);
+  assert_valid (gw);
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -1324,6 +1399,12 @@ main (int argc, char **argv)
   ADD ("/identity/explicit-id-is-kept", test_explicit_id_is_kept);
   ADD ("/identity/device-of-another-vm-is-refused-with-a-critical",
        test_device_of_another_vm_is_refused_with_a_critical);
+
+  ADD ("/validate/gateway/vm-as-its-own-gateway-is-refused", test_vm_as_its_own_gateway_is_refused);
+  ADD ("/validate/gateway/cycle-is-refused", test_gateway_cycle_is_refused);
+  ADD ("/validate/gateway/longer-cycle-is-refused", test_longer_gateway_cycle_is_refused);
+  ADD ("/validate/gateway/chain-without-cycle-validates",
+       test_gateway_chain_without_cycle_validates);
 
   return g_test_run ();
 }

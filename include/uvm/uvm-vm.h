@@ -448,6 +448,12 @@ gboolean uvm_vm_get_confined (UvmVm *vm);
  *   the one for a definition that cannot be started as it stands; the
  *   message names the gateway and what is missing.
  * - The start order is therefore enforced: the gateway first.
+ * - The relation itself is validated, not asserted: a VM set as its own
+ *   gateway, or gateways that lead back to a VM (A behind B behind A),
+ *   make uvm_vm_validate(), the plan and the start fail with
+ *   %UVM_ERROR_INVALID_DEFINITION naming the `gateway` field (since 0.3;
+ *   before, setting a VM as its own gateway was a critical warning that
+ *   left it without one).
  * - When @gateway's hypervisor exits, for any reason (stopped, crashed,
  *   killed from outside, or its #UvmVm dropped while running), the
  *   workstation is stopped at once, forced, as by uvm_vm_stop() with a

@@ -177,3 +177,44 @@ def test_the_same_lifecycle_on_the_cloud_hypervisor_standin(request, workdir):
     kinds = summary(events)
     assert kinds[:3] == ["starting", "running", "stopping"]
     assert kinds[-2:] == ["hypervisor_exited", "stopped"]
+
+
+# The repository's tests/scripted-qemu: a QMP peer libuvm starts in place of qemu.
+SCRIPTED_QEMU = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                             "tests", "scripted-qemu")
+
+
+@needs_guest
+def test_lost_control_connection_is_an_event_and_fails_fast(request, workdir, monkeypatch):
+    # tests/scripted-qemu closes its QMP socket after the start and keeps running.
+    monkeypatch.setenv("UVM_SCRIPTED_QEMU_MODE", "close-after-ready")
+    vm = make_vm(request, workdir, "py-lost", hypervisor_path=SCRIPTED_QEMU)
+    assert vm.control_timeout == 10.0  # UVM_VM_DEFAULT_CONTROL_TIMEOUT_MS
+    kinds = []
+    vm.on_event(lambda vm, ev: kinds.append(ev.kind))
+    vm.start()
+    assert vm.control_lost is None
+    deadline = time.monotonic() + 5
+    while K.CONTROL_LOST not in kinds and time.monotonic() < deadline:
+        uvm.iterate(0.1)
+    assert K.CONTROL_LOST in kinds
+    assert "control connection" in vm.control_lost
+    with pytest.raises(uvm.ControlLost):
+        vm.resume()
+    t0 = time.monotonic()
+    vm.stop(timeout=60)  # straight to signals, not a minute of power button
+    assert time.monotonic() - t0 < 4
+    assert vm.state == S.STOPPED
+
+
+@needs_guest
+def test_control_timeout_raises_timeout(request, workdir, monkeypatch):
+    monkeypatch.setenv("UVM_SCRIPTED_QEMU_MODE", "mute-after-ready")
+    vm = make_vm(request, workdir, "py-mute", hypervisor_path=SCRIPTED_QEMU, control_timeout=0.3)
+    assert vm.control_timeout == 0.3
+    vm.start()
+    with pytest.raises(uvm.Timeout):
+        vm.pause()
+    assert vm.control_lost is not None
+    vm.stop(timeout=60)
+    assert vm.state == S.STOPPED

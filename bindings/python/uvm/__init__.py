@@ -89,7 +89,7 @@ State = _enum("State", "UVM_VM_STATE_", "The state of a VM (UvmVmState).",
               ["DEFINED", "STARTING", "RUNNING", "PAUSED", "STOPPING", "STOPPED", "CRASHED"])
 EventKind = _enum("EventKind", "UVM_EVENT_", "What an :class:`Event` reports (UvmEventKind).",
                   ["STATE_CHANGED", "GUEST_SHUTDOWN", "GUEST_RESET", "GUEST_PANIC",
-                   "HYPERVISOR_EXITED", "DEVICE_DELETED", "HYPERVISOR_EVENT"])
+                   "HYPERVISOR_EXITED", "DEVICE_DELETED", "HYPERVISOR_EVENT", "CONTROL_LOST"])
 Feature = _enum("Feature", "UVM_FEATURE_", "What a backend can do, for :func:`supports` (UvmFeature).",
                 ["MACHINE_Q35", "MACHINE_PC", "MACHINE_MICROVM", "SOFTWARE_EMULATION",
                  "USER_NETWORK", "SOCKET_LINK", "TAP_NETWORK", "QCOW2", "BALLOON", "HOTPLUG",
@@ -203,6 +203,16 @@ class PermissionDenied(Error, PermissionError):
     code = lib.UVM_ERROR_PERMISSION
 
 
+class ControlLost(Error):
+    """The hypervisor runs on, but its control connection is lost (UVM_ERROR_CONTROL_LOST).
+
+    Only :meth:`Vm.stop` (which then uses signals) or :meth:`Vm.kill` can
+    reach it; see :attr:`Vm.control_lost`.
+    """
+
+    code = lib.UVM_ERROR_CONTROL_LOST
+
+
 class Cancelled(Error):
     """The operation was cancelled (GIO's G_IO_ERROR_CANCELLED); ``code`` is None."""
 
@@ -211,7 +221,7 @@ class Cancelled(Error):
 
 _ERRORS = {cls.code: cls for cls in (InvalidDefinition, Unsupported, StartFailed,
                                      HypervisorDied, ProtocolError, HypervisorError, Timeout,
-                                     Busy, NotRunning, PermissionDenied)}
+                                     Busy, NotRunning, PermissionDenied, ControlLost)}
 
 
 def _make_error(cls, message, code):
@@ -792,7 +802,7 @@ class Vm:
     def __init__(self, name, hypervisor="qemu", *, kernel=None, initramfs=None, cmdline=None,
                  vcpus=1, memory_mib=256, machine=None, accel="auto", devices=(),
                  start_paused=False, confined=False, runtime_dir=None, hypervisor_path=None,
-                 extra_args=()):
+                 extra_args=(), control_timeout=None):
         self._vm = None
         self._handlers = {}
         self._devices = []
@@ -812,6 +822,8 @@ class Vm:
         lib.uvm_vm_set_accel(self._vm, _to_enum(Accel, accel, "accel"))
         lib.uvm_vm_set_start_paused(self._vm, bool(start_paused))
         lib.uvm_vm_set_confined(self._vm, bool(confined))
+        if control_timeout is not None:
+            self.control_timeout = control_timeout
         if runtime_dir is not None:
             lib.uvm_vm_set_runtime_dir(self._vm, _cstr(runtime_dir))
         if hypervisor_path is not None:
@@ -970,6 +982,33 @@ class Vm:
     def pid(self):
         """The hypervisor's pid while it runs, else None."""
         return lib.uvm_vm_get_pid(self._vm) or None
+
+    @property
+    def control_timeout(self):
+        """Deadline of one control request in seconds (0: none); settable, for later starts.
+
+        A request unanswered past it raises :class:`Timeout` and the control
+        connection is given up (:attr:`control_lost`).
+        """
+        return lib.uvm_vm_get_control_timeout(self._vm) / 1000.0
+
+    @control_timeout.setter
+    def control_timeout(self, seconds):
+        ms = int(round(float(seconds) * 1000))
+        if ms < 0 or ms > 0xFFFFFFFF:
+            raise ValueError("control_timeout: %r seconds is out of range" % seconds)
+        lib.uvm_vm_set_control_timeout(self._vm, ms)
+
+    @property
+    def control_lost(self):
+        """Why the control connection of the running hypervisor was lost (a str), or None.
+
+        Set from the moment a CONTROL_LOST event is emitted until the next start.
+        """
+        err = ffi.new("GError **")
+        if not lib.uvm_vm_get_control_lost(self._vm, err):
+            return None
+        return str(_take_error(err[0]))
 
     @property
     def exit_status(self):

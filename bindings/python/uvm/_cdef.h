@@ -125,6 +125,7 @@ typedef enum {
   UVM_ERROR_BUSY = 8,
   UVM_ERROR_NOT_RUNNING = 9,
   UVM_ERROR_PERMISSION = 10,
+  UVM_ERROR_CONTROL_LOST = 11,
 } UvmError;
 
 GQuark uvm_error_quark (void);
@@ -203,6 +204,7 @@ typedef enum {
   UVM_EVENT_HYPERVISOR_EXITED = 4,
   UVM_EVENT_DEVICE_DELETED = 5,
   UVM_EVENT_HYPERVISOR_EVENT = 6,
+  UVM_EVENT_CONTROL_LOST = 7,
 } UvmEventKind;
 
 UvmEventKind uvm_event_get_kind (const UvmEvent *event);
@@ -270,6 +272,9 @@ gboolean uvm_vm_wait (UvmVm *vm, int timeout_ms, GCancellable *cancellable, GErr
 UvmVmState uvm_vm_get_state (UvmVm *vm);
 int uvm_vm_get_pid (UvmVm *vm);
 gboolean uvm_vm_get_exit_status (UvmVm *vm, int *exit_code, int *exit_signal);
+void uvm_vm_set_control_timeout (UvmVm *vm, guint timeout_ms);
+guint uvm_vm_get_control_timeout (UvmVm *vm);
+gboolean uvm_vm_get_control_lost (UvmVm *vm, GError **error);
 const char *uvm_vm_get_console_path (UvmVm *vm);
 const char *uvm_vm_get_log_path (UvmVm *vm);
 gulong uvm_vm_connect_event (UvmVm *vm, UvmEventFunc func, gpointer user_data,

@@ -720,6 +720,445 @@ test_crlf_and_lf (void)
   peer_clear (&peer);
 }
 
+/* ---- matching by id and framing ------------------------------------ */
+
+/* Two commands in flight, answered second first: each reply reaches the
+ * command whose id it echoes. */
+static void
+test_replies_out_of_order (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Result a, b;
+  guint id_a, id_b;
+
+  do_handshake (client, &peer);
+  execute (client, "a", &a);
+  execute (client, "b", &b);
+  id_a = peer_expect_command (&peer, "a", NULL);
+  id_b = peer_expect_command (&peer, "b", NULL);
+  g_assert_cmpuint (id_a, !=, id_b);
+
+  peer_reply_to (&peer, id_b, "{\"n\": \"b\"}");
+  WAIT_UNTIL (b.done);
+  iterate_briefly ();
+  g_assert_false (a.done);
+  g_assert_cmpstr (return_string (&b, "n"), ==, "b");
+
+  peer_reply_to (&peer, id_a, "{\"n\": \"a\"}");
+  WAIT_UNTIL (a.done);
+  g_assert_cmpstr (return_string (&a, "n"), ==, "a");
+  g_assert_cmpuint (b.seq, <, a.seq);
+  g_assert_false (uvm_qmp_client_is_closed (client));
+
+  result_clear (&a);
+  result_clear (&b);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* A peer echoing ids that are no longer, or not yet, a command's in
+ * flight (one already answered, qmp_capabilities', one not yet sent) never
+ * makes a call return another call's answer. */
+static void
+test_hostile_ids_never_cross_answers (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Result hs = { .client = client };
+  Result queued, a, b;
+  guint caps_id, queued_id, id_a, id_b;
+  g_autofree char *forged = NULL;
+
+  /* Issued before the handshake: it has an id but is not on the wire. */
+  execute (client, "queued", &queued);
+  uvm_qmp_client_handshake_async (client, NULL, on_handshake_done, &hs);
+  peer_write (&peer, GREETING);
+  caps_id = peer_expect_command (&peer, "qmp_capabilities", NULL);
+  /* The queued command took id 1 and has not been sent. */
+  forged = g_strdup_printf ("{\"return\": {\"n\": \"forged\"}, \"id\": %u}\r\n", caps_id - 1);
+  peer_write (&peer, forged);
+  iterate_briefly ();
+  g_assert_false (queued.done);
+  peer_reply (&peer, "{}");
+  WAIT_UNTIL (hs.done);
+  g_assert_true (hs.ok);
+  queued_id = peer_expect_command (&peer, "queued", NULL);
+  g_assert_cmpuint (queued_id, ==, caps_id - 1);
+  peer_reply (&peer, "{\"n\": \"queued\"}");
+  WAIT_UNTIL (queued.done);
+  g_assert_cmpstr (return_string (&queued, "n"), ==, "queued");
+
+  execute (client, "a", &a);
+  id_a = peer_expect_command (&peer, "a", NULL);
+  peer_reply (&peer, "{\"n\": \"a\"}");
+  WAIT_UNTIL (a.done);
+  g_assert_cmpstr (return_string (&a, "n"), ==, "a");
+
+  execute (client, "b", &b);
+  id_b = peer_expect_command (&peer, "b", NULL);
+  /* Replays of answered ids: a's, qmp_capabilities', the queued one's. */
+  peer_reply_to (&peer, id_a, "{\"n\": \"a again\"}");
+  peer_reply_to (&peer, caps_id, "{\"n\": \"capabilities again\"}");
+  peer_reply_to (&peer, queued_id, "{\"n\": \"queued again\"}");
+  iterate_briefly ();
+  g_assert_false (b.done);
+
+  peer_reply_to (&peer, id_b, "{\"n\": \"b\"}");
+  WAIT_UNTIL (b.done);
+  g_assert_cmpstr (return_string (&b, "n"), ==, "b");
+  /* The answered ones kept their own answers. */
+  g_assert_cmpstr (return_string (&a, "n"), ==, "a");
+  g_assert_cmpstr (return_string (&queued, "n"), ==, "queued");
+  g_assert_false (uvm_qmp_client_is_closed (client));
+
+  result_clear (&queued);
+  result_clear (&a);
+  result_clear (&b);
+  result_clear (&hs);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* qemu with pretty=on: objects over several lines, here with LF only. */
+static void
+test_pretty_printed_reply_and_event (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func (event_free);
+  g_autofree char *text = NULL;
+  Result r;
+  Event *e;
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_set_event_handler (client, on_event, g_ptr_array_ref (events),
+                                    (GDestroyNotify) g_ptr_array_unref);
+  execute (client, "query-status", &r);
+  text = g_strdup_printf ("{\n"
+                          "    \"timestamp\": {\n"
+                          "        \"seconds\": 1700000000,\n"
+                          "        \"microseconds\": 5\n"
+                          "    },\n"
+                          "    \"event\": \"STOP\",\n"
+                          "    \"data\": {\n"
+                          "        \"reason\": \"{not a brace}\"\n"
+                          "    }\n"
+                          "}\n"
+                          "{\n"
+                          "    \"return\": {\n"
+                          "        \"status\": \"paused\",\n"
+                          "        \"running\": false\n"
+                          "    },\n"
+                          "    \"id\": %u\n"
+                          "}\n", peer_expect_command (&peer, "query-status", NULL));
+  peer_write (&peer, text);
+  WAIT_UNTIL (r.done && events->len == 1);
+
+  e = events->pdata[0];
+  g_assert_cmpstr (e->name, ==, "STOP");
+  g_assert_cmpstr (json_object_get_string_member (e->data, "reason"), ==, "{not a brace}");
+  g_assert_cmpint (e->timestamp_us, ==, G_GINT64_CONSTANT (1700000000000005));
+  g_assert_cmpstr (return_string (&r, "status"), ==, "paused");
+  g_assert_cmpuint (e->seq, <, r.seq);
+  g_assert_false (uvm_qmp_client_is_closed (client));
+
+  result_clear (&r);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* The same kind of message, CRLF, one byte per read. */
+static void
+test_pretty_printed_byte_by_byte (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  g_autofree char *text = NULL;
+  Result r;
+
+  do_handshake (client, &peer);
+  execute (client, "query-status", &r);
+  text = g_strdup_printf ("{\r\n"
+                          "    \"return\": {\r\n"
+                          "        \"status\": \"a \\\"quoted\\\" \\\\ }\"\r\n"
+                          "    },\r\n"
+                          "    \"id\": %u\r\n"
+                          "}\r\n", peer_expect_command (&peer, "query-status", NULL));
+  for (const char *p = text; *p != '\0'; p++)
+    {
+      peer_write_len (&peer, p, 1);
+      iterate_briefly ();
+    }
+  WAIT_UNTIL (r.done);
+  g_assert_cmpstr (return_string (&r, "status"), ==, "a \"quoted\" \\ }");
+
+  result_clear (&r);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* Several messages on one line, with no separator at all. */
+static void
+test_messages_coalesced_on_one_line (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func (event_free);
+  g_autofree char *text = NULL;
+  Result a, b;
+  guint id_a, id_b;
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_set_event_handler (client, on_event, g_ptr_array_ref (events),
+                                    (GDestroyNotify) g_ptr_array_unref);
+  execute (client, "a", &a);
+  execute (client, "b", &b);
+  id_a = peer_expect_command (&peer, "a", NULL);
+  id_b = peer_expect_command (&peer, "b", NULL);
+
+  text = g_strdup_printf ("{\"event\":\"E1\"}{\"return\":{\"n\":\"}b{\"},\"id\":%u}"
+                          "  {\"return\":{\"n\":\"a\"},\"id\":%u}{\"event\":\"E2\"}\r\n", id_b, id_a);
+  peer_write (&peer, text);
+  WAIT_UNTIL (a.done && b.done && events->len == 2);
+  g_assert_cmpstr (return_string (&a, "n"), ==, "a");
+  g_assert_cmpstr (return_string (&b, "n"), ==, "}b{");
+  g_assert_cmpstr (((Event *) events->pdata[0])->name, ==, "E1");
+  g_assert_cmpstr (((Event *) events->pdata[1])->name, ==, "E2");
+
+  result_clear (&a);
+  result_clear (&b);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* Lines that are not JSON before the greeting are dropped too (a peer
+ * printing a banner); the first JSON object must be the greeting. */
+static void
+test_garbage_before_greeting_dropped (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Result hs = { .client = client };
+
+  peer_write (&peer, "qemu: warning: something\r\n");
+  peer_write (&peer, GREETING);
+  uvm_qmp_client_handshake_async (client, NULL, on_handshake_done, &hs);
+  peer_expect_command (&peer, "qmp_capabilities", NULL);
+  peer_reply (&peer, "{}");
+  WAIT_UNTIL (hs.done);
+  g_assert_no_error (hs.error);
+  g_assert_nonnull (uvm_qmp_client_get_greeting (client));
+
+  result_clear (&hs);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_eof_mid_reply (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Closed closed = { 0 };
+  g_autofree char *half = NULL;
+  Result r;
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_set_closed_handler (client, on_closed, &closed, NULL);
+  execute (client, "query-status", &r);
+  half = g_strdup_printf ("{\"id\": %u, \"return\": {\"status\": \"runn",
+                          peer_expect_command (&peer, "query-status", NULL));
+  peer_write (&peer, half);
+  iterate_briefly ();
+  g_assert_false (r.done);
+
+  peer_hang_up (&peer);
+  WAIT_UNTIL (r.done && closed.count > 0);
+  g_assert_error (r.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
+  g_assert_nonnull (strstr (r.error->message, "query-status"));
+  g_assert_cmpuint (closed.count, ==, 1);
+  g_assert_no_error (closed.error);
+
+  result_clear (&r);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* ---- deadlines ------------------------------------------------------- */
+
+static void
+test_timeout_when_peer_stops_answering (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Closed closed = { 0 };
+  Result a, b;
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_set_closed_handler (client, on_closed, &closed, NULL);
+  uvm_qmp_client_set_request_timeout (client, 100);
+  execute (client, "query-status", &a);
+  peer_expect_command (&peer, "query-status", NULL);
+  /* Issued later: its deadline is later. */
+  g_usleep (30 * 1000);
+  execute (client, "query-block", &b);
+  peer_expect_command (&peer, "query-block", NULL);
+
+  WAIT_UNTIL (a.done && b.done);
+  g_assert_error (a.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
+  g_assert_cmpstr (a.error->message, ==, "query-status: no reply within 100 ms");
+  /* The connection is gone with it: the other command fails too. */
+  g_assert_error (b.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
+  g_assert_nonnull (strstr (b.error->message, "query-block"));
+  g_assert_cmpuint (a.seq, <, b.seq);
+  g_assert_true (uvm_qmp_client_is_closed (client));
+  g_assert_cmpuint (closed.count, ==, 1);
+  g_assert_error (closed.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
+  g_assert_cmpstr (closed.error->message, ==, "query-status: no reply within 100 ms");
+  WAIT_UNTIL (peer_sees_eof (&peer));
+
+  result_clear (&a);
+  result_clear (&b);
+  g_clear_error (&closed.error);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* A command answered in time leaves no timer behind. */
+static void
+test_answer_in_time_keeps_connection (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Closed closed = { 0 };
+  Result r;
+  gint64 until;
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_set_closed_handler (client, on_closed, &closed, NULL);
+  uvm_qmp_client_set_request_timeout (client, 100);
+  execute (client, "query-status", &r);
+  peer_expect_command (&peer, "query-status", NULL);
+  peer_reply (&peer, "{\"status\": \"running\"}");
+  WAIT_UNTIL (r.done);
+  g_assert_no_error (r.error);
+
+  until = g_get_monotonic_time () + 250 * 1000;
+  WAIT_UNTIL (g_get_monotonic_time () > until);
+  g_assert_false (uvm_qmp_client_is_closed (client));
+  g_assert_cmpuint (closed.count, ==, 0);
+
+  result_clear (&r);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* A command cancelled on the wire is forgotten when its deadline passes,
+ * without closing; its id stays unknown, so a late reply is still
+ * dropped. */
+static void
+test_cancelled_command_deadline_forgets_it (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Closed closed = { 0 };
+  Result a, b;
+  guint id_a;
+  gint64 until;
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_set_closed_handler (client, on_closed, &closed, NULL);
+  uvm_qmp_client_set_request_timeout (client, 100);
+  execute_full (client, "a", NULL, NULL, 0, cancellable, &a);
+  id_a = peer_expect_command (&peer, "a", NULL);
+  g_cancellable_cancel (cancellable);
+  WAIT_UNTIL (a.done);
+  g_assert_error (a.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+
+  until = g_get_monotonic_time () + 250 * 1000;
+  WAIT_UNTIL (g_get_monotonic_time () > until);
+  g_assert_false (uvm_qmp_client_is_closed (client));
+  g_assert_cmpuint (closed.count, ==, 0);
+
+  uvm_qmp_client_set_request_timeout (client, 0);
+  execute (client, "b", &b);
+  peer_expect_command (&peer, "b", NULL);
+  peer_reply_to (&peer, id_a, "{\"n\": \"a\"}");
+  iterate_briefly ();
+  g_assert_false (b.done);
+  peer_reply (&peer, "{\"n\": \"b\"}");
+  WAIT_UNTIL (b.done);
+  g_assert_cmpstr (return_string (&b, "n"), ==, "b");
+
+  result_clear (&a);
+  result_clear (&b);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_handshake_timeout_without_greeting (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Closed closed = { 0 };
+  Result hs = { .client = client };
+  Result queued;
+
+  uvm_qmp_client_set_closed_handler (client, on_closed, &closed, NULL);
+  uvm_qmp_client_set_request_timeout (client, 100);
+  uvm_qmp_client_handshake_async (client, NULL, on_handshake_done, &hs);
+  /* Issued later, so its own deadline is later too. */
+  g_usleep (30 * 1000);
+  execute (client, "query-status", &queued);
+
+  WAIT_UNTIL (hs.done && queued.done);
+  g_assert_error (hs.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
+  g_assert_cmpstr (hs.error->message, ==, "QMP handshake: no greeting within 100 ms");
+  g_assert_error (queued.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
+  g_assert_cmpuint (closed.count, ==, 1);
+  g_assert_error (closed.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
+  g_assert_true (uvm_qmp_client_is_closed (client));
+  WAIT_UNTIL (peer_sees_eof (&peer));
+  /* Nothing was sent: no greeting, no qmp_capabilities. */
+  g_assert_cmpuint (peer.in->len, ==, 0);
+
+  result_clear (&hs);
+  result_clear (&queued);
+  g_clear_error (&closed.error);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
+static void
+test_handshake_timeout_without_capabilities_reply (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  Closed closed = { 0 };
+  Result hs = { .client = client };
+
+  uvm_qmp_client_set_closed_handler (client, on_closed, &closed, NULL);
+  uvm_qmp_client_set_request_timeout (client, 100);
+  peer_write (&peer, GREETING);
+  uvm_qmp_client_handshake_async (client, NULL, on_handshake_done, &hs);
+  peer_expect_command (&peer, "qmp_capabilities", NULL);
+
+  WAIT_UNTIL (hs.done);
+  g_assert_error (hs.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
+  g_assert_cmpstr (hs.error->message, ==, "QMP handshake: no reply to qmp_capabilities within 100 ms");
+  g_assert_cmpuint (closed.count, ==, 1);
+  g_assert_error (closed.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
+  g_assert_true (uvm_qmp_client_is_closed (client));
+
+  result_clear (&hs);
+  g_clear_error (&closed.error);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
 /* ---- broken input ----------------------------------------------------- */
 
 /* Sends @bad while a command is pending, then the command's reply: @bad
@@ -1582,6 +2021,19 @@ main (int argc, char **argv)
   g_test_add_func ("/qmp/reply-with-nothing-in-flight-dropped", test_reply_with_nothing_in_flight);
   g_test_add_func ("/qmp/reply-with-unknown-id-dropped", test_reply_with_unknown_id_dropped);
   g_test_add_func ("/qmp/error-reply", test_error_reply);
+  g_test_add_func ("/qmp/replies-out-of-order", test_replies_out_of_order);
+  g_test_add_func ("/qmp/hostile-ids-never-cross-answers", test_hostile_ids_never_cross_answers);
+  g_test_add_func ("/qmp/pretty-printed-reply-and-event-lf", test_pretty_printed_reply_and_event);
+  g_test_add_func ("/qmp/pretty-printed-byte-by-byte-crlf", test_pretty_printed_byte_by_byte);
+  g_test_add_func ("/qmp/messages-coalesced-on-one-line", test_messages_coalesced_on_one_line);
+  g_test_add_func ("/qmp/garbage-before-greeting-dropped", test_garbage_before_greeting_dropped);
+  g_test_add_func ("/qmp/eof-mid-reply-fails-pending", test_eof_mid_reply);
+  g_test_add_func ("/qmp/timeout/peer-stops-answering", test_timeout_when_peer_stops_answering);
+  g_test_add_func ("/qmp/timeout/answer-in-time-keeps-connection", test_answer_in_time_keeps_connection);
+  g_test_add_func ("/qmp/timeout/cancelled-command-forgotten", test_cancelled_command_deadline_forgets_it);
+  g_test_add_func ("/qmp/timeout/handshake-without-greeting", test_handshake_timeout_without_greeting);
+  g_test_add_func ("/qmp/timeout/handshake-without-capabilities-reply",
+                   test_handshake_timeout_without_capabilities_reply);
   g_test_add_func ("/qmp/crlf-and-lf", test_crlf_and_lf);
   g_test_add_func ("/qmp/dropped/unbalanced-brace-line", test_malformed_json);
   g_test_add_func ("/qmp/dropped/object-that-does-not-parse", test_object_that_does_not_parse);

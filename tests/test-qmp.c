@@ -1206,6 +1206,17 @@ test_object_that_does_not_parse (void)
   check_dropped ("{\"return\": {}, }\r\n");
 }
 
+/* Balanced over several lines but not JSON: dropped up to its first
+ * newline, its other lines then taken for garbage, not for messages. */
+static void
+test_multi_line_object_that_does_not_parse (void)
+{
+  check_dropped ("{\r\n"
+                 "    \"return\": {\"n\": {\"x\": 1}},\r\n"
+                 "    {\"return\": {}, \"id\": 2}\r\n"
+                 "}\r\n");
+}
+
 static void
 test_non_object_message (void)
 {
@@ -2037,6 +2048,8 @@ main (int argc, char **argv)
   g_test_add_func ("/qmp/crlf-and-lf", test_crlf_and_lf);
   g_test_add_func ("/qmp/dropped/unbalanced-brace-line", test_malformed_json);
   g_test_add_func ("/qmp/dropped/object-that-does-not-parse", test_object_that_does_not_parse);
+  g_test_add_func ("/qmp/dropped/multi-line-object-that-does-not-parse",
+                   test_multi_line_object_that_does_not_parse);
   g_test_add_func ("/qmp/dropped/non-object-message", test_non_object_message);
   g_test_add_func ("/qmp/dropped/unrecognised-object", test_unrecognised_object);
   g_test_add_func ("/qmp/dropped/garbage-line", test_garbage_line);

@@ -2008,6 +2008,107 @@ test_client_callback_issues_next_request (void)
   peer_clear (&peer);
 }
 
+/* ---- deadlines -------------------------------------------------------- */
+
+/* A server that reads the request and never responds: the request fails
+ * with UVM_ERROR_TIMEOUT naming it, the one queued behind it fails too,
+ * and the client is closed (the socket shut, later requests refused). */
+static void
+test_client_timeout_when_server_never_responds (void)
+{
+  Peer peer;
+  UvmHttpClient *client = client_new (&peer);
+  Result boot, queued, late;
+
+  uvm_http_client_set_request_timeout (client, 100);
+  request (client, "PUT", "/api/v1/vm.boot", NULL, &boot);
+  peer_expect_request_line (&peer, "PUT /api/v1/vm.boot HTTP/1.1");
+  /* Issued later: its deadline is later. */
+  g_usleep (30 * 1000);
+  request (client, "GET", "/api/v1/vm.info", NULL, &queued);
+
+  WAIT_UNTIL (boot.done && queued.done);
+  g_assert_error (boot.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
+  g_assert_cmpstr (boot.error->message, ==, "PUT /api/v1/vm.boot: no reply within 100 ms");
+  g_assert_error (queued.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
+  g_assert_nonnull (strstr (queued.error->message, "GET /api/v1/vm.info"));
+  g_assert_cmpuint (boot.seq, <, queued.seq);
+  WAIT_UNTIL (peer_sees_eof (&peer));
+  /* The queued request never went out. */
+  g_assert_cmpuint (peer.in->len, ==, 0);
+
+  request (client, "GET", "/api/v1/vm.info", NULL, &late);
+  WAIT_UNTIL (late.done);
+  g_assert_error (late.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
+
+  result_clear (&boot);
+  result_clear (&queued);
+  result_clear (&late);
+  uvm_http_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* Responses in time leave no timer behind, and the connection is kept. */
+static void
+test_client_response_in_time_keeps_connection (void)
+{
+  Peer peer;
+  UvmHttpClient *client = client_new (&peer);
+  Result a, b;
+  gint64 until;
+
+  uvm_http_client_set_request_timeout (client, 100);
+  request (client, "GET", "/api/v1/vm.info", NULL, &a);
+  peer_expect_request_line (&peer, "GET /api/v1/vm.info HTTP/1.1");
+  peer_respond (&peer, "200", "{}");
+  WAIT_UNTIL (a.done);
+  assert_response (&a, 200, "{}");
+
+  until = g_get_monotonic_time () + 250 * 1000;
+  WAIT_UNTIL (g_get_monotonic_time () > until);
+  g_assert_false (peer_sees_eof (&peer));
+
+  request (client, "GET", "/api/v1/vm.info", NULL, &b);
+  peer_expect_request_line (&peer, "GET /api/v1/vm.info HTTP/1.1");
+  peer_respond (&peer, "200", "{\"n\":2}");
+  WAIT_UNTIL (b.done);
+  assert_response (&b, 200, "{\"n\":2}");
+
+  result_clear (&a);
+  result_clear (&b);
+  uvm_http_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* Cancelled after it went out and never answered: its response would be
+ * taken for the next request's, so its deadline ends the connection too. */
+static void
+test_client_cancelled_sent_request_deadline_closes (void)
+{
+  Peer peer;
+  UvmHttpClient *client = client_new (&peer);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Result a, late;
+
+  uvm_http_client_set_request_timeout (client, 100);
+  request_full (client, "PUT", "/api/v1/vm.boot", NULL, NULL, 0, cancellable, &a);
+  peer_expect_request_line (&peer, "PUT /api/v1/vm.boot HTTP/1.1");
+  g_cancellable_cancel (cancellable);
+  WAIT_UNTIL (a.done);
+  g_assert_error (a.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+
+  WAIT_UNTIL (peer_sees_eof (&peer));
+  request (client, "GET", "/api/v1/vm.info", NULL, &late);
+  WAIT_UNTIL (late.done);
+  g_assert_error (late.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
+  g_assert_nonnull (strstr (late.error->message, "PUT /api/v1/vm.boot: no reply within 100 ms"));
+
+  result_clear (&a);
+  result_clear (&late);
+  uvm_http_client_unref (client);
+  peer_clear (&peer);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2092,6 +2193,11 @@ main (int argc, char **argv)
                    test_client_content_length_over_limit_fails_before_body);
   g_test_add_func ("/http/client/response-limit-is-exact", test_client_response_limit_is_exact);
   g_test_add_func ("/http/client/close-explicit", test_client_close_explicit);
+  g_test_add_func ("/http/client/timeout/server-never-responds", test_client_timeout_when_server_never_responds);
+  g_test_add_func ("/http/client/timeout/response-in-time-keeps-connection",
+                   test_client_response_in_time_keeps_connection);
+  g_test_add_func ("/http/client/timeout/cancelled-sent-request-closes",
+                   test_client_cancelled_sent_request_deadline_closes);
   g_test_add_func ("/http/client/write-error-in-direct-path-is-not-reentrant",
                    test_client_write_error_in_direct_path_is_not_reentrant);
   g_test_add_func ("/http/client/cancelled-sent-request-keeps-next-response-matched",

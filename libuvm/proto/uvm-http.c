@@ -585,6 +585,7 @@ struct _UvmHttpClient {
    * fds) in order; the head is being written or awaits its response, the
    * others are not pushed to the stream yet. */
   GQueue         requests;
+  guint          timeout_ms; /* each request's deadline, 0 for none */
 };
 
 static void client_shutdown (UvmHttpClient *client, CloseKind kind, const GError *error);
@@ -868,6 +869,14 @@ uvm_http_client_unref (UvmHttpClient *client)
 }
 
 void
+uvm_http_client_set_request_timeout (UvmHttpClient *client, guint timeout_ms)
+{
+  g_return_if_fail (client != NULL);
+
+  client->timeout_ms = timeout_ms;
+}
+
+void
 uvm_http_client_set_max_response (UvmHttpClient *client, gsize max_bytes)
 {
   g_return_if_fail (client != NULL);
@@ -883,6 +892,27 @@ on_request_dropped (gboolean was_head, gpointer user_data)
 {
   if (was_head)
     send_head (user_data);
+}
+
+/* A request's deadline passed (see uvm-request.h): whether it was waiting
+ * for its response or behind another, the server is hung, and a response
+ * still to come could not be told from the next one's, so the connection
+ * ends with the same error.  Even a cancelled request's: the connection is
+ * in step only once its response has been read. */
+static void
+on_request_expired (UvmRequest *request, GError *error, gpointer user_data)
+{
+  UvmHttpClient *client = user_data;
+  g_autoptr(GError) shutdown_error = g_error_copy (error);
+
+  g_debug ("HTTP: %s", error->message);
+  uvm_http_client_ref (client);
+  g_queue_remove (&client->requests, request);
+  /* Nothing more goes out, even for a request the callback issues. */
+  uvm_stream_stop_writing (client->stream);
+  uvm_request_complete (request, NULL, (GDestroyNotify) uvm_http_response_free, error);
+  client_shutdown (client, CLOSE_ERROR, shutdown_error);
+  uvm_http_client_unref (client);
 }
 
 static gboolean
@@ -977,6 +1007,8 @@ uvm_http_client_request_async (UvmHttpClient      *client,
   r = uvm_request_new (g_steal_pointer (&task), chunk, what);
   uvm_request_attach_cancellable (r, cancellable, client->context, &client->requests,
                                   "[uvm] HTTP cancel", "HTTP", on_request_dropped, client);
+  uvm_request_set_deadline (r, client->timeout_ms, client->context, "[uvm] HTTP deadline",
+                            on_request_expired, client);
   g_queue_push_tail (&client->requests, r);
 
   /* Straight to the socket when nothing is ahead.  This calls nobody back:

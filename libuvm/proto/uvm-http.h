@@ -75,6 +75,13 @@ UvmHttpClient *uvm_http_client_ref (UvmHttpClient *client);
  * fail with G_IO_ERROR_CANCELLED. */
 void           uvm_http_client_unref (UvmHttpClient *client);
 void           uvm_http_client_set_max_response (UvmHttpClient *client, gsize max_bytes);
+/* Every request issued after this call must be answered within
+ * @timeout_ms of being issued (queued time included); 0 (the default)
+ * means no deadline.  When one passes, that request fails with
+ * UVM_ERROR_TIMEOUT "<METHOD> <path>: no reply within <n> ms" and the
+ * client closes: the socket is shut, and every other pending request (and
+ * any issued later) fails with UVM_ERROR_TIMEOUT too. */
+void           uvm_http_client_set_request_timeout (UvmHttpClient *client, guint timeout_ms);
 
 /* Sends "@method @path HTTP/1.1" with Host: localhost, Accept:
  * application/json, and for a non-NULL @body Content-Type: application/json
@@ -86,7 +93,8 @@ void           uvm_http_client_set_max_response (UvmHttpClient *client, gsize ma
  *
  * finish returns the response whatever its status (transfer full), or
  * NULL with: UVM_ERROR_HYPERVISOR_DIED (EOF or reset before a complete
- * response), UVM_ERROR_PROTOCOL (malformed, oversized), G_IO_ERROR_CANCELLED
+ * response), UVM_ERROR_PROTOCOL (malformed, oversized), UVM_ERROR_TIMEOUT
+ * (see uvm_http_client_set_request_timeout()), G_IO_ERROR_CANCELLED
  * (a request already sent is still answered; its response is read and
  * dropped so the connection stays in sync). */
 void             uvm_http_client_request_async  (UvmHttpClient      *client,

@@ -3,25 +3,35 @@
  *
  * The socket is a UvmStream (uvm-stream.h), which reads and writes it on
  * one GMainContext; the pending commands are UvmRequests (uvm-request.h),
- * which also handle cancelling; this file is the framing (input is split
- * on '\n', a command is one line of compact JSON) and the matching of
- * replies.
+ * which also handle cancelling and deadlines; this file is the framing and
+ * the matching of replies.
  *
- * Commands carry no "id" and replies are matched in order: every command
- * not yet answered sits in client->commands, in the order its bytes go out
- * (those the stream has not finished writing, then those held back until
- * the handshake, are always a tail of that list), and each reply belongs
- * to the head.  This is sound because we never negotiate the "oob"
- * capability: without it qemu runs in-band commands one at a time and
- * answers them in the order it read them, and events never carry "return"
- * or "error".  The reason for leaving the id out (DESIGN.md §4 says match
- * by id) is cost: qemu 7.2 reads the monitor one byte per recvmsg() (its
- * monitor_can_read() returns 1), about 3.5 µs a byte, so the 7-11 bytes of
- * ,"id":N cost ~30 µs per command, measured.  Keeping the FIFO in sync is
- * the price: a command cancelled after its first byte went out stays in the
- * list as a placeholder whose reply is dropped; one cancelled before that
- * is taken out of both lists and never sent.  A reply when nothing is on
- * the wire means we lost sync, and closes the connection.
+ * Matching.  Every command, qmp_capabilities included, carries an "id"
+ * (a counter, never reused) and sits in client->commands until its reply
+ * comes or its deadline passes; qemu echoes the id, and a reply goes to the
+ * command with that id, wherever it is in the list.  A reply without an id
+ * (qemu's answer to input it could not parse), with an id we do not know
+ * (or of a command we have not finished sending), and anything that is not
+ * a reply, an event or the greeting is dropped with a debug line: it can
+ * concern at most one command, which then gets no reply and fails by its
+ * deadline.  A command cancelled once on the wire stays in the list as a
+ * placeholder, its id reserved, so that its late reply is recognised and
+ * dropped; its deadline, when it passes, just forgets it.  Linear search:
+ * a handful of commands are in flight at most.
+ *
+ * Framing.  qemu writes one compact object per line (CRLF) or, with
+ * pretty=on, one object over several lines; a read may carry part of a
+ * message or several, even on one line.  The input is scanned byte by byte
+ * (brace depth, string and escape state), and a top-level object ends when
+ * its depth returns to 0; anything else at depth 0 but white space is
+ * garbage up to the next newline.  A raw newline cannot be inside a JSON
+ * string, so one there ends the broken object as garbage; a '{' at the
+ * start of a line inside an unfinished object starts a new message (qemu
+ * indents nested lines), so a garbage line with an unbalanced '{' does not
+ * swallow the messages after it.  An object that ends but does not parse is
+ * dropped up to its first newline and the rest scanned again, looking only
+ * for a '{' at the start of a line, which keeps the rescanning linear.
+ * Only a message (or garbage line) over max_message breaks the connection.
  *
  * A command is pushed to the stream as soon as it may go: at once after
  * the handshake (the stream then writes it before execute_async returns
@@ -58,6 +68,12 @@ typedef enum {
   CLOSE_ERROR,    /* protocol, read or write error, or refused handshake */
 } CloseKind;
 
+typedef enum {
+  FRAME_IDLE,    /* between messages: white space is skipped */
+  FRAME_OBJECT,  /* inside a top-level object */
+  FRAME_GARBAGE, /* dropping a line that is not a message */
+} FrameState;
+
 struct _UvmQmpClient {
   grefcount     ref_count;
   GMainContext *context;
@@ -66,12 +82,24 @@ struct _UvmQmpClient {
   CloseKind     close_kind;
   GError       *close_error; /* for CLOSE_ERROR, reported to late callers */
 
-  GByteArray *inbuf;    /* holds at most one incomplete line between reads */
+  /* The framer (see the top): inbuf starts at the first byte of the unit
+   * being framed (object or garbage line), of which scanned bytes are
+   * scanned; the rest is its state. */
+  GByteArray *inbuf;
+  gsize       scanned;
+  FrameState  frame;
+  guint       depth;
+  gboolean    in_string;
+  gboolean    escaped;
+  gboolean    line_start;  /* the next byte begins a line */
+  gboolean    resyncing;   /* after a failed parse: only a '{' at column 0 */
   gsize       max_message;
 
   /* Of UvmRequest (uvm-request.h), unanswered, in send order; each
-   * request's "what" is the command name. */
+   * request's "what" is the command name and its id the "id" it carries. */
   GQueue      commands;
+  guint64     next_id;
+  guint       timeout_ms; /* for each request, 0 for none */
   /* The handshake's qmp_capabilities while unanswered (in commands, with
    * no task: the handshake has its own), else NULL. */
   UvmRequest *capabilities;
@@ -81,6 +109,8 @@ struct _UvmQmpClient {
   gboolean    handshake_done;
   GTask      *handshake_task;
   GSource    *handshake_cancel_source;
+  GSource    *handshake_deadline_source;
+  guint       handshake_timeout_ms;
 
   UvmQmpEventFunc  event_func;
   gpointer         event_data;
@@ -164,13 +194,15 @@ destroy_source (GSource **source)
 
 /* ---- output ----------------------------------------------------------- */
 
-/* Serializes a command: {"execute":"name"} or
- * {"execute":"name","arguments":{...}}, no spaces (json-glib's compact
- * output has none) and no id, since every byte costs (see the top), with
- * copies of @fds to go with its first byte. */
+/* Serializes a command: {"execute":"name","id":N} or
+ * {"execute":"name","arguments":{...},"id":N}, no spaces (json-glib's
+ * compact output has none: qemu 7.2 reads the monitor a byte at a time, so
+ * every byte costs a few µs), with copies of @fds to go with its first
+ * byte. */
 static UvmStreamChunk *
 command_chunk_new (const char  *command,
                    JsonNode    *arguments,
+                   guint64      id,
                    const int   *fds,
                    guint        n_fds,
                    GError     **error)
@@ -184,6 +216,7 @@ command_chunk_new (const char  *command,
   json_object_set_string_member (object, "execute", command);
   if (arguments != NULL)
     json_object_set_member (object, "arguments", json_node_copy (arguments));
+  json_object_set_int_member (object, "id", (gint64) id);
   node = json_node_init_object (json_node_alloc (), object);
   text = json_to_string (node, FALSE);
   len = strlen (text);
@@ -201,6 +234,7 @@ complete_handshake (UvmQmpClient *client, GError *error)
   GTask *task = g_steal_pointer (&client->handshake_task);
 
   destroy_source (&client->handshake_cancel_source);
+  destroy_source (&client->handshake_deadline_source);
   if (task == NULL)
     {
       g_clear_error (&error);
@@ -344,23 +378,47 @@ handle_capabilities_reply (UvmQmpClient *client, JsonObject *message)
   complete_handshake (client, NULL);
 }
 
-/* Every reply belongs to the oldest unanswered command (see the top).  An
- * "id" member, which we never send, is ignored like any other unknown one:
- * matching stays in order. */
+/* The command in flight whose id is @id, or NULL. */
+static UvmRequest *
+find_command (UvmQmpClient *client, gint64 id)
+{
+  for (GList *l = client->commands.head; l != NULL; l = l->next)
+    if (id > 0 && uvm_request_get_id (l->data) == (guint64) id)
+      return l->data;
+  return NULL;
+}
+
+/* A reply goes to the command whose id it echoes; any other is dropped
+ * (see the top). */
 static void
 handle_reply (UvmQmpClient *client, JsonObject *message)
 {
   JsonNode *error_node = json_object_get_member (message, "error");
-  UvmRequest *p = g_queue_peek_head (&client->commands);
+  JsonNode *id_node = json_object_get_member (message, "id");
+  UvmRequest *p = NULL;
+  gint64 id = 0;
 
-  /* Once any byte of a command is out, qemu may answer it as soon as it
-   * has parsed the closing brace. */
-  if (p == NULL || !uvm_request_on_wire (p))
+  if (id_node == NULL)
     {
-      protocol_error (client, "QMP reply with no command in flight");
+      /* qemu's answer to input it could not parse (which would be a bug of
+       * ours), or a peer that does not echo ids: it cannot be told which
+       * command it belongs to, so it belongs to none. */
+      g_autoptr(GError) error = error_node ? reply_error ("a message", error_node) : NULL;
+
+      g_debug ("QMP: dropping a reply without an id%s%s", error ? ": " : "",
+               error ? error->message : "");
       return;
     }
-  g_queue_pop_head (&client->commands);
+  if (node_get_int (id_node, &id))
+    p = find_command (client, id);
+  /* Once any byte of a command is out, qemu may answer it as soon as it
+   * has parsed the closing brace; before that, nobody can. */
+  if (p == NULL || !uvm_request_on_wire (p))
+    {
+      g_debug ("QMP: dropping a reply with an id that is no command's in flight");
+      return;
+    }
+  g_queue_remove (&client->commands, p);
 
   if (p == client->capabilities)
     {
@@ -394,7 +452,7 @@ handle_event (UvmQmpClient *client, JsonObject *message)
 
   if (name == NULL)
     {
-      protocol_error (client, "QMP event without a name");
+      g_debug ("QMP: dropping an event without a name");
       return;
     }
   if (timestamp != NULL && JSON_NODE_HOLDS_OBJECT (timestamp))
@@ -416,113 +474,205 @@ handle_event (UvmQmpClient *client, JsonObject *message)
 static void
 send_capabilities (UvmQmpClient *client)
 {
-  /* No "enable": without "oob" replies come in order (see the top). */
-  UvmRequest *p = uvm_request_new (NULL, command_chunk_new ("qmp_capabilities", NULL, NULL, 0, NULL),
+  /* No "enable": we need no capability, "oob" included. */
+  guint64 id = client->next_id++;
+  UvmRequest *p = uvm_request_new (NULL, command_chunk_new ("qmp_capabilities", NULL, id, NULL, 0, NULL),
                                    "qmp_capabilities");
 
+  uvm_request_set_id (p, id);
   client->capabilities = p;
   /* The first command in flight, ahead of any queued before the handshake
-   * (none of which has been pushed to the stream). */
+   * (none of which has been pushed to the stream).  Its deadline is the
+   * handshake's. */
   g_queue_push_head (&client->commands, p);
   uvm_stream_push (client->stream, uvm_request_get_chunk (p));
 }
 
-static void
-handle_line (UvmQmpClient *client, const char *line, gsize len)
+/* One complete top-level object of @len bytes.  FALSE if it does not
+ * parse (the framer then resynchronizes); anything else is handled here. */
+static gboolean
+handle_message (UvmQmpClient *client, const char *text, gsize len)
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GError) error = NULL;
   JsonNode *root;
   JsonObject *message;
 
-  g_debug ("QMP <- %.*s", (int) MIN (len, LOG_EXCERPT), line);
-  if (!json_parser_load_from_data (parser, line, len, &error))
+  g_debug ("QMP <- %.*s", (int) MIN (len, LOG_EXCERPT), text);
+  if (!json_parser_load_from_data (parser, text, len, &error))
     {
-      protocol_error (client, "malformed QMP message: %s", error->message);
-      return;
+      g_debug ("QMP: dropping a message that does not parse: %s", error->message);
+      return FALSE;
     }
   root = json_parser_get_root (parser);
-  if (root == NULL) /* only whitespace */
-    return;
-  if (!JSON_NODE_HOLDS_OBJECT (root))
-    {
-      protocol_error (client, "QMP message is not a JSON object");
-      return;
-    }
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) /* cannot be: it is {...} */
+    return FALSE;
   message = json_node_get_object (root);
 
   if (client->greeting == NULL)
     {
       JsonNode *qmp = json_object_get_member (message, "QMP");
 
+      /* Garbage before the greeting is dropped like any, but a first
+       * message that is not the greeting means this is no QMP server we
+       * can speak to (or not from its start). */
       if (qmp == NULL || !JSON_NODE_HOLDS_OBJECT (qmp))
         {
           protocol_error (client, "expected the QMP greeting, got another message");
-          return;
+          return TRUE;
         }
       client->greeting = json_object_ref (json_node_get_object (qmp));
       if (client->handshake_started)
         send_capabilities (client);
     }
-  else if (json_object_has_member (message, "event"))
-    handle_event (client, message);
   else if (json_object_has_member (message, "return") || json_object_has_member (message, "error"))
     handle_reply (client, message);
+  else if (json_object_has_member (message, "event"))
+    handle_event (client, message);
   else
-    protocol_error (client, "unexpected QMP message");
+    g_debug ("QMP: dropping a message that is neither a reply nor an event");
+  return TRUE;
 }
 
-/* Handles every complete line in inbuf; newly read bytes start at
- * @scan_from (the ones before contain no newline). */
 static void
-process_input (UvmQmpClient *client, gsize scan_from)
+drop_garbage (const guint8 *bytes, gsize len, const char *why)
+{
+  while (len > 0 && (bytes[len - 1] == '\n' || bytes[len - 1] == '\r'))
+    len--;
+  g_debug ("QMP: dropping %s: %.*s", why, (int) MIN (len, LOG_EXCERPT), (const char *) bytes);
+}
+
+static gboolean
+is_space (guint8 c)
+{
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Frames and handles everything in inbuf (see the top); the first
+ * client->scanned bytes were scanned before. */
+static void
+process_input (UvmQmpClient *client)
 {
   GByteArray *buf = client->inbuf;
-  gsize start = 0;
-  guint8 *newline;
+  gsize unit = 0; /* where the unit being framed starts */
+  gsize i;
 
-  while ((newline = memchr (buf->data + scan_from, '\n', buf->len - scan_from)) != NULL)
+  for (i = client->scanned; i < buf->len && !client->closed; i++)
     {
-      gsize end = newline - buf->data;
-      gsize len = end - start;
+      guint8 c = buf->data[i];
+      gboolean at_line_start = client->line_start;
 
-      if (len > 0 && buf->data[start + len - 1] == '\r')
-        len--;
-      if (len > client->max_message)
+      client->line_start = c == '\n';
+      switch (client->frame)
         {
-          protocol_error (client, "QMP message of %" G_GSIZE_FORMAT " bytes exceeds the limit of %"
-                          G_GSIZE_FORMAT, len, client->max_message);
-        }
-      else if (len > 0)
-        handle_line (client, (const char *) buf->data + start, len);
+        case FRAME_IDLE:
+          if (c == '{' && (!client->resyncing || at_line_start))
+            {
+              client->frame = FRAME_OBJECT;
+              client->depth = 1;
+              client->in_string = client->escaped = FALSE;
+              client->resyncing = FALSE;
+              unit = i;
+            }
+          else if (is_space (c))
+            unit = i + 1;
+          else
+            {
+              client->frame = FRAME_GARBAGE;
+              unit = i;
+            }
+          break;
 
-      if (client->closed)
-        {
-          g_byte_array_set_size (buf, 0);
-          return;
+        case FRAME_GARBAGE:
+          if (c == '\n')
+            {
+              drop_garbage (buf->data + unit, i - unit, "a line that is not a message");
+              client->frame = FRAME_IDLE;
+              unit = i + 1;
+            }
+          break;
+
+        case FRAME_OBJECT:
+          if (client->in_string)
+            {
+              if (c == '\n')
+                {
+                  drop_garbage (buf->data + unit, i - unit, "a line with an unterminated string");
+                  client->frame = FRAME_IDLE;
+                  unit = i + 1;
+                }
+              else if (client->escaped)
+                client->escaped = FALSE;
+              else if (c == '\\')
+                client->escaped = TRUE;
+              else if (c == '"')
+                client->in_string = FALSE;
+            }
+          else if (c == '{' && at_line_start)
+            {
+              drop_garbage (buf->data + unit, i - unit, "an unfinished message");
+              client->depth = 1;
+              unit = i;
+            }
+          else if (c == '"')
+            client->in_string = TRUE;
+          else if (c == '{')
+            client->depth++;
+          else if (c == '}' && --client->depth == 0)
+            {
+              gsize len = i + 1 - unit;
+
+              client->frame = FRAME_IDLE;
+              if (len > client->max_message)
+                break; /* reported below */
+              if (!handle_message (client, (const char *) buf->data + unit, len))
+                {
+                  const guint8 *newline = memchr (buf->data + unit, '\n', len);
+
+                  if (newline != NULL)
+                    {
+                      /* Again from the next line on: only a '{' at the
+                       * start of a line can begin a message there. */
+                      i = newline - buf->data;
+                      client->line_start = TRUE;
+                      client->resyncing = TRUE;
+                    }
+                }
+              unit = i + 1;
+            }
+          break;
+
+        default:
+          g_assert_not_reached ();
         }
-      start = scan_from = end + 1;
+
+      /* unit <= i + 1 always: a finished unit moves it past i. */
+      if (!client->closed && i + 1 - unit > client->max_message)
+        {
+          protocol_error (client, "QMP message of more than %" G_GSIZE_FORMAT " bytes",
+                          client->max_message);
+        }
     }
 
-  g_byte_array_remove_range (buf, 0, start);
-  /* One byte of slack for a '\r' still waiting for its '\n'. */
-  if (buf->len > client->max_message + 1)
+  if (client->closed)
     {
-      protocol_error (client, "QMP message exceeds the limit of %" G_GSIZE_FORMAT " bytes",
-                      client->max_message);
       g_byte_array_set_size (buf, 0);
+      client->scanned = 0;
+      return;
     }
+  g_byte_array_remove_range (buf, 0, unit);
+  client->scanned = i - unit;
 }
 
-/* Keeps the buffer within max_message + 2 bytes (a line, its CRLF): an
- * endless line must fail one read past the limit, not grow the buffer. */
+/* Keeps the buffer within max_message + 1 bytes: a message that never ends
+ * must fail one read past the limit, not grow the buffer. */
 static void
 update_read_budget (UvmQmpClient *client)
 {
   gsize len = client->inbuf->len;
 
   uvm_stream_set_read_budget (client->stream,
-                              len < client->max_message + 2 ? client->max_message + 2 - len : 1);
+                              len < client->max_message + 1 ? client->max_message + 1 - len : 1);
 }
 
 static void
@@ -532,11 +682,10 @@ on_data (G_GNUC_UNUSED UvmStream *stream,
          gpointer                 user_data)
 {
   UvmQmpClient *client = user_data;
-  gsize old_len = client->inbuf->len;
 
   uvm_qmp_client_ref (client);
   g_byte_array_append (client->inbuf, bytes, len);
-  process_input (client, old_len);
+  process_input (client);
   if (!client->closed)
     update_read_budget (client);
   uvm_qmp_client_unref (client);
@@ -574,7 +723,9 @@ uvm_qmp_client_new (int fd)
   g_ref_count_init (&client->ref_count);
   client->context = g_main_context_ref_thread_default ();
   client->inbuf = g_byte_array_new ();
+  client->line_start = TRUE;
   client->max_message = UVM_QMP_DEFAULT_MAX_MESSAGE;
+  client->next_id = 1;
   g_queue_init (&client->commands);
   client->stream = uvm_stream_new (fd, "the QMP socket", &callbacks, client);
   update_read_budget (client);
@@ -621,6 +772,14 @@ uvm_qmp_client_set_max_message (UvmQmpClient *client, gsize max_bytes)
   client->max_message = MIN (max_bytes, G_MAXUINT / 2);
   if (client->stream != NULL)
     update_read_budget (client);
+}
+
+void
+uvm_qmp_client_set_request_timeout (UvmQmpClient *client, guint timeout_ms)
+{
+  g_return_if_fail (client != NULL);
+
+  client->timeout_ms = timeout_ms;
 }
 
 void
@@ -675,6 +834,27 @@ on_handshake_cancelled (G_GNUC_UNUSED GCancellable *cancellable, gpointer user_d
   return G_SOURCE_REMOVE;
 }
 
+static gboolean
+on_handshake_deadline (gpointer user_data)
+{
+  UvmQmpClient *client = user_data;
+  g_autoptr(GError) error = NULL;
+
+  error = uvm_deadline_error_new ("QMP handshake",
+                                  client->greeting == NULL ? "greeting" : "reply to qmp_capabilities",
+                                  client->handshake_timeout_ms);
+  g_debug ("QMP: %s", error->message);
+  /* A peer that does not greet or answer is of no use: the caller learns
+   * why first, then the connection ends with the same error.
+   * complete_handshake() destroys this source (GLib keeps it alive until
+   * we return). */
+  uvm_qmp_client_ref (client);
+  complete_handshake (client, g_error_copy (error));
+  client_shutdown (client, CLOSE_ERROR, error);
+  uvm_qmp_client_unref (client);
+  return G_SOURCE_REMOVE;
+}
+
 void
 uvm_qmp_client_handshake_async (UvmQmpClient        *client,
                                 GCancellable        *cancellable,
@@ -713,6 +893,13 @@ uvm_qmp_client_handshake_async (UvmQmpClient        *client,
   if (cancellable != NULL)
     client->handshake_cancel_source =
       attach_cancel_source (client, cancellable, G_SOURCE_FUNC (on_handshake_cancelled), client);
+  if (client->timeout_ms > 0)
+    {
+      client->handshake_timeout_ms = client->timeout_ms;
+      client->handshake_deadline_source =
+        uvm_deadline_source_new (client->timeout_ms, client->context, "[uvm] QMP handshake deadline",
+                                 on_handshake_deadline, client);
+    }
 
   if (!client->handshake_started)
     {
@@ -741,6 +928,36 @@ uvm_qmp_client_get_greeting (UvmQmpClient *client)
   g_return_val_if_fail (client != NULL, NULL);
 
   return client->greeting;
+}
+
+/* A command's deadline passed (see uvm-request.h). */
+static void
+on_command_expired (UvmRequest *request, GError *error, gpointer user_data)
+{
+  UvmQmpClient *client = user_data;
+  g_autoptr(GError) shutdown_error = NULL;
+
+  g_queue_remove (&client->commands, request);
+  if (!uvm_request_has_task (request))
+    {
+      /* Cancelled, and nobody waits: its reply, should it still come, is
+       * dropped as one of an unknown id. */
+      g_debug ("QMP: forgetting %s, cancelled and never answered", uvm_request_get_what (request));
+      uvm_request_free (request);
+      g_error_free (error);
+      return;
+    }
+
+  /* qemu answers every command; one that does not is hung or out of step
+   * with us, and the connection is of no further use.  The command fails
+   * first, with its own error, and sends nothing more meanwhile. */
+  g_debug ("QMP: %s", error->message);
+  shutdown_error = g_error_copy (error);
+  uvm_qmp_client_ref (client);
+  uvm_stream_stop_writing (client->stream);
+  uvm_request_complete (request, NULL, (GDestroyNotify) json_node_unref, error);
+  client_shutdown (client, CLOSE_ERROR, shutdown_error);
+  uvm_qmp_client_unref (client);
 }
 
 void
@@ -776,7 +993,7 @@ uvm_qmp_client_execute_async (UvmQmpClient        *client,
     }
   /* Too many fds, or one that cannot be duplicated (the stream keeps its
    * own copies, so the caller may close theirs at once). */
-  chunk = command_chunk_new (command, arguments, fds, n_fds, &error);
+  chunk = command_chunk_new (command, arguments, client->next_id, fds, n_fds, &error);
   if (chunk == NULL)
     {
       g_prefix_error (&error, "%s: ", command);
@@ -785,8 +1002,11 @@ uvm_qmp_client_execute_async (UvmQmpClient        *client,
     }
 
   p = uvm_request_new (g_steal_pointer (&task), chunk, command);
+  uvm_request_set_id (p, client->next_id++);
   uvm_request_attach_cancellable (p, cancellable, client->context, &client->commands,
                                   "[uvm] QMP cancel", "QMP", NULL, NULL);
+  uvm_request_set_deadline (p, client->timeout_ms, client->context, "[uvm] QMP deadline",
+                            on_command_expired, client);
   g_queue_push_tail (&client->commands, p);
 
   /* Held back until the handshake; then straight to the socket when

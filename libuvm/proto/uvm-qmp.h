@@ -6,17 +6,26 @@
  * a bare LF is accepted too); a read may carry part of a message or several
  * messages.  Events interleave freely.
  *
- * Commands go out without an "id" and replies are matched to them in send
- * order.  That relies on never enabling the "oob" capability (we do not):
- * then qemu executes in-band commands one at a time and answers them in the
- * order received.  DESIGN.md §4 says to match by id; we deviate because
- * qemu 7.2 reads the monitor one byte per recvmsg() (monitor_can_read()
- * returns 1), ~3.5 µs a byte, so the 7-11 bytes of ,"id":N cost ~30 µs a
- * command, measured (the QMP round trip through libuvm went from ~1.35x a
- * raw client to 1.03-1.06x without it and with the direct write below).
- * An "id" in a reply is ignored; a reply with no command in flight means
- * the two sides are out of step and closes the connection with
- * UVM_ERROR_PROTOCOL.  Private to libuvm. */
+ * Framing: an object may span lines (pretty-printed), lines end in CRLF or
+ * LF, and a read may carry part of a message or several (even on one
+ * line).  Events interleave freely.
+ *
+ * Every command, qmp_capabilities included, carries an "id" (a counter) and
+ * its reply is matched to it by that id, so replies may come in any order.
+ * What cannot be matched (a reply without an id, as qemu sends for input
+ * it could not parse; a reply with an id no command in flight has; a line
+ * that is not JSON; an object that is neither reply nor event) is dropped
+ * with a g_debug line and never taken for another command's answer: the
+ * command it may concern gets no reply and fails by its deadline.  Only a
+ * message over the size cap, or a first message that is not the greeting,
+ * breaks the connection (UVM_ERROR_PROTOCOL).  The id costs a few µs per
+ * command with qemu 7.2, which reads the monitor one byte per recvmsg()
+ * (its monitor_can_read() returns 1): accepted for correctness.
+ *
+ * Deadlines: with a request timeout set, a command (or the handshake)
+ * unanswered that long fails with UVM_ERROR_TIMEOUT and the connection is
+ * shut down with that error (closed handler included): a peer that does
+ * not answer is hung or out of step.  Private to libuvm. */
 #pragma once
 
 #include <gio/gio.h>
@@ -56,6 +65,17 @@ void uvm_qmp_client_unref (UvmQmpClient *client);
 
 void uvm_qmp_client_set_max_message (UvmQmpClient *client, gsize max_bytes);
 
+/* Every command issued after this call (and a handshake started after it)
+ * must be answered within @timeout_ms of being issued; 0 (the default)
+ * means no deadline.  When one passes, that command (or the handshake)
+ * fails with UVM_ERROR_TIMEOUT "<command>: no reply within <n> ms" (the
+ * handshake: "QMP handshake: no greeting within <n> ms", or "no reply to
+ * qmp_capabilities"), then the client closes as for a protocol error with
+ * that error: every other pending command fails with UVM_ERROR_TIMEOUT
+ * too, and the closed handler receives the error.  A command cancelled
+ * after it went out is simply forgotten when its deadline passes. */
+void uvm_qmp_client_set_request_timeout (UvmQmpClient *client, guint timeout_ms);
+
 /* Handlers are optional and may be set at any time; @notify frees
  * @user_data when replaced or when the client is finalized. */
 void uvm_qmp_client_set_event_handler (UvmQmpClient   *client,
@@ -68,9 +88,13 @@ void uvm_qmp_client_set_closed_handler (UvmQmpClient    *client,
                                         GDestroyNotify   notify);
 
 /* Waits for the greeting ({"QMP":{...}}), sends qmp_capabilities and waits
- * for its reply.  Errors: UVM_ERROR_PROTOCOL (first message is not a
- * greeting, malformed input), UVM_ERROR_HYPERVISOR_DIED (EOF),
- * UVM_ERROR_HYPERVISOR (error reply), G_IO_ERROR_CANCELLED.  Commands issued
+ * for its reply.  Lines that are not JSON before the greeting are dropped;
+ * a first JSON object that is not the greeting closes the connection.
+ * Errors: UVM_ERROR_PROTOCOL (first message is not a greeting, oversized
+ * input), UVM_ERROR_HYPERVISOR_DIED (EOF), UVM_ERROR_HYPERVISOR (error
+ * reply; the connection closes), UVM_ERROR_TIMEOUT (the request timeout,
+ * counted from this call, passed; the connection closes),
+ * G_IO_ERROR_CANCELLED (only the wait ends; the negotiation goes on).  Commands issued
  * before the handshake completes are queued and sent after it. */
 void     uvm_qmp_client_handshake_async  (UvmQmpClient        *client,
                                           GCancellable        *cancellable,
@@ -82,7 +106,7 @@ gboolean uvm_qmp_client_handshake_finish (UvmQmpClient  *client,
 /* The greeting's "QMP" object once received, else NULL. (transfer none) */
 JsonObject *uvm_qmp_client_get_greeting (UvmQmpClient *client);
 
-/* Sends {"execute":command,"arguments":arguments} (compact, no id).
+/* Sends {"execute":command,"arguments":arguments,"id":N} (compact).
  * @arguments may be NULL (then omitted) and must be an object node
  * otherwise; it is not taken.  When nothing is queued ahead and the
  * handshake is done, the bytes are written before this returns (the rest,
@@ -98,10 +122,11 @@ JsonObject *uvm_qmp_client_get_greeting (UvmQmpClient *client);
  * the reply's return is {}) or NULL with:
  *   UVM_ERROR_HYPERVISOR  "<command>: <desc> (<class>)" for an error reply,
  *   UVM_ERROR_HYPERVISOR_DIED  when the connection ends first,
- *   UVM_ERROR_PROTOCOL  when the connection breaks on malformed input,
+ *   UVM_ERROR_PROTOCOL  when the connection breaks on oversized input,
+ *   UVM_ERROR_TIMEOUT  when its deadline (or another's) passed,
  *   G_IO_ERROR_CANCELLED  (a command not yet written is never sent; one
- *     already written may still run in qemu, and its late reply is
- *     discarded, keeping later replies matched to their commands). */
+ *     already written may still run in qemu, and its late reply, known by
+ *     its id, is discarded). */
 void      uvm_qmp_client_execute_async  (UvmQmpClient        *client,
                                          const char          *command,
                                          JsonNode            *arguments,

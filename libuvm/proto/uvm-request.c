@@ -7,6 +7,8 @@
 
 #include "proto/uvm-request.h"
 
+#include <uvm/uvm-error.h>
+
 struct _UvmRequest {
   char           *what;
   /* NULL for a placeholder: a request cancelled once on the wire, whose
@@ -14,6 +16,13 @@ struct _UvmRequest {
   GTask          *task;
   GSource        *cancel_source;
   UvmStreamChunk *chunk;
+  guint64         id;
+
+  /* The deadline's timer, and whom it tells (not a reference). */
+  GSource               *deadline_source;
+  guint                  timeout_ms;
+  UvmRequestExpiredFunc  expired;
+  gpointer               expired_data;
 
   /* For the cancel source; none is a reference (the owner outlives us). */
   GQueue                *queue;
@@ -43,6 +52,11 @@ uvm_request_free (UvmRequest *request)
     {
       g_source_destroy (request->cancel_source);
       g_clear_pointer (&request->cancel_source, g_source_unref);
+    }
+  if (request->deadline_source != NULL)
+    {
+      g_source_destroy (request->deadline_source);
+      g_clear_pointer (&request->deadline_source, g_source_unref);
     }
   /* One never sent is dropped; one partly written is still finished
    * (unless the stream stopped writing). */
@@ -90,6 +104,18 @@ const char *
 uvm_request_get_what (const UvmRequest *request)
 {
   return request->what;
+}
+
+void
+uvm_request_set_id (UvmRequest *request, guint64 id)
+{
+  request->id = id;
+}
+
+guint64
+uvm_request_get_id (const UvmRequest *request)
+{
+  return request->id;
 }
 
 UvmStreamChunk *
@@ -161,6 +187,66 @@ uvm_request_attach_cancellable (UvmRequest            *request,
   g_source_set_callback (request->cancel_source, G_SOURCE_FUNC (on_cancelled), request, NULL);
   g_source_set_static_name (request->cancel_source, source_name);
   g_source_attach (request->cancel_source, context);
+}
+
+GSource *
+uvm_deadline_source_new (guint         timeout_ms,
+                         GMainContext *context,
+                         const char   *source_name,
+                         GSourceFunc   func,
+                         gpointer      data)
+{
+  GSource *source;
+
+  g_return_val_if_fail (timeout_ms > 0, NULL);
+
+  /* Monotonic, millisecond precision: deadlines are seconds long, and a
+   * wall-clock jump must not fire them. */
+  source = g_timeout_source_new (timeout_ms);
+  g_source_set_callback (source, func, data, NULL);
+  g_source_set_static_name (source, source_name);
+  g_source_attach (source, context);
+  return source;
+}
+
+GError *
+uvm_deadline_error_new (const char *what, const char *awaited, guint timeout_ms)
+{
+  return g_error_new (UVM_ERROR, UVM_ERROR_TIMEOUT, "%s: no %s within %u ms",
+                      what, awaited, timeout_ms);
+}
+
+static gboolean
+on_deadline (gpointer user_data)
+{
+  UvmRequest *request = user_data;
+
+  g_source_destroy (request->deadline_source);
+  g_clear_pointer (&request->deadline_source, g_source_unref);
+  /* Last: the owner frees the request. */
+  request->expired (request, uvm_deadline_error_new (request->what, "reply", request->timeout_ms),
+                    request->expired_data);
+  return G_SOURCE_REMOVE;
+}
+
+void
+uvm_request_set_deadline (UvmRequest            *request,
+                          guint                  timeout_ms,
+                          GMainContext          *context,
+                          const char            *source_name,
+                          UvmRequestExpiredFunc  expired,
+                          gpointer               user_data)
+{
+  g_return_if_fail (request->deadline_source == NULL);
+  g_return_if_fail (expired != NULL);
+
+  if (timeout_ms == 0)
+    return;
+  request->timeout_ms = timeout_ms;
+  request->expired = expired;
+  request->expired_data = user_data;
+  request->deadline_source = uvm_deadline_source_new (timeout_ms, context, source_name,
+                                                      on_deadline, request);
 }
 
 void

@@ -13,7 +13,17 @@
  * will answer it, so it keeps its place as a placeholder without a task,
  * whose reply the owner completes like any other and which is dropped.
  * The cancel source runs in the owner's GMainContext whatever thread
- * cancels.  Private to libuvm. */
+ * cancels.
+ *
+ * Deadlines.  A request may be given a deadline, counted from when it is
+ * issued (its owner sets it at once).  When it passes, the layer tells the
+ * owner, with a UVM_ERROR_TIMEOUT error naming the request ("<what>: no
+ * reply within <n> ms"); what follows is the owner's: both clients fail
+ * the request and then shut the connection down, since a peer that does
+ * not answer is out of step.  The timer is a GSource in the owner's
+ * context, destroyed with the request.  The same timer, without a
+ * request, serves deadlines that are not a request's (the QMP handshake).
+ * Private to libuvm. */
 #pragma once
 
 #include <gio/gio.h>
@@ -33,6 +43,14 @@ typedef void (*UvmRequestDroppedFunc) (gboolean was_head, gpointer user_data);
  * must be completed now with uvm_request_complete(). */
 typedef void (*UvmRequestFinishFunc) (UvmRequest *request, gpointer user_data);
 
+/* The deadline of @request passed.  @request is still in its queue (with
+ * or without a task: a placeholder's deadline passes too); the owner takes
+ * it out and completes or frees it.  @error (transfer full) is
+ * UVM_ERROR_TIMEOUT "<what>: no reply within <n> ms". */
+typedef void (*UvmRequestExpiredFunc) (UvmRequest *request,
+                                       GError     *error,
+                                       gpointer    user_data);
+
 /* Takes @task (may be NULL for a request whose reply nobody waits for),
  * @chunk and @what (e.g. "PUT /api/v1/vm.boot"; copied). */
 UvmRequest     *uvm_request_new (GTask          *task,
@@ -51,6 +69,31 @@ void            uvm_request_attach_cancellable (UvmRequest            *request,
                                                 const char            *log_prefix,
                                                 UvmRequestDroppedFunc  dropped,
                                                 gpointer               user_data);
+/* Gives @request a deadline @timeout_ms from now (0: none, then nothing
+ * happens), a source attached to @context and named @source_name
+ * (static); @expired is called from it (see above).  At most once per
+ * request.  @user_data is not referenced. */
+void            uvm_request_set_deadline (UvmRequest            *request,
+                                          guint                  timeout_ms,
+                                          GMainContext          *context,
+                                          const char            *source_name,
+                                          UvmRequestExpiredFunc  expired,
+                                          gpointer               user_data);
+/* A one-shot timer of @timeout_ms (> 0) calling @func (@data) from
+ * @context, named @source_name (static): the deadline of something that
+ * is not a request.  The caller owns the returned source (destroy and
+ * unref it). */
+GSource        *uvm_deadline_source_new (guint         timeout_ms,
+                                         GMainContext *context,
+                                         const char   *source_name,
+                                         GSourceFunc   func,
+                                         gpointer      data);
+/* UVM_ERROR_TIMEOUT "<what>: no <awaited> within <timeout_ms> ms", e.g.
+ * "query-status: no reply within 5000 ms". */
+GError         *uvm_deadline_error_new (const char *what,
+                                        const char *awaited,
+                                        guint       timeout_ms);
+
 /* Frees @request, already out of its queue and without a task (or whose
  * task has been completed).  A chunk never sent is dropped; one partly
  * written is still finished.  Accepts NULL. */
@@ -68,6 +111,9 @@ gboolean        uvm_request_on_wire (const UvmRequest *request);
 /* Whether a caller still waits for it (FALSE for a placeholder). */
 gboolean        uvm_request_has_task (const UvmRequest *request);
 const char     *uvm_request_get_what (const UvmRequest *request);
+/* A number the owner matches replies with (QMP's "id"); 0 until set. */
+void            uvm_request_set_id (UvmRequest *request, guint64 id);
+guint64         uvm_request_get_id (const UvmRequest *request);
 UvmStreamChunk *uvm_request_get_chunk (const UvmRequest *request);
 
 /* Empties @queue first (callbacks find it consistent), then, in order,

@@ -14,7 +14,10 @@
  * The probes are the test guest's (tests/guest/README.md): uvm.arping and
  * uvm.ndp.  A control (a plain bridge and tap made here, used through
  * uvm_network_new_tap()) shows that the same probes do see the host's
- * answers when there are some: a FAIL in the leak test means something. */
+ * answers when there are some: a FAIL in the leak test means something.
+ * The IPv6 guards of the bridge (address generation off, disable_ipv6) are
+ * also checked one at a time: each alone keeps the host silent to the NDP
+ * probe, and with both removed the bridge answers (see below). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
@@ -250,6 +253,162 @@ test_plain_bridge_control_answers_from_the_host (gconstpointer data, const char 
   tear_down_host ();
 }
 
+/* ---- the two IPv6 guards, one at a time ------------------------------------------- */
+
+/* The library bridge keeps the host off IPv6 on the segment twice over:
+ * IPv6 address generation off (addrgenmode none: no fe80:: address, so
+ * no source for a reply) and disable_ipv6 (the host's IPv6 stack ignores
+ * the link).  Each test below removes one of them from outside, as an
+ * administrator or a tool might, and the guest's NDP probe (an echo
+ * request to ff02::1 from its link-local address, tests/guest) must still
+ * get no answer from the host; so if the library ever drops either guard,
+ * the test that removes the other one fails.  The control removes both:
+ * then the bridge's link-local answers, so the probe can see an answer
+ * on this very bridge.
+ *
+ * Every one of these tests also turns ARP back on (clears IFF_NOARP, the
+ * IPv4 seal): on a NOARP link the kernel does not resolve IPv6 neighbours
+ * either, it sends to the link's own MAC address, so the host's reply
+ * never reaches the guest.  Measured: with both IPv6 guards removed and
+ * IFF_NOARP kept, the probe gets no answer.  Left on, it would hide the
+ * loss of either IPv6 guard. */
+typedef enum {
+  GUARD_ADDR_GEN_MODE = 1 << 0,
+  GUARD_DISABLE_IPV6 = 1 << 1,
+} Ipv6Guard;
+
+/* net.ipv6.conf.@link.@name, a number. */
+static gint64
+ipv6_conf (const char *link, const char *name)
+{
+  g_autofree char *path = g_build_filename ("/proc/sys/net/ipv6/conf", link, name, NULL);
+  g_autofree char *text = NULL;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  return g_ascii_strtoll (text, NULL, 10);
+}
+
+/* ip link set dev @link @settings */
+static void
+ip_link_set (const char *link, const char *settings)
+{
+  g_autofree char *cmd = g_strdup_printf ("ip link set dev %s %s", link, settings);
+  test_run_ok (cmd);
+}
+
+/* Takes IFF_NOARP and the guards in @removed off @bridge, which the
+ * library made, sealed and set up. */
+static void
+remove_ipv6_guards (const char *bridge, guint removed)
+{
+  g_autofree char *disable = g_build_filename ("/proc/sys/net/ipv6/conf", bridge, "disable_ipv6",
+                                               NULL);
+
+  ip_link_set (bridge, "arp on");
+  g_assert_cmphex (link_flags (bridge) & IFF_NOARP, ==, 0);
+  if (removed & GUARD_ADDR_GEN_MODE)
+    {
+      /* The mode is applied when the link comes up: bounce it. */
+      ip_link_set (bridge, "addrgenmode eui64");
+      ip_link_set (bridge, "down");
+      ip_link_set (bridge, "up");
+      g_assert_cmpint (ipv6_conf (bridge, "addr_gen_mode"), ==, 0);   /* eui64 */
+    }
+  if (removed & GUARD_DISABLE_IPV6)
+    {
+      write_sysctl (disable, "0");
+      g_assert_cmpint (ipv6_conf (bridge, "disable_ipv6"), ==, 0);
+    }
+}
+
+/* A library bridge (a stand-in peer makes the network one), with the
+ * guards in @removed taken off before the qemu guest that probes it
+ * starts.  Returns the probe's console once its NDP probe is over; the
+ * VMs are stopped and the bridge is gone. */
+static char *
+ndp_probe_without_guards (const char *dir, guint removed, char **bridge_out,
+                          GPtrArray **bridge_addrs_out)
+{
+  g_autoptr(UvmNetwork) net = uvm_network_new_isolated ("lan6");
+  g_autoptr(UvmVm) peer = test_member_new (ch_backend, dir, "peer", net, "uvm.ip=" PEER_IP "/24");
+  g_autoptr(UvmVm) probe = test_member_new (qemu_backend, dir, "probe", net,
+                                            "uvm.ip=" GUEST_IP " uvm.ndp=eth0");
+  g_autofree char *bridge = test_bridge_of (probe);
+  char *console;
+
+  set_up_host ();
+  test_vm_start_ok (peer);   /* makes, seals and sets up the bridge */
+  g_assert_true (test_is_bridge (bridge));
+  remove_ipv6_guards (bridge, removed);
+  test_vm_start_ok (probe);
+  console = console_with (dir, "probe", "UVM-NDP-DONE eth0");
+  /* The bridge's addresses while the probe ran (tentative ones too). */
+  *bridge_addrs_out = test_ipv6_addresses (bridge);
+  /* What remains of the guards. */
+  g_test_message ("%s after the probe: addr_gen_mode %" G_GINT64_FORMAT ", disable_ipv6 %"
+                  G_GINT64_FORMAT ", %u IPv6 address(es)", bridge,
+                  ipv6_conf (bridge, "addr_gen_mode"), ipv6_conf (bridge, "disable_ipv6"),
+                  (*bridge_addrs_out)->len);
+
+  test_vm_stop_ok (probe);
+  test_vm_stop_ok (peer);
+  g_assert_false (test_link_exists (bridge));
+  tear_down_host ();
+  *bridge_out = g_steal_pointer (&bridge);
+  return console;
+}
+
+/* With address generation back on (eui64, the bridge bounced), only
+ * disable_ipv6 keeps the host silent: no address appears, nothing answers. */
+static void
+test_disable_ipv6_alone_keeps_the_host_silent (gconstpointer data, const char *dir)
+{
+  g_autoptr(GPtrArray) addrs = NULL;
+  g_autofree char *bridge = NULL;
+  g_autofree char *console = ndp_probe_without_guards (dir, GUARD_ADDR_GEN_MODE, &bridge, &addrs);
+
+  assert_lacks (console, "UVM-NDP-REPLY");
+  g_assert_cmpuint (addrs->len, ==, 0);
+}
+
+/* With disable_ipv6 back to 0, only address generation off keeps the host
+ * silent: the bridge has no link-local address to answer from. */
+static void
+test_addrgenmode_none_alone_keeps_the_host_silent (gconstpointer data, const char *dir)
+{
+  g_autoptr(GPtrArray) addrs = NULL;
+  g_autofree char *bridge = NULL;
+  g_autofree char *console = ndp_probe_without_guards (dir, GUARD_DISABLE_IPV6, &bridge, &addrs);
+
+  assert_lacks (console, "UVM-NDP-REPLY");
+  g_assert_cmpuint (addrs->len, ==, 0);
+}
+
+/* The control: without either guard the bridge gets a link-local address
+ * and it answers the probe (the probe sees an answer when there is one). */
+static void
+test_without_both_ipv6_guards_the_bridge_answers (gconstpointer data, const char *dir)
+{
+  g_autoptr(GPtrArray) addrs = NULL;
+  g_autofree char *bridge = NULL;
+  g_autofree char *console = ndp_probe_without_guards (dir, GUARD_ADDR_GEN_MODE | GUARD_DISABLE_IPV6,
+                                                       &bridge, &addrs);
+  gboolean answered = FALSE;
+
+  g_assert_cmpuint (addrs->len, >=, 1);
+  for (guint i = 0; i < addrs->len; i++)
+    {
+      const char *addr = g_ptr_array_index (addrs, i);
+      g_autofree char *reply = g_strdup_printf ("UVM-NDP-REPLY %s", addr);
+
+      g_assert_true (g_str_has_prefix (addr, "fe80::"));
+      if (strstr (console, reply) != NULL)
+        answered = TRUE;
+    }
+  if (!answered)
+    g_error ("no answer from the link-local address of %s on the console:\n%s", bridge, console);
+}
+
 /* ---- reclaiming a stale bridge --------------------------------------------------- */
 
 /* A child that starts stand-in "s1" on isolated network "stale" (a bridge:
@@ -426,6 +585,12 @@ main (int argc, char **argv)
       test_library_bridge_answers_nothing_from_the_host },
     { "/leak/control/plain-bridge-answers-from-the-host", TRUE,
       test_plain_bridge_control_answers_from_the_host },
+    { "/leak/ipv6-guards/disable-ipv6-alone-keeps-the-host-silent", TRUE,
+      test_disable_ipv6_alone_keeps_the_host_silent },
+    { "/leak/ipv6-guards/addrgenmode-none-alone-keeps-the-host-silent", TRUE,
+      test_addrgenmode_none_alone_keeps_the_host_silent },
+    { "/leak/ipv6-guards/control-without-both-the-bridge-answers", TRUE,
+      test_without_both_ipv6_guards_the_bridge_answers },
     { "/leak/reclaim/stale-bridge-of-killed-process-is-reclaimed", FALSE,
       test_stale_bridge_of_killed_process_is_reclaimed },
     { "/leak/reclaim/bridge-of-live-process-is-busy", FALSE,

@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A hypervisor does not outlive the process that started it: the library
+ * arms PR_SET_PDEATHSIG (SIGKILL) in the child before exec
+ * (libuvm/proc/uvm-spawn.c), so when an application that links libuvm is
+ * SIGKILLed, with no chance to stop its VMs, they die with it.  And what
+ * the killed application leaves (its VM's runtime directory) does not stop
+ * the next start of a VM of the same name.
+ *
+ * The application is tests/orphan-owner (built beside this test): it
+ * starts the test guest on a backend, prints the hypervisor's pid and
+ * lives until killed.  This process is a child subreaper
+ * (PR_SET_CHILD_SUBREAPER), so the hypervisor, orphaned when its owner
+ * dies, is reparented to us rather than to init: we reap it ourselves and
+ * read how it ended, and if it survives we can still kill it, so that a
+ * failing test leaves nothing running.
+ *
+ * Run on qemu (the test guest under TCG) and on the cloud-hypervisor
+ * stand-in (tests/ch-standin, UVM_TEST_CH_STANDIN). */
+#include "uvm-test-util.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Boot of the test guest under TCG on a shared host (~2 s when idle). */
+#define OWNER_READY_TIMEOUT_MS 120000
+/* PDEATHSIG is sent as the owner exits; SIGKILL takes effect at once. */
+#define ORPHAN_GONE_TIMEOUT_MS 10000
+
+#define VM_NAME "orphan"
+
+typedef TestVmFixture Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  test_vm_fixture_init (f, data, "uvm-orphan-XXXXXX");
+}
+
+/* ---- the owner ------------------------------------------------------------ */
+
+typedef struct {
+  GPid pid;
+  int stdout_fd;
+} Owner;
+
+/* Starts tests/orphan-owner for @f's backend, our child (not reaped by
+ * GLib: we wait for it ourselves). */
+static Owner
+owner_start (Fixture *f)
+{
+  const char *builddir = g_getenv ("UVM_TEST_BUILDDIR");
+  g_autofree char *path = NULL;
+  g_autoptr(GError) error = NULL;
+  Owner owner = { 0, -1 };
+
+  g_assert_nonnull (builddir);
+  path = g_build_filename (builddir, "orphan-owner", NULL);
+  {
+    const char *argv[] = { path, f->b->name, f->dir, VM_NAME, NULL };
+
+    g_spawn_async_with_pipes (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
+                              NULL, &owner.pid, NULL, &owner.stdout_fd, NULL, &error);
+  }
+  g_assert_no_error (error);
+  return owner;
+}
+
+/* The hypervisor pid the owner prints once its guest is up, or 0 when it
+ * exits or says nothing in time. */
+static int
+owner_read_hypervisor_pid (Owner *owner)
+{
+  char buf[32] = "";
+  gsize len = 0;
+  gint64 deadline = g_get_monotonic_time () + OWNER_READY_TIMEOUT_MS * 1000;
+
+  while (len < sizeof buf - 1 && memchr (buf, '\n', len) == NULL)
+    {
+      struct pollfd pfd = { owner->stdout_fd, POLLIN, 0 };
+      gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+      ssize_t n;
+
+      if (left_ms <= 0)
+        return 0;
+      if (poll (&pfd, 1, (int) left_ms) < 0)
+        {
+          g_assert_cmpint (errno, ==, EINTR);
+          continue;
+        }
+      n = read (owner->stdout_fd, buf + len, sizeof buf - 1 - len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return 0;
+      len += n;
+    }
+  return atoi (buf);
+}
+
+static void
+owner_kill (Owner *owner)
+{
+  int status;
+
+  g_assert_cmpint (kill (owner->pid, SIGKILL), ==, 0);
+  g_assert_cmpint (waitpid (owner->pid, &status, 0), ==, owner->pid);
+  g_assert_true (WIFSIGNALED (status));
+  g_assert_cmpint (WTERMSIG (status), ==, SIGKILL);
+  g_spawn_close_pid (owner->pid);
+  close (owner->stdout_fd);
+  owner->stdout_fd = -1;
+}
+
+/* ---- reading /proc --------------------------------------------------------- */
+
+/* The parent pid of @pid, from /proc/PID/stat. */
+static int
+parent_of (int pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", pid);
+  g_autofree char *stat = NULL;
+  const char *p;
+  char state;
+  int ppid;
+
+  g_assert_true (g_file_get_contents (path, &stat, NULL, NULL));
+  p = strrchr (stat, ')');   /* the command name may hold anything */
+  g_assert_nonnull (p);
+  g_assert_cmpint (sscanf (p + 1, " %c %d", &state, &ppid), ==, 2);
+  return ppid;
+}
+
+/* How many processes have @text in their command line: the hypervisors of
+ * this test's VMs all name files below the test's directory. */
+static guint
+processes_mentioning (const char *text)
+{
+  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  g_assert_nonnull (proc);
+  while ((name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *cmdline = NULL;
+      gsize len = 0;
+
+      if (!g_ascii_isdigit (name[0]))
+        continue;
+      path = g_build_filename ("/proc", name, "cmdline", NULL);
+      if (!g_file_get_contents (path, &cmdline, &len, NULL))
+        continue;   /* gone meanwhile */
+      for (gsize i = 0; i < len; i++)
+        if (cmdline[i] == '\0')
+          cmdline[i] = ' ';
+      if (strstr (cmdline, text) != NULL)
+        n++;
+    }
+  return n;
+}
+
+/* Whether the process of @pidfd exits within @timeout_ms. */
+static gboolean
+wait_for_exit (int pidfd, guint timeout_ms)
+{
+  struct pollfd pfd = { pidfd, POLLIN, 0 };
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  int n;
+
+  do
+    {
+      gint64 left_ms = MAX (0, (deadline - g_get_monotonic_time ()) / 1000);
+      n = poll (&pfd, 1, (int) left_ms);
+    }
+  while (n < 0 && errno == EINTR);
+  g_assert_cmpint (n, >=, 0);
+  return n == 1;
+}
+
+/* ---- the test ---------------------------------------------------------------- */
+
+static void
+test_hypervisor_dies_with_its_owner (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autofree char *rundir = NULL;
+  Owner owner;
+  int hypervisor, pidfd, status;
+  gboolean gone;
+
+  SKIP_IF_UNAVAILABLE (f);
+  g_assert_cmpint (prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), ==, 0);
+  rundir = g_build_filename (f->dir, "run", VM_NAME, NULL);
+
+  owner = owner_start (f);
+  hypervisor = owner_read_hypervisor_pid (&owner);
+  if (hypervisor <= 0)
+    {
+      owner_kill (&owner);
+      g_error ("orphan-owner did not report a hypervisor pid (see its messages above)");
+    }
+  /* Not our child: a pidfd tells us when it exits, whoever reaps it. */
+  pidfd = pidfd_open (hypervisor, 0);
+  g_assert_cmpint (pidfd, >=, 0);
+  g_assert_cmpint (parent_of (hypervisor), ==, owner.pid);
+  g_assert_true (g_file_test (rundir, G_FILE_TEST_IS_DIR));
+
+  owner_kill (&owner);
+  gone = wait_for_exit (pidfd, ORPHAN_GONE_TIMEOUT_MS);
+  if (!gone)
+    {
+      /* Leave nothing running, then fail. */
+      g_assert_cmpint (pidfd_send_signal (pidfd, SIGKILL, NULL, 0), ==, 0);
+      g_assert_true (wait_for_exit (pidfd, ORPHAN_GONE_TIMEOUT_MS));
+      waitpid (hypervisor, NULL, 0);
+    }
+  else
+    {
+      /* Reparented to us, the subreaper: it died of the parent death
+       * signal the library armed (SIGKILL), not of anything else. */
+      g_assert_cmpint (waitpid (hypervisor, &status, 0), ==, hypervisor);
+      g_assert_true (WIFSIGNALED (status));
+      g_assert_cmpint (WTERMSIG (status), ==, SIGKILL);
+    }
+  close (pidfd);
+  if (!gone)
+    {
+      g_test_fail_printf ("the hypervisor (pid %d) was still running %u ms after its owner "
+                          "(pid %d) was SIGKILLed: no parent death signal (PR_SET_PDEATHSIG)",
+                          hypervisor, ORPHAN_GONE_TIMEOUT_MS, (int) owner.pid);
+      return;
+    }
+
+  /* Nothing of the VM runs, no child of ours is left over. */
+  g_assert_cmpint (kill (hypervisor, 0), ==, -1);
+  g_assert_cmpint (errno, ==, ESRCH);
+  g_assert_cmpuint (processes_mentioning (f->dir), ==, 0);
+  g_assert_cmpint (waitpid (-1, NULL, WNOHANG), ==, -1);
+  g_assert_cmpint (errno, ==, ECHILD);
+
+  /* The owner could not clean up; its runtime directory is reclaimed by
+   * the next start of a VM of that name, here. */
+  g_assert_true (g_file_test (rundir, G_FILE_TEST_IS_DIR));
+  vm = test_guest_vm_new (f->b, VM_NAME, f->dir, NULL);
+  g_assert_cmpstr (uvm_vm_get_runtime_dir (vm), ==, rundir);
+  test_vm_start_and_boot (vm);
+  g_assert_cmpint (uvm_vm_get_pid (vm), >, 0);
+  g_assert_cmpint (uvm_vm_get_pid (vm), !=, hypervisor);
+  test_vm_stop_ok (vm);
+  g_assert_false (g_file_test (rundir, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (processes_mentioning (f->dir), ==, 0);
+  g_assert_cmpuint (test_count_fds (), ==, f->fds_before);
+}
+
+static const TestVmCase tests[] = {
+  { "hypervisor-dies-with-its-owner", test_hypervisor_dies_with_its_owner },
+};
+
+int
+main (int argc, char **argv)
+{
+  TestBackends backends;
+
+  test_vm_suite_init (&argc, &argv, &backends);
+  for (TestBackend **b = (TestBackend *[]) { backends.qemu, backends.ch_standin, NULL }; *b != NULL; b++)
+    test_add_vm_tests ("/orphan", *b, tests, G_N_ELEMENTS (tests),
+                       (GTestFixtureFunc) fixture_setup,
+                       (GTestFixtureFunc) test_vm_fixture_teardown);
+  return test_vm_suite_run (&backends);
+}

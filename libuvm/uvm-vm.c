@@ -1344,7 +1344,7 @@ abort_start (UvmVm *self, GError *error)
   if (self->start_error == NULL)
     self->start_error = error;
   else
-    g_error_free (error);
+    g_clear_error (&error);
   g_cancellable_cancel (self->start_cancellable);
   /* The exit handler completes the start: nothing is reported before the
    * process is reaped and its files are gone. */
@@ -1353,6 +1353,16 @@ abort_start (UvmVm *self, GError *error)
       self->sent_kill = TRUE;
       uvm_child_watch_signal (self->child, SIGKILL);
     }
+}
+
+static gboolean
+on_start_grace (gpointer user_data)
+{
+  UvmVm *self = user_data;
+
+  g_clear_pointer (&self->start_timeout, g_source_unref);
+  abort_start (self, NULL);   /* the cause is recorded already */
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -1366,6 +1376,19 @@ on_ready (GObject *source, GAsyncResult *result, gpointer user_data)
   if (self->start_task == NULL || self->start_error != NULL)
     {
       g_clear_error (&error);   /* aborted already; the exit handler reports */
+      return;
+    }
+  if (state < 0 && g_error_matches (error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED) &&
+      self->child != NULL && !uvm_child_watch_has_exited (self->child))
+    {
+      /* It closed its end of the control socket: most likely it is
+       * exiting, and its own exit status and last log lines are the root
+       * cause.  A moment for that before we end it. */
+      self->start_error = error;
+      g_cancellable_cancel (self->start_cancellable);
+      destroy_source (&self->start_timeout);
+      self->start_timeout = attach_source (g_timeout_source_new (CONTROL_EOF_GRACE_MS),
+                                           self->context, on_start_grace, self);
       return;
     }
   if (state < 0)
@@ -1761,6 +1784,7 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
       return;
     }
   vm->control = backend->control_new (control_fd, plan, kept, &control_sink, vm);
+  vm->control->klass->set_request_timeout (vm->control, vm->control_timeout_ms);
   vm->start_task = g_steal_pointer (&task);
   vm->start_cancellable = g_cancellable_new ();
   vm->start_timeout = attach_source (g_timeout_source_new (START_TIMEOUT_MS), vm->context,

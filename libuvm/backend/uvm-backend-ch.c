@@ -526,6 +526,12 @@ ch_on_event (const char *source, const char *event, JsonObject *properties, gint
 }
 
 static void
+ch_set_request_timeout (UvmControl *control, guint timeout_ms)
+{
+  uvm_http_client_set_request_timeout (((ChControl *) control)->http, timeout_ms);
+}
+
+static void
 ch_read_pending (UvmControl *control)
 {
   uvm_ch_event_monitor_read_pending (((ChControl *) control)->events);
@@ -551,6 +557,7 @@ static const UvmControlClass ch_control_class = {
   .ready_async = ch_ready_async,
   .request_async = ch_request_async,
   .balloon_async = ch_balloon_async,
+  .set_request_timeout = ch_set_request_timeout,
   .read_pending = ch_read_pending,
   .free = ch_control_free,
 };

@@ -502,6 +502,12 @@ qemu_balloon_async (UvmControl *control, guint64 guest_bytes, guint64 memory,
 }
 
 static void
+qemu_set_request_timeout (UvmControl *control, guint timeout_ms)
+{
+  uvm_qmp_client_set_request_timeout (((QemuControl *) control)->qmp, timeout_ms);
+}
+
+static void
 qemu_read_pending (UvmControl *control)
 {
   uvm_qmp_client_read_pending (((QemuControl *) control)->qmp);
@@ -524,6 +530,7 @@ static const UvmControlClass qemu_control_class = {
   .ready_async = qemu_ready_async,
   .request_async = qemu_request_async,
   .balloon_async = qemu_balloon_async,
+  .set_request_timeout = qemu_set_request_timeout,
   .read_pending = qemu_read_pending,
   .free = qemu_control_free,
 };

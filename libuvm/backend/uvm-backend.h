@@ -42,6 +42,9 @@ typedef struct {
   void (*balloon_async) (UvmControl *control, guint64 guest_bytes, guint64 memory,
                          GCancellable *cancellable, GAsyncReadyCallback callback,
                          gpointer user_data);
+  /* The deadline of every request from now on (0: none), the
+   * negotiation of ready_async included: set before it. */
+  void (*set_request_timeout) (UvmControl *control, guint timeout_ms);
   /* The hypervisor exited: deliver the events it wrote before that. */
   void (*read_pending)  (UvmControl *control);
   void (*free)          (UvmControl *control);

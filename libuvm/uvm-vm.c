@@ -889,7 +889,7 @@ uvm_vm_get_launch_plan (UvmVm *vm, GError **error)
 static void
 emit_event (UvmVm *self, UvmEvent *event)
 {
-  g_autoptr(UvmVm) hold = g_object_ref (self);
+  g_autoptr(UvmVm) hold G_GNUC_UNUSED = g_object_ref (self);
 
   g_signal_emit (self, signals[SIGNAL_EVENT], 0, event);
 }
@@ -1287,7 +1287,7 @@ static void
 on_child_exit (int code, int sig, gpointer user_data)
 {
   UvmVm *self = user_data;
-  g_autoptr(UvmVm) hold = g_object_ref (self);
+  g_autoptr(UvmVm) hold G_GNUC_UNUSED = g_object_ref (self);
   g_autoptr(UvmEvent) event = NULL;
   g_autofree char *tail = NULL;
   GTask *start_task;

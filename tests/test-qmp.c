@@ -424,6 +424,32 @@ test_handshake_error_reply (void)
 
 /* ---- events and framing ----------------------------------------------- */
 
+/* Found by fuzz-qmp (tests/fuzz/corpus/qmp/regression-timestamp-overflow):
+ * a timestamp qemu would never send is no timestamp, and computing it must
+ * not overflow. */
+static void
+test_event_timestamp_out_of_range_is_zero (void)
+{
+  Peer peer;
+  UvmQmpClient *client = client_new (&peer);
+  g_autoptr(GPtrArray) events = g_ptr_array_new_with_free_func (event_free);
+
+  do_handshake (client, &peer);
+  uvm_qmp_client_set_event_handler (client, on_event, g_ptr_array_ref (events),
+                                    (GDestroyNotify) g_ptr_array_unref);
+  peer_write (&peer, "{\"event\": \"STOP\", \"timestamp\": {\"seconds\": 9223372036854775, "
+                     "\"microseconds\": 1000000}}\r\n");
+  peer_write (&peer, "{\"event\": \"STOP\", \"timestamp\": {\"seconds\": -1, "
+                     "\"microseconds\": 0}}\r\n");
+  peer_write (&peer, "{\"event\": \"STOP\", \"timestamp\": {\"seconds\": 1, "
+                     "\"microseconds\": 1000000}}\r\n");
+  WAIT_UNTIL (events->len == 3);
+  for (guint i = 0; i < 3; i++)
+    g_assert_cmpint (((Event *) events->pdata[i])->timestamp_us, ==, 0);
+  uvm_qmp_client_unref (client);
+  peer_clear (&peer);
+}
+
 static void
 test_events_interleaved (void)
 {
@@ -2026,6 +2052,8 @@ main (int argc, char **argv)
   g_test_add_func ("/qmp/first-message-not-greeting", test_handshake_not_greeting);
   g_test_add_func ("/qmp/handshake-error-reply", test_handshake_error_reply);
   g_test_add_func ("/qmp/events-interleaved-with-replies", test_events_interleaved);
+  g_test_add_func ("/qmp/event-timestamp-out-of-range-is-zero",
+                   test_event_timestamp_out_of_range_is_zero);
   g_test_add_func ("/qmp/reply-split-across-reads", test_reply_split_across_reads);
   g_test_add_func ("/qmp/messages-merged-in-one-write", test_messages_merged_in_one_write);
   g_test_add_func ("/qmp/replies-matched-in-send-order", test_replies_matched_in_send_order);

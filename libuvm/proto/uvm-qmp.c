@@ -462,7 +462,11 @@ handle_event (UvmQmpClient *client, JsonObject *message)
 
       node_get_int (json_object_get_member (t, "seconds"), &seconds);
       node_get_int (json_object_get_member (t, "microseconds"), &microseconds);
-      timestamp_us = seconds * G_USEC_PER_SEC + microseconds;
+      /* qemu sends seconds since the epoch and microseconds below 10^6;
+       * anything else is no timestamp (0), never an overflow. */
+      if (seconds >= 0 && seconds < G_MAXINT64 / G_USEC_PER_SEC - 1 &&
+          microseconds >= 0 && microseconds < G_USEC_PER_SEC)
+        timestamp_us = seconds * G_USEC_PER_SEC + microseconds;
     }
 
   if (client->event_func != NULL)

@@ -336,17 +336,17 @@ test_hostile_peer_never_swaps_answers (Fixture *f, gconstpointer data)
 
 /* ---- real hypervisors --------------------------------------------------- */
 
+/* A hypervisor that stops answering (SIGSTOP): the request times out,
+ * the control connection is lost, and a stop ends it by signals. */
 static void
-test_stopped_qemu_times_out_and_stop_uses_signals (Fixture *f, gconstpointer data)
+stopped_hypervisor_times_out (Fixture *f, const TestBackend *b)
 {
   g_autoptr(UvmVm) vm = NULL;
   g_autoptr(GError) error = NULL;
   int code = -1, sig = -1;
   gint64 t0;
 
-  if (skip_without_guest ())
-    return;
-  vm = test_guest_vm_new ("frozen", f->dir, NULL);
+  vm = test_guest_vm_new (b, "frozen", f->dir, NULL);
   event_log_attach (&f->log, vm);
   uvm_vm_set_start_paused (vm, TRUE);   /* no guest to run meanwhile */
   uvm_vm_set_control_timeout (vm, SHORT_CONTROL_TIMEOUT_MS);
@@ -355,7 +355,9 @@ test_stopped_qemu_times_out_and_stop_uses_signals (Fixture *f, gconstpointer dat
 
   g_assert_false (uvm_vm_resume (vm, NULL, &error));
   g_assert_error (error, UVM_ERROR, UVM_ERROR_TIMEOUT);
-  g_assert_nonnull (strstr (error->message, "cont"));
+  g_test_message ("resume: %s", error->message);
+  /* Named: qemu's "cont", cloud-hypervisor's boot of a VM started paused. */
+  g_assert_nonnull (strstr (error->message, b->hypervisor == UVM_HYPERVISOR_QEMU ? "cont" : "vm.boot"));
   g_clear_error (&error);
   g_assert_cmpint (event_log_find (&f->log, 0, UVM_EVENT_CONTROL_LOST, 0), >=, 0);
 
@@ -368,6 +370,26 @@ test_stopped_qemu_times_out_and_stop_uses_signals (Fixture *f, gconstpointer dat
   g_assert_cmpint (sig, ==, SIGKILL);
   g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_STOPPED);
   assert_nothing_left (vm);
+}
+
+static void
+test_stopped_qemu_times_out_and_stop_uses_signals (Fixture *f, gconstpointer data)
+{
+  g_autoptr(TestBackend) b = test_backend_new_qemu ();
+
+  if (skip_without_guest ())
+    return;
+  stopped_hypervisor_times_out (f, b);
+}
+
+static void
+test_stopped_cloud_hypervisor_times_out_and_stop_uses_signals (Fixture *f, gconstpointer data)
+{
+  g_autoptr(TestBackend) b = test_backend_new_ch_standin ();
+
+  if (skip_without_guest () || test_backend_skip (b))
+    return;
+  stopped_hypervisor_times_out (f, b);
 }
 
 static void
@@ -441,6 +463,8 @@ main (int argc, char **argv)
   ADD ("/control/qemu/stopped-hypervisor-times-out-and-stop-uses-signals",
        test_stopped_qemu_times_out_and_stop_uses_signals);
   ADD ("/control/qemu/bad-kernel-quotes-qemu", test_bad_kernel_on_qemu_quotes_qemu);
+  ADD ("/control/cloud-hypervisor-standin/stopped-hypervisor-times-out-and-stop-uses-signals",
+       test_stopped_cloud_hypervisor_times_out_and_stop_uses_signals);
   ADD ("/control/cloud-hypervisor-standin/bad-kernel-quotes-the-vmm",
        test_bad_kernel_on_cloud_hypervisor_quotes_the_vmm);
   return g_test_run ();

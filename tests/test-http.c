@@ -2048,6 +2048,64 @@ test_client_timeout_when_server_never_responds (void)
   peer_clear (&peer);
 }
 
+typedef struct {
+  guint   calls;
+  GError *error;
+} Closed;
+
+static void
+on_client_closed (UvmHttpClient *client, const GError *error, gpointer user_data)
+{
+  Closed *closed = user_data;
+
+  closed->calls++;
+  g_clear_error (&closed->error);
+  if (error != NULL)
+    closed->error = g_error_copy (error);
+}
+
+/* The owner hears of a connection that ended by itself: EOF with no
+ * error, a deadline with its timeout error; never of its own close. */
+static void
+test_client_closed_handler_reports_eof_and_deadline_not_close (void)
+{
+  Peer eof_peer, mute_peer, local_peer;
+  UvmHttpClient *eof = client_new (&eof_peer);
+  UvmHttpClient *mute = client_new (&mute_peer);
+  UvmHttpClient *local = client_new (&local_peer);
+  Closed at_eof = { 0 }, at_deadline = { 0 }, at_close = { 0 };
+  Result r;
+
+  uvm_http_client_set_closed_handler (eof, on_client_closed, &at_eof);
+  uvm_http_client_set_closed_handler (mute, on_client_closed, &at_deadline);
+  uvm_http_client_set_closed_handler (local, on_client_closed, &at_close);
+
+  peer_hang_up (&eof_peer);
+  WAIT_UNTIL (at_eof.calls == 1);
+  g_assert_no_error (at_eof.error);
+
+  uvm_http_client_set_request_timeout (mute, 100);
+  request (mute, "GET", "/api/v1/vm.info", NULL, &r);
+  WAIT_UNTIL (r.done && at_deadline.calls == 1);
+  g_assert_error (at_deadline.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
+
+  uvm_http_client_close (local);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (at_close.calls, ==, 0);
+  g_assert_cmpuint (at_eof.calls, ==, 1);
+  g_assert_cmpuint (at_deadline.calls, ==, 1);
+
+  result_clear (&r);
+  g_clear_error (&at_deadline.error);
+  uvm_http_client_unref (eof);
+  uvm_http_client_unref (mute);
+  uvm_http_client_unref (local);
+  peer_clear (&eof_peer);
+  peer_clear (&mute_peer);
+  peer_clear (&local_peer);
+}
+
 /* Responses in time leave no timer behind, and the connection is kept. */
 static void
 test_client_response_in_time_keeps_connection (void)
@@ -2194,6 +2252,8 @@ main (int argc, char **argv)
   g_test_add_func ("/http/client/response-limit-is-exact", test_client_response_limit_is_exact);
   g_test_add_func ("/http/client/close-explicit", test_client_close_explicit);
   g_test_add_func ("/http/client/timeout/server-never-responds", test_client_timeout_when_server_never_responds);
+  g_test_add_func ("/http/client/closed-handler-reports-eof-and-deadline-not-close",
+                   test_client_closed_handler_reports_eof_and_deadline_not_close);
   g_test_add_func ("/http/client/timeout/response-in-time-keeps-connection",
                    test_client_response_in_time_keeps_connection);
   g_test_add_func ("/http/client/timeout/cancelled-sent-request-closes",

@@ -532,6 +532,14 @@ ch_set_request_timeout (UvmControl *control, guint timeout_ms)
 }
 
 static void
+ch_on_closed (UvmHttpClient *client, const GError *error, gpointer user_data)
+{
+  ChControl *self = user_data;
+
+  self->parent.sink->closed (self->parent.vm, error);
+}
+
+static void
 ch_read_pending (UvmControl *control)
 {
   uvm_ch_event_monitor_read_pending (((ChControl *) control)->events);
@@ -543,6 +551,7 @@ ch_control_free (UvmControl *control)
   ChControl *self = (ChControl *) control;
 
   uvm_ch_event_monitor_free (self->events);
+  uvm_http_client_set_closed_handler (self->http, NULL, NULL);
   uvm_http_client_close (self->http);
   uvm_http_client_unref (self->http);
   for (guint i = 0; i < self->net_fds->len; i++)
@@ -572,6 +581,7 @@ ch_control_new (int fd, UvmPlan *plan, int *kept, const UvmControlSink *sink, gp
   self->parent.sink = sink;
   self->parent.vm = vm;
   self->http = uvm_http_client_new (fd);
+  uvm_http_client_set_closed_handler (self->http, ch_on_closed, self);
   self->vm_config = g_strdup (data->vm_config);
   self->boot = data->boot;
   self->net_bodies = g_ptr_array_new_with_free_func (g_free);

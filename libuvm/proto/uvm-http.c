@@ -586,6 +586,9 @@ struct _UvmHttpClient {
    * others are not pushed to the stream yet. */
   GQueue         requests;
   guint          timeout_ms; /* each request's deadline, 0 for none */
+
+  UvmHttpClosedFunc closed_func;
+  gpointer          closed_data;
 };
 
 static void client_shutdown (UvmHttpClient *client, CloseKind kind, const GError *error);
@@ -670,7 +673,11 @@ client_shutdown (UvmHttpClient *client, CloseKind kind, const GError *error)
   uvm_request_queue_finish_all (&client->requests, finish_on_shutdown, &data);
 
   if (kind != CLOSE_FINALIZE)
-    uvm_http_client_unref (client);
+    {
+      if (kind != CLOSE_LOCAL && client->closed_func != NULL)
+        client->closed_func (client, kind == CLOSE_ERROR ? error : NULL, client->closed_data);
+      uvm_http_client_unref (client);
+    }
 }
 
 static void protocol_error (UvmHttpClient *client, const char *format, ...) G_GNUC_PRINTF (2, 3);
@@ -866,6 +873,17 @@ uvm_http_client_unref (UvmHttpClient *client)
   g_clear_error (&client->close_error);
   g_main_context_unref (client->context);
   g_free (client);
+}
+
+void
+uvm_http_client_set_closed_handler (UvmHttpClient    *client,
+                                    UvmHttpClosedFunc func,
+                                    gpointer          user_data)
+{
+  g_return_if_fail (client != NULL);
+
+  client->closed_func = func;
+  client->closed_data = user_data;
 }
 
 void

@@ -83,6 +83,17 @@ void           uvm_http_client_set_max_response (UvmHttpClient *client, gsize ma
  * any issued later) fails with UVM_ERROR_TIMEOUT too. */
 void           uvm_http_client_set_request_timeout (UvmHttpClient *client, guint timeout_ms);
 
+/* Called once when the connection ends by itself: EOF (@error NULL), a
+ * read, write or protocol error, or a request's deadline (@error set);
+ * not for uvm_http_client_close() or the last unref.  Runs after the
+ * pending requests have failed.  Replaces any earlier handler. */
+typedef void (*UvmHttpClosedFunc) (UvmHttpClient *client,
+                                   const GError  *error,
+                                   gpointer       user_data);
+void           uvm_http_client_set_closed_handler (UvmHttpClient    *client,
+                                                   UvmHttpClosedFunc func,
+                                                   gpointer          user_data);
+
 /* Sends "@method @path HTTP/1.1" with Host: localhost, Accept:
  * application/json, and for a non-NULL @body Content-Type: application/json
  * and Content-Length (a PUT without body sends Content-Length: 0).

@@ -21,6 +21,7 @@ G_BEGIN_DECLS
 #define UVM_AVAILABLE_IN_ALL _UVM_EXTERN
 #define UVM_AVAILABLE_IN_0_1 _UVM_EXTERN
 #define UVM_AVAILABLE_IN_0_2 _UVM_EXTERN
+#define UVM_AVAILABLE_IN_0_3 _UVM_EXTERN
 
 /** UVM_KIB: one kibibyte, for sizes given in bytes. */
 #define UVM_KIB (G_GUINT64_CONSTANT (1024))

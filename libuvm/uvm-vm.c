@@ -1385,11 +1385,19 @@ spawn_helper (UvmVm *self, const UvmPlanHelper *helper, const char *path, char *
 static int
 open_plan_file (UvmVm *self, const UvmPlanFd *pfd, GError **error)
 {
-  int fd = open (pfd->path, pfd->flags | O_CLOEXEC | O_NOCTTY, 0600);
   int access_mode = (pfd->flags & O_ACCMODE) == O_RDONLY ? R_OK
                     : (pfd->flags & O_ACCMODE) == O_WRONLY ? W_OK : (R_OK | W_OK);
+  gboolean created = FALSE;
   struct stat st;
+  int fd = -1;
 
+  if (pfd->flags & O_CREAT)
+    {
+      fd = open (pfd->path, pfd->flags | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+      created = fd >= 0;
+    }
+  if (fd < 0)
+    fd = open (pfd->path, (pfd->flags & ~O_CREAT) | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
     {
       uvm_set_error (error, UVM_ERROR_START_FAILED, "%s: cannot open '%s': %s", pfd->what,
@@ -1403,10 +1411,13 @@ open_plan_file (UvmVm *self, const UvmPlanFd *pfd, GError **error)
       uvm_close_fd (&fd);
       return -1;
     }
-  /* Our console file in the runtime dir belongs to the VM user, who may
-   * have to reopen it (cloud-hypervisor). */
-  if (self->console_in_rundir && g_strcmp0 (pfd->path, self->console_path) == 0 &&
-      self->creds.change_ids && st.st_uid != self->creds.uid)
+  /* An output file the hypervisor reopens (cloud-hypervisor's serial
+   * file) belongs to the VM user when we made it, now or for an earlier
+   * run of a dynamic user; a file of anyone else is left as it is. */
+  if (pfd->use == UVM_PLAN_FILE_REOPENED && (pfd->flags & O_CREAT) && self->creds.change_ids &&
+      st.st_uid != self->creds.uid &&
+      (created || (st.st_uid >= UVM_USER_RANGE_FIRST &&
+                   st.st_uid - UVM_USER_RANGE_FIRST < UVM_USER_RANGE_SIZE)))
     {
       if (fchown (fd, self->creds.uid, self->creds.gid) != 0)
         {

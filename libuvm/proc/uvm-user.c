@@ -88,8 +88,9 @@ uvm_spawn_creds_init (UvmSpawnCreds *creds, uid_t uid, gid_t gid, GError **error
       creds->gid = getgid ();
       return TRUE;
     }
-  /* The only supplementary group: the one that opens /dev/kvm. */
-  if (stat (KVM_DEVICE, &kvm) == 0 && S_ISCHR (kvm.st_mode))
+  /* The only supplementary group: the one that opens /dev/kvm (never
+   * root's group, which opens far more). */
+  if (stat (KVM_DEVICE, &kvm) == 0 && S_ISCHR (kvm.st_mode) && kvm.st_gid != 0)
     creds->groups[creds->n_groups++] = kvm.st_gid;
   return TRUE;
 }

@@ -1411,10 +1411,11 @@ open_plan_file (UvmVm *self, const UvmPlanFd *pfd, GError **error)
       uvm_close_fd (&fd);
       return -1;
     }
-  /* An output file the hypervisor reopens (cloud-hypervisor's serial
-   * file) belongs to the VM user when we made it, now or for an earlier
-   * run of a dynamic user; a file of anyone else is left as it is. */
-  if (pfd->use == UVM_PLAN_FILE_REOPENED && (pfd->flags & O_CREAT) && self->creds.change_ids &&
+  /* A file the hypervisor reopens (cloud-hypervisor's serial file, a
+   * created image) belongs to the VM user when we made it, now or for an
+   * earlier run of a dynamic user (whose uid may differ this time); a file
+   * of anyone else is left as it is. */
+  if (pfd->use == UVM_PLAN_FILE_REOPENED && self->creds.change_ids &&
       st.st_uid != self->creds.uid &&
       (created || (st.st_uid >= UVM_USER_RANGE_FIRST &&
                    st.st_uid - UVM_USER_RANGE_FIRST < UVM_USER_RANGE_SIZE)))
@@ -1482,7 +1483,9 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, char *const *helper_
     {
       UvmDevice *dev = g_ptr_array_index (self->devices, i);
       if (uvm_device_get_kind (dev) == UVM_DEVICE_DISK &&
-          !uvm_storage_prepare (uvm_device_get_storage (dev), error))
+          !uvm_storage_prepare (uvm_device_get_storage (dev),
+                                self->creds.change_ids ? self->creds.uid : (uid_t) -1,
+                                self->creds.gid, error))
         goto out;
     }
 

@@ -503,8 +503,15 @@ uvm_vm_set_user (UvmVm *vm, guint32 uid, guint32 gid)
 {
   g_return_if_fail (UVM_IS_VM (vm));
   vm->user_uid = uid;
-  /* The special values name a user, not a uid: the gid goes with them. */
-  vm->user_gid = (uid == UVM_USER_DYNAMIC || uid == UVM_USER_CALLER) ? uid : gid;
+  /* The special values name a user, not a uid: the gid goes with them.
+   * A special gid with a real uid would reach setresgid() as -1, "keep
+   * ours" (root's group): the uid's number stands in. */
+  if (uid == UVM_USER_DYNAMIC || uid == UVM_USER_CALLER)
+    vm->user_gid = uid;
+  else if (gid == UVM_USER_DYNAMIC || gid == UVM_USER_CALLER)
+    vm->user_gid = uid;
+  else
+    vm->user_gid = gid;
 }
 
 guint32

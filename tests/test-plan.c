@@ -715,6 +715,49 @@ test_plan_comments_cannot_become_commands (Fixture *fx, gconstpointer data)
   g_assert_nonnull (strstr (plan, "lan\\x0atouch network-name-ran"));
 }
 
+/* ---- the VM user (uvm_vm_set_user()) --------------------------------------- */
+
+static void
+test_user_is_dynamic_until_set (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "user", FALSE, NULL);
+  g_autofree char *plan = NULL;
+
+  g_assert_cmpuint (uvm_vm_get_user (vm), ==, UVM_USER_DYNAMIC);
+  g_assert_cmpuint (uvm_vm_get_group (vm), ==, UVM_USER_DYNAMIC);
+  g_assert_false (uvm_vm_get_run_user (vm, NULL, NULL));
+  plan = uvm_vm_get_launch_plan (vm, NULL);
+  g_assert_nonnull (strstr (plan, "\n# user: dynamic (as root: a uid of its own, 2000000000 to "
+                                  "2000065535; otherwise the caller's)"));
+}
+
+static void
+test_launch_plan_names_the_user_set (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "user", FALSE, NULL);
+  g_autofree char *explicit_plan = NULL, *caller_plan = NULL;
+
+  uvm_vm_set_user (vm, 4242, 4343);
+  explicit_plan = uvm_vm_get_launch_plan (vm, NULL);
+  g_assert_nonnull (strstr (explicit_plan, "\n# user: uid 4242 gid 4343, for the hypervisor "
+                                           "and its helpers"));
+  uvm_vm_set_user (vm, UVM_USER_CALLER, 4343);
+  g_assert_cmpuint (uvm_vm_get_group (vm), ==, UVM_USER_CALLER);
+  caller_plan = uvm_vm_get_launch_plan (vm, NULL);
+  g_assert_nonnull (strstr (caller_plan, "\n# user: the caller's, for the hypervisor"));
+}
+
+static void
+test_special_gid_with_a_real_uid_means_the_uid (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "user", FALSE, NULL);
+
+  /* Never -1 (setresgid's "keep root's group"). */
+  uvm_vm_set_user (vm, 5000, UVM_USER_DYNAMIC);
+  g_assert_cmpuint (uvm_vm_get_user (vm), ==, 5000);
+  g_assert_cmpuint (uvm_vm_get_group (vm), ==, 5000);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 #define ADD(path, func) \
@@ -741,6 +784,10 @@ main (int argc, char **argv)
   ADD ("/plan/comments-cannot-become-commands", test_plan_comments_cannot_become_commands);
   ADD ("/plan/golden/ch-disks-rng-console", test_golden_ch_disks_rng_console);
   ADD ("/plan/golden/ch-tap-paused", test_golden_ch_tap_paused);
+  ADD ("/plan/user/is-dynamic-until-set", test_user_is_dynamic_until_set);
+  ADD ("/plan/user/launch-plan-names-the-user-set", test_launch_plan_names_the_user_set);
+  ADD ("/plan/user/special-gid-with-a-real-uid-means-the-uid",
+       test_special_gid_with_a_real_uid_means_the_uid);
 
   return g_test_run ();
 }

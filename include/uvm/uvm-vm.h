@@ -415,7 +415,9 @@ gboolean uvm_vm_get_confined (UvmVm *vm);
  * @vm: a #UvmVm
  * @uid: the uid the hypervisor and its helpers (passt) run as, or
  *   %UVM_USER_DYNAMIC (the default) or %UVM_USER_CALLER
- * @gid: their gid; ignored for %UVM_USER_DYNAMIC and %UVM_USER_CALLER
+ * @gid: their gid; ignored for %UVM_USER_DYNAMIC and %UVM_USER_CALLER;
+ *   %UVM_USER_DYNAMIC or %UVM_USER_CALLER here with a real @uid means a gid
+ *   equal to @uid
  *
  * Chooses the unprivileged user of the VM's processes; takes effect at the
  * next start. Whatever the user, every process libuvm starts runs with
@@ -431,8 +433,10 @@ gboolean uvm_vm_get_confined (UvmVm *vm);
  * `/proc/self/fd` skips directory permissions but the hypervisor reopens
  * the file, and the file's own mode must let the VM user read it (write it
  * too, for a writable cloud-hypervisor disk); a start that would fail so
- * fails with %UVM_ERROR_PERMISSION naming the file. A console file the
- * library makes in the runtime directory is given to the VM user.
+ * fails with %UVM_ERROR_PERMISSION naming the file. Files the library
+ * creates for the VM (an image with uvm_storage_set_create_size(),
+ * cloud-hypervisor's console file) are given to the VM user, and a file
+ * owned by an earlier dynamic user is given to the current one.
  *
  * Without `CAP_SETUID` and `CAP_SETGID` the library cannot change users:
  * %UVM_USER_DYNAMIC and %UVM_USER_CALLER then run the hypervisor as the

@@ -80,7 +80,9 @@ G_END_DECLS
 G_BEGIN_DECLS
 /* uvm-storage.c */
 gboolean uvm_storage_check   (UvmStorage *storage, const char *field, GError **error);
-gboolean uvm_storage_prepare (UvmStorage *storage, GError **error);
+/* Creates the image when asked and missing; a new image is given to
+ * @owner/@group (the VM user) unless @owner is (uid_t) -1. */
+gboolean uvm_storage_prepare (UvmStorage *storage, uid_t owner, gid_t group, GError **error);
 G_END_DECLS
 
 G_BEGIN_DECLS

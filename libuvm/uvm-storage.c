@@ -135,9 +135,12 @@ uvm_storage_check (UvmStorage *storage, const char *field, GError **error)
   return TRUE;
 }
 
-/* At start: create the sparse image when asked and missing. */
+/* At start: create the sparse image when asked and missing.  The library
+ * opens it for the hypervisor (an fd), but cloud-hypervisor reopens it
+ * through /proc/self/fd, which takes the VM user's own right to it: a new
+ * image belongs to the VM user. */
 gboolean
-uvm_storage_prepare (UvmStorage *storage, GError **error)
+uvm_storage_prepare (UvmStorage *storage, uid_t owner, gid_t group, GError **error)
 {
   int fd;
 
@@ -160,6 +163,15 @@ uvm_storage_prepare (UvmStorage *storage, GError **error)
       return uvm_set_error (error, UVM_ERROR_START_FAILED,
                             "cannot size image '%s': %s", storage->path,
                             g_strerror (saved));
+    }
+  if (owner != (uid_t) -1 && fchown (fd, owner, group) != 0)
+    {
+      int saved = errno;
+      close (fd);
+      unlink (storage->path);
+      return uvm_set_error (error, UVM_ERROR_START_FAILED,
+                            "cannot give image '%s' to uid %u: %s", storage->path,
+                            (unsigned) owner, g_strerror (saved));
     }
   close (fd);
   return TRUE;

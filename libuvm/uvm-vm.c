@@ -12,6 +12,7 @@
 #include "proto/uvm-qmp.h"
 #include "proc/uvm-seccomp.h"
 #include "proc/uvm-spawn.h"
+#include "proc/uvm-user.h"
 #include "util/uvm-rundir.h"
 #include "util/uvm-util.h"
 
@@ -64,6 +65,8 @@ struct _UvmVm
   char *runtime_dir;        /* as set, or NULL */
   gboolean start_paused;
   gboolean confined;        /* empty netns + socket filter for the hypervisor */
+  guint32 user_uid;         /* uvm_vm_set_user(): a uid, UVM_USER_DYNAMIC or _CALLER */
+  guint32 user_gid;
   UvmVm *gateway;           /* weak: cleared by gateway_weak_notify() */
   gulong gateway_handler;   /* on the gateway's "event" signal */
   gboolean gateway_is_self; /* set as its own gateway: refused by validation */
@@ -85,6 +88,9 @@ struct _UvmVm
   gboolean console_in_rundir;
   GPtrArray *helpers;               /* Helper *: the run's helper processes */
   GStrv helper_files;               /* their log files, removed with the run */
+  UvmUserLease *user_lease;         /* the run's dynamic uid, or NULL */
+  UvmSpawnCreds creds;              /* who the run's processes run as */
+  gboolean have_creds;              /* creds are those of a started run */
 
   GTask *start_task;
   GCancellable *start_cancellable;  /* ours: cancels the ready request */
@@ -260,6 +266,8 @@ uvm_vm_init (UvmVm *self)
   self->vcpus = 1;
   self->memory = 256 * UVM_MIB;
   self->control_timeout_ms = UVM_VM_DEFAULT_CONTROL_TIMEOUT_MS;
+  self->user_uid = UVM_USER_DYNAMIC;
+  self->user_gid = UVM_USER_DYNAMIC;
   g_queue_init (&self->waiters);
 }
 
@@ -527,6 +535,81 @@ uvm_vm_get_confined (UvmVm *vm)
 {
   g_return_val_if_fail (UVM_IS_VM (vm), FALSE);
   return vm->confined;
+}
+
+/* ---- User of the hypervisor ------------------------------------------ */
+
+void
+uvm_vm_set_user (UvmVm *vm, guint32 uid, guint32 gid)
+{
+  g_return_if_fail (UVM_IS_VM (vm));
+  vm->user_uid = uid;
+  /* The special values name a user, not a uid: the gid goes with them.
+   * A special gid with a real uid would reach setresgid() as -1, "keep
+   * ours" (root's group): the uid's number stands in. */
+  if (uid == UVM_USER_DYNAMIC || uid == UVM_USER_CALLER)
+    vm->user_gid = uid;
+  else if (gid == UVM_USER_DYNAMIC || gid == UVM_USER_CALLER)
+    vm->user_gid = uid;
+  else
+    vm->user_gid = gid;
+}
+
+guint32
+uvm_vm_get_user (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), UVM_USER_DYNAMIC);
+  return vm->user_uid;
+}
+
+guint32
+uvm_vm_get_group (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), UVM_USER_DYNAMIC);
+  return vm->user_gid;
+}
+
+gboolean
+uvm_vm_get_run_user (UvmVm *vm, guint32 *uid, guint32 *gid)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), FALSE);
+  if (uid != NULL)
+    *uid = vm->have_creds ? vm->creds.uid : 0;
+  if (gid != NULL)
+    *gid = vm->have_creds ? vm->creds.gid : 0;
+  return vm->have_creds;
+}
+
+/* Who this run's processes run as: a dynamic uid (held until the run
+ * ends), the caller, or the uid set; computed before any fork. */
+static gboolean
+prepare_user (UvmVm *self, GError **error)
+{
+  uid_t uid = self->user_uid;
+  gid_t gid = self->user_gid;
+
+  g_clear_pointer (&self->user_lease, uvm_user_lease_release);
+  self->have_creds = FALSE;
+  if (self->user_uid == UVM_USER_CALLER ||
+      (self->user_uid == UVM_USER_DYNAMIC && !uvm_user_can_change_ids ()))
+    {
+      uid = getuid ();
+      gid = getgid ();
+    }
+  else if (self->user_uid == UVM_USER_DYNAMIC)
+    {
+      self->user_lease = uvm_user_lease_acquire (self->name, error);
+      if (self->user_lease == NULL)
+        return FALSE;
+      uid = gid = uvm_user_lease_get_uid (self->user_lease);
+    }
+  if (!uvm_spawn_creds_init (&self->creds, uid, gid, error))
+    {
+      g_clear_pointer (&self->user_lease, uvm_user_lease_release);
+      return FALSE;
+    }
+  self->have_creds = TRUE;
+  return TRUE;
 }
 
 /* ---- Gateway (workstation behind gateway) -------------------------- */
@@ -859,6 +942,8 @@ build_plan (UvmVm *vm, const UvmBackend **backend_out, GError **error)
   plan->control_path = g_strdup (vm->control_path);
   plan->log_path = g_strdup (vm->log_path);
   plan->confined = vm->confined;
+  plan->uid = vm->user_uid;
+  plan->gid = vm->user_gid;
   if (backend_out != NULL)
     *backend_out = backend;
   return plan;
@@ -1209,6 +1294,7 @@ finish_run (UvmVm *self)
     uvm_rundir_release (self->rundir, (const char *const *) files);
   }
   self->rundir = NULL;
+  g_clear_pointer (&self->user_lease, uvm_user_lease_release);   /* its processes are gone */
   /* The hypervisor's tap fds are closed (it was reaped, or never ran) and
    * so are ours: the taps are gone; the last member removes the bridge. */
   for (guint i = 0; i < self->devices->len; i++)
@@ -1522,7 +1608,7 @@ spawn_helper (UvmVm *self, const UvmPlanHelper *helper, const char *path, char *
 
   {
     UvmSpawnRequest req = { path, (char *const *) argv->pdata, envp,
-                            (const UvmSpawnFd *) fds->data, fds->len };
+                            (const UvmSpawnFd *) fds->data, fds->len, .creds = &self->creds };
     ok = uvm_spawn (&req, &pid, &pidfd, error);
   }
   close (log_fd);
@@ -1545,6 +1631,74 @@ spawn_helper (UvmVm *self, const UvmPlanHelper *helper, const char *path, char *
     }
   g_ptr_array_add (self->helpers, h);
   return TRUE;
+}
+
+/* Opens the file of @pfd (UVM_PLAN_FD_FILE) for the hypervisor.  What it
+ * reopens through /proc/self/fd must be open to the VM user by the file's
+ * mode: checked here, so that the error names the file. */
+static int
+open_plan_file (UvmVm *self, const UvmPlanFd *pfd, GError **error)
+{
+  int access_mode = (pfd->flags & O_ACCMODE) == O_RDONLY ? R_OK
+                    : (pfd->flags & O_ACCMODE) == O_WRONLY ? W_OK : (R_OK | W_OK);
+  gboolean created = FALSE;
+  struct stat st;
+  int fd = -1;
+
+  if (pfd->flags & O_CREAT)
+    {
+      fd = open (pfd->path, pfd->flags | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
+      created = fd >= 0;
+    }
+  if (fd < 0)
+    fd = open (pfd->path, (pfd->flags & ~O_CREAT) | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    {
+      uvm_set_error (error, UVM_ERROR_START_FAILED, "%s: cannot open '%s': %s", pfd->what,
+                     pfd->path, g_strerror (errno));
+      return -1;
+    }
+  if (fstat (fd, &st) != 0)
+    {
+      uvm_set_error (error, UVM_ERROR_START_FAILED, "%s: fstat: %s", pfd->what,
+                     g_strerror (errno));
+      uvm_close_fd (&fd);
+      return -1;
+    }
+  /* A file the hypervisor reopens (cloud-hypervisor's serial file, a
+   * created image) belongs to the VM user when we made it, now or for an
+   * earlier run of a dynamic user (whose uid may differ this time); a file
+   * of anyone else is left as it is. */
+  if (pfd->use == UVM_PLAN_FILE_REOPENED && self->creds.change_ids &&
+      st.st_uid != self->creds.uid &&
+      (created || (st.st_uid >= UVM_USER_RANGE_FIRST &&
+                   st.st_uid - UVM_USER_RANGE_FIRST < UVM_USER_RANGE_SIZE)))
+    {
+      if (fchown (fd, self->creds.uid, self->creds.gid) != 0)
+        {
+          uvm_set_error (error, UVM_ERROR_START_FAILED, "%s: chown: %s", pfd->what,
+                         g_strerror (errno));
+          uvm_close_fd (&fd);
+          return -1;
+        }
+      st.st_uid = self->creds.uid;
+    }
+  if (pfd->use == UVM_PLAN_FILE_REOPENED && !uvm_user_may_access (&st, &self->creds, access_mode))
+    {
+      uvm_set_error (error, UVM_ERROR_PERMISSION,
+                     "%s: the hypervisor reopens '%s' through /proc/self/fd as uid %u gid %u, "
+                     "and the file's mode %04o (owner %u, group %u) does not let that user %s "
+                     "it; make it %s for the VM user, or choose another user "
+                     "(uvm_vm_set_user())", pfd->what, pfd->path, (unsigned) self->creds.uid,
+                     (unsigned) self->creds.gid, (unsigned) (st.st_mode & 07777),
+                     (unsigned) st.st_uid, (unsigned) st.st_gid,
+                     access_mode == R_OK ? "read" : access_mode == W_OK ? "write" : "read and write",
+                     access_mode == R_OK ? "readable" : access_mode == W_OK ? "writable"
+                     : "readable and writable");
+      uvm_close_fd (&fd);
+      return -1;
+    }
+  return fd;
 }
 
 static void
@@ -1578,6 +1732,16 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, char *const *helper_
       goto out;
     }
   g_array_append_vals (fds, (UvmSpawnFd[]) { { null_fd, 0 }, { log_fd, 1 }, { log_fd, 2 } }, 3);
+  /* Images to create exist before the plan's files are opened. */
+  for (guint i = 0; i < self->devices->len; i++)
+    {
+      UvmDevice *dev = g_ptr_array_index (self->devices, i);
+      if (uvm_device_get_kind (dev) == UVM_DEVICE_DISK &&
+          !uvm_storage_prepare (uvm_device_get_storage (dev),
+                                self->creds.change_ids ? self->creds.uid : (uid_t) -1,
+                                self->creds.gid, error))
+        goto out;
+    }
 
   for (guint i = 0; i < plan->fds->len; i++)
     {
@@ -1622,6 +1786,9 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, char *const *helper_
             g_hash_table_insert (helper_ends, pfd->device, GINT_TO_POINTER (pair[1] + 1));
           }
           break;
+        case UVM_PLAN_FD_FILE:
+          sfd.source = open_plan_file (self, pfd, error);
+          break;
         case UVM_PLAN_FD_LIB_TAP:
           /* A workstation's port is isolated: it reaches only the
            * non-isolated ports (its gateway), never another workstation. */
@@ -1638,13 +1805,6 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, char *const *helper_
           continue;
         }
       g_array_append_val (fds, sfd);
-    }
-  for (guint i = 0; i < self->devices->len; i++)
-    {
-      UvmDevice *dev = g_ptr_array_index (self->devices, i);
-      if (uvm_device_get_kind (dev) == UVM_DEVICE_DISK &&
-          !uvm_storage_prepare (uvm_device_get_storage (dev), error))
-        goto out;
     }
 
   /* Helpers first: passt is there when qemu starts talking to it. */
@@ -1665,7 +1825,8 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, char *const *helper_
      * links, taps, control socket and event pipe work from the empty one. */
     UvmSpawnRequest req = { binary, (char *const *) argv->pdata, envp,
                             (const UvmSpawnFd *) fds->data, fds->len,
-                            .new_netns = self->confined, .filter = filter };
+                            .new_netns = self->confined, .filter = filter,
+                            .creds = &self->creds };
     if (!uvm_spawn (&req, &pid, &pidfd, error))
       goto out;
   }
@@ -1761,6 +1922,12 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
   }
   if (vm->rundir == NULL)
     {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (!prepare_user (vm, &error))
+    {
+      finish_run (vm);
       g_task_return_error (task, error);
       return;
     }

@@ -44,8 +44,14 @@ disks=(--gateway-disk "$tmp/Whonix-Gateway.qcow2" --workstation-disk "$tmp/Whoni
 ! grep -q -- '-kernel\|-initrd\|-append' "$tmp/out" || fail "a disk-booted guest has a kernel option"
 sed -n "/^# ---- $gw\$/,/^# ---- $ws\$/p" "$tmp/out" >"$tmp/gw-plan"
 sed -n "/^# ---- $ws\$/,\$p" "$tmp/out" >"$tmp/ws-plan"
-grep -q "driver=qcow2,.*Whonix-Gateway.qcow2" "$tmp/gw-plan" || fail "the gateway's .qcow2 disk is not qcow2"
-grep -q "driver=raw,.*Whonix-Workstation.img" "$tmp/ws-plan" || fail "the workstation's .img disk is not raw"
+# The image reaches qemu as an fd set labelled with its path: disk0's
+# blockdev has the format, its fd set the path.
+disk_is() {  # FORMAT IMAGE-NAME PLAN-FILE
+  grep -q "driver=$1,node-name=disk0-be,.*file.filename=/dev/fdset/" "$3" &&
+    grep -q -- "-add-fd fd=[0-9]*,set=[0-9]*,opaque=.*$2" "$3"
+}
+disk_is qcow2 Whonix-Gateway.qcow2 "$tmp/gw-plan" || fail "the gateway's .qcow2 disk is not qcow2"
+disk_is raw Whonix-Workstation.img "$tmp/ws-plan" || fail "the workstation's .img disk is not raw"
 for plan in "$tmp/gw-plan" "$tmp/ws-plan"; do
   grep -q -- '-device virtio-blk-pci,id=disk0,drive=disk0-be,bootindex=0' "$plan" ||
     fail "no boot disk (bootindex=0) in $(basename "$plan")"
@@ -53,7 +59,8 @@ done
 grep -q -- '-netdev user' "$tmp/gw-plan" || fail "the disk-booted gateway has no uplink"
 grep -q '^# confined:' "$tmp/ws-plan" || fail "the disk-booted workstation is not confined"
 "$pair" "${disks[@]}" --disk-format raw --dry-run >"$tmp/out"
-grep -q "driver=raw,.*Whonix-Gateway.qcow2" "$tmp/out" || fail "--disk-format raw was not applied"
+sed -n "/^# ---- $gw\$/,/^# ---- $ws\$/p" "$tmp/out" >"$tmp/gw-plan"
+disk_is raw Whonix-Gateway.qcow2 "$tmp/gw-plan" || fail "--disk-format raw was not applied"
 status=0
 "$pair" "${disks[@]}" --hypervisor cloud-hypervisor --dry-run >"$tmp/out" 2>&1 || status=$?
 [ "$status" -eq 2 ] && grep -q 'disk images are for qemu' "$tmp/out" ||

@@ -17,6 +17,9 @@
 #include <json-glib/json-glib.h>
 
 #include <errno.h>
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -450,7 +453,332 @@ test_start_without_cap_sys_admin_is_a_permission_error (Fixture *f, gconstpointe
   g_test_trap_assert_passed ();
 }
 
+/* ---- Least privilege (uvm_vm_set_user()) ------------------------------ */
+
+/* Whether this process can change users, as the library checks it. */
+static gboolean
+can_change_ids (void)
+{
+  struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { { 0 } };
+
+  g_assert_no_errno (syscall (SYS_capget, &hdr, data));
+  return (data[0].effective & CAP_TO_MASK (CAP_SETUID)) &&
+         (data[0].effective & CAP_TO_MASK (CAP_SETGID));
+}
+
+/* The four ids of a "Uid:" or "Gid:" line, each equal to @id. */
+static void
+assert_ids (int pid, const char *field, guint32 id)
+{
+  g_autofree char *line = status_field (pid, field);
+  g_auto(GStrv) ids = NULL;
+
+  g_assert_nonnull (line);
+  ids = g_strsplit (line, "\t", -1);
+  g_assert_cmpuint (g_strv_length (ids), ==, 4);   /* real, effective, saved, filesystem */
+  for (guint i = 0; i < 4; i++)
+    g_assert_cmpuint ((guint32) g_ascii_strtoull (ids[i], NULL, 10), ==, id);
+}
+
+static void
+assert_status (int pid, const char *field, const char *expected)
+{
+  g_autofree char *value = status_field (pid, field);
+
+  g_assert_cmpstr (value, ==, expected);
+}
+
+/* @pid runs as @uid/@gid with no capability in any set (the bounding set
+ * too), under no_new_privs and, with @seccomp, a filter. */
+static void
+assert_least_privilege (int pid, guint32 uid, guint32 gid, gboolean seccomp)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", pid);
+  g_autofree char *status = NULL;
+
+  g_assert_true (g_file_get_contents (path, &status, NULL, NULL));
+  g_test_message ("pid %d:\n%s", pid, status);
+  assert_ids (pid, "Uid", uid);
+  assert_ids (pid, "Gid", gid);
+  for (const char *const *cap = (const char *const[]) { "CapInh", "CapPrm", "CapEff", "CapBnd",
+                                                        "CapAmb", NULL }; *cap; cap++)
+    assert_status (pid, *cap, "0000000000000000");
+  assert_status (pid, "NoNewPrivs", "1");
+  if (seccomp)
+    assert_status (pid, "Seccomp", "2");
+}
+
+static void
+test_confined_hypervisor_runs_as_a_vm_user_without_capabilities (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+  guint32 uid = 0, gid = 0;
+
+  SKIP_IF_UNAVAILABLE (f);
+  SKIP_WITHOUT_CAP_SYS_ADMIN ();
+  vm = confined_vm_new (f, "leastpriv", NULL);
+  g_assert_cmpuint (uvm_vm_get_user (vm), ==, UVM_USER_DYNAMIC);
+  g_assert_false (uvm_vm_get_run_user (vm, &uid, &gid));
+  test_vm_start_and_boot (vm);
+  g_assert_true (uvm_vm_get_run_user (vm, &uid, &gid));
+  if (can_change_ids ())
+    {
+      /* A dynamic user of its own, from the reserved range. */
+      g_assert_cmpuint (uid, >=, 2000000000u);
+      g_assert_cmpuint (uid, <, 2000000000u + 65536u);
+      g_assert_cmpuint (gid, ==, uid);
+    }
+  else
+    {
+      g_assert_cmpuint (uid, ==, getuid ());
+      g_assert_cmpuint (gid, ==, getgid ());
+    }
+  g_assert_cmpuint (uid, !=, 0);
+  assert_least_privilege (uvm_vm_get_pid (vm), uid, gid, TRUE);
+  /* It still boots and is controlled: the fds it was given suffice. */
+  g_assert_true (uvm_vm_stop (vm, 20000, NULL, &error));
+  g_assert_no_error (error);
+  assert_stopped_and_gone (f, vm);
+}
+
+static void
+test_two_running_vms_get_different_uids (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) one = NULL, two = NULL;
+  g_autoptr(GError) error = NULL;
+  guint32 uid1 = 0, uid2 = 0;
+
+  SKIP_IF_UNAVAILABLE (f);
+  if (!can_change_ids ())
+    {
+      g_test_skip ("needs CAP_SETUID and CAP_SETGID (run as root)");
+      return;
+    }
+  one = test_guest_vm_new (f->b, "uid-one", f->dir, NULL);
+  two = test_guest_vm_new (f->b, "uid-two", f->dir, NULL);
+  uvm_vm_set_start_paused (one, TRUE);
+  uvm_vm_set_start_paused (two, TRUE);
+  g_assert_true (uvm_vm_start (one, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (uvm_vm_start (two, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (uvm_vm_get_run_user (one, &uid1, NULL));
+  g_assert_true (uvm_vm_get_run_user (two, &uid2, NULL));
+  g_test_message ("uids %u and %u", uid1, uid2);
+  g_assert_cmpuint (uid1, !=, uid2);
+  assert_ids (uvm_vm_get_pid (one), "Uid", uid1);
+  assert_ids (uvm_vm_get_pid (two), "Uid", uid2);
+  g_assert_true (uvm_vm_stop (one, 0, NULL, &error));
+  g_assert_true (uvm_vm_stop (two, 0, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_same_name_gets_a_free_uid_when_its_own_is_taken (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) one = NULL, two = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *other_dir = NULL;
+  guint32 uid1 = 0, uid2 = 0;
+
+  SKIP_IF_UNAVAILABLE (f);
+  if (!can_change_ids ())
+    {
+      g_test_skip ("needs CAP_SETUID and CAP_SETGID (run as root)");
+      return;
+    }
+  /* Same name (same start point), other runtime dirs: the lock moves the
+   * second one on. */
+  other_dir = g_build_filename (f->dir, "other", NULL);
+  g_assert_no_errno (g_mkdir (other_dir, 0700));
+  one = test_guest_vm_new (f->b, "twin", f->dir, NULL);
+  two = test_guest_vm_new (f->b, "twin", other_dir, NULL);
+  uvm_vm_set_start_paused (one, TRUE);
+  uvm_vm_set_start_paused (two, TRUE);
+  g_assert_true (uvm_vm_start (one, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (uvm_vm_start (two, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (uvm_vm_get_run_user (one, &uid1, NULL));
+  g_assert_true (uvm_vm_get_run_user (two, &uid2, NULL));
+  g_assert_cmpuint (uid1, !=, uid2);
+  g_assert_true (uvm_vm_stop (one, 0, NULL, &error));
+  g_assert_true (uvm_vm_stop (two, 0, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_caller_user_keeps_uid_but_no_capabilities (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+  guint32 uid = 1, gid = 1;
+
+  SKIP_IF_UNAVAILABLE (f);
+  vm = test_guest_vm_new (f->b, "caller", f->dir, NULL);
+  uvm_vm_set_user (vm, UVM_USER_CALLER, 0);
+  g_assert_cmpuint (uvm_vm_get_user (vm), ==, UVM_USER_CALLER);
+  g_assert_cmpuint (uvm_vm_get_group (vm), ==, UVM_USER_CALLER);
+  uvm_vm_set_start_paused (vm, TRUE);
+  g_assert_true (uvm_vm_start (vm, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (uvm_vm_get_run_user (vm, &uid, &gid));
+  g_assert_cmpuint (uid, ==, getuid ());
+  g_assert_cmpuint (gid, ==, getgid ());
+  /* As root: still uid 0, but nothing of root's power. */
+  assert_least_privilege (uvm_vm_get_pid (vm), getuid (), getgid (), FALSE);
+  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_explicit_user_is_used (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+
+  SKIP_IF_UNAVAILABLE (f);
+  if (!can_change_ids ())
+    {
+      g_test_skip ("needs CAP_SETUID and CAP_SETGID (run as root)");
+      return;
+    }
+  vm = test_guest_vm_new (f->b, "explicit", f->dir, NULL);
+  uvm_vm_set_user (vm, 4242, 4343);
+  g_assert_cmpuint (uvm_vm_get_user (vm), ==, 4242);
+  g_assert_cmpuint (uvm_vm_get_group (vm), ==, 4343);
+  uvm_vm_set_start_paused (vm, TRUE);
+  g_assert_true (uvm_vm_start (vm, NULL, &error));
+  g_assert_no_error (error);
+  assert_least_privilege (uvm_vm_get_pid (vm), 4242, 4343, FALSE);
+  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_unreadable_kernel_is_a_permission_error_naming_it (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *kernel = g_build_filename (f->dir, "private-kernel", NULL);
+
+  SKIP_IF_UNAVAILABLE (f);
+  if (!can_change_ids ())
+    {
+      g_test_skip ("needs CAP_SETUID and CAP_SETGID (run as root)");
+      return;
+    }
+  /* Readable by its owner only: the VM user may not reopen it. */
+  g_assert_true (g_file_set_contents (kernel, "not a kernel", -1, NULL));
+  g_assert_no_errno (chmod (kernel, 0600));
+  vm = test_guest_vm_new (f->b, "privkernel", f->dir, NULL);
+  uvm_vm_set_kernel (vm, kernel, NULL, NULL);
+  g_assert_false (uvm_vm_start (vm, NULL, &error));
+  g_test_message ("start: %s", error->message);
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_PERMISSION);
+  g_assert_nonnull (strstr (error->message, kernel));
+  g_assert_cmpint (uvm_vm_get_pid (vm), ==, 0);
+  g_assert_false (g_file_test (uvm_vm_get_runtime_dir (vm), G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (test_count_fds (), ==, f->fds_before);
+}
+
 /* ---- qemu only ------------------------------------------------------- */
+
+static void
+test_unconfined_qemu_is_unprivileged_under_its_sandbox (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+  guint32 uid = 0, gid = 0;
+
+  SKIP_IF_UNAVAILABLE (f);
+  vm = test_guest_vm_new (f->b, "sandboxed", f->dir, NULL);
+  test_vm_start_and_boot (vm);
+  g_assert_true (uvm_vm_get_run_user (vm, &uid, &gid));
+  g_assert_cmpuint (uid, !=, 0);
+  /* qemu -sandbox: a filter even when not confined. */
+  assert_least_privilege (uvm_vm_get_pid (vm), uid, gid, TRUE);
+  g_assert_true (uvm_vm_stop (vm, 20000, NULL, &error));
+  g_assert_no_error (error);
+  assert_stopped_and_gone (f, vm);
+}
+
+/* The pid of a passt child of this process, or 0. */
+static int
+passt_child_pid (void)
+{
+  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+
+  while (proc != NULL && (name = g_dir_read_name (proc)) != NULL)
+    {
+      g_autofree char *stat_path = g_strdup_printf ("/proc/%s/stat", name);
+      g_autofree char *stat = NULL;
+      const char *after;
+      int ppid = 0;
+
+      if (!g_ascii_isdigit (name[0]) || !g_file_get_contents (stat_path, &stat, NULL, NULL) ||
+          strstr (stat, "(passt") == NULL || (after = strrchr (stat, ')')) == NULL)
+        continue;
+      sscanf (after + 2, "%*c %d", &ppid);
+      if (ppid == getpid ())
+        return atoi (name);
+    }
+  return 0;
+}
+
+static void
+test_passt_runs_as_the_vm_user_without_capabilities (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(UvmNetwork) uplink = uvm_network_new_uplink ("wan");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *passt = g_find_program_in_path ("passt");
+  guint32 uid = 0, gid = 0;
+  int pid;
+
+  SKIP_IF_UNAVAILABLE (f);
+  if (passt == NULL)
+    {
+      g_test_skip ("passt is not installed (apt-get install passt)");
+      return;
+    }
+  vm = test_guest_vm_new (f->b, "passtgw", f->dir, NULL);
+  uvm_network_set_uplink_mode (uplink, UVM_UPLINK_PASST);
+  uvm_vm_add_device (vm, uvm_device_new_net (uplink, NULL));
+  uvm_vm_set_start_paused (vm, TRUE);
+  g_assert_true (uvm_vm_start (vm, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (uvm_vm_get_run_user (vm, &uid, &gid));
+  pid = passt_child_pid ();
+  g_assert_cmpint (pid, >, 0);
+  /* passt moves itself into a user namespace of its own (its sandbox),
+   * where the bounding set starts full again: capabilities there rule
+   * only that namespace, owned by the VM user.  Everything else is as
+   * for the hypervisor, and passt's own seccomp filter is on. */
+  assert_ids (pid, "Uid", uid);
+  assert_ids (pid, "Gid", gid);
+  for (const char *const *cap = (const char *const[]) { "CapInh", "CapPrm", "CapEff", "CapAmb",
+                                                        NULL }; *cap; cap++)
+    assert_status (pid, *cap, "0000000000000000");
+  assert_status (pid, "NoNewPrivs", "1");
+  assert_status (pid, "Seccomp", "2");
+  {
+    g_autofree char *bnd = status_field (pid, "CapBnd");
+    g_autofree char *ours = g_file_read_link ("/proc/self/ns/user", NULL);
+    g_autofree char *path = g_strdup_printf ("/proc/%d/ns/user", pid);
+    g_autofree char *theirs = g_file_read_link (path, NULL);
+
+    g_test_message ("passt CapBnd %s, user namespace %s (ours %s)", bnd, theirs, ours);
+    if (g_strcmp0 (bnd, "0000000000000000") != 0)
+      g_assert_cmpstr (theirs, !=, ours);
+  }
+  g_assert_cmpuint (uid, !=, 0);
+  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+  g_assert_no_error (error);
+}
 
 static void
 test_confined_qemu_is_refused_an_inet_socket (Fixture *f, gconstpointer data)
@@ -636,12 +964,20 @@ static const TestCase shared_tests[] = {
   { "confined-hypervisor-runs-under-one-more-seccomp-filter", test_confined_hypervisor_runs_under_one_more_seccomp_filter },
   { "unconfined-hypervisor-stays-in-our-network-namespace", test_unconfined_hypervisor_stays_in_our_network_namespace },
   { "start-without-cap-sys-admin-is-a-permission-error", test_start_without_cap_sys_admin_is_a_permission_error },
+  { "confined-hypervisor-runs-as-a-vm-user-without-capabilities", test_confined_hypervisor_runs_as_a_vm_user_without_capabilities },
+  { "two-running-vms-get-different-uids", test_two_running_vms_get_different_uids },
+  { "same-name-gets-a-free-uid-when-its-own-is-taken", test_same_name_gets_a_free_uid_when_its_own_is_taken },
+  { "caller-user-keeps-uid-but-no-capabilities", test_caller_user_keeps_uid_but_no_capabilities },
+  { "explicit-user-is-used", test_explicit_user_is_used },
+  { "unreadable-kernel-is-a-permission-error-naming-it", test_unreadable_kernel_is_a_permission_error_naming_it },
 };
 
 static const TestCase qemu_tests[] = {
   { "confined-qemu-is-refused-an-inet-socket", test_confined_qemu_is_refused_an_inet_socket },
   { "link-between-confined-and-unconfined-vm-carries-ping", test_link_between_confined_and_unconfined_vm_carries_ping },
   { "user-mode-uplink-is-refused-naming-the-device", test_user_mode_uplink_is_refused_naming_the_device },
+  { "unconfined-qemu-is-unprivileged-under-its-sandbox", test_unconfined_qemu_is_unprivileged_under_its_sandbox },
+  { "passt-runs-as-the-vm-user-without-capabilities", test_passt_runs_as_the_vm_user_without_capabilities },
 };
 
 static void

@@ -133,7 +133,7 @@ test_closed_control_socket_during_start_is_named (Fixture *f, gconstpointer data
   assert_no_self_blame (error);
   g_assert_nonnull (strstr (error->message, "closed its control connection"));
   g_assert_nonnull (strstr (error->message, "stopped by libuvm"));
-  g_assert_nonnull (strstr (error->message, "closed the QMP socket; still running"));
+  g_assert_nonnull (strstr (error->message, "closing the QMP socket; still running"));
   /* The exit status itself stays true to what happened. */
   g_assert_true (uvm_vm_get_exit_status (vm, &code, &sig));
   g_assert_cmpint (sig, ==, SIGKILL);

@@ -688,6 +688,28 @@ test_isolated_link_carries_ping_between_two_vms (Fixture *f, gconstpointer data)
   g_assert_cmpuint (test_count_fds (), ==, f->fds_before);
 }
 
+/* The opaque label (the image path) of "/dev/fdset/N" in a query-fdsets
+ * reply, or @file itself when it names no fd set. */
+static const char *
+fdset_label (JsonArray *fdsets, const char *file)
+{
+  gint64 id;
+
+  if (!g_str_has_prefix (file, "/dev/fdset/"))
+    return file;
+  id = g_ascii_strtoll (file + strlen ("/dev/fdset/"), NULL, 10);
+  for (guint i = 0; i < json_array_get_length (fdsets); i++)
+    {
+      JsonObject *set = json_array_get_object_element (fdsets, i);
+      JsonArray *fds = json_object_get_array_member (set, "fds");
+
+      if (json_object_get_int_member (set, "fdset-id") == id && json_array_get_length (fds) > 0)
+        return json_object_get_string_member_with_default (json_array_get_object_element (fds, 0),
+                                                           "opaque", file);
+    }
+  return file;
+}
+
 static void
 test_devices_reach_qemu_with_their_ids_and_modes (Fixture *f, gconstpointer data)
 {
@@ -698,8 +720,8 @@ test_devices_reach_qemu_with_their_ids_and_modes (Fixture *f, gconstpointer data
   g_autofree char *rw_path = g_build_filename (f->dir, "scratch.img", NULL);
   g_autoptr(UvmStorage) ro = uvm_storage_new_image (ro_path);
   g_autoptr(UvmStorage) rw = uvm_storage_new_image (rw_path);
-  g_autofree char *peripherals = NULL, *blocks = NULL;
-  g_autoptr(JsonNode) block_node = NULL;
+  g_autofree char *peripherals = NULL, *blocks = NULL, *fdsets = NULL;
+  g_autoptr(JsonNode) block_node = NULL, fdset_node = NULL;
   JsonArray *block_list;
   gboolean seen_ro = FALSE, seen_rw = FALSE;
   GStatBuf st;
@@ -728,6 +750,11 @@ test_devices_reach_qemu_with_their_ids_and_modes (Fixture *f, gconstpointer data
   for (const char *const *id = (const char *const[]) { "\"rng0\"", "\"disk0\"", "\"disk1\"", "\"net0\"", NULL }; *id; id++)
     g_assert_nonnull (strstr (peripherals, *id));
 
+  /* Images reach qemu as fd sets, labelled with their paths. */
+  fdsets = uvm_vm_qmp_execute (vm, "query-fdsets", NULL, NULL, &error);
+  g_assert_no_error (error);
+  fdset_node = json_from_string (fdsets, NULL);
+  g_assert_nonnull (fdset_node);
   blocks = uvm_vm_qmp_execute (vm, "query-block", NULL, NULL, &error);
   g_assert_no_error (error);
   block_node = json_from_string (blocks, NULL);
@@ -737,7 +764,8 @@ test_devices_reach_qemu_with_their_ids_and_modes (Fixture *f, gconstpointer data
     {
       JsonObject *dev = json_array_get_object_element (block_list, i);
       JsonObject *inserted = json_object_get_object_member (dev, "inserted");
-      const char *file = json_object_get_string_member (inserted, "file");
+      const char *file = fdset_label (json_node_get_array (fdset_node),
+                                      json_object_get_string_member (inserted, "file"));
       gboolean read_only = json_object_get_boolean_member (inserted, "ro");
 
       if (g_str_equal (file, ro_path))

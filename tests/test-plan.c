@@ -269,6 +269,8 @@ check_plan_structure (const char *plan, const char *cmdline)
       int fd;
       g_autofree char *fd_ref = NULL;
       g_autofree char *str_ref = NULL;
+      g_autofree char *proc_ref = NULL;
+      g_autofree char *json_ref = NULL;
 
       if (!g_str_has_prefix (lines[i], "# fd ") || g_str_has_prefix (lines[i], "# fd 0:"))
         continue;
@@ -277,9 +279,15 @@ check_plan_structure (const char *plan, const char *cmdline)
       next_fd++;
       fd_ref = g_strdup_printf ("fd=%d,", fd);
       str_ref = g_strdup_printf ("local.str=%d", fd);
+      proc_ref = g_strdup_printf ("/proc/self/fd/%d", fd);
+      json_ref = g_strdup_printf ("\"/proc/self/fd/%d\"", fd);
+      /* A file the hypervisor reopens is named /proc/self/fd/N on the
+       * command line (qemu) or in the vm.create request (cloud-hypervisor). */
       g_assert_true (strv_contains_substring ((const char *const *) argv, fd_ref) ||
                      strv_contains_substring ((const char *const *) argv, str_ref) ||
-                     strv_ends_with_addr_str ((const char *const *) argv, fd));
+                     strv_ends_with_addr_str ((const char *const *) argv, fd) ||
+                     g_strv_contains ((const char *const *) argv, proc_ref) ||
+                     strstr (plan, json_ref) != NULL);
     }
   for (int fd = next_fd; fd < next_fd + 8; fd++)
     {
@@ -494,6 +502,7 @@ check_ch_vm (Fixture *fx, UvmVm *vm, const char *name)
   g_autofree char *cmdline = uvm_vm_get_command_line (vm, NULL);
   g_autofree char *cmdline_nl = NULL;
   g_autoptr(JsonNode) config = NULL;
+  g_autofree char *kernel_line = NULL;
   JsonObject *payload;
 
   g_assert_no_error (error);
@@ -504,7 +513,10 @@ check_ch_vm (Fixture *fx, UvmVm *vm, const char *name)
   g_assert_nonnull (strstr (plan, "# fd 4: event monitor"));
   config = plan_request_body (plan, "vm.create");
   payload = json_object_get_object_member (json_node_get_object (config), "payload");
-  g_assert_cmpstr (json_object_get_string_member (payload, "kernel"), ==, fx->kernel);
+  /* The kernel is an fd the library opened, named through /proc. */
+  g_assert_cmpstr (json_object_get_string_member (payload, "kernel"), ==, "/proc/self/fd/5");
+  kernel_line = g_strdup_printf ("# fd 5: kernel '%s' (read-only", fx->kernel);
+  g_assert_nonnull (strstr (plan, kernel_line));
 
   cmdline_nl = g_strconcat (cmdline, "\n", NULL);
   check_golden (fx, name, "plan", plan);
@@ -647,8 +659,12 @@ test_commas_in_option_values_are_doubled (Fixture *fx, gconstpointer data)
   cmdline = uvm_vm_get_command_line (vm, &error);
   g_assert_no_error (error);
   argv = cmdline_argv (cmdline);
-  expected = g_strdup_printf ("file,id=console0,path=%s/a,,b,, c.log,append=on", fx->tmp);
+  /* The path reaches qemu as the opaque label of the console's fd set
+   * (fd 3: control socket, 4: kernel, 5: console). */
+  expected = g_strdup_printf ("fd=5,set=5,opaque=%s/a,,b,, c.log", fx->tmp);
   g_assert_true (g_strv_contains ((const char *const *) argv, expected));
+  g_assert_true (g_strv_contains ((const char *const *) argv,
+                                  "file,id=console0,path=/dev/fdset/5,append=on"));
 }
 
 /* The plan is meant to be read and run as a shell script: text that comes
@@ -699,6 +715,49 @@ test_plan_comments_cannot_become_commands (Fixture *fx, gconstpointer data)
   g_assert_nonnull (strstr (plan, "lan\\x0atouch network-name-ran"));
 }
 
+/* ---- the VM user (uvm_vm_set_user()) --------------------------------------- */
+
+static void
+test_user_is_dynamic_until_set (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "user", FALSE, NULL);
+  g_autofree char *plan = NULL;
+
+  g_assert_cmpuint (uvm_vm_get_user (vm), ==, UVM_USER_DYNAMIC);
+  g_assert_cmpuint (uvm_vm_get_group (vm), ==, UVM_USER_DYNAMIC);
+  g_assert_false (uvm_vm_get_run_user (vm, NULL, NULL));
+  plan = uvm_vm_get_launch_plan (vm, NULL);
+  g_assert_nonnull (strstr (plan, "\n# user: dynamic (as root: a uid of its own, 2000000000 to "
+                                  "2000065535; otherwise the caller's)"));
+}
+
+static void
+test_launch_plan_names_the_user_set (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "user", FALSE, NULL);
+  g_autofree char *explicit_plan = NULL, *caller_plan = NULL;
+
+  uvm_vm_set_user (vm, 4242, 4343);
+  explicit_plan = uvm_vm_get_launch_plan (vm, NULL);
+  g_assert_nonnull (strstr (explicit_plan, "\n# user: uid 4242 gid 4343, for the hypervisor "
+                                           "and its helpers"));
+  uvm_vm_set_user (vm, UVM_USER_CALLER, 4343);
+  g_assert_cmpuint (uvm_vm_get_group (vm), ==, UVM_USER_CALLER);
+  caller_plan = uvm_vm_get_launch_plan (vm, NULL);
+  g_assert_nonnull (strstr (caller_plan, "\n# user: the caller's, for the hypervisor"));
+}
+
+static void
+test_special_gid_with_a_real_uid_means_the_uid (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "user", FALSE, NULL);
+
+  /* Never -1 (setresgid's "keep root's group"). */
+  uvm_vm_set_user (vm, 5000, UVM_USER_DYNAMIC);
+  g_assert_cmpuint (uvm_vm_get_user (vm), ==, 5000);
+  g_assert_cmpuint (uvm_vm_get_group (vm), ==, 5000);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 #define ADD(path, func) \
@@ -725,6 +784,10 @@ main (int argc, char **argv)
   ADD ("/plan/comments-cannot-become-commands", test_plan_comments_cannot_become_commands);
   ADD ("/plan/golden/ch-disks-rng-console", test_golden_ch_disks_rng_console);
   ADD ("/plan/golden/ch-tap-paused", test_golden_ch_tap_paused);
+  ADD ("/plan/user/is-dynamic-until-set", test_user_is_dynamic_until_set);
+  ADD ("/plan/user/launch-plan-names-the-user-set", test_launch_plan_names_the_user_set);
+  ADD ("/plan/user/special-gid-with-a-real-uid-means-the-uid",
+       test_special_gid_with_a_real_uid_means_the_uid);
 
   return g_test_run ();
 }

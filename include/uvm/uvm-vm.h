@@ -390,6 +390,101 @@ UVM_AVAILABLE_IN_0_2
 gboolean uvm_vm_get_confined (UvmVm *vm);
 
 /**
+ * UVM_USER_DYNAMIC:
+ *
+ * For uvm_vm_set_user(): the default. When libuvm runs as root (with
+ * `CAP_SETUID` and `CAP_SETGID`), each run gets a user of its own from the
+ * reserved range uid 2000000000 to 2000065535 (the gid equals the uid):
+ * the start point is derived from the VM name, so a VM usually gets the
+ * same uid again, and two VMs running at once never share one (a lock
+ * file under `/run/uvm/.users` holds it for the run). When libuvm does not
+ * run as root, the hypervisor runs as the caller's own user. Since 0.3.
+ */
+#define UVM_USER_DYNAMIC ((guint32) 0xffffffffu)
+
+/**
+ * UVM_USER_CALLER:
+ *
+ * For uvm_vm_set_user(): the hypervisor keeps the caller's uid and gid
+ * (root stays uid 0), still with every capability dropped. Since 0.3.
+ */
+#define UVM_USER_CALLER ((guint32) 0xfffffffeu)
+
+/**
+ * uvm_vm_set_user:
+ * @vm: a #UvmVm
+ * @uid: the uid the hypervisor and its helpers (passt) run as, or
+ *   %UVM_USER_DYNAMIC (the default) or %UVM_USER_CALLER
+ * @gid: their gid; ignored for %UVM_USER_DYNAMIC and %UVM_USER_CALLER;
+ *   %UVM_USER_DYNAMIC or %UVM_USER_CALLER here with a real @uid means a gid
+ *   equal to @uid
+ *
+ * Chooses the unprivileged user of the VM's processes; takes effect at the
+ * next start. Whatever the user, every process libuvm starts runs with
+ * empty capability sets (effective, permitted, inheritable, ambient) and,
+ * when libuvm holds `CAP_SETPCAP`, an empty bounding set, under
+ * no_new_privs. Its only supplementary group is the group that owns
+ * `/dev/kvm`, when that exists, so that KVM keeps working.
+ *
+ * The library opens what the hypervisor needs and passes file descriptors:
+ * qemu gets its disk images and console file through `-add-fd` fd sets,
+ * cloud-hypervisor its disks and serial file as `/proc/self/fd/N`, both
+ * their kernel and initramfs as `/proc/self/fd/N`. A path under
+ * `/proc/self/fd` skips directory permissions but the hypervisor reopens
+ * the file, and the file's own mode must let the VM user read it (write it
+ * too, for a writable cloud-hypervisor disk); a start that would fail so
+ * fails with %UVM_ERROR_PERMISSION naming the file. Files the library
+ * creates for the VM (an image with uvm_storage_set_create_size(),
+ * cloud-hypervisor's console file) are given to the VM user, and a file
+ * owned by an earlier dynamic user is given to the current one.
+ *
+ * Without `CAP_SETUID` and `CAP_SETGID` the library cannot change users:
+ * %UVM_USER_DYNAMIC and %UVM_USER_CALLER then run the hypervisor as the
+ * caller, and any other @uid or @gid fails at start with
+ * %UVM_ERROR_PERMISSION. Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+void uvm_vm_set_user (UvmVm *vm, guint32 uid, guint32 gid);
+
+/**
+ * uvm_vm_get_user:
+ * @vm: a #UvmVm
+ *
+ * Since 0.3.
+ *
+ * Returns: the uid as set with uvm_vm_set_user(): a uid,
+ *   %UVM_USER_DYNAMIC (the default) or %UVM_USER_CALLER.
+ */
+UVM_AVAILABLE_IN_0_3
+guint32 uvm_vm_get_user (UvmVm *vm);
+
+/**
+ * uvm_vm_get_group:
+ * @vm: a #UvmVm
+ *
+ * Since 0.3.
+ *
+ * Returns: the gid as set with uvm_vm_set_user(), or %UVM_USER_DYNAMIC or
+ *   %UVM_USER_CALLER when the uid is one of those.
+ */
+UVM_AVAILABLE_IN_0_3
+guint32 uvm_vm_get_group (UvmVm *vm);
+
+/**
+ * uvm_vm_get_run_user:
+ * @vm: a #UvmVm
+ * @uid: (out) (optional): the uid the current run's processes run as
+ * @gid: (out) (optional): their gid
+ *
+ * The user in effect for the current (or last started) run, e.g. the
+ * dynamic uid it was given. Since 0.3.
+ *
+ * Returns: %TRUE when the VM has been started, %FALSE (and 0s) before.
+ */
+UVM_AVAILABLE_IN_0_3
+gboolean uvm_vm_get_run_user (UvmVm *vm, guint32 *uid, guint32 *gid);
+
+/**
  * UVM_WHONIX_GATEWAY_INTERNAL:
  *
  * The Whonix gateway's address on the internal (isolated) network, as

@@ -7,6 +7,7 @@
 #include "proto/uvm-http.h"
 #include "util/uvm-util.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,8 +48,25 @@ node_to_string (JsonBuilder *builder)
   return json_to_string (root, FALSE);
 }
 
+/* cloud-hypervisor opens everything by path: it gets an fd the library
+ * opened and the path /proc/self/fd/N, which skips the directories (the
+ * runtime dir is closed to the VM user) but not the file's own mode. */
+static void
+add_reopened (JsonBuilder *b, UvmPlan *plan, const char *path, int flags, const char *what)
+{
+  g_autofree char *desc = g_strdup_printf ("%s '%s' (%s; cloud-hypervisor opens it as "
+                                           "/proc/self/fd/N)", what, path,
+                                           (flags & O_ACCMODE) == O_RDONLY ? "read-only"
+                                           : (flags & O_ACCMODE) == O_WRONLY ? "write"
+                                           : "read-write");
+  int fd = uvm_plan_add_file_fd (plan, path, flags, UVM_PLAN_FILE_REOPENED, desc);
+  g_autofree char *proc_path = g_strdup_printf ("/proc/self/fd/%d", fd);
+
+  json_builder_add_string_value (b, proc_path);
+}
+
 static char *
-build_vm_config (UvmVm *vm)
+build_vm_config (UvmVm *vm, UvmPlan *plan)
 {
   g_autoptr(JsonBuilder) b = json_builder_new ();
   gboolean have_disks = FALSE;
@@ -58,11 +76,11 @@ build_vm_config (UvmVm *vm)
   json_builder_set_member_name (b, "payload");
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "kernel");
-  json_builder_add_string_value (b, uvm_vm_get_kernel (vm));
+  add_reopened (b, plan, uvm_vm_get_kernel (vm), O_RDONLY, "kernel");
   if (uvm_vm_get_initramfs (vm) != NULL)
     {
       json_builder_set_member_name (b, "initramfs");
-      json_builder_add_string_value (b, uvm_vm_get_initramfs (vm));
+      add_reopened (b, plan, uvm_vm_get_initramfs (vm), O_RDONLY, "initramfs");
     }
   if (uvm_vm_get_cmdline (vm) != NULL)
     {
@@ -93,8 +111,9 @@ build_vm_config (UvmVm *vm)
   json_builder_add_string_value (b, console ? "File" : "Null");
   if (console != NULL)
     {
+      /* cloud-hypervisor truncates it when it opens it (File::create). */
       json_builder_set_member_name (b, "file");
-      json_builder_add_string_value (b, console);
+      add_reopened (b, plan, console, O_WRONLY | O_CREAT, "serial console file");
     }
   json_builder_end_object (b);
   json_builder_set_member_name (b, "console");
@@ -137,7 +156,11 @@ build_vm_config (UvmVm *vm)
           st = uvm_device_get_storage (dev);
           json_builder_begin_object (b);
           json_builder_set_member_name (b, "path");
-          json_builder_add_string_value (b, uvm_storage_get_path (st));
+          {
+            g_autofree char *what = g_strdup_printf ("%s: disk image", uvm_device_get_id (dev));
+            add_reopened (b, plan, uvm_storage_get_path (st),
+                          uvm_storage_get_read_only (st) ? O_RDONLY : O_RDWR, what);
+          }
           json_builder_set_member_name (b, "readonly");
           json_builder_add_boolean_value (b, uvm_storage_get_read_only (st));
           /* Never probed: a guest must not turn a raw disk into qcow2. */
@@ -192,7 +215,7 @@ ch_build_plan (UvmVm *vm, GError **error)
 
   data->net_bodies = g_ptr_array_new_with_free_func (g_free);
   data->boot = !uvm_vm_get_start_paused (vm);
-  data->vm_config = build_vm_config (vm);
+  data->vm_config = build_vm_config (vm, plan);
   plan->backend_data = data;
   plan->backend_data_free = ch_plan_data_free;
 

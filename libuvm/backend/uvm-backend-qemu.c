@@ -5,6 +5,7 @@
 #include "proto/uvm-qmp.h"
 #include "util/uvm-util.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -115,6 +116,33 @@ add_virtio_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, const char *model,
                                            k1, v1, k2, v2, NULL));
 }
 
+/* An fd set of its own for @path, opened by the library with @flags:
+ * "-add-fd fd=N,set=N,opaque=PATH" and returns "/dev/fdset/N", which qemu
+ * opens by dup()ing the fd of the set with the same access mode.  The
+ * hypervisor never sees the path: its directory may be closed to it. */
+static char *
+add_fdset (PlanBuilder *b, const char *path, int flags, const char *what)
+{
+  int fd = uvm_plan_add_file_fd (b->plan, path, flags, UVM_PLAN_FILE_FD, what);
+  g_autofree char *n = g_strdup_printf ("%d", fd);
+
+  uvm_plan_add_args (b->plan, "-add-fd", NULL);
+  uvm_plan_take_arg (b->plan, printf_qemu ("", "fd", n, "set", n, "opaque", path, NULL));
+  return g_strdup_printf ("/dev/fdset/%d", fd);
+}
+
+/* qemu reads the kernel and initramfs by path (not through qemu_open, so
+ * no fd sets): /proc/self/fd/N of an fd the library opened. */
+static char *
+add_reopened (UvmPlan *plan, const char *path, const char *what)
+{
+  g_autofree char *desc = g_strdup_printf ("%s '%s' (read-only; qemu reads it as "
+                                           "/proc/self/fd/N)", what, path);
+  int fd = uvm_plan_add_file_fd (plan, path, O_RDONLY, UVM_PLAN_FILE_REOPENED, desc);
+
+  return g_strdup_printf ("/proc/self/fd/%d", fd);
+}
+
 /* -netdev for a passt uplink (UVM_UPLINK_PASST): a passt helper started
  * before qemu, the two joined by a stream socket pair (frames with a
  * 32-bit length prefix, the qemu socket protocol passt speaks). */
@@ -141,15 +169,14 @@ add_passt_netdev (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, const char *backend
   /* Foreground (our child, reaped by us); quiet; IPv4 only (Whonix's
    * outside is IPv4, and no IPv6 address leaks to the guest); the Whonix
    * external addresses; --no-map-gw: 10.0.2.2 is not the host's loopback;
-   * no inbound ports.  It logs to a file in the runtime dir, which is also
-   * its stdout/stderr: errors before it opens the log (and truncates it)
-   * are kept when it exits on them. */
+   * no inbound ports.  It logs to its stderr, a file in the runtime dir
+   * the library opens: passt runs as the VM user, who cannot open files
+   * there. */
   uvm_plan_helper_add_args (passt, "--foreground", "--quiet", "--ipv4-only",
                             "--fd", passt_fd,
                             "--address", "10.0.2.15", "--netmask", "24", "--gateway", "10.0.2.2",
                             "--no-map-gw",
-                            "--tcp-ports", "none", "--udp-ports", "none",
-                            "--log-file", log_path, NULL);
+                            "--tcp-ports", "none", "--udp-ports", "none", NULL);
   uvm_plan_take_arg (b->plan, printf_qemu ("stream", "id", backend_id, "server", "off",
                                            "addr.type", "fd", "addr.str", qemu_fd, NULL));
   return TRUE;
@@ -176,10 +203,16 @@ plan_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, GError **error)
   switch (uvm_device_get_kind (dev))
     {
     case UVM_DEVICE_CONSOLE:
-      uvm_plan_add_args (b->plan, "-chardev", NULL);
-      uvm_plan_take_arg (b->plan, printf_qemu ("file", "id", id,
-                                               "path", uvm_vm_get_console_path (vm),
-                                               "append", "on", NULL));
+      {
+        g_autofree char *what = g_strdup_printf ("%s: console file '%s' (write, append; fd set)",
+                                                 id, uvm_vm_get_console_path (vm));
+        g_autofree char *fdset = add_fdset (b, uvm_vm_get_console_path (vm),
+                                            O_WRONLY | O_CREAT | O_APPEND, what);
+
+        uvm_plan_add_args (b->plan, "-chardev", NULL);
+        uvm_plan_take_arg (b->plan, printf_qemu ("file", "id", id, "path", fdset,
+                                                 "append", "on", NULL));
+      }
       uvm_plan_add_args (b->plan, "-serial", NULL);
       uvm_plan_take_arg (b->plan, g_strdup_printf ("chardev:%s", id));
       return TRUE;
@@ -200,12 +233,17 @@ plan_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, GError **error)
         UvmStorage *st = uvm_device_get_storage (dev);
         gboolean ro = uvm_storage_get_read_only (st);
         const char *format = uvm_storage_get_format (st) == UVM_STORAGE_FORMAT_QCOW2 ? "qcow2" : "raw";
+        g_autofree char *what = g_strdup_printf ("%s: disk image '%s' (%s; fd set)", id,
+                                                 uvm_storage_get_path (st),
+                                                 ro ? "read-only" : "read-write");
+        g_autofree char *fdset = add_fdset (b, uvm_storage_get_path (st),
+                                            ro ? O_RDONLY : O_RDWR, what);
 
         uvm_plan_add_args (b->plan, "-blockdev", NULL);
         uvm_plan_take_arg (b->plan, printf_qemu ("", "driver", format, "node-name", backend_id,
                                                  "read-only", ro ? "on" : "off",
                                                  "file.driver", "file",
-                                                 "file.filename", uvm_storage_get_path (st),
+                                                 "file.filename", fdset,
                                                  NULL));
         add_virtio_device (b, vm, dev, "virtio-blk", "drive", backend_id,
                            "bootindex", is_boot_disk (vm, dev) ? "0" : NULL);
@@ -315,9 +353,15 @@ qemu_build_plan (UvmVm *vm, GError **error)
     uvm_plan_add_args (plan, "-S", NULL);
   /* Without a kernel the firmware boots the first disk (its bootindex). */
   if (uvm_vm_get_kernel (vm) != NULL)
-    uvm_plan_add_args (plan, "-kernel", uvm_vm_get_kernel (vm), NULL);
+    {
+      uvm_plan_add_args (plan, "-kernel", NULL);
+      uvm_plan_take_arg (plan, add_reopened (plan, uvm_vm_get_kernel (vm), "kernel"));
+    }
   if (uvm_vm_get_initramfs (vm) != NULL)
-    uvm_plan_add_args (plan, "-initrd", uvm_vm_get_initramfs (vm), NULL);
+    {
+      uvm_plan_add_args (plan, "-initrd", NULL);
+      uvm_plan_take_arg (plan, add_reopened (plan, uvm_vm_get_initramfs (vm), "initramfs"));
+    }
   if (uvm_vm_get_cmdline (vm) != NULL)
     uvm_plan_add_args (plan, "-append", uvm_vm_get_cmdline (vm), NULL);
   if (machine != UVM_MACHINE_MICROVM)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "plan/uvm-plan.h"
 #include "proc/uvm-seccomp.h"
+#include "proc/uvm-user.h"
 #include "util/uvm-util.h"
 
 static void
@@ -10,6 +11,7 @@ plan_fd_free (gpointer data)
 
   g_clear_object (&fd->device);
   g_free (fd->what);
+  g_free (fd->path);
   g_free (fd);
 }
 
@@ -155,6 +157,19 @@ uvm_plan_helper_add_fd (UvmPlanHelper *helper, UvmPlanFdKind kind, UvmDevice *de
   return add_inherited_fd (helper->fds, kind, device, what);
 }
 
+int
+uvm_plan_add_file_fd (UvmPlan *plan, const char *path, int flags, UvmPlanFileUse use,
+                      const char *what)
+{
+  int target = add_inherited_fd (plan->fds, UVM_PLAN_FD_FILE, NULL, what);
+  UvmPlanFd *fd = g_ptr_array_index (plan->fds, plan->fds->len - 1);
+
+  fd->path = g_strdup (path);
+  fd->flags = flags;
+  fd->use = use;
+  return target;
+}
+
 void
 uvm_plan_add_request (UvmPlan *plan, const char *request)
 {
@@ -248,6 +263,23 @@ append_script_command (GString *out, const char *binary, GPtrArray *args)
     }
 }
 
+/* Who the processes run as (uvm_vm_set_user()). */
+static void
+append_user (GString *out, const UvmPlan *plan)
+{
+  g_string_append (out, "# user: ");
+  if (plan->uid == UVM_USER_DYNAMIC)
+    g_string_append_printf (out, "dynamic (as root: a uid of its own, %u to %u; otherwise the "
+                                 "caller's)", UVM_USER_RANGE_FIRST,
+                            UVM_USER_RANGE_FIRST + UVM_USER_RANGE_SIZE - 1);
+  else if (plan->uid == UVM_USER_CALLER)
+    g_string_append (out, "the caller's");
+  else
+    g_string_append_printf (out, "uid %u gid %u", plan->uid, plan->gid);
+  g_string_append (out, ", for the hypervisor and its helpers; supplementary group: the owner "
+                        "of /dev/kvm; no capabilities, empty bounding set, no_new_privs\n");
+}
+
 /* The runner script users read: one option (with its value) per line. */
 char *
 uvm_plan_to_script (const UvmPlan *plan)
@@ -260,6 +292,7 @@ uvm_plan_to_script (const UvmPlan *plan)
   g_string_append (out, "#!/bin/sh\n");
   append_comment (out, "", title, "");
   append_comment (out, "runtime directory: ", plan->runtime_dir, " (mode 0700)");
+  append_user (out, plan);
   /* Helpers run before the hypervisor and are stopped after it exits; the
    * library makes the socket pairs between them (a shell cannot). */
   for (guint i = 0; i < plan->helpers->len; i++)

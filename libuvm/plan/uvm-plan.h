@@ -21,7 +21,20 @@ typedef enum {
    * and a helper (passt): the hypervisor's fd and the helper's fd of this
    * kind with the same device are the two ends of one pair. */
   UVM_PLAN_FD_HELPER_STREAM,
+  /* A file the library opens (path, flags) so that the unprivileged
+   * hypervisor needs no access to its directory: a disk image, the
+   * kernel, the initramfs, the console file. */
+  UVM_PLAN_FD_FILE,
 } UvmPlanFdKind;
+
+/* How the hypervisor uses a UVM_PLAN_FD_FILE fd. */
+typedef enum {
+  /* It uses the fd itself (qemu's -add-fd fd sets): no further checks. */
+  UVM_PLAN_FILE_FD,
+  /* It reopens it as /proc/self/fd/N: the file's mode must let the VM
+   * user open it with the same access. */
+  UVM_PLAN_FILE_REOPENED,
+} UvmPlanFileUse;
 
 /* Not inherited by the child: the control connection sends it. */
 #define UVM_PLAN_FD_NOT_INHERITED (-1)
@@ -31,6 +44,10 @@ typedef struct {
   UvmPlanFdKind kind;
   UvmDevice *device;            /* NET_LINK: the net device (ref held) */
   char *what;                   /* human description for the printed plan */
+  /* UVM_PLAN_FD_FILE only: */
+  char *path;
+  int flags;                    /* open(2) flags; O_CLOEXEC is added */
+  UvmPlanFileUse use;
 } UvmPlanFd;
 
 /* A process started before the hypervisor and stopped after it (passt),
@@ -57,6 +74,9 @@ typedef struct {
   char *control_path;
   char *log_path;
   gboolean confined;            /* empty netns + socket denylist */
+  /* uvm_vm_get_user() and uvm_vm_get_group() of the definition. */
+  guint32 uid;
+  guint32 gid;
   /* What the backend's control connection needs beyond the fds (e.g. the
    * cloud-hypervisor VmConfig), freed with the plan. */
   gpointer backend_data;
@@ -74,6 +94,10 @@ int      uvm_plan_add_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *device, 
 void     uvm_plan_add_control_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *device,
                                   const char *what);
 void     uvm_plan_add_request (UvmPlan *plan, const char *request);
+/* A file opened at spawn time with @flags (O_CLOEXEC added, O_CREAT with
+ * mode 0600); returns the fd number the child will see. */
+int      uvm_plan_add_file_fd (UvmPlan *plan, const char *path, int flags, UvmPlanFileUse use,
+                               const char *what);
 
 /* A helper for @device; @log_path receives its stdout and stderr. */
 UvmPlanHelper *uvm_plan_add_helper (UvmPlan *plan, const char *binary, UvmDevice *device,

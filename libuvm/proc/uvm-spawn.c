@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
@@ -24,6 +25,11 @@
 typedef enum {
   STEP_SETUP,          /* session, fds, rlimits, parent death signal */
   STEP_NETNS,          /* unshare (CLONE_NEWNET) */
+  STEP_BOUNDING,       /* PR_CAPBSET_DROP */
+  STEP_GROUPS,         /* setgroups */
+  STEP_GID,            /* setresgid */
+  STEP_UID,            /* setresuid */
+  STEP_CAPS,           /* clearing the ambient and the other capability sets */
   STEP_NO_NEW_PRIVS,
   STEP_FILTER,         /* PR_SET_SECCOMP */
   STEP_EXEC,
@@ -100,16 +106,47 @@ child_exec (ChildPlan *cp)
 
   if (setrlimit (RLIMIT_CORE, &no_core) != 0)
     child_fail (cp, STEP_SETUP, errno);
+  /* After the fds are in place: sockets, links and taps belong to the
+   * namespace they were made in and keep working from the new one, which
+   * has nothing but a down lo.  Before the drop: it needs CAP_SYS_ADMIN. */
+  if (req->new_netns && unshare (CLONE_NEWNET) != 0)
+    child_fail (cp, STEP_NETNS, errno);
+  if (req->creds != NULL)
+    {
+      const UvmSpawnCreds *cr = req->creds;
+      struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+      struct __user_cap_data_struct none[2] = { { 0 } };
+
+      /* The bounding set first: it needs CAP_SETPCAP, gone after setuid.
+       * Empty, even a uid 0 regains nothing at execve. */
+      if (cr->drop_bounding)
+        for (int cap = 0; cap <= cr->last_cap; cap++)
+          if (prctl (PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+            child_fail (cp, STEP_BOUNDING, errno);
+      /* Raw syscalls: glibc's wrappers signal every thread of the process
+         * (setxid), and the child has one thread, this one. */
+      if (cr->change_ids)
+        {
+          if (syscall (SYS_setgroups, (size_t) cr->n_groups, cr->groups) != 0)
+            child_fail (cp, STEP_GROUPS, errno);
+          if (syscall (SYS_setresgid, cr->gid, cr->gid, cr->gid) != 0)
+            child_fail (cp, STEP_GID, errno);
+          if (syscall (SYS_setresuid, cr->uid, cr->uid, cr->uid) != 0)
+            child_fail (cp, STEP_UID, errno);
+        }
+      /* Leaving uid 0 cleared them already; staying at uid 0
+       * (UVM_USER_CALLER) or never having been root does not. */
+      if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+        child_fail (cp, STEP_CAPS, errno);
+      if (syscall (SYS_capset, &hdr, none) != 0)
+        child_fail (cp, STEP_CAPS, errno);
+    }
+  /* After every credential change: each one clears the parent death signal. */
   if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0)
     child_fail (cp, STEP_SETUP, errno);
   /* The parent may have died before PDEATHSIG was armed. */
   if (getppid () != cp->parent)
     _exit (127);
-  /* After the fds are in place: sockets, links and taps belong to the
-   * namespace they were made in and keep working from the new one, which
-   * has nothing but a down lo. */
-  if (req->new_netns && unshare (CLONE_NEWNET) != 0)
-    child_fail (cp, STEP_NETNS, errno);
   if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     child_fail (cp, STEP_NO_NEW_PRIVS, errno);
   /* Last before exec, so nothing above runs under it; no_new_privs lets an
@@ -129,6 +166,11 @@ child_error (const UvmSpawnRequest *req, ChildStep step, int err, GError **error
   static const char *const step_names[] = {
     [STEP_SETUP] = "setting up the child",
     [STEP_NETNS] = "unshare (CLONE_NEWNET)",
+    [STEP_BOUNDING] = "emptying the capability bounding set (PR_CAPBSET_DROP)",
+    [STEP_GROUPS] = "setgroups",
+    [STEP_GID] = "setresgid",
+    [STEP_UID] = "setresuid",
+    [STEP_CAPS] = "clearing the capability sets (capset)",
     [STEP_NO_NEW_PRIVS] = "prctl (PR_SET_NO_NEW_PRIVS)",
     [STEP_FILTER] = "loading the seccomp filter (PR_SET_SECCOMP)",
   };
@@ -148,6 +190,16 @@ child_error (const UvmSpawnRequest *req, ChildStep step, int err, GError **error
       return uvm_set_error (error, UVM_ERROR_START_FAILED,
                             "confined: cannot make a network namespace for '%s': unshare "
                             "(CLONE_NEWNET): %s", req->path, g_strerror (err));
+    case STEP_BOUNDING:
+    case STEP_GROUPS:
+    case STEP_GID:
+    case STEP_UID:
+    case STEP_CAPS:
+      if (err == EPERM)
+        return uvm_set_error (error, UVM_ERROR_PERMISSION, "starting '%s' as uid %u gid %u: %s: %s",
+                              req->path, (unsigned) req->creds->uid, (unsigned) req->creds->gid,
+                              step_names[step], g_strerror (err));
+      G_GNUC_FALLTHROUGH;
     case STEP_SETUP:
     case STEP_NO_NEW_PRIVS:
     case STEP_FILTER:

@@ -218,3 +218,35 @@ def test_control_timeout_raises_timeout(request, workdir, monkeypatch):
     assert vm.control_lost is not None
     vm.stop(timeout=60)
     assert vm.state == S.STOPPED
+
+
+def proc_status(pid):
+    fields = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.split()
+    return fields
+
+
+@needs_guest
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing users needs root")
+def test_hypervisor_runs_as_its_own_user_without_capabilities(request, workdir):
+    vm = make_vm(request, workdir, "py-user", start_paused=True)
+    assert vm.user == "dynamic" and vm.run_user is None
+    vm.start()
+    status = proc_status(vm.pid)
+    uid, gid = vm.run_user
+    assert uid != 0 and gid != 0
+    assert status["Uid"] == [str(uid)] * 4 and status["Gid"] == [str(gid)] * 4
+    for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(status[cap][0], 16) == 0, cap
+    assert status["NoNewPrivs"] == ["1"]
+    vm.stop(timeout=0)
+    vm.user = "caller"
+    assert vm.user == "caller"
+    vm.start()
+    status = proc_status(vm.pid)
+    assert status["Uid"] == ["0"] * 4 and int(status["CapEff"][0], 16) == 0
+    assert vm.run_user == (0, 0)
+    vm.stop(timeout=0)

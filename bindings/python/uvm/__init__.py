@@ -802,7 +802,7 @@ class Vm:
     def __init__(self, name, hypervisor="qemu", *, kernel=None, initramfs=None, cmdline=None,
                  vcpus=1, memory_mib=256, machine=None, accel="auto", devices=(),
                  start_paused=False, confined=False, runtime_dir=None, hypervisor_path=None,
-                 extra_args=(), control_timeout=None):
+                 extra_args=(), control_timeout=None, user=None):
         self._vm = None
         self._handlers = {}
         self._devices = []
@@ -824,6 +824,8 @@ class Vm:
         lib.uvm_vm_set_confined(self._vm, bool(confined))
         if control_timeout is not None:
             self.control_timeout = control_timeout
+        if user is not None:
+            self.user = user
         if runtime_dir is not None:
             lib.uvm_vm_set_runtime_dir(self._vm, _cstr(runtime_dir))
         if hypervisor_path is not None:
@@ -982,6 +984,45 @@ class Vm:
     def pid(self):
         """The hypervisor's pid while it runs, else None."""
         return lib.uvm_vm_get_pid(self._vm) or None
+
+    @property
+    def user(self):
+        """Who the hypervisor and its helpers run as; settable, for later starts.
+
+        ``"dynamic"`` (the default: a uid of its own per running VM when
+        libuvm runs as root), ``"caller"`` (the caller's uid, every
+        capability still dropped), or a ``(uid, gid)`` tuple (an int is
+        ``(uid, uid)``).
+        """
+        uid = lib.uvm_vm_get_user(self._vm)
+        if uid == lib.UVM_USER_DYNAMIC:
+            return "dynamic"
+        if uid == lib.UVM_USER_CALLER:
+            return "caller"
+        return (uid, lib.uvm_vm_get_group(self._vm))
+
+    @user.setter
+    def user(self, value):
+        if value == "dynamic":
+            uid = gid = lib.UVM_USER_DYNAMIC
+        elif value == "caller":
+            uid = gid = lib.UVM_USER_CALLER
+        elif isinstance(value, int):
+            uid = gid = value
+        else:
+            uid, gid = value
+        for what, n in (("uid", uid), ("gid", gid)):
+            if not 0 <= int(n) <= 0xFFFFFFFF:
+                raise ValueError("user: %s %r is out of range" % (what, n))
+        lib.uvm_vm_set_user(self._vm, int(uid), int(gid))
+
+    @property
+    def run_user(self):
+        """The (uid, gid) the current or last run's processes ran as, or None before a start."""
+        uid, gid = ffi.new("guint32 *"), ffi.new("guint32 *")
+        if not lib.uvm_vm_get_run_user(self._vm, uid, gid):
+            return None
+        return (uid[0], gid[0])
 
     @property
     def control_timeout(self):

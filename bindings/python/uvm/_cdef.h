@@ -14,6 +14,7 @@ typedef int... guint;
 typedef int... gulong;
 typedef int... gint64;
 typedef int... guint64;
+typedef int... guint32;
 typedef int... GQuark;
 typedef char gchar;
 typedef void *gpointer;
@@ -249,6 +250,12 @@ void uvm_vm_set_start_paused (UvmVm *vm, gboolean paused);
 gboolean uvm_vm_get_start_paused (UvmVm *vm);
 void uvm_vm_set_confined (UvmVm *vm, gboolean confined);
 gboolean uvm_vm_get_confined (UvmVm *vm);
+#define UVM_USER_DYNAMIC 0xffffffff
+#define UVM_USER_CALLER 0xfffffffe
+void uvm_vm_set_user (UvmVm *vm, guint32 uid, guint32 gid);
+guint32 uvm_vm_get_user (UvmVm *vm);
+guint32 uvm_vm_get_group (UvmVm *vm);
+gboolean uvm_vm_get_run_user (UvmVm *vm, guint32 *uid, guint32 *gid);
 void uvm_vm_set_gateway (UvmVm *workstation, UvmVm *gateway);
 UvmVm *uvm_vm_get_gateway (UvmVm *vm);
 gboolean uvm_vm_validate (UvmVm *vm, GError **error);

@@ -148,6 +148,7 @@ class StandIn:
         self.stderr = open(tmp / "standin.stderr", "w+")
         e = dict(os.environ)
         e.update(env or {})
+        e = {k: v for k, v in e.items() if v is not None}   # None: unset it
         self.proc = subprocess.Popen(
             [STANDIN, "--api-socket", "fd=3", "--event-monitor", "fd=4", "--seccomp", "true"] + list(args),
             preexec_fn=child_fds, close_fds=False, stdout=subprocess.DEVNULL, stderr=self.stderr, env=e)
@@ -377,12 +378,55 @@ def test_api_fd_must_be_listening(tmp_path):
     assert p.returncode == 1 and "Error parsing --api-socket" in p.stderr
 
 
-def test_missing_spec_fails_at_start(tmp_path):
+NO_SPEC = {"UVM_CH_SPEC": None}
+SPEC_LINE = "validated against the stand-in's own v53.0 description only"
+
+
+def test_without_spec_it_starts_and_says_so_once(tmp_path, kernel):
+    s = StandIn(tmp_path, env=NO_SPEC)
+    try:
+        assert s.call("GET", "vmm.ping").status == 200
+        assert s.call("PUT", "vm.create", {"payload": {"kernal": kernel}}).status == 400
+        boot(s, tmp_path, kernel)
+        assert s.call("PUT", "vmm.shutdown").status == 200
+        assert s.wait_exit() == 0
+        lines = s.log().splitlines()
+        assert [ln for ln in lines if "UVM_CH_SPEC" in ln] == [
+            "ch-standin: no OpenAPI spec (UVM_CH_SPEC unset): request bodies are " + SPEC_LINE]
+    finally:
+        s.stop()
+
+
+def test_with_a_spec_it_does_not_mention_its_absence(tmp_path):
+    spec = os.environ.get("UVM_CH_SPEC")
+    if not spec:
+        pytest.skip("UVM_CH_SPEC is not set (no OpenAPI spec of cloud-hypervisor v53.0 here)")
+    s = StandIn(tmp_path)
+    try:
+        assert s.call("GET", "vmm.ping").status == 200
+        assert "UVM_CH_SPEC" not in s.log()
+    finally:
+        s.stop()
+
+
+def test_spec_path_naming_no_file_fails_at_start(tmp_path):
     env = dict(os.environ, UVM_CH_SPEC=str(tmp_path / "nope.yaml"))
     p = subprocess.run([STANDIN, "--api-socket", "path=%s" % (tmp_path / "a.sock")], env=env,
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 1
-    assert "spec is missing" in p.stderr
+    assert p.stderr == "ch-standin: UVM_CH_SPEC names no readable file: %s\n" % (tmp_path / "nope.yaml")
+    assert not os.path.exists(tmp_path / "a.sock")
+
+
+def test_spec_that_is_no_openapi_document_fails_at_start(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("openapi: [this is not\n")
+    env = dict(os.environ, UVM_CH_SPEC=str(bad))
+    p = subprocess.run([STANDIN, "--api-socket", "path=%s" % (tmp_path / "a.sock")], env=env,
+                       capture_output=True, text=True, timeout=10)
+    assert p.returncode == 1
+    assert p.stderr.startswith("ch-standin: cannot load the OpenAPI spec %s (UVM_CH_SPEC): " % bad)
+    assert not os.path.exists(tmp_path / "a.sock")
 
 
 def test_api_socket_path(tmp_path):
@@ -603,6 +647,218 @@ def test_create_type_errors_are_400(ch, tmp_path, kernel):
     r = ch.call("PUT", "vm.create", b"[]")
     assert r.status == 400
     assert ch.call("GET", "vm.info").status == 404
+
+
+# The stand-in's own description of the v53.0 bodies, alone (UVM_CH_SPEC
+# unset): it catches what the spec caught, with serde-like messages.
+
+
+@pytest.fixture
+def bare(tmp_path):
+    s = StandIn(tmp_path, env=NO_SPEC)
+    yield s
+    s.stop()
+
+
+def deserialize_error(r):
+    assert r.status == 400, r
+    assert r.json()[0] == "Failed to deserialize JSON", r
+    return r.json()[1]
+
+
+def test_builtin_description_refuses_a_wrong_type(bare, tmp_path, kernel):
+    cases = [
+        ({"cpus": {"boot_vcpus": "1", "max_vcpus": 2}},
+         'invalid type: string "1", expected a nonzero u32 at VmConfig.cpus.boot_vcpus'),
+        ({"cpus": {"boot_vcpus": 1.0, "max_vcpus": 2}},
+         "invalid type: floating point `1.0`, expected a nonzero u32 at VmConfig.cpus.boot_vcpus"),
+        ({"memory": {"size": True}}, "invalid type: boolean `true`, expected u64 at VmConfig.memory.size"),
+        ({"disks": [{"path": "/x", "readonly": None}]},
+         "invalid type: null, expected a boolean at VmConfig.disks[0].readonly"),
+        ({"disks": {"path": "/x"}}, "invalid type: map, expected a sequence at VmConfig.disks"),
+        ({"rng": "/dev/urandom"}, 'invalid type: string "/dev/urandom", expected struct RngConfig at VmConfig.rng'),
+        ({"net": [{"mac": "not-a-mac"}]},
+         'invalid value: string "not-a-mac", expected a MAC address at VmConfig.net[0].mac'),
+        ({"net": [{"ip": "10.0.0.300", "mask": "255.255.255.0"}]},
+         'invalid value: string "10.0.0.300", expected an IP address at VmConfig.net[0].ip'),
+    ]
+    for extra, message in cases:
+        assert deserialize_error(bare.call("PUT", "vm.create", vm_config(tmp_path, kernel, **extra))) == message
+    assert bare.call("GET", "vm.info").status == 404
+
+
+def test_builtin_description_refuses_a_missing_required_field(bare, tmp_path, kernel):
+    cases = [
+        ({"cpus": {"boot_vcpus": 1}}, "missing field `max_vcpus` at VmConfig.cpus"),
+        ({"rng": {"iommu": False}}, "missing field `src` at VmConfig.rng"),
+        ({"cpus": {"boot_vcpus": 1, "max_vcpus": 1, "topology": {"threads_per_core": 1}}},
+         "missing field `cores_per_die` at VmConfig.cpus.topology"),
+    ]
+    for extra, message in cases:
+        assert deserialize_error(bare.call("PUT", "vm.create", vm_config(tmp_path, kernel, **extra))) == message
+    cfg = vm_config(tmp_path, kernel)
+    del cfg["payload"]
+    assert deserialize_error(bare.call("PUT", "vm.create", cfg)) == "missing field `payload` at VmConfig"
+    assert bare.call("GET", "vm.info").status == 404
+    # action bodies are checked before the action (no VM needed for a 400)
+    assert deserialize_error(bare.call("PUT", "vm.resize-zone", {"desired_ram": 1 << 30})) == \
+        "missing field `id` at VmResizeZone"
+    assert deserialize_error(bare.call("PUT", "vm.snapshot", {})) == \
+        "missing field `destination_url` at VmSnapshotConfig"
+
+
+def test_builtin_description_refuses_an_unknown_field(bare, tmp_path, kernel):
+    cfg = vm_config(tmp_path, kernel)
+    cfg["payload"]["kernal"] = "typo"
+    assert deserialize_error(bare.call("PUT", "vm.create", cfg)) == (
+        "unknown field `kernal`, expected one of `firmware`, `kernel`, `cmdline`, `initramfs`, "
+        "`igvm`, `host_data` at VmConfig.payload")
+    assert deserialize_error(bare.call("PUT", "vm.create", vm_config(tmp_path, kernel, frobnicate=1))) \
+        .startswith("unknown field `frobnicate`, expected one of `cpus`, ")
+    # fields serde has but the stand-in leaves out on purpose
+    assert deserialize_error(bare.call("PUT", "vm.create", vm_config(tmp_path, kernel, net=[{"fds": [3]}]))) \
+        .startswith("unknown field `fds`")
+    assert bare.call("GET", "vm.info").status == 404
+    assert deserialize_error(bare.call("PUT", "vm.add-disk", {"path": "/x", "disable_io_uring": True})) \
+        .startswith("unknown field `disable_io_uring`")
+
+
+def test_builtin_description_refuses_an_out_of_range_integer(bare, tmp_path, kernel):
+    cases = [
+        ({"net": [{"queue_size": 70000}]}, "invalid value: integer `70000`, expected u16 at VmConfig.net[0].queue_size"),
+        ({"memory": {"size": -1}}, "invalid value: integer `-1`, expected u64 at VmConfig.memory.size"),
+        ({"memory": {"size": 1 << 64}},
+         "invalid value: integer `%d`, expected u64 at VmConfig.memory.size" % (1 << 64)),
+        ({"rng": {"src": "/dev/urandom", "pci_device_id": 256}},
+         "invalid value: integer `256`, expected u8 at VmConfig.rng.pci_device_id"),
+        ({"cpus": {"boot_vcpus": 0, "max_vcpus": 1}},
+         "invalid value: integer `0`, expected a nonzero u32 at VmConfig.cpus.boot_vcpus"),
+    ]
+    for extra, message in cases:
+        assert deserialize_error(bare.call("PUT", "vm.create", vm_config(tmp_path, kernel, **extra))) == message
+    assert bare.call("GET", "vm.info").status == 404
+    assert deserialize_error(bare.call("PUT", "vm.resize", {"desired_ram": -1})) == \
+        "invalid value: integer `-1`, expected u64 at VmResize.desired_ram"
+
+
+def test_builtin_description_refuses_a_bad_enum_value(bare, tmp_path, kernel):
+    cases = [
+        ({"serial": {"mode": "Bogus"}},
+         "unknown variant `Bogus`, expected one of `Off`, `Pty`, `Tty`, `File`, `Socket`, `Null` at VmConfig.serial.mode"),
+        ({"memory": {"size": 1 << 30, "hotplug_method": "acpi"}},
+         "unknown variant `acpi`, expected one of `Acpi`, `VirtioMem` at VmConfig.memory.hotplug_method"),
+        ({"disks": [{"path": "/x", "image_type": "qcow2"}]},
+         "unknown variant `qcow2`, expected one of `FixedVhd`, `Qcow2`, `Raw`, `Vhdx`, `Unknown` "
+         "at VmConfig.disks[0].image_type"),
+        ({"console": {"mode": 1}}, "invalid type: integer `1`, expected enum ConsoleMode at VmConfig.console.mode"),
+    ]
+    for extra, message in cases:
+        assert deserialize_error(bare.call("PUT", "vm.create", vm_config(tmp_path, kernel, **extra))) == message
+    assert bare.call("GET", "vm.info").status == 404
+    assert deserialize_error(bare.call("PUT", "vm.restore", {"source_url": "file:///x",
+                                                             "memory_restore_mode": "Lazy"})) == \
+        "unknown variant `Lazy`, expected one of `Copy`, `OnDemand` at RestoreConfig.memory_restore_mode"
+
+
+def full_vm_config(tmp_path, kernel):
+    """Every section libuvm or a user may send, each field well-formed."""
+    tb = {"size": 1000, "one_time_burst": 0, "refill_time": 100}
+    return vm_config(
+        tmp_path, kernel,
+        cpus={"boot_vcpus": 2, "max_vcpus": 4, "kvm_hyperv": False, "max_phys_bits": 46,
+              "topology": {"threads_per_core": 1, "cores_per_die": 2, "dies_per_package": 1, "packages": 2},
+              "affinity": [{"vcpu": 0, "host_cpus": [0]}], "features": {"amx": False},
+              "nested": True, "core_scheduling": "Vm"},
+        memory={"size": 256 << 20, "mergeable": False, "hotplug_method": "Acpi", "shared": False,
+                "hugepages": False, "prefault": False, "thp": True},
+        rate_limit_groups=[{"id": "g0", "rate_limiter_config": {"bandwidth": tb, "ops": tb}}],
+        disks=[{"path": str(tmp_path / "d.img"), "readonly": True, "direct": False, "num_queues": 1,
+                "queue_size": 128, "id": "disk0", "serial": "s0", "image_type": "Raw",
+                "lock_granularity": "Full", "sparse": True, "rate_limit_group": "g0"}],
+        net=[{"mac": "52:54:00:12:34:56", "ip": "192.168.249.1", "mask": "255.255.255.0", "mtu": 1500,
+              "num_queues": 2, "queue_size": 256, "id": "net0", "vhost_mode": "Client",
+              "offload_tso": True, "offload_ufo": True, "offload_csum": True,
+              "rate_limiter_config": {"bandwidth": tb}}],
+        rng={"src": "/dev/urandom", "iommu": False},
+        balloon={"size": 0, "deflate_on_oom": True, "free_page_reporting": False},
+        console={"mode": "Off", "iommu": False},
+        debug_console={"mode": "Off", "iobase": 0xE9},
+        pci_segments=[{"pci_segment": 0, "mmio32_aperture_weight": 1, "mmio64_aperture_weight": 1}],
+        platform={"num_pci_segments": 1, "serial_number": "sn", "uuid": "u", "oem_strings": ["a"],
+                  "iommufd": False, "vfio_p2p_dma": True},
+        iommu=False, watchdog=False, pvpanic=True, landlock_enable=False)
+
+
+def test_builtin_description_accepts_a_full_config(bare, tmp_path, kernel):
+    assert bare.call("PUT", "vm.create", full_vm_config(tmp_path, kernel)).status == 204
+    info = bare.call("GET", "vm.info").json()
+    assert info["config"]["platform"]["system_serial_number"] == "sn"
+    assert info["config"]["net"][0]["mac"] == "52:54:00:12:34:56"
+
+
+def test_the_spec_accepts_the_full_config_too(ch, tmp_path, kernel):
+    if not os.environ.get("UVM_CH_SPEC"):
+        pytest.skip("UVM_CH_SPEC is not set (no OpenAPI spec of cloud-hypervisor v53.0 here)")
+    assert ch.call("PUT", "vm.create", full_vm_config(tmp_path, kernel)).status == 204
+
+
+def load_standin():
+    import importlib.machinery
+    import importlib.util
+    loader = importlib.machinery.SourceFileLoader("ch_standin", STANDIN)
+    mod = importlib.util.module_from_spec(importlib.util.spec_from_loader("ch_standin", loader))
+    loader.exec_module(mod)
+    return mod
+
+
+def test_builtin_description_names_every_field_of_the_spec():
+    """With a spec file both checks run, so the built-in description must
+    accept every field, enum value and integer the spec (with serde's widths)
+    accepts: the spec then only adds strictness, never removes any."""
+    spec_file = os.environ.get("UVM_CH_SPEC")
+    if not spec_file:
+        pytest.skip("UVM_CH_SPEC is not set (no OpenAPI spec of cloud-hypervisor v53.0 here)")
+    m = load_standin()
+    spec = m.Spec(spec_file)
+    bodies = m.Described().bodies
+    # refused before validation with its own message (check_unsupported_keys)
+    handled_elsewhere = {("VmConfig", "generic-vhost-user")}
+    # net_fds of vm.restore: the one extension (the spec lacks it)
+    assert {name for name in bodies if name not in spec.defs} == {"RestoredNetConfig"}
+    checked = 0
+    for name, fields in bodies.items():
+        schema = spec.defs.get(name)
+        if schema is None:
+            continue
+        for fname, prop in schema.get("properties", {}).items():
+            if (name, fname) in handled_elsewhere:
+                continue
+            assert fname in fields, "%s.%s is in the spec, not in the built-in description" % (name, fname)
+            ftype = fields[fname][0]
+            if prop.get("type") == "array":
+                assert ftype.startswith("["), (name, fname)
+                prop, ftype = prop.get("items", {}), ftype[1:-1]
+            if "$ref" in prop:
+                target = spec.defs[prop["$ref"].split("/")[-1]]
+                if "enum" in target:
+                    assert set(target["enum"]) <= set(m.ENUMS[ftype]), (name, fname)
+                else:
+                    assert prop["$ref"].endswith("/" + ftype), (name, fname)
+            elif "enum" in prop:
+                assert set(prop["enum"]) <= set(m.ENUMS[ftype]), (name, fname)
+            elif prop.get("type") == "integer":
+                lo = 1 if ftype.startswith("nz") else 0
+                hi = (1 << m.RUST_INTS[ftype]) - 1
+                assert lo <= prop["minimum"] and prop["maximum"] <= hi, (name, fname)
+            elif prop.get("type") == "object":
+                assert ftype in bodies, (name, fname)
+            else:
+                want = {"boolean": {"bool"}, "string": {"str", "ip", "mac"}}[prop["type"]]
+                assert ftype in want, (name, fname)
+            checked += 1
+    assert checked >= 250    # every field compared, none skipped by a gap above
+    for endpoint, body in m.PUT_BODY.items():
+        assert body in bodies, endpoint
 
 
 def test_non_bzimage_kernel_fails_at_boot(ch, tmp_path):

@@ -110,6 +110,56 @@ test_backend_new_cloud_hypervisor (void)
 #define PROBE_TIMEOUT_MS 20000
 #define GUEST_SKIP_ENV "UVM_TEST_CH_GUEST_SKIP"
 
+/* A hypervisor's error as one line for a skip reason (TAP keeps one line):
+ * from cloud-hypervisor's own "Error: ..." chain when it is there (its log
+ * has a backtrace before it), whitespace runs made one space. */
+static char *
+one_line_error (const char *message)
+{
+  const char *chain = strstr (message, "Error: Cloud Hypervisor exited");
+  g_autofree char *head = chain ? g_strndup (message, strcspn (message, "\n")) : NULL;
+  g_autofree char *text = chain ? g_strconcat (head, " ", chain, NULL) : g_strdup (message);
+  g_auto(GStrv) words = g_strsplit_set (text, " \t\n", -1);
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; words[i] != NULL; i++)
+    if (*words[i] != '\0')
+      g_string_append_printf (out, "%s%s", out->len ? " " : "", words[i]);
+  return g_string_free (out, FALSE);
+}
+
+/* What the hypervisor says when started as the per-VM user (the default),
+ * kept as the reason to skip the tests of that user; quick: it fails at
+ * once or is stopped before it boots anything. */
+static void
+probe_own_user (TestBackend *backend)
+{
+  g_autofree char *dir = g_dir_make_tmp ("uvm-user-probe-XXXXXX", NULL);
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_nonnull (dir);
+  vm = test_guest_vm_new_on (backend, "userprobe", dir, NULL);
+  uvm_vm_set_user (vm, UVM_USER_DYNAMIC, UVM_USER_DYNAMIC);
+  uvm_vm_set_start_paused (vm, TRUE);
+  if (!uvm_vm_start (vm, NULL, &error))
+    {
+      g_autofree char *said = one_line_error (error->message);
+
+      backend->user_skip_reason = g_strdup_printf ("%s cannot run as the per-VM user here: %s",
+                                                   backend->binary, said);
+    }
+  else
+    {
+      backend->user_skip_reason = g_strdup_printf ("%s started as the per-VM user, but the "
+                                                   "suite runs it as the caller", backend->binary);
+      uvm_vm_stop (vm, 0, NULL, NULL);
+    }
+  g_clear_object (&vm);
+  test_remove_tree (dir);
+  g_test_message ("%s", backend->user_skip_reason);
+}
+
 void
 test_backend_probe_guest (TestBackend *backend)
 {
@@ -122,6 +172,8 @@ test_backend_probe_guest (TestBackend *backend)
   if (backend->skip_reason != NULL || backend->guest_skip_reason != NULL ||
       !test_guest_available ())
     return;
+  if (backend->caller_user)
+    probe_own_user (backend);
   /* A test's subprocess inherits the parent's finding instead of probing. */
   if (g_getenv (GUEST_SKIP_ENV) != NULL)
     {
@@ -135,8 +187,10 @@ test_backend_probe_guest (TestBackend *backend)
   if (!uvm_vm_start (vm, NULL, &error))
     {
       /* The hypervisor's own words (vm.boot's error body, its log). */
+      g_autofree char *said = one_line_error (error->message);
+
       backend->guest_skip_reason = g_strdup_printf ("%s refuses the test guest here: %s",
-                                                    backend->binary, error->message);
+                                                    backend->binary, said);
       test_remove_tree (dir);
       return;
     }
@@ -176,6 +230,20 @@ test_backend_probe_guest (TestBackend *backend)
 }
 
 gboolean
+test_backend_skip_own_user (const TestBackend *backend)
+{
+  if (test_backend_skip (backend))
+    return TRUE;
+  if (backend->caller_user)
+    {
+      g_test_skip (backend->user_skip_reason ? backend->user_skip_reason
+                                             : "the hypervisor runs as the caller here");
+      return TRUE;
+    }
+  return FALSE;
+}
+
+gboolean
 test_backend_skip_guest (const TestBackend *backend)
 {
   if (test_backend_skip (backend))
@@ -196,6 +264,7 @@ test_backend_free (TestBackend *backend)
   g_free (backend->binary);
   g_free (backend->skip_reason);
   g_free (backend->guest_skip_reason);
+  g_free (backend->user_skip_reason);
   g_free (backend);
 }
 

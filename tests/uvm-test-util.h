@@ -27,6 +27,7 @@ typedef struct {
   char *skip_reason;         /* set when this hypervisor is not available here */
   gboolean caller_user;      /* run the hypervisor as the caller (UVM_USER_CALLER) */
   char *guest_skip_reason;   /* set when the hypervisor runs but its guest does not */
+  char *user_skip_reason;    /* caller_user: why the per-VM user cannot run it here */
 } TestBackend;
 
 /* qemu-system-x86_64 from PATH, guests under TCG. */
@@ -63,6 +64,11 @@ gboolean test_backend_skip (const TestBackend *backend);
  * when it refuses the VM, or what was observed (the state it reports, an
  * empty console).  Stand-ins and qemu under TCG are not probed. */
 void     test_backend_probe_guest (TestBackend *backend);
+/* test_backend_skip(), and when @backend runs only as the caller here
+ * (caller_user): g_test_skip() with what the hypervisor said when started
+ * as a per-VM user (user_skip_reason), and TRUE.  For the tests of the
+ * per-VM user itself. */
+gboolean test_backend_skip_own_user (const TestBackend *backend);
 /* test_backend_skip(), and when the guest of @backend does not run here
  * (guest_skip_reason): g_test_skip() with that reason, and TRUE. */
 gboolean test_backend_skip_guest (const TestBackend *backend);
@@ -182,6 +188,11 @@ void test_vm_start_and_boot_on (const TestBackend *backend, UvmVm *vm);
  * tests whose point is what the guest prints or does. */
 #define SKIP_IF_NO_GUEST(f) \
   G_STMT_START { if (test_backend_skip_guest ((f)->b)) return; } G_STMT_END
+
+/* Skips the test (returning from it) when the fixture's backend runs only
+ * as the caller here: for the tests of the per-VM user. */
+#define SKIP_IF_OWN_USER_REFUSED(f) \
+  G_STMT_START { if (test_backend_skip_own_user ((f)->b)) return; } G_STMT_END
 
 /* A test run on each backend: its path below the backend's name. */
 typedef void (*TestVmFunc) (TestVmFixture *f, gconstpointer data);

@@ -924,6 +924,41 @@ test_raw_request_returns_status_and_body (Fixture *f, gconstpointer data)
   assert_gone (vm, 0, f);
 }
 
+/* vm.delete of a running VM: v53.0 shuts it down first and says
+ * vm/shutdown, then vm/deleted (seen on the real binary, 2026-12-07).  That
+ * stop was ours, not the guest's powering off. */
+static void
+test_raw_delete_is_not_a_guest_shutdown (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *reply = NULL, *described = NULL;
+  EventLog log = { NULL };
+  guint status = 0;
+  gint64 deadline;
+
+  SKIP_IF_UNAVAILABLE (f);
+  vm = test_guest_vm_new (f->b, "rawdelete", f->dir, NULL);
+  event_log_attach (&log, vm);
+  test_vm_start_and_boot_on (f->b, vm);
+  reply = uvm_vm_ch_request (vm, "PUT", "vm.delete", NULL, &status, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (status, ==, 204);
+  deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (event_log_find_name (&log, 0, "vm/deleted") < 0 && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE);
+  described = event_log_describe (&log);
+  g_test_message ("events:\n%s", described);
+  g_assert_cmpint (event_log_find_name (&log, 0, "vm/shutdown"), >, 0);
+  g_assert_cmpint (event_log_find_name (&log, 0, "vm/deleted"), >,
+                   event_log_find_name (&log, 0, "vm/shutdown"));
+  g_assert_cmpint (event_log_find (&log, 0, UVM_EVENT_GUEST_SHUTDOWN, 0), ==, -1);
+  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+  g_assert_no_error (error);
+  assert_gone (vm, 0, f);
+  event_log_clear (&log);
+}
+
 /* ---- A real tap, in a network namespace of a child --------------------- */
 
 #define TAP_NAME "uvmtest0"
@@ -1280,6 +1315,7 @@ static const TestCase qemu_tests[] = {
 
 static const TestCase ch_tests[] = {
   { "raw-request-returns-status-and-body", test_raw_request_returns_status_and_body },
+  { "raw-delete-is-not-a-guest-shutdown", test_raw_delete_is_not_a_guest_shutdown },
   /* vm.add-net with the fd as SCM_RIGHTS */
   { "add-net-passes-a-real-tap-fd", test_tap_network_passes_a_real_tap_fd },
 };

@@ -116,12 +116,17 @@ typedef struct {
   gboolean verbose;
   char *standin;       /* the cloud-hypervisor stand-in, resolved; NULL: none */
   gboolean no_standin;
+  char *realch;        /* a real cloud-hypervisor (--cloud-hypervisor, $UVM_BENCH_CLOUD_HYPERVISOR) */
+  char *realch_version;   /* its --version, first line */
+  gboolean realch_caller; /* /dev/kvm closed to the per-VM user: libuvm runs it as the caller */
   char *json;          /* --json FILE */
   char *base_dir;      /* temporary: lib/, raw/, libch/, rawch/ runtime directories */
   char *lib_dir;
   char *raw_dir;
   char *libch_dir;
   char *rawch_dir;
+  char *libreal_dir;
+  char *rawreal_dir;
 } Config;
 
 /* ---- Statistics ------------------------------------------------------- */
@@ -178,17 +183,29 @@ make_vm (const Config *cfg, const char *runtime_dir, const char *console)
   return vm;
 }
 
-/* The same guest for the cloud-hypervisor backend, run by the stand-in.
+/* One cloud-hypervisor side of the comparison: the stand-in, or a real
+ * binary; libuvm and the raw client each run it in a directory of their own. */
+typedef struct {
+  const char *what;        /* "stand-in" or "cloud-hypervisor" */
+  const char *binary;
+  const char *lib_dir;
+  const char *raw_dir;
+  gboolean caller_user;    /* uvm_vm_set_user (UVM_USER_CALLER) */
+} ChSide;
+
+/* The same guest for the cloud-hypervisor backend, run by @side's binary.
  * Accel stays AUTO: that backend refuses TCG (it only knows KVM). */
 static UvmVm *
-make_ch_vm (const Config *cfg, const char *runtime_dir)
+make_ch_vm (const Config *cfg, const ChSide *side, const char *runtime_dir)
 {
   UvmVm *vm = uvm_vm_new (VM_NAME, UVM_HYPERVISOR_CLOUD_HYPERVISOR);
 
   uvm_vm_set_kernel (vm, cfg->kernel, cfg->initramfs, cfg->cmdline);
   uvm_vm_set_memory (vm, 256 * UVM_MIB);
   uvm_vm_set_vcpus (vm, 1);
-  uvm_vm_set_hypervisor_path (vm, cfg->standin);
+  uvm_vm_set_hypervisor_path (vm, side->binary);
+  if (side->caller_user)
+    uvm_vm_set_user (vm, UVM_USER_CALLER, UVM_USER_CALLER);
   uvm_vm_set_runtime_dir (vm, runtime_dir);
   uvm_vm_add_device (vm, uvm_device_new_console (NULL));
   return vm;
@@ -202,6 +219,7 @@ typedef struct {
   char *socket_path;
   char *log_path;
   char *console_path;
+  GArray *files;        /* RawRestFile: kernel, initramfs, console passed as fds */
 } RawPlan;
 
 typedef struct {
@@ -220,6 +238,12 @@ raw_plan_clear (RawPlan *plan)
   g_free (plan->socket_path);
   g_free (plan->log_path);
   g_free (plan->console_path);
+  if (plan->files != NULL)
+    {
+      for (guint i = 0; i < plan->files->len; i++)
+        g_free (g_array_index (plan->files, RawRestFile, i).path);
+      g_array_unref (plan->files);
+    }
   memset (plan, 0, sizeof *plan);
 }
 
@@ -231,11 +255,14 @@ raw_plan_init (RawPlan *plan, const Config *cfg, GError **error)
 {
   g_autoptr(UvmVm) vm = make_vm (cfg, cfg->raw_dir, NULL);
   g_autofree char *line = uvm_vm_get_command_line (vm, error);
+  g_autofree char *launch_plan = line ? uvm_vm_get_launch_plan (vm, error) : NULL;
   int argc = 0;
 
   memset (plan, 0, sizeof *plan);
   plan->control_fd = -1;
-  if (line == NULL || !g_shell_parse_argv (line, &argc, &plan->argv, error))
+  plan->files = g_array_new (FALSE, TRUE, sizeof (RawRestFile));
+  if (launch_plan == NULL || !g_shell_parse_argv (line, &argc, &plan->argv, error) ||
+      !raw_plan_files_parse (launch_plan, plan->files, error))
     return FALSE;
   /* Exec the binary the library would find in PATH, looked up once. */
   g_free (plan->argv[0]);
@@ -358,7 +385,7 @@ raw_wait_reply (RawVm *r, const char *what, const char **out, GError **error)
  * calls only in the child.  setsid and PDEATHSIG as libuvm does, so that
  * neither a Ctrl-C on the terminal nor our death leaves qemu behind. */
 static pid_t
-raw_spawn (const RawPlan *plan, int listen_fd, int null_fd, int log_fd)
+raw_spawn (const RawPlan *plan, int listen_fd, int null_fd, int log_fd, int *file_fds)
 {
   pid_t parent = getpid ();
   pid_t pid = fork ();
@@ -371,6 +398,11 @@ raw_spawn (const RawPlan *plan, int listen_fd, int null_fd, int log_fd)
   if (getppid () != parent)
     _exit (127);
   if (dup2 (null_fd, 0) < 0 || dup2 (log_fd, 1) < 0 || dup2 (log_fd, 2) < 0)
+    _exit (127);
+  /* The files first (moved above 64, then onto their numbers), so that
+   * the listening socket's number is not taken afterwards. */
+  if ((listen_fd = fcntl (listen_fd, F_DUPFD_CLOEXEC, 64)) < 0 ||
+      !raw_plan_files_install (plan->files, file_fds))
     _exit (127);
   if (listen_fd == plan->control_fd)
     {
@@ -438,6 +470,7 @@ raw_start (const RawPlan *plan, RawVm *r, gint64 *elapsed_ns, GError **error)
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
   struct timeval timeout = { .tv_sec = RAW_READ_TIMEOUT_S };
   int listen_fd = -1, null_fd = -1, log_fd = -1;
+  int *file_fds = NULL;
   const char *line;
   gboolean ok = FALSE;
   gint64 t0;
@@ -467,7 +500,12 @@ raw_start (const RawPlan *plan, RawVm *r, gint64 *elapsed_ns, GError **error)
     }
 
   t0 = bench_now_ns ();
-  r->pid = raw_spawn (plan, listen_fd, null_fd, log_fd);
+  /* Opened in the timed part, as libuvm opens them in its start. */
+  file_fds = raw_plan_files_open (plan->files, error);
+  if (file_fds == NULL)
+    goto out;
+  r->pid = raw_spawn (plan, listen_fd, null_fd, log_fd, file_fds);
+  raw_plan_files_close (plan->files, g_steal_pointer (&file_fds));
   if (r->pid < 0)
     {
       r->pid = 0;
@@ -677,9 +715,10 @@ lib_start (const Config *cfg, const char *console, UvmVm **out, gint64 *elapsed_
 }
 
 static gboolean
-lib_ch_start (const Config *cfg, UvmVm **out, gint64 *elapsed_ns, GError **error)
+lib_ch_start (const Config *cfg, const ChSide *side, UvmVm **out, gint64 *elapsed_ns, GError **error)
 {
-  return lib_start_vm (make_ch_vm (cfg, cfg->libch_dir), UVM_VM_STATE_RUNNING, out, elapsed_ns, error);
+  return lib_start_vm (make_ch_vm (cfg, side, side->lib_dir), UVM_VM_STATE_RUNNING, out, elapsed_ns,
+                       error);
 }
 
 static gboolean
@@ -737,11 +776,13 @@ lib_round_trip (UvmVm *vm, gint64 *elapsed_ns, GError **error)
 typedef struct {
   Samples lib_start, raw_start, lib_rtt, raw_rtt, raw_id_rtt;
   Samples lib_kill, raw_kill, lib_powerdown, raw_powerdown;
-  Samples lib_ch_start, raw_ch_start, lib_ch_rtt, raw_ch_rtt;
+  /* [0] libuvm, [1] raw: the stand-in, and a real cloud-hypervisor */
+  Samples ch_start[2], ch_rtt[2], real_start[2], real_rtt[2];
   gboolean settled;    /* both guests reached READY_MARKER before the round trips */
   double settle_s;
   double boot_s;       /* the longest wait for READY_MARKER before a graceful stop */
   char *standin_skipped;   /* why the stand-in rows are missing, or NULL */
+  char *realch_skipped;    /* why the real cloud-hypervisor rows are missing, or NULL */
 } Results;
 
 /* Start->ready pairs: the order alternates each round (AB, BA, ...) so that
@@ -885,37 +926,38 @@ measure_graceful (const Config *cfg, const RawPlan *plan, Results *res, RawVm *r
   return TRUE;
 }
 
-/* Stand-in start->ready, alternating like measure_starts(), then GET
- * vm.info round trips in interleaved blocks with one of each running. */
+/* Cloud-hypervisor start->ready (@side's binary), alternating like
+ * measure_starts(), then GET vm.info round trips in interleaved blocks with
+ * one of each running; into @start (libuvm, raw) and @rtt (libuvm, raw). */
 static gboolean
-measure_standin (const Config *cfg, const RawRestPlan *plan, Results *res, RawRest *raw, UvmVm **lib,
-                 GError **error)
+measure_ch (const Config *cfg, const ChSide *side, const RawRestPlan *plan, Samples start[2],
+            Samples rtt[2], RawRest *raw, UvmVm **lib, GError **error)
 {
   int total = cfg->warmup + cfg->rounds;
   int done = 0, block = 0;
   gint64 ns = 0;
 
   for (int i = 0; i < total; i++)
-    for (int side = 0; side < 2; side++)
+    for (int turn = 0; turn < 2; turn++)
       {
-        gboolean do_lib = (side == 0) == (i % 2 == 0);
+        gboolean do_lib = (turn == 0) == (i % 2 == 0);
 
         if (!check_interrupted (error))
           return FALSE;
-        if (do_lib ? !lib_ch_start (cfg, lib, &ns, error) : !raw_rest_start (plan, raw, &ns, error))
+        if (do_lib ? !lib_ch_start (cfg, side, lib, &ns, error) : !raw_rest_start (plan, raw, &ns, error))
           return FALSE;
         if (do_lib)
           lib_stop (lib);
         else
           raw_rest_stop (raw);
         if (i >= cfg->warmup)
-          samples_add (do_lib ? &res->lib_ch_start : &res->raw_ch_start, ns);
+          samples_add (do_lib ? &start[0] : &start[1], ns);
         if (cfg->verbose)
-          g_printerr ("bench-launch: stand-in start %s%d %s: %.1f ms\n", i >= cfg->warmup ? "" : "warm-up ",
+          g_printerr ("bench-launch: %s start %s%d %s: %.1f ms\n", side->what, i >= cfg->warmup ? "" : "warm-up ",
                       i >= cfg->warmup ? i - cfg->warmup + 1 : i + 1, do_lib ? "libuvm" : "raw", ns / 1e6);
       }
 
-  if (!lib_ch_start (cfg, lib, &ns, error) || !raw_rest_start (plan, raw, &ns, error))
+  if (!lib_ch_start (cfg, side, lib, &ns, error) || !raw_rest_start (plan, raw, &ns, error))
     return FALSE;
   for (int i = 0; i < MIN (cfg->round_trips, 20); i++)
     if (!lib_ch_round_trip (*lib, &ns, error) || !raw_ch_round_trip (raw, &ns, error))
@@ -934,7 +976,7 @@ measure_standin (const Config *cfg, const RawRestPlan *plan, Results *res, RawRe
             {
               if (do_lib ? !lib_ch_round_trip (*lib, &ns, error) : !raw_ch_round_trip (raw, &ns, error))
                 return FALSE;
-              samples_add (do_lib ? &res->lib_ch_rtt : &res->raw_ch_rtt, ns);
+              samples_add (do_lib ? &rtt[0] : &rtt[1], ns);
             }
         }
       done += n;
@@ -1030,7 +1072,7 @@ typedef struct {
   const char *skipped;       /* reason, or NULL */
 } Row;
 
-#define N_ROWS 7
+#define N_ROWS 9
 
 static void
 build_rows (const Config *cfg, const Results *res, Row rows[N_ROWS])
@@ -1057,11 +1099,23 @@ build_rows (const Config *cfg, const Results *res, Row rows[N_ROWS])
   rows[5] = (Row) { "standin_start_ready", "stand-in start->ready ms",
                     g_strdup ("start → ready, cloud-hypervisor backend (stand-in: measures our client, "
                               "not the hypervisor)"), "ms", 1e6,
-                    &res->lib_ch_start, &res->raw_ch_start, TARGET_KIND_RATIO, TARGET_RATIO, res->standin_skipped };
+                    &res->ch_start[0], &res->ch_start[1], TARGET_KIND_RATIO, TARGET_RATIO, res->standin_skipped };
   rows[6] = (Row) { "standin_round_trip", "stand-in round trip us",
                     g_strdup ("REST round trip, GET vm.info (stand-in: measures our client, not the "
                               "hypervisor)"), "us", 1e3,
-                    &res->lib_ch_rtt, &res->raw_ch_rtt, TARGET_KIND_RATIO, TARGET_RATIO, res->standin_skipped };
+                    &res->ch_rtt[0], &res->ch_rtt[1], TARGET_KIND_RATIO, TARGET_RATIO, res->standin_skipped };
+  rows[7] = (Row) { "realch_start_ready", "real CH start->ready ms",
+                    g_strdup_printf ("start → ready, cloud-hypervisor backend (%s: vmm.ping, vm.create, "
+                                     "vm.boot, vm.info)", cfg->realch_version ? cfg->realch_version
+                                                                               : "real cloud-hypervisor"),
+                    "ms", 1e6, &res->real_start[0], &res->real_start[1], TARGET_KIND_RATIO, TARGET_RATIO,
+                    res->realch_skipped };
+  rows[8] = (Row) { "realch_round_trip", "real CH round trip us",
+                    g_strdup_printf ("REST round trip, GET vm.info (%s)", cfg->realch_version
+                                                                        ? cfg->realch_version
+                                                                        : "real cloud-hypervisor"),
+                    "us", 1e3, &res->real_rtt[0], &res->real_rtt[1], TARGET_KIND_RATIO, TARGET_RATIO,
+                    res->realch_skipped };
 }
 
 static void
@@ -1215,6 +1269,19 @@ report (const Config *cfg, const Results *res, const char *lib_command_line, gbo
            "greeting + qmp_capabilities + query-status; timed from before fork\n",
            same_argv ? "identical to libuvm's up to the runtime directory" : "DIFFERS from libuvm's");
   g_print ("- qemu argv (libuvm): %s\n", lib_command_line);
+  if (res->realch_skipped != NULL)
+    g_print ("- real cloud-hypervisor rows skipped: %s\n", res->realch_skipped);
+  else
+    g_print ("- real cloud-hypervisor rows: %s (%s) through libuvm's backend%s vs. the same raw "
+             "HTTP/1.1 client, same argv and VmConfig (kernel, initramfs, console passed as fds), "
+             "running as root with all capabilities; vmm.ping + vm.create + vm.boot + vm.info "
+             "timed from before fork; %d start rounds + %d warm-up, %d GET vm.info round trips "
+             "per side. vm.boot returns once the vCPUs are started: the guest's own boot is not in "
+             "the figure (on this machine it does not run at all)\n",
+             cfg->realch, cfg->realch_version,
+             cfg->realch_caller ? " as the caller (UVM_USER_CALLER: /dev/kvm is closed to the "
+                                  "per-VM user), no capabilities, seccomp denylist" : "",
+             cfg->rounds, cfg->warmup, cfg->round_trips);
   if (res->standin_skipped != NULL)
     g_print ("- stand-in rows skipped: %s\n", res->standin_skipped);
   else
@@ -1331,11 +1398,12 @@ find_standin (void)
   return NULL;
 }
 
-/* The stand-in part: skipped (with the reason in res) rather than failing
- * the run, except that a stand-in that was found but failed makes the exit
- * status 1. */
+/* One cloud-hypervisor part (@side): its rows are skipped (with the reason
+ * in *@skipped) rather than failing the run, except that a binary that was
+ * found but failed makes the exit status 1. */
 static gboolean
-run_standin (const Config *cfg, Results *res, UvmVm **lib)
+run_ch (const Config *cfg, const ChSide *side, Samples start[2], Samples rtt[2], char **skipped,
+        UvmVm **lib)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(UvmVm) def = NULL;
@@ -1346,30 +1414,27 @@ run_standin (const Config *cfg, Results *res, UvmVm **lib)
   gboolean ok = FALSE;
 
   raw_rest_init (&raw);
-  if (cfg->no_standin)
-    res->standin_skipped = g_strdup ("--no-standin");
-  else if (cfg->standin == NULL)
-    res->standin_skipped = g_strdup ("no cloud-hypervisor stand-in found (--standin PATH)");
-  if (res->standin_skipped != NULL)
+  if (*skipped != NULL)
     {
-      g_printerr ("bench-launch: stand-in rows skipped: %s\n", res->standin_skipped);
+      g_printerr ("bench-launch: %s rows skipped: %s\n", side->what, *skipped);
       return TRUE;
     }
-  if (g_mkdir (cfg->rawch_dir, 0700) != 0)
+  if (g_mkdir (side->raw_dir, 0700) != 0)
     {
-      bench_fail (&error, "mkdir %s: %s", cfg->rawch_dir, g_strerror (errno));
+      bench_fail (&error, "mkdir %s: %s", side->raw_dir, g_strerror (errno));
       goto out;
     }
-  def = make_ch_vm (cfg, cfg->rawch_dir);
+  def = make_ch_vm (cfg, side, side->raw_dir);
   line = uvm_vm_get_command_line (def, &error);
   if (line != NULL)
     launch_plan = uvm_vm_get_launch_plan (def, &error);
   if (launch_plan == NULL ||
-      !raw_rest_plan_init (&plan, line, launch_plan, cfg->standin, cfg->rawch_dir, &error))
+      !raw_rest_plan_init (&plan, line, launch_plan, side->binary, side->raw_dir, &error))
     goto out;
-  g_printerr ("bench-launch: stand-in %s: %d start round%s + %d warm-up, %d round trips per side...\n",
-              cfg->standin, cfg->rounds, cfg->rounds == 1 ? "" : "s", cfg->warmup, cfg->round_trips);
-  ok = measure_standin (cfg, &plan, res, &raw, lib, &error);
+  g_printerr ("bench-launch: %s %s: %d start round%s + %d warm-up, %d round trips per side...\n",
+              side->what, side->binary, cfg->rounds, cfg->rounds == 1 ? "" : "s", cfg->warmup,
+              cfg->round_trips);
+  ok = measure_ch (cfg, side, &plan, start, rtt, &raw, lib, &error);
 
 out:
   raw_rest_stop (&raw);
@@ -1380,15 +1445,59 @@ out:
       g_unlink (plan.log_path);
       g_unlink (plan.console_path);
     }
-  g_rmdir (cfg->rawch_dir);
-  g_rmdir (cfg->libch_dir);
+  g_rmdir (side->raw_dir);
+  g_rmdir (side->lib_dir);
   raw_rest_plan_clear (&plan);
   if (!ok)
     {
-      res->standin_skipped = g_strdup_printf ("error: %s", error ? error->message : "failed");
-      g_printerr ("bench-launch: stand-in rows skipped: %s\n", res->standin_skipped);
+      *skipped = g_strdup_printf ("error: %s", error ? error->message : "failed");
+      g_printerr ("bench-launch: %s rows skipped: %s\n", side->what, *skipped);
     }
   return ok;
+}
+
+/* The stand-in part (see run_ch()). */
+static gboolean
+run_standin (const Config *cfg, Results *res, UvmVm **lib)
+{
+  ChSide side = { "stand-in", cfg->standin, cfg->libch_dir, cfg->rawch_dir, FALSE };
+
+  if (cfg->no_standin)
+    res->standin_skipped = g_strdup ("--no-standin");
+  else if (cfg->standin == NULL)
+    res->standin_skipped = g_strdup ("no cloud-hypervisor stand-in found (--standin PATH)");
+  return run_ch (cfg, &side, res->ch_start, res->ch_rtt, &res->standin_skipped, lib);
+}
+
+/* The real cloud-hypervisor part (see run_ch()), when one is named. */
+static gboolean
+run_realch (const Config *cfg, Results *res, UvmVm **lib)
+{
+  ChSide side = { "cloud-hypervisor", cfg->realch, cfg->libreal_dir, cfg->rawreal_dir,
+                  cfg->realch_caller };
+
+  if (cfg->realch == NULL)
+    res->realch_skipped = g_strdup ("no real cloud-hypervisor: set UVM_BENCH_CLOUD_HYPERVISOR "
+                                    "or --cloud-hypervisor PATH");
+  else if (cfg->realch_version == NULL)
+    res->realch_skipped = g_strdup_printf ("%s --version did not answer", cfg->realch);
+  return run_ch (cfg, &side, res->real_start, res->real_rtt, &res->realch_skipped, lib);
+}
+
+/* The real binary's version, and whether libuvm must run it as the caller:
+ * the per-VM user cannot open a /dev/kvm that is closed to other users. */
+static void
+probe_realch (Config *cfg)
+{
+  g_autofree char *out = NULL;
+  const char *argv[] = { cfg->realch, "--version", NULL };
+  struct stat st;
+
+  if (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, &out, NULL,
+                    NULL, NULL) && out != NULL && *out != '\0')
+    cfg->realch_version = g_strndup (out, strcspn (out, "\n"));
+  cfg->realch_caller = stat ("/dev/kvm", &st) == 0 &&
+                       (st.st_mode & (S_IROTH | S_IWOTH)) != (S_IROTH | S_IWOTH);
 }
 
 static void
@@ -1422,6 +1531,7 @@ main (int argc, char **argv)
     { "paused", 'p', 0, G_OPTION_ARG_NONE, &cfg.paused, "Start the VMs paused (-S) on both sides", NULL },
     { "standin", 0, 0, G_OPTION_ARG_FILENAME, &cfg.standin, "cloud-hypervisor stand-in (default: tests/ch-standin/cloud-hypervisor of the source tree)", "PATH" },
     { "no-standin", 0, 0, G_OPTION_ARG_NONE, &cfg.no_standin, "Skip the stand-in rows", NULL },
+    { "cloud-hypervisor", 0, 0, G_OPTION_ARG_FILENAME, &cfg.realch, "A real cloud-hypervisor for its own rows (default: $UVM_BENCH_CLOUD_HYPERVISOR; none: rows skipped)", "PATH" },
     { "json", 0, 0, G_OPTION_ARG_FILENAME, &cfg.json, "Also write the results to FILE (bench result JSON)", "FILE" },
     { "smoke", 0, 0, G_OPTION_ARG_NONE, &cfg.smoke, "Quick check that every part works: 1 round, 5 round trips", NULL },
     { "strict", 0, 0, G_OPTION_ARG_NONE, &cfg.strict, "Exit with status 3 when the target is not met", NULL },
@@ -1436,7 +1546,8 @@ main (int argc, char **argv)
   Results res = { 0 };
   Samples *all_samples[] = { &res.lib_start, &res.raw_start, &res.lib_rtt, &res.raw_rtt, &res.raw_id_rtt,
                              &res.lib_kill, &res.raw_kill, &res.lib_powerdown, &res.raw_powerdown,
-                             &res.lib_ch_start, &res.raw_ch_start, &res.lib_ch_rtt, &res.raw_ch_rtt };
+                             &res.ch_start[0], &res.ch_start[1], &res.ch_rtt[0], &res.ch_rtt[1],
+                             &res.real_start[0], &res.real_start[1], &res.real_rtt[0], &res.real_rtt[1] };
   RawPlan plan = { 0 };
   RawVm *raw = g_new0 (RawVm, 1);
   UvmVm *lib = NULL;
@@ -1483,6 +1594,8 @@ main (int argc, char **argv)
   cfg.raw_dir = g_build_filename (cfg.base_dir, "raw", NULL);
   cfg.libch_dir = g_build_filename (cfg.base_dir, "libch", NULL);
   cfg.rawch_dir = g_build_filename (cfg.base_dir, "rawch", NULL);
+  cfg.libreal_dir = g_build_filename (cfg.base_dir, "libreal", NULL);
+  cfg.rawreal_dir = g_build_filename (cfg.base_dir, "rawreal", NULL);
   if (g_mkdir (cfg.raw_dir, 0700) != 0)
     {
       bench_fail (&error, "mkdir %s: %s", cfg.raw_dir, g_strerror (errno));
@@ -1498,6 +1611,17 @@ main (int argc, char **argv)
     }
   else if (!cfg.no_standin)
     cfg.standin = find_standin ();
+  if (cfg.realch == NULL && g_getenv ("UVM_BENCH_CLOUD_HYPERVISOR") != NULL &&
+      *g_getenv ("UVM_BENCH_CLOUD_HYPERVISOR") != '\0')
+    cfg.realch = g_strdup (g_getenv ("UVM_BENCH_CLOUD_HYPERVISOR"));
+  if (cfg.realch != NULL)
+    {
+      char *given = cfg.realch;
+
+      cfg.realch = g_canonicalize_filename (given, NULL);
+      g_free (given);
+      probe_realch (&cfg);
+    }
   cfg.qemu_path = resolve_qemu (&cfg, &error);
   if (cfg.qemu_path == NULL)
     goto out;
@@ -1521,6 +1645,8 @@ main (int argc, char **argv)
   raw_stop (raw);
   lib_stop (&lib);
   standin_ok = run_standin (&cfg, &res, &lib);
+  if (!run_realch (&cfg, &res, &lib))
+    standin_ok = FALSE;
   if (!check_interrupted (&error))
     goto out;
   ran = TRUE;
@@ -1553,12 +1679,15 @@ out:
       g_rmdir (cfg.lib_dir);
       g_rmdir (cfg.rawch_dir);   /* gone unless run_standin() was interrupted */
       g_rmdir (cfg.libch_dir);   /* libuvm removes it itself; gone unless a run failed */
+      g_rmdir (cfg.rawreal_dir);
+      g_rmdir (cfg.libreal_dir);
       g_rmdir (cfg.base_dir);
     }
   raw_plan_clear (&plan);
   for (guint i = 0; i < G_N_ELEMENTS (all_samples); i++)
     g_array_unref (all_samples[i]->ns);
   g_free (res.standin_skipped);
+  g_free (res.realch_skipped);
   g_free (raw);
   g_free (cfg.kernel);
   g_free (cfg.initramfs);
@@ -1571,6 +1700,10 @@ out:
   g_free (cfg.libch_dir);
   g_free (cfg.rawch_dir);
   g_free (cfg.standin);
+  g_free (cfg.realch);
+  g_free (cfg.realch_version);
+  g_free (cfg.libreal_dir);
+  g_free (cfg.rawreal_dir);
   g_free (cfg.json);
   return interrupted ? 130 : status;
 }

@@ -37,10 +37,96 @@ raw_rest_plan_clear (RawRestPlan *plan)
 {
   g_strfreev (plan->argv);
   g_free (plan->vm_config);
+  if (plan->files != NULL)
+    {
+      for (guint i = 0; i < plan->files->len; i++)
+        g_free (g_array_index (plan->files, RawRestFile, i).path);
+      g_array_unref (plan->files);
+    }
   g_free (plan->socket_path);
   g_free (plan->log_path);
   g_free (plan->console_path);
   memset (plan, 0, sizeof *plan);
+}
+
+gboolean
+raw_plan_files_parse (const char *launch_plan, GArray *files, GError **error)
+{
+  for (const char *line = launch_plan; line != NULL && *line != '\0';
+       line = strchr (line, '\n') ? strchr (line, '\n') + 1 : NULL)
+    {
+      g_autofree char *text = g_strndup (line, strcspn (line, "\n"));
+      const char *q1, *q2;
+      RawRestFile f = { -1, NULL, 0 };
+
+      if (!g_str_has_prefix (text, "# fd "))
+        continue;
+      q1 = strchr (text, '\'');
+      q2 = q1 ? strchr (q1 + 1, '\'') : NULL;
+      if (q2 == NULL)
+        continue;
+      if (g_str_has_prefix (q2, "' (read-only"))
+        f.flags = O_RDONLY;
+      else if (g_str_has_prefix (q2, "' (write, append"))
+        f.flags = O_WRONLY | O_CREAT | O_APPEND;
+      else if (g_str_has_prefix (q2, "' (write"))
+        f.flags = O_WRONLY | O_CREAT;
+      else if (g_str_has_prefix (q2, "' (read-write"))
+        f.flags = O_RDWR;
+      else
+        continue;   /* a tap, a link: not a file */
+      f.fd = atoi (text + 5);
+      if (f.fd < 3)
+        return bench_fail (error, "file fd below 3 in libuvm's launch plan: %s", text);
+      f.path = g_strndup (q1 + 1, q2 - q1 - 1);
+      g_array_append_val (files, f);
+    }
+  return TRUE;
+}
+
+int *
+raw_plan_files_open (GArray *files, GError **error)
+{
+  int *fds = g_new (int, files->len + 1);
+
+  for (guint i = 0; i < files->len; i++)
+    {
+      const RawRestFile *f = &g_array_index (files, RawRestFile, i);
+
+      fds[i] = open (f->path, f->flags | O_CLOEXEC, 0600);
+      if (fds[i] < 0)
+        {
+          bench_fail (error, "raw launch: open %s: %s", f->path, g_strerror (errno));
+          while (i-- > 0)
+            close (fds[i]);
+          g_free (fds);
+          return NULL;
+        }
+    }
+  return fds;
+}
+
+void
+raw_plan_files_close (GArray *files, int *fds)
+{
+  if (fds == NULL)
+    return;
+  for (guint i = 0; i < files->len; i++)
+    close (fds[i]);
+  g_free (fds);
+}
+
+gboolean
+raw_plan_files_install (GArray *files, int *fds)
+{
+  /* Out of the way first: one may sit on another's number. */
+  for (guint i = 0; i < files->len; i++)
+    if ((fds[i] = fcntl (fds[i], F_DUPFD_CLOEXEC, 64)) < 0)
+      return FALSE;
+  for (guint i = 0; i < files->len; i++)
+    if (dup2 (fds[i], ((RawRestFile *) (void *) files->data)[i].fd) < 0)
+      return FALSE;
+  return TRUE;
 }
 
 static int
@@ -77,6 +163,9 @@ raw_rest_plan_init (RawRestPlan *plan, const char *command_line, const char *lau
     return bench_fail (error, "no \"%s\" request in libuvm's launch plan", create);
   p += strlen (create);
   plan->vm_config = g_strndup (p, strcspn (p, "\n"));
+  plan->files = g_array_new (FALSE, TRUE, sizeof (RawRestFile));
+  if (!raw_plan_files_parse (launch_plan, plan->files, error))
+    return FALSE;
   plan->socket_path = g_build_filename (dir, "control.sock", NULL);
   plan->log_path = g_build_filename (dir, "hypervisor.log", NULL);
   plan->console_path = g_build_filename (dir, "console.log", NULL);
@@ -86,7 +175,8 @@ raw_rest_plan_init (RawRestPlan *plan, const char *command_line, const char *lau
 /* Forks and execs; async-signal-safe calls only in the child.  setsid and
  * PDEATHSIG as libuvm does. */
 static pid_t
-rest_spawn (const RawRestPlan *plan, int listen_fd, int event_fd, int null_fd, int log_fd)
+rest_spawn (const RawRestPlan *plan, int listen_fd, int event_fd, int null_fd, int log_fd,
+            int *file_fds)
 {
   pid_t parent = getpid ();
   pid_t pid = fork ();
@@ -102,8 +192,8 @@ rest_spawn (const RawRestPlan *plan, int listen_fd, int event_fd, int null_fd, i
   /* Move both out of the way first: either may sit on the other's number. */
   listen_fd = fcntl (listen_fd, F_DUPFD_CLOEXEC, 64);
   event_fd = fcntl (event_fd, F_DUPFD_CLOEXEC, 64);
-  if (listen_fd < 0 || event_fd < 0 || dup2 (listen_fd, plan->api_fd) < 0 ||
-      dup2 (event_fd, plan->event_fd) < 0)
+  if (listen_fd < 0 || event_fd < 0 || !raw_plan_files_install (plan->files, file_fds) ||
+      dup2 (listen_fd, plan->api_fd) < 0 || dup2 (event_fd, plan->event_fd) < 0)
     _exit (127);
   execv (plan->argv[0], plan->argv);
   _exit (127);
@@ -206,6 +296,7 @@ raw_rest_start (const RawRestPlan *plan, RawRest *r, gint64 *elapsed_ns, GError 
   int listen_fd = -1, null_fd = -1, log_fd = -1, pipe_fds[2] = { -1, -1 };
   const char *info = NULL;
   gboolean ok = FALSE;
+  int *file_fds = NULL;
   gint64 t0;
 
   g_assert (r->pid == 0);
@@ -231,7 +322,11 @@ raw_rest_start (const RawRestPlan *plan, RawRest *r, gint64 *elapsed_ns, GError 
     }
 
   t0 = bench_now_ns ();
-  r->pid = rest_spawn (plan, listen_fd, pipe_fds[1], null_fd, log_fd);
+  /* Opened in the timed part, as libuvm opens them in its start. */
+  file_fds = raw_plan_files_open (plan->files, error);
+  if (file_fds == NULL)
+    goto out;
+  r->pid = rest_spawn (plan, listen_fd, pipe_fds[1], null_fd, log_fd, file_fds);
   if (r->pid < 0)
     {
       r->pid = 0;
@@ -264,6 +359,7 @@ raw_rest_start (const RawRestPlan *plan, RawRest *r, gint64 *elapsed_ns, GError 
   ok = TRUE;
 
 out:
+  raw_plan_files_close (plan->files, file_fds);
   rest_close (&listen_fd);
   rest_close (&null_fd);
   rest_close (&log_fd);

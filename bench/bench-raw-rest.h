@@ -12,11 +12,33 @@
 #include <sys/types.h>
 #include <glib.h>
 
+/* A file libuvm opens and passes as fd @fd (the VmConfig says
+ * /proc/self/fd/N): the raw side opens and passes it the same way. */
+typedef struct {
+  int fd;
+  char *path;
+  int flags;            /* open(2) flags */
+} RawRestFile;
+
+/* The files of a libuvm launch plan ("# fd N: ... 'PATH' (read-only ...",
+ * "(write ...", "(read-write ..."): libuvm opens them and the hypervisor
+ * gets them as fd N.  Appends a RawRestFile to @files for each. */
+gboolean raw_plan_files_parse (const char *launch_plan, GArray *files, GError **error);
+/* Opens each of @files (in the parent); NULL with @error on failure.  The
+ * array has one fd per file; close with raw_plan_files_close(). */
+int     *raw_plan_files_open (GArray *files, GError **error);
+void     raw_plan_files_close (GArray *files, int *fds);
+/* In the child after fork (async-signal-safe): each opened fd onto its
+ * number, CLOEXEC cleared.  @fds is changed (the child's copy).  FALSE on
+ * failure. */
+gboolean raw_plan_files_install (GArray *files, int *fds);
+
 typedef struct {
   char **argv;          /* argv[0] is the resolved executable */
   int api_fd;           /* --api-socket fd=N */
   int event_fd;         /* --event-monitor fd=N */
   char *vm_config;      /* the body of PUT vm.create */
+  GArray *files;        /* RawRestFile: what the VmConfig names as /proc/self/fd/N */
   char *socket_path;
   char *log_path;
   char *console_path;

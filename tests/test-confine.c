@@ -322,7 +322,7 @@ test_confined_vm_boots_and_stops_gracefully (Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   int code = -1;
 
-  SKIP_IF_UNAVAILABLE (f);
+  SKIP_IF_NO_GUEST (f);
   SKIP_WITHOUT_CAP_SYS_ADMIN ();
   vm = confined_vm_new (f, "confined", NULL);
   uvm_vm_add_device (vm, uvm_device_new_rng ());
@@ -349,7 +349,7 @@ test_confined_hypervisor_has_an_empty_network_namespace (Fixture *f, gconstpoint
   SKIP_IF_UNAVAILABLE (f);
   SKIP_WITHOUT_CAP_SYS_ADMIN ();
   vm = confined_vm_new (f, "netns", NULL);
-  test_vm_start_and_boot (vm);
+  test_vm_start_and_boot_on (f->b, vm);
   pid = uvm_vm_get_pid (vm);
   theirs = netns_of (pid);
   interfaces = interfaces_of (pid);
@@ -516,12 +516,12 @@ test_confined_hypervisor_runs_as_a_vm_user_without_capabilities (Fixture *f, gco
   g_autoptr(GError) error = NULL;
   guint32 uid = 0, gid = 0;
 
-  SKIP_IF_UNAVAILABLE (f);
+  SKIP_IF_OWN_USER_REFUSED (f);
   SKIP_WITHOUT_CAP_SYS_ADMIN ();
   vm = confined_vm_new (f, "leastpriv", NULL);
   g_assert_cmpuint (uvm_vm_get_user (vm), ==, UVM_USER_DYNAMIC);
   g_assert_false (uvm_vm_get_run_user (vm, &uid, &gid));
-  test_vm_start_and_boot (vm);
+  test_vm_start_and_boot_on (f->b, vm);
   g_assert_true (uvm_vm_get_run_user (vm, &uid, &gid));
   if (can_change_ids ())
     {
@@ -550,7 +550,7 @@ test_two_running_vms_get_different_uids (Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   guint32 uid1 = 0, uid2 = 0;
 
-  SKIP_IF_UNAVAILABLE (f);
+  SKIP_IF_OWN_USER_REFUSED (f);
   if (!can_change_ids ())
     {
       g_test_skip ("needs CAP_SETUID and CAP_SETGID (run as root)");
@@ -583,7 +583,7 @@ test_same_name_gets_a_free_uid_when_its_own_is_taken (Fixture *f, gconstpointer 
   g_autofree char *other_dir = NULL;
   guint32 uid1 = 0, uid2 = 0;
 
-  SKIP_IF_UNAVAILABLE (f);
+  SKIP_IF_OWN_USER_REFUSED (f);
   if (!can_change_ids ())
     {
       g_test_skip ("needs CAP_SETUID and CAP_SETGID (run as root)");
@@ -639,7 +639,7 @@ test_explicit_user_is_used (Fixture *f, gconstpointer data)
   g_autoptr(UvmVm) vm = NULL;
   g_autoptr(GError) error = NULL;
 
-  SKIP_IF_UNAVAILABLE (f);
+  SKIP_IF_OWN_USER_REFUSED (f);
   if (!can_change_ids ())
     {
       g_test_skip ("needs CAP_SETUID and CAP_SETGID (run as root)");
@@ -664,7 +664,7 @@ test_unreadable_kernel_is_a_permission_error_naming_it (Fixture *f, gconstpointe
   g_autoptr(GError) error = NULL;
   g_autofree char *kernel = g_build_filename (f->dir, "private-kernel", NULL);
 
-  SKIP_IF_UNAVAILABLE (f);
+  SKIP_IF_OWN_USER_REFUSED (f);
   if (!can_change_ids ())
     {
       g_test_skip ("needs CAP_SETUID and CAP_SETGID (run as root)");

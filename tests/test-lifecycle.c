@@ -135,7 +135,7 @@ test_boot_reaches_marker_with_events_in_order (Fixture *f, gconstpointer data)
   g_autofree char *described = NULL, *states = NULL;
   int stopping, shutdown, exited, stopped;
 
-  SKIP_IF_UNAVAILABLE (f);
+  SKIP_IF_NO_GUEST (f);
   vm = test_guest_vm_new (f->b, "boot", f->dir, NULL);
   event_log_attach (&log, vm);
   g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_DEFINED);
@@ -180,7 +180,7 @@ test_graceful_stop_powers_guest_off_within_deadline (Fixture *f, gconstpointer d
   gint64 t0, elapsed_ms;
   int code = -2, sig = -2, pid;
 
-  SKIP_IF_UNAVAILABLE (f);
+  SKIP_IF_NO_GUEST (f);
   vm = test_guest_vm_new (f->b, "graceful", f->dir, NULL);
   test_vm_start_and_boot (vm);
   pid = uvm_vm_get_pid (vm);
@@ -211,7 +211,7 @@ test_forced_stop_when_guest_ignores_power_button (Fixture *f, gconstpointer data
   const guint deadline_ms = 1500;
   int pid, shutdown;
 
-  SKIP_IF_UNAVAILABLE (f);
+  SKIP_IF_NO_GUEST (f);
   vm = test_guest_vm_new (f->b, "forced", f->dir, "uvm.powerbutton=ignore");
   event_log_attach (&log, vm);
   test_vm_start_and_boot (vm);
@@ -250,7 +250,7 @@ test_forced_stop_without_deadline_is_immediate (Fixture *f, gconstpointer data)
 
   SKIP_IF_UNAVAILABLE (f);
   vm = test_guest_vm_new (f->b, "immediate", f->dir, NULL);
-  test_vm_start_and_boot (vm);
+  test_vm_start_and_boot_on (f->b, vm);
   t0 = g_get_monotonic_time ();
   g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
   elapsed_ms = (g_get_monotonic_time () - t0) / 1000;
@@ -274,7 +274,7 @@ test_sigkill_from_outside_is_reported_and_cleaned_up (Fixture *f, gconstpointer 
   SKIP_IF_UNAVAILABLE (f);
   vm = test_guest_vm_new (f->b, "sigkill", f->dir, NULL);
   event_log_attach (&log, vm);
-  test_vm_start_and_boot (vm);
+  test_vm_start_and_boot_on (f->b, vm);
   pid = uvm_vm_get_pid (vm);
   rundir = g_strdup (uvm_vm_get_runtime_dir (vm));
   g_assert_true (g_file_test (rundir, G_FILE_TEST_IS_DIR));
@@ -349,7 +349,7 @@ test_pause_and_resume_change_state (Fixture *f, gconstpointer data)
   SKIP_IF_UNAVAILABLE (f);
   vm = test_guest_vm_new (f->b, "pause", f->dir, NULL);
   event_log_attach (&log, vm);
-  test_vm_start_and_boot (vm);
+  test_vm_start_and_boot_on (f->b, vm);
 
   g_assert_true (uvm_vm_pause (vm, NULL, &error));
   g_assert_no_error (error);
@@ -472,7 +472,10 @@ test_start_paused_is_ready_paused (Fixture *f, gconstpointer data)
   g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_RUNNING);
   after = hypervisor_run_state (f, vm);
   g_assert_cmpstr (after, ==, "running");
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, BOOT_TIMEOUT_MS));
+  if (f->b->guest_skip_reason != NULL)
+    g_test_message ("the guest's start after resume not checked: %s", f->b->guest_skip_reason);
+  else
+    g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, BOOT_TIMEOUT_MS));
   g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
 }
 
@@ -875,7 +878,7 @@ test_raw_request_returns_status_and_body (Fixture *f, gconstpointer data)
 
   SKIP_IF_UNAVAILABLE (f);
   vm = test_guest_vm_new (f->b, "rawreq", f->dir, NULL);
-  test_vm_start_and_boot (vm);
+  test_vm_start_and_boot_on (f->b, vm);
 
   body = uvm_vm_ch_request (vm, "GET", "vm.info", NULL, &status, NULL, &error);
   g_assert_no_error (error);
@@ -919,6 +922,41 @@ test_raw_request_returns_status_and_body (Fixture *f, gconstpointer data)
   g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
   g_assert_no_error (error);
   assert_gone (vm, 0, f);
+}
+
+/* vm.delete of a running VM: v53.0 shuts it down first and says
+ * vm/shutdown, then vm/deleted (seen on the real binary, 2026-12-07).  That
+ * stop was ours, not the guest's powering off. */
+static void
+test_raw_delete_is_not_a_guest_shutdown (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *reply = NULL, *described = NULL;
+  EventLog log = { NULL };
+  guint status = 0;
+  gint64 deadline;
+
+  SKIP_IF_UNAVAILABLE (f);
+  vm = test_guest_vm_new (f->b, "rawdelete", f->dir, NULL);
+  event_log_attach (&log, vm);
+  test_vm_start_and_boot_on (f->b, vm);
+  reply = uvm_vm_ch_request (vm, "PUT", "vm.delete", NULL, &status, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (status, ==, 204);
+  deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
+  while (event_log_find_name (&log, 0, "vm/deleted") < 0 && g_get_monotonic_time () < deadline)
+    g_main_context_iteration (NULL, FALSE);
+  described = event_log_describe (&log);
+  g_test_message ("events:\n%s", described);
+  g_assert_cmpint (event_log_find_name (&log, 0, "vm/shutdown"), >, 0);
+  g_assert_cmpint (event_log_find_name (&log, 0, "vm/deleted"), >,
+                   event_log_find_name (&log, 0, "vm/shutdown"));
+  g_assert_cmpint (event_log_find (&log, 0, UVM_EVENT_GUEST_SHUTDOWN, 0), ==, -1);
+  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+  g_assert_no_error (error);
+  assert_gone (vm, 0, f);
+  event_log_clear (&log);
 }
 
 /* ---- A real tap, in a network namespace of a child --------------------- */
@@ -1172,12 +1210,17 @@ tap_network_in_namespace (Fixture *f)
     }
   g_assert_no_error (error);
   g_assert_true (started);
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, BOOT_TIMEOUT_MS));
-  child_step ("guest ready");
-  /* UVM-PING-OK or, after the guest's 20 s of retries, UVM-PING-FAIL. */
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), "UVM-PING-", BOOT_TIMEOUT_MS));
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), "UVM-PING-OK 10.99.1.1", 1));
-  child_step ("the guest's ping over the tap was answered");
+  if (f->b->guest_skip_reason != NULL)
+    g_test_message ("the guest's ping over the tap not checked: %s", f->b->guest_skip_reason);
+  else
+    {
+      g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, BOOT_TIMEOUT_MS));
+      child_step ("guest ready");
+      /* UVM-PING-OK or, after the guest's 20 s of retries, UVM-PING-FAIL. */
+      g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), "UVM-PING-", BOOT_TIMEOUT_MS));
+      g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), "UVM-PING-OK 10.99.1.1", 1));
+      child_step ("the guest's ping over the tap was answered");
+    }
   pid = uvm_vm_get_pid (vm);
 
   /* The hypervisor holds the tap queue (inherited by qemu, received with
@@ -1272,6 +1315,7 @@ static const TestCase qemu_tests[] = {
 
 static const TestCase ch_tests[] = {
   { "raw-request-returns-status-and-body", test_raw_request_returns_status_and_body },
+  { "raw-delete-is-not-a-guest-shutdown", test_raw_delete_is_not_a_guest_shutdown },
   /* vm.add-net with the fd as SCM_RIGHTS */
   { "add-net-passes-a-real-tap-fd", test_tap_network_passes_a_real_tap_fd },
 };

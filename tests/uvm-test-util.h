@@ -25,6 +25,9 @@ typedef struct {
   UvmAccel accel;            /* qemu: TCG; cloud-hypervisor: AUTO (it refuses TCG) */
   char *binary;              /* the hypervisor executable, or NULL for the default */
   char *skip_reason;         /* set when this hypervisor is not available here */
+  gboolean caller_user;      /* run the hypervisor as the caller (UVM_USER_CALLER) */
+  char *guest_skip_reason;   /* set when the hypervisor runs but its guest does not */
+  char *user_skip_reason;    /* caller_user: why the per-VM user cannot run it here */
 } TestBackend;
 
 /* qemu-system-x86_64 from PATH, guests under TCG. */
@@ -33,7 +36,10 @@ TestBackend *test_backend_new_qemu (void);
  * (meson test sets it to tests/ch-standin/cloud-hypervisor). */
 TestBackend *test_backend_new_ch_standin (void);
 /* A real cloud-hypervisor: UVM_TEST_CLOUD_HYPERVISOR, else
- * "cloud-hypervisor" in PATH; skipped (visibly) when neither. */
+ * "cloud-hypervisor" in PATH; skipped (visibly) when neither.  When
+ * /dev/kvm is closed to other users, the per-VM user could not open it:
+ * the hypervisor then runs as the caller (UVM_USER_CALLER), said in a test
+ * message. */
 TestBackend *test_backend_new_cloud_hypervisor (void);
 void         test_backend_free (TestBackend *backend);
 
@@ -44,7 +50,8 @@ typedef struct {
   TestBackend *cloud_hypervisor;
 } TestBackends;
 
-/* g_test_init(), test_warm_up_glib(), then the three backends in @backends. */
+/* g_test_init(), test_warm_up_glib(), then the three backends in @backends;
+ * a real cloud-hypervisor's guest is probed once (test_backend_probe_guest()). */
 void test_vm_suite_init (int *argc, char ***argv, TestBackends *backends);
 /* g_test_run(), then frees @backends; returns what g_test_run() returned. */
 int  test_vm_suite_run (TestBackends *backends);
@@ -52,6 +59,20 @@ int  test_vm_suite_run (TestBackends *backends);
 /* When @backend or the test guest is not available here: g_test_skip()
  * with the reason, and TRUE. */
 gboolean test_backend_skip (const TestBackend *backend);
+/* Boots the test guest once on @backend (a real hypervisor) and sets
+ * guest_skip_reason when it does not run here: the hypervisor's own error
+ * when it refuses the VM, or what was observed (the state it reports, an
+ * empty console).  Stand-ins and qemu under TCG are not probed. */
+void     test_backend_probe_guest (TestBackend *backend);
+/* test_backend_skip(), and when @backend runs only as the caller here
+ * (caller_user): g_test_skip() with what the hypervisor said when started
+ * as a per-VM user (user_skip_reason), and TRUE.  For the tests of the
+ * per-VM user itself. */
+gboolean test_backend_skip_own_user (const TestBackend *backend);
+/* test_backend_skip(), and when the guest of @backend does not run here
+ * (guest_skip_reason): g_test_skip() with that reason, and TRUE. */
+gboolean test_backend_skip_guest (const TestBackend *backend);
+
 /* test_backend_skip() with the backend as a gconstpointer: the skip
  * function of test_netns_add() for cases whose data is a TestBackend. */
 gboolean test_backend_skip_cb (gconstpointer backend);
@@ -151,11 +172,27 @@ void test_vm_stop_ok (UvmVm *vm);
 /* test_vm_start_ok(), then waits up to a minute for GUEST_READY on the
  * console, asserting it comes. */
 void test_vm_start_and_boot (UvmVm *vm);
+/* test_vm_start_and_boot() when the guest of @backend runs here; otherwise
+ * (guest_skip_reason) only test_vm_start_ok() and RUNNING asserted, with a
+ * test message that the console was not checked and why: for the tests
+ * whose point is the control plane, not the guest. */
+void test_vm_start_and_boot_on (const TestBackend *backend, UvmVm *vm);
 
 /* Skips the test (returning from it) when the fixture's backend or the
  * test guest is not available here. */
 #define SKIP_IF_UNAVAILABLE(f) \
   G_STMT_START { if (test_backend_skip ((f)->b)) return; } G_STMT_END
+
+/* Skips the test (returning from it) when the fixture's backend, the test
+ * guest, or the guest's run on this backend is not available here: for the
+ * tests whose point is what the guest prints or does. */
+#define SKIP_IF_NO_GUEST(f) \
+  G_STMT_START { if (test_backend_skip_guest ((f)->b)) return; } G_STMT_END
+
+/* Skips the test (returning from it) when the fixture's backend runs only
+ * as the caller here: for the tests of the per-VM user. */
+#define SKIP_IF_OWN_USER_REFUSED(f) \
+  G_STMT_START { if (test_backend_skip_own_user ((f)->b)) return; } G_STMT_END
 
 /* A test run on each backend: its path below the backend's name. */
 typedef void (*TestVmFunc) (TestVmFixture *f, gconstpointer data);

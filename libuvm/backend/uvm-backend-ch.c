@@ -635,13 +635,16 @@ uvm_control_is_cloud_hypervisor (UvmControl *control)
 }
 
 /* The escape hatch uses the connection directly: any endpoint, any status.
- * A raw stop is still ours, not the guest's. */
+ * A raw stop is still ours, not the guest's: v53.0 says vm/shutdown for
+ * vm.shutdown, vmm.shutdown and also vm.delete of a running VM (seen on the
+ * real binary: vm/shutdown, then vm/deleted). */
 UvmHttpClient *
 uvm_ch_control_get_http (UvmControl *control, const char *endpoint)
 {
   ChControl *self = (ChControl *) control;
 
-  if (g_strcmp0 (endpoint, "vm.shutdown") == 0 || g_strcmp0 (endpoint, "vmm.shutdown") == 0)
+  if (g_strcmp0 (endpoint, "vm.shutdown") == 0 || g_strcmp0 (endpoint, "vmm.shutdown") == 0 ||
+      g_strcmp0 (endpoint, "vm.delete") == 0)
     self->host_shutdown = TRUE;
   return self->http;
 }

@@ -1303,5 +1303,64 @@ def test_events_are_dropped_when_the_pipe_is_full(tmp_path, kernel):
         ch.stop()
 
 
+
+# ---------------------------------------------------------------------------
+# What the real cloud-hypervisor v53.0 did here (2026-12-07, see README.md,
+# "Observed against the real v53.0"): each test is one divergence the
+# stand-in had, so that it cannot come back.
+
+def test_rng_has_no_counters(ch, tmp_path, kernel):
+    # v53: only virtio-net and virtio-blk implement counters(); a VM whose
+    # only virtio device is the default rng answers {}
+    boot(ch, tmp_path, kernel)
+    r = ch.call("GET", "vm.counters")
+    assert r.status == 200 and r.json() == {}
+
+
+def test_balloon_and_rng_are_named_by_their_config_id(ch, tmp_path, kernel):
+    # v53: the balloon and the rng take the config's id; __balloon and
+    # __rng are only the defaults for a config without one
+    boot(ch, tmp_path, kernel, balloon={"id": "balloon0", "size": 0},
+         rng={"src": "/dev/urandom", "id": "rng0"})
+    tree = ch.call("GET", "vm.info").json()["device_tree"]
+    assert "balloon0" in tree and tree["balloon0"]["parent"] == "_virtio-pci-balloon0"
+    assert "rng0" in tree
+    assert "__balloon" not in tree and "__rng" not in tree
+
+
+def test_balloon_without_id_is_named_by_default(ch, tmp_path, kernel):
+    boot(ch, tmp_path, kernel, balloon={"size": 0})
+    tree = ch.call("GET", "vm.info").json()["device_tree"]
+    assert "__balloon" in tree and "__rng" in tree
+
+
+def test_device_tree_lists_ioapic_and_serial(ch, tmp_path, kernel):
+    # v53 on x86_64: __ioapic always, __serial unless the serial is Off
+    boot(ch, tmp_path, kernel)
+    tree = ch.call("GET", "vm.info").json()["device_tree"]
+    assert tree["__ioapic"] == {"id": "__ioapic", "resources": [], "children": []}
+    assert tree["__serial"] == {"id": "__serial", "resources": [], "children": []}
+
+
+def test_device_tree_has_no_serial_when_it_is_off(ch, tmp_path, kernel):
+    cfg = vm_config(tmp_path, kernel, serial={"mode": "Off"})
+    assert ch.call("PUT", "vm.create", cfg).status == 204
+    assert ch.call("PUT", "vm.boot").status == 204
+    tree = ch.call("GET", "vm.info").json()["device_tree"]
+    assert "__ioapic" in tree and "__serial" not in tree
+
+
+def test_delete_of_a_running_vm_says_shutdown_then_deleted(ch, tmp_path, kernel):
+    # v53: vm.delete of a running VM shuts it down first (vm/shutdown, then
+    # vm/deleted) and the VMM stays up without a VM
+    boot(ch, tmp_path, kernel)
+    assert ch.call("PUT", "vm.delete").status == 204
+    ch.wait_event("vm", "deleted")
+    names = ch.names()
+    assert names.index("vm/shutdown") < names.index("vm/deleted")
+    assert ch.call("GET", "vm.info").status == 404
+    assert ch.proc.poll() is None
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))

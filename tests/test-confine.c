@@ -111,23 +111,6 @@ interfaces_of (int pid)
   return g_string_free (names, FALSE);
 }
 
-/* A field of /proc/PID/status, e.g. "Seccomp", or NULL. */
-static char *
-status_field (int pid, const char *field)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/status", pid);
-  g_autofree char *status = NULL, *key = g_strdup_printf ("\n%s:\t", field);
-  const char *p, *end;
-
-  g_assert_true (g_file_get_contents (path, &status, NULL, NULL));
-  p = strstr (status, key);
-  if (p == NULL)
-    return NULL;
-  p += strlen (key);
-  end = strchr (p, '\n');
-  return g_strndup (p, end ? (gsize) (end - p) : strlen (p));
-}
-
 /* ---- The probe ------------------------------------------------------- */
 
 /* Runs `confine-probe spawn ARGS...` and returns its key=value lines; the
@@ -363,7 +346,7 @@ test_confined_hypervisor_has_an_empty_network_namespace (Fixture *f, gconstpoint
 static int
 seccomp_filters_of (int pid)
 {
-  g_autofree char *n = status_field (pid, "Seccomp_filters");
+  g_autofree char *n = test_proc_status_field (pid, "Seccomp_filters");
 
   g_assert_nonnull (n);
   return atoi (n);
@@ -392,8 +375,8 @@ test_confined_hypervisor_runs_under_one_more_seccomp_filter (Fixture *f, gconstp
   uvm_vm_set_start_paused (confined, TRUE);
   g_assert_true (uvm_vm_start (confined, NULL, &error));
   g_assert_no_error (error);
-  mode = status_field (uvm_vm_get_pid (confined), "Seccomp");
-  nnp = status_field (uvm_vm_get_pid (confined), "NoNewPrivs");
+  mode = test_proc_status_field (uvm_vm_get_pid (confined), "Seccomp");
+  nnp = test_proc_status_field (uvm_vm_get_pid (confined), "NoNewPrivs");
   confined_filters = seccomp_filters_of (uvm_vm_get_pid (confined));
   g_test_message ("seccomp filters: unconfined %d, confined %d", plain_filters, confined_filters);
   g_assert_cmpstr (mode, ==, "2");
@@ -471,7 +454,7 @@ can_change_ids (void)
 static void
 assert_ids (int pid, const char *field, guint32 id)
 {
-  g_autofree char *line = status_field (pid, field);
+  g_autofree char *line = test_proc_status_field (pid, field);
   g_auto(GStrv) ids = NULL;
 
   g_assert_nonnull (line);
@@ -484,7 +467,7 @@ assert_ids (int pid, const char *field, guint32 id)
 static void
 assert_status (int pid, const char *field, const char *expected)
 {
-  g_autofree char *value = status_field (pid, field);
+  g_autofree char *value = test_proc_status_field (pid, field);
 
   g_assert_cmpstr (value, ==, expected);
 }
@@ -766,7 +749,7 @@ test_passt_runs_as_the_vm_user_without_capabilities (Fixture *f, gconstpointer d
   assert_status (pid, "NoNewPrivs", "1");
   assert_status (pid, "Seccomp", "2");
   {
-    g_autofree char *bnd = status_field (pid, "CapBnd");
+    g_autofree char *bnd = test_proc_status_field (pid, "CapBnd");
     g_autofree char *ours = g_file_read_link ("/proc/self/ns/user", NULL);
     g_autofree char *path = g_strdup_printf ("/proc/%d/ns/user", pid);
     g_autofree char *theirs = g_file_read_link (path, NULL);

@@ -176,31 +176,14 @@ test_workstation_with_a_second_way_out_is_refused (Fixture *f, gconstpointer dat
   test_vm_stop_ok (gw);
 }
 
-/* A field of /proc/PID/status ("Uid", "CapEff"), or NULL. */
-static char *
-status_field (int pid, const char *field)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/status", pid);
-  g_autofree char *status = NULL, *key = g_strdup_printf ("\n%s:\t", field);
-  const char *p, *end;
-
-  g_assert_true (g_file_get_contents (path, &status, NULL, NULL));
-  p = strstr (status, key);
-  if (p == NULL)
-    return NULL;
-  p += strlen (key);
-  end = strchr (p, '\n');
-  return g_strndup (p, end ? (gsize) (end - p) : strlen (p));
-}
-
 /* @vm's hypervisor runs with no uid 0 and no capability; returns its uid. */
 static guint
 assert_unprivileged (UvmVm *vm)
 {
   int pid = uvm_vm_get_pid (vm);
-  g_autofree char *uid = status_field (pid, "Uid");
-  g_autofree char *cap_eff = status_field (pid, "CapEff");
-  g_autofree char *cap_bnd = status_field (pid, "CapBnd");
+  g_autofree char *uid = test_proc_status_field (pid, "Uid");
+  g_autofree char *cap_eff = test_proc_status_field (pid, "CapEff");
+  g_autofree char *cap_bnd = test_proc_status_field (pid, "CapBnd");
   g_auto(GStrv) uids = g_strsplit (uid, "\t", -1);
 
   g_test_message ("%s (pid %d): Uid %s, CapEff %s, CapBnd %s", uvm_vm_get_name (vm), pid, uid,

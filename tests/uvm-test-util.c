@@ -471,6 +471,22 @@ test_write_file (const char *path, const char *contents)
   g_assert_no_error (error);
 }
 
+char *
+test_proc_status_field (int pid, const char *field)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", pid);
+  g_autofree char *status = NULL, *key = g_strdup_printf ("\n%s:\t", field);
+  const char *p, *end;
+
+  g_assert_true (g_file_get_contents (path, &status, NULL, NULL));
+  p = strstr (status, key);
+  if (p == NULL)
+    return NULL;
+  p += strlen (key);
+  end = strchr (p, '\n');
+  return g_strndup (p, end ? (gsize) (end - p) : strlen (p));
+}
+
 guint
 test_count_fds (void)
 {

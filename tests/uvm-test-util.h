@@ -122,6 +122,11 @@ void test_remove_tree (const char *path);
 /* Writes @contents to @path; asserts on failure. */
 void test_write_file (const char *path, const char *contents);
 
+/* The value of @field ("Uid", "CapEff", "Seccomp", ...) in
+ * /proc/@pid/status, or NULL when the file has no such field.  Free with
+ * g_free(). */
+char *test_proc_status_field (int pid, const char *field);
+
 /* Number of open fds of this process. */
 guint test_count_fds (void);
 

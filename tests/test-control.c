@@ -414,16 +414,15 @@ test_bad_kernel_on_qemu_quotes_qemu (Fixture *f, gconstpointer data)
   assert_nothing_left (vm);
 }
 
+/* cloud-hypervisor (the stand-in, or the real one) refuses a bad kernel at
+ * vm.boot: its REST error body reaches the caller. */
 static void
-test_bad_kernel_on_cloud_hypervisor_quotes_the_vmm (Fixture *f, gconstpointer data)
+bad_kernel_quotes_the_vmm (Fixture *f, const TestBackend *b)
 {
-  g_autoptr(TestBackend) b = test_backend_new_ch_standin ();
   g_autoptr(UvmVm) vm = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *junk = g_build_filename (f->dir, "not-a-kernel", NULL);
 
-  if (skip_without_guest () || test_backend_skip (b))
-    return;
   test_write_file (junk, "this is no kernel\n");
   vm = test_guest_vm_new (b, "chbadkernel", f->dir, NULL);
   uvm_vm_set_kernel (vm, junk, NULL, "console=ttyS0");
@@ -434,6 +433,38 @@ test_bad_kernel_on_cloud_hypervisor_quotes_the_vmm (Fixture *f, gconstpointer da
   g_assert_nonnull (strstr (error->message, "Invalid bzImage"));
   g_assert_nonnull (strstr (error->message, "vm.boot"));
   assert_nothing_left (vm);
+}
+
+static void
+test_bad_kernel_on_cloud_hypervisor_standin_quotes_the_vmm (Fixture *f, gconstpointer data)
+{
+  g_autoptr(TestBackend) b = test_backend_new_ch_standin ();
+
+  if (skip_without_guest () || test_backend_skip (b))
+    return;
+  bad_kernel_quotes_the_vmm (f, b);
+}
+
+/* The same two cases on a real cloud-hypervisor (UVM_TEST_CLOUD_HYPERVISOR,
+ * else PATH; skipped without one): only the control plane is involved. */
+static void
+test_bad_kernel_on_real_cloud_hypervisor_quotes_the_vmm (Fixture *f, gconstpointer data)
+{
+  g_autoptr(TestBackend) b = test_backend_new_cloud_hypervisor ();
+
+  if (skip_without_guest () || test_backend_skip (b))
+    return;
+  bad_kernel_quotes_the_vmm (f, b);
+}
+
+static void
+test_stopped_real_cloud_hypervisor_times_out_and_stop_uses_signals (Fixture *f, gconstpointer data)
+{
+  g_autoptr(TestBackend) b = test_backend_new_cloud_hypervisor ();
+
+  if (skip_without_guest () || test_backend_skip (b))
+    return;
+  stopped_hypervisor_times_out (f, b);
 }
 
 #define ADD(path, func) \
@@ -466,6 +497,10 @@ main (int argc, char **argv)
   ADD ("/control/cloud-hypervisor-standin/stopped-hypervisor-times-out-and-stop-uses-signals",
        test_stopped_cloud_hypervisor_times_out_and_stop_uses_signals);
   ADD ("/control/cloud-hypervisor-standin/bad-kernel-quotes-the-vmm",
-       test_bad_kernel_on_cloud_hypervisor_quotes_the_vmm);
+       test_bad_kernel_on_cloud_hypervisor_standin_quotes_the_vmm);
+  ADD ("/control/cloud-hypervisor/bad-kernel-quotes-the-vmm",
+       test_bad_kernel_on_real_cloud_hypervisor_quotes_the_vmm);
+  ADD ("/control/cloud-hypervisor/stopped-hypervisor-times-out-and-stop-uses-signals",
+       test_stopped_real_cloud_hypervisor_times_out_and_stop_uses_signals);
   return g_test_run ();
 }

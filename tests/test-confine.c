@@ -289,13 +289,20 @@ confined_vm_new (Fixture *f, const char *name, const char *cmdline_extra)
   return vm;
 }
 
+/* No process, no runtime directory, no fd more than before the test. */
+static void
+assert_gone (Fixture *f, UvmVm *vm)
+{
+  g_assert_cmpint (uvm_vm_get_pid (vm), ==, 0);
+  g_assert_false (g_file_test (uvm_vm_get_runtime_dir (vm), G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (test_count_fds (), ==, f->fds_before);
+}
+
 static void
 assert_stopped_and_gone (Fixture *f, UvmVm *vm)
 {
   g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_STOPPED);
-  g_assert_cmpint (uvm_vm_get_pid (vm), ==, 0);
-  g_assert_false (g_file_test (uvm_vm_get_runtime_dir (vm), G_FILE_TEST_EXISTS));
-  g_assert_cmpuint (test_count_fds (), ==, f->fds_before);
+  assert_gone (f, vm);
 }
 
 static void
@@ -662,9 +669,7 @@ test_unreadable_kernel_is_a_permission_error_naming_it (Fixture *f, gconstpointe
   g_test_message ("start: %s", error->message);
   g_assert_error (error, UVM_ERROR, UVM_ERROR_PERMISSION);
   g_assert_nonnull (strstr (error->message, kernel));
-  g_assert_cmpint (uvm_vm_get_pid (vm), ==, 0);
-  g_assert_false (g_file_test (uvm_vm_get_runtime_dir (vm), G_FILE_TEST_EXISTS));
-  g_assert_cmpuint (test_count_fds (), ==, f->fds_before);
+  assert_gone (f, vm);
 }
 
 /* ---- qemu only ------------------------------------------------------- */

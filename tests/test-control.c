@@ -79,6 +79,20 @@ assert_nothing_left (UvmVm *vm)
 
 /* ---- start ------------------------------------------------------------ */
 
+/* Starts @vm, which must fail with @code, blaming no signal of libuvm's
+ * and leaving nothing behind; returns the error for the case's own checks. */
+static GError *
+assert_start_fails (UvmVm *vm, int code)
+{
+  GError *error = NULL;
+
+  g_assert_false (uvm_vm_start (vm, NULL, &error));
+  g_assert_error (error, UVM_ERROR, code);
+  assert_no_self_blame (error);
+  assert_nothing_left (vm);
+  return error;
+}
+
 static void
 test_qmp_error_reply_during_start_reaches_caller (Fixture *f, gconstpointer data)
 {
@@ -88,16 +102,13 @@ test_qmp_error_reply_during_start_reaches_caller (Fixture *f, gconstpointer data
   if (skip_without_guest ())
     return;
   vm = scripted_vm_new (f, "refused", "refuse-capabilities");
-  g_assert_false (uvm_vm_start (vm, NULL, &error));
-  g_assert_error (error, UVM_ERROR, UVM_ERROR_HYPERVISOR);
-  assert_no_self_blame (error);
+  error = assert_start_fails (vm, UVM_ERROR_HYPERVISOR);
   g_assert_nonnull (strstr (error->message, "scripted refusal"));
   g_assert_nonnull (strstr (error->message, "GenericError"));
   g_assert_nonnull (strstr (error->message, "qmp_capabilities"));
   /* Its log follows the cause. */
   g_assert_nonnull (strstr (error->message, "refused qmp_capabilities"));
   g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_CRASHED);
-  assert_nothing_left (vm);
 }
 
 static void
@@ -109,13 +120,10 @@ test_self_exit_during_start_reports_code_and_log (Fixture *f, gconstpointer data
   if (skip_without_guest ())
     return;
   vm = scripted_vm_new (f, "leaver", "close-after-greeting");
-  g_assert_false (uvm_vm_start (vm, NULL, &error));
-  g_assert_error (error, UVM_ERROR, UVM_ERROR_START_FAILED);
-  assert_no_self_blame (error);
+  error = assert_start_fails (vm, UVM_ERROR_START_FAILED);
   g_assert_nonnull (strstr (error->message, "exited with code 3"));
   g_assert_nonnull (strstr (error->message, "closing the QMP socket and exiting with code 3"));
   g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_CRASHED);
-  assert_nothing_left (vm);
 }
 
 static void
@@ -128,16 +136,13 @@ test_closed_control_socket_during_start_is_named (Fixture *f, gconstpointer data
   if (skip_without_guest ())
     return;
   vm = scripted_vm_new (f, "lingerer", "close-and-linger");
-  g_assert_false (uvm_vm_start (vm, NULL, &error));
-  g_assert_error (error, UVM_ERROR, UVM_ERROR_START_FAILED);
-  assert_no_self_blame (error);
+  error = assert_start_fails (vm, UVM_ERROR_START_FAILED);
   g_assert_nonnull (strstr (error->message, "closed its control connection"));
   g_assert_nonnull (strstr (error->message, "stopped by libuvm"));
   g_assert_nonnull (strstr (error->message, "closing the QMP socket; still running"));
   /* The exit status itself stays true to what happened. */
   g_assert_true (uvm_vm_get_exit_status (vm, &code, &sig));
   g_assert_cmpint (sig, ==, SIGKILL);
-  assert_nothing_left (vm);
 }
 
 static void
@@ -152,13 +157,10 @@ test_peer_that_never_greets_times_out (Fixture *f, gconstpointer data)
   vm = scripted_vm_new (f, "mute", "never-greet");
   uvm_vm_set_control_timeout (vm, SHORT_CONTROL_TIMEOUT_MS);
   t0 = g_get_monotonic_time ();
-  g_assert_false (uvm_vm_start (vm, NULL, &error));
-  g_assert_error (error, UVM_ERROR, UVM_ERROR_TIMEOUT);
-  assert_no_self_blame (error);
-  g_assert_nonnull (strstr (error->message, "handshake"));
+  error = assert_start_fails (vm, UVM_ERROR_TIMEOUT);
   /* The request deadline, not the start's 30 s. */
   g_assert_cmpint (g_get_monotonic_time () - t0, <, 10 * G_USEC_PER_SEC);
-  assert_nothing_left (vm);
+  g_assert_nonnull (strstr (error->message, "handshake"));
 }
 
 /* ---- a running VM ------------------------------------------------------ */
@@ -404,14 +406,11 @@ test_bad_kernel_on_qemu_quotes_qemu (Fixture *f, gconstpointer data)
   test_write_file (junk, "this is no kernel\n");
   vm = test_guest_vm_new ("badkernel", f->dir, NULL);
   uvm_vm_set_kernel (vm, junk, NULL, "console=ttyS0");
-  g_assert_false (uvm_vm_start (vm, NULL, &error));
-  g_assert_error (error, UVM_ERROR, UVM_ERROR_START_FAILED);
-  assert_no_self_blame (error);
+  error = assert_start_fails (vm, UVM_ERROR_START_FAILED);
   g_assert_nonnull (strstr (error->message, "exited with code 1"));
   /* qemu's own words about the kernel (qemu 7.2: "invalid kernel header"). */
   g_assert_nonnull (strstr (error->message, "kernel"));
   g_assert_nonnull (strstr (error->message, "its log ends with"));
-  assert_nothing_left (vm);
 }
 
 /* cloud-hypervisor (the stand-in, or the real one) refuses a bad kernel at
@@ -426,13 +425,10 @@ bad_kernel_quotes_the_vmm (Fixture *f, const TestBackend *b)
   test_write_file (junk, "this is no kernel\n");
   vm = test_guest_vm_new (b, "chbadkernel", f->dir, NULL);
   uvm_vm_set_kernel (vm, junk, NULL, "console=ttyS0");
-  g_assert_false (uvm_vm_start (vm, NULL, &error));
-  g_assert_error (error, UVM_ERROR, UVM_ERROR_HYPERVISOR);
-  assert_no_self_blame (error);
+  error = assert_start_fails (vm, UVM_ERROR_HYPERVISOR);
   /* The VMM's own REST error body, naming the request. */
   g_assert_nonnull (strstr (error->message, "Invalid bzImage"));
   g_assert_nonnull (strstr (error->message, "vm.boot"));
-  assert_nothing_left (vm);
 }
 
 static void

@@ -60,7 +60,7 @@ uvm_network_finalize (GObject *object)
       g_autofree char *bridge = uvm_network_bridge_name (self);
 
       if (nl != NULL)
-        uvm_netlink_delete_link (nl, bridge, NULL);
+        uvm_bridge_owner_delete (nl, bridge, NULL);
     }
   if (self->nat_table != NULL)
     uvm_nft_delete_table (self->nat_table, NULL);
@@ -461,7 +461,7 @@ delete_bridge_if_unused (UvmNetwork *network, UvmNetlink *nl)
   bridge = uvm_network_bridge_name (network);
   if (nl == NULL)
     nl = own = uvm_netlink_open (&error);
-  if (nl == NULL || !uvm_netlink_delete_link (nl, bridge, &error))
+  if (nl == NULL || !uvm_bridge_owner_delete (nl, bridge, &error))
     g_warning ("isolated network '%s': cannot delete bridge '%s': %s", network->name, bridge,
                error->message);
   network->bridge_created = FALSE;

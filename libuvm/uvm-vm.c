@@ -140,16 +140,6 @@ helper_free (gpointer data)
   g_free (helper);
 }
 
-static void
-destroy_source (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
-}
-
 static GSource *
 attach_source (GSource *source, GMainContext *context, GSourceFunc func, gpointer data)
 {
@@ -1033,7 +1023,7 @@ declare_control_lost (UvmVm *self, const GError *error)
   g_autoptr(JsonObject) data = json_object_new ();
   g_autoptr(UvmEvent) event = NULL;
 
-  destroy_source (&self->control_grace);
+  uvm_source_clear (&self->control_grace);
   if (self->control_lost || self->child == NULL)
     return;
   self->control_lost = TRUE;
@@ -1050,7 +1040,7 @@ declare_control_lost (UvmVm *self, const GError *error)
   if (self->child != NULL && self->state == UVM_VM_STATE_STOPPING &&
       self->stop_phase < STOP_TERM)
     {
-      destroy_source (&self->stop_timer);
+      uvm_source_clear (&self->stop_timer);
       self->stop_phase = STOP_QUIT;   /* the next step is SIGTERM */
       stop_advance (self);
     }
@@ -1283,10 +1273,10 @@ run_files (UvmVm *self)
 static void
 finish_run (UvmVm *self)
 {
-  destroy_source (&self->start_timeout);
-  destroy_source (&self->start_cancel_source);
-  destroy_source (&self->stop_timer);
-  destroy_source (&self->control_grace);
+  uvm_source_clear (&self->start_timeout);
+  uvm_source_clear (&self->start_cancel_source);
+  uvm_source_clear (&self->stop_timer);
+  uvm_source_clear (&self->control_grace);
   g_clear_object (&self->start_cancellable);
   stop_helpers (self);
   {
@@ -1472,7 +1462,7 @@ on_ready (GObject *source, GAsyncResult *result, gpointer user_data)
        * cause.  A moment for that before we end it. */
       self->start_error = error;
       g_cancellable_cancel (self->start_cancellable);
-      destroy_source (&self->start_timeout);
+      uvm_source_clear (&self->start_timeout);
       self->start_timeout = attach_source (g_timeout_source_new (CONTROL_EOF_GRACE_MS),
                                            self->context, on_start_grace, self);
       return;
@@ -1482,8 +1472,8 @@ on_ready (GObject *source, GAsyncResult *result, gpointer user_data)
       abort_start (self, error);
       return;
     }
-  destroy_source (&self->start_timeout);
-  destroy_source (&self->start_cancel_source);
+  uvm_source_clear (&self->start_timeout);
+  uvm_source_clear (&self->start_cancel_source);
   g_clear_object (&self->start_cancellable);
   task = g_steal_pointer (&self->start_task);
   set_state (self, (UvmVmState) state);
@@ -2278,7 +2268,7 @@ struct _Waiter {
 static void
 waiter_complete (Waiter *waiter, GError *error)
 {
-  destroy_source (&waiter->cancel_source);
+  uvm_source_clear (&waiter->cancel_source);
   if (error != NULL)
     g_task_return_error (waiter->task, error);
   else

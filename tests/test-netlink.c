@@ -844,7 +844,7 @@ test_owner_bridge_is_marked_locked_and_released (void)
   g_assert_true (uvm_netlink_get_link_info (nl, "uvb-lan", NULL, &alias, &error));
   g_assert_cmpstr (alias, ==, "libuvm isolated network lan");
   g_assert_true (g_file_test (lock, G_FILE_TEST_IS_REGULAR));
-  g_assert_true (uvm_netlink_delete_link (nl, "uvb-lan", &error));
+  g_assert_true (uvm_bridge_owner_delete (nl, "uvb-lan", &error));
   g_assert_no_error (error);
   g_assert_false (g_file_test (lock, G_FILE_TEST_EXISTS));
 }
@@ -863,7 +863,7 @@ test_owner_bridge_of_live_owner_is_busy (void)
   g_assert_error (error, UVM_ERROR, UVM_ERROR_BUSY);
   g_assert_nonnull (strstr (error->message, "in use by another process"));
   g_assert_true (uvm_netlink_link_exists (nl, "uvb-lan"));
-  g_assert_true (uvm_netlink_delete_link (nl, "uvb-lan", NULL));
+  g_assert_true (uvm_bridge_owner_delete (nl, "uvb-lan", NULL));
 }
 
 static void
@@ -896,7 +896,7 @@ test_owner_stale_bridge_of_dead_owner_is_reclaimed (void)
   g_assert_cmphex (sysfs_read_number ("uvb-lan", "flags") & IFF_NOARP, ==, 0);
   g_assert_true (uvm_netlink_get_link_info (nl, "uvb-lan", NULL, &alias, &error));
   g_assert_cmpstr (alias, ==, "libuvm isolated network lan");
-  g_assert_true (uvm_netlink_delete_link (nl, "uvb-lan", NULL));
+  g_assert_true (uvm_bridge_owner_delete (nl, "uvb-lan", NULL));
   g_assert_false (g_file_test (lock, G_FILE_TEST_EXISTS));
 }
 
@@ -920,7 +920,7 @@ test_owner_bridge_without_our_alias_is_busy_and_kept (void)
   g_assert_false (uvm_bridge_owner_create (nl, "uvb-lan", "lan", &error));
   g_assert_error (error, UVM_ERROR, UVM_ERROR_BUSY);
   g_assert_true (uvm_netlink_link_exists (nl, "uvb-lan"));
-  g_assert_true (uvm_netlink_delete_link (nl, "uvb-lan", NULL));
+  g_assert_true (uvm_bridge_owner_delete (nl, "uvb-lan", NULL));
 }
 
 /* ---- derived names (pure: no namespace needed) ----------------------------- */

@@ -219,7 +219,7 @@ uvm_bridge_owner_create (UvmNetlink *nl, const char *name, const char *network,
   if (!uvm_netlink_set_alias (nl, name, alias, &local))
     {
       g_autoptr(GError) cleanup_error = NULL;
-      if (!uvm_netlink_delete_link (nl, name, &cleanup_error))
+      if (!uvm_bridge_owner_delete (nl, name, &cleanup_error))
         g_debug ("removing bridge '%s' again: %s", name, cleanup_error->message);
       goto fail_locked;
     }
@@ -241,8 +241,8 @@ fail:
   return FALSE;
 }
 
-void
-uvm_bridge_owner_forget (UvmNetlink *nl, const char *name)
+static void
+forget (UvmNetlink *nl, const char *name)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *path = NULL;
@@ -268,4 +268,13 @@ uvm_bridge_owner_forget (UvmNetlink *nl, const char *name)
       g_free (key);
     }
   G_UNLOCK (owned);
+}
+
+gboolean
+uvm_bridge_owner_delete (UvmNetlink *nl, const char *name, GError **error)
+{
+  gboolean ok = uvm_netlink_delete_link (nl, name, error);
+
+  forget (nl, name);
+  return ok;
 }

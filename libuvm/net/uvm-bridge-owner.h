@@ -42,10 +42,11 @@ G_BEGIN_DECLS
 gboolean uvm_bridge_owner_create (UvmNetlink *nl, const char *name, const char *network,
                                   GError **error);
 
-/* Releases the lock this process holds on bridge @name in @nl's network
- * namespace, if any, and removes the lock file.  Called by
- * uvm_netlink_delete_link(). */
-void uvm_bridge_owner_forget (UvmNetlink *nl, const char *name);
+/* Deletes bridge @name (uvm_netlink_delete_link()) and releases the lock
+ * this process holds on it, if any, removing the lock file.  The lock goes
+ * also when deleting failed: a later start finds the bridge unlocked and
+ * with our alias, and reclaims it. */
+gboolean uvm_bridge_owner_delete (UvmNetlink *nl, const char *name, GError **error);
 
 /* The alias that marks the bridge of isolated network @network (at most
  * 255 bytes: a longer network name is cut).  Free with g_free(). */

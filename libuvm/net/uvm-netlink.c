@@ -18,7 +18,6 @@
 #endif
 
 #include "net/uvm-netlink.h"
-#include "net/uvm-bridge-owner.h"
 #include "util/uvm-util.h"
 
 #include <uvm/uvm-error.h>
@@ -604,9 +603,6 @@ uvm_netlink_delete_link (UvmNetlink *nl, const char *name, GError **error)
   /* Gone already is what the caller wants. */
   ok = ack.error == 0 || ack.error == ENODEV || ack_error (&ack, what, name, error);
   nl_ack_clear (&ack);
-  /* Not ours any more either way: when deleting failed, a later start
-   * finds it unlocked and with our alias, and reclaims it. */
-  uvm_bridge_owner_forget (nl, name);
   return ok;
 }
 

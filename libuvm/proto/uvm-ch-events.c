@@ -51,6 +51,8 @@
 #include "proto/uvm-ch-events.h"
 #include "proto/uvm-stream.h"
 
+#include "util/uvm-util.h"
+
 #include <uvm/uvm-error.h>
 
 #include <string.h>
@@ -110,15 +112,6 @@ feed_error (Feed *feed, const char *format, ...)
     }
 }
 
-static const char *
-node_get_string (JsonNode *node)
-{
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
 static gint64
 node_get_int (JsonNode *node)
 {
@@ -171,8 +164,8 @@ handle_object (UvmChEventParser *parser, Feed *feed)
   g_assert (root != NULL && JSON_NODE_HOLDS_OBJECT (root));
   object = json_node_get_object (root);
 
-  source = node_get_string (json_object_get_member (object, "source"));
-  event = node_get_string (json_object_get_member (object, "event"));
+  source = uvm_json_node_get_string (json_object_get_member (object, "source"));
+  event = uvm_json_node_get_string (json_object_get_member (object, "event"));
   if (source == NULL || event == NULL)
     {
       feed_error (feed, "event at byte %" G_GUINT64_FORMAT " lacks a string \"%s\": %.*s",

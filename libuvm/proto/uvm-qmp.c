@@ -54,6 +54,8 @@
 #include "proto/uvm-request.h"
 #include "proto/uvm-stream.h"
 
+#include "util/uvm-util.h"
+
 #include <uvm/uvm-error.h>
 
 #include <string.h>
@@ -124,25 +126,6 @@ static void client_shutdown (UvmQmpClient *client, CloseKind kind, const GError 
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static gboolean
-node_get_int (JsonNode *node, gint64 *out)
-{
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_INT64)
-    return FALSE;
-  *out = json_node_get_int (node);
-  return TRUE;
-}
-
-static const char *
-node_get_string (JsonNode *node)
-{
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
 /* The error a task gets when the connection ends (or has ended) before its
  * reply.  @what names the request. */
 static GError *
@@ -180,16 +163,6 @@ attach_cancel_source (UvmQmpClient  *client,
   g_source_set_static_name (source, "[uvm] QMP cancel");
   g_source_attach (source, client->context);
   return source;
-}
-
-static void
-destroy_source (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
 }
 
 /* ---- output ----------------------------------------------------------- */
@@ -233,8 +206,8 @@ complete_handshake (UvmQmpClient *client, GError *error)
 {
   GTask *task = g_steal_pointer (&client->handshake_task);
 
-  destroy_source (&client->handshake_cancel_source);
-  destroy_source (&client->handshake_deadline_source);
+  uvm_source_clear (&client->handshake_cancel_source);
+  uvm_source_clear (&client->handshake_deadline_source);
   if (task == NULL)
     {
       g_clear_error (&error);
@@ -347,8 +320,8 @@ reply_error (const char *command, JsonNode *error_node)
     {
       JsonObject *object = json_node_get_object (error_node);
 
-      klass = node_get_string (json_object_get_member (object, "class"));
-      desc = node_get_string (json_object_get_member (object, "desc"));
+      klass = uvm_json_node_get_string (json_object_get_member (object, "class"));
+      desc = uvm_json_node_get_string (json_object_get_member (object, "desc"));
     }
   return g_error_new (UVM_ERROR, UVM_ERROR_HYPERVISOR, "%s: %s (%s)", command,
                       desc ? desc : "unknown error", klass ? klass : "no class");
@@ -409,7 +382,7 @@ handle_reply (UvmQmpClient *client, JsonObject *message)
                error ? error->message : "");
       return;
     }
-  if (node_get_int (id_node, &id))
+  if (uvm_json_node_get_int (id_node, &id))
     p = find_command (client, id);
   /* Once any byte of a command is out, qemu may answer it as soon as it
    * has parsed the closing brace; before that, nobody can. */
@@ -445,7 +418,7 @@ handle_reply (UvmQmpClient *client, JsonObject *message)
 static void
 handle_event (UvmQmpClient *client, JsonObject *message)
 {
-  const char *name = node_get_string (json_object_get_member (message, "event"));
+  const char *name = uvm_json_node_get_string (json_object_get_member (message, "event"));
   JsonNode *data = json_object_get_member (message, "data");
   JsonNode *timestamp = json_object_get_member (message, "timestamp");
   gint64 timestamp_us = 0;
@@ -460,8 +433,8 @@ handle_event (UvmQmpClient *client, JsonObject *message)
       JsonObject *t = json_node_get_object (timestamp);
       gint64 seconds = 0, microseconds = 0;
 
-      node_get_int (json_object_get_member (t, "seconds"), &seconds);
-      node_get_int (json_object_get_member (t, "microseconds"), &microseconds);
+      uvm_json_node_get_int (json_object_get_member (t, "seconds"), &seconds);
+      uvm_json_node_get_int (json_object_get_member (t, "microseconds"), &microseconds);
       /* qemu sends seconds since the epoch and microseconds below 10^6;
        * anything else is no timestamp (0), never an overflow. */
       if (seconds >= 0 && seconds < G_MAXINT64 / G_USEC_PER_SEC - 1 &&

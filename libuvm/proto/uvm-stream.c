@@ -21,6 +21,8 @@
 #include "proto/uvm-stream.h"
 #include "util/uvm-fd-watch.h"
 
+#include "util/uvm-util.h"
+
 #include <uvm/uvm-error.h>
 
 #include <errno.h>
@@ -80,16 +82,6 @@ close_fds (int *fds, guint n_fds)
   for (guint i = 0; i < n_fds; i++)
     if (fds[i] >= 0)
       close (fds[i]);
-}
-
-static void
-destroy_source (GSource **source)
-{
-  if (*source != NULL)
-    {
-      g_source_destroy (*source);
-      g_clear_pointer (source, g_source_unref);
-    }
 }
 
 static GSource *
@@ -263,7 +255,7 @@ uvm_stream_close (UvmStream *stream)
 
   /* Before close(): epoll must not keep a closed fd's registration. */
   g_clear_pointer (&stream->watch, uvm_fd_watch_remove);
-  destroy_source (&stream->close_idle);
+  uvm_source_clear (&stream->close_idle);
   g_clear_error (&stream->write_error);
   if (stream->fd >= 0)
     close (stream->fd);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -23,5 +24,13 @@ char *uvm_read_file_tail (const char *path, guint max_lines);
 
 /* close() that keeps errno and accepts -1; sets *fd to -1. */
 void uvm_close_fd (int *fd);
+
+/* Destroys and unrefs *@source when set; sets it to NULL. */
+void uvm_source_clear (GSource **source);
+
+/* The string of a JSON string value, or NULL for anything else. */
+const char *uvm_json_node_get_string (JsonNode *node);
+/* The integer of a JSON integer value into @out; FALSE for anything else. */
+gboolean    uvm_json_node_get_int (JsonNode *node, gint64 *out);
 
 G_END_DECLS

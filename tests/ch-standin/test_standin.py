@@ -663,6 +663,86 @@ def test_half_closed_request_is_dropped(ch):
 # validation
 
 
+# ---------------------------------------------------------------------------
+# request trace (UVM_TEST_REQUEST_TRACE)
+
+@pytest.fixture
+def traced(tmp_path):
+    s = StandIn(tmp_path, env={"UVM_TEST_REQUEST_TRACE": str(tmp_path / "requests.trace")})
+    s.trace = tmp_path / "requests.trace"
+    yield s
+    s.stop()
+
+
+def trace_lines(ch):
+    return ch.trace.read_text().split("\n")[:-1]
+
+
+def test_request_trace_lists_requests_in_order_with_their_bodies_verbatim(traced, tmp_path, kernel):
+    # spaces and key order of the body are kept: the trace does not reformat
+    body = json.dumps(vm_config(tmp_path, kernel), indent=None, separators=(" , ", " : "))
+    assert traced.call("GET", "vmm.ping").status == 200
+    assert traced.call("PUT", "vm.create", body).status == 204
+    assert traced.call("PUT", "vm.boot").status == 204
+    assert traced.call("PUT", "vm.pause").status == 204
+    assert traced.call("PUT", "vm.resume").status == 204
+    assert traced.call("PUT", "vm.shutdown").status == 204
+    assert trace_lines(traced) == ["GET /api/v1/vmm.ping",
+                                   "PUT /api/v1/vm.create " + body,
+                                   "PUT /api/v1/vm.boot",
+                                   "PUT /api/v1/vm.pause",
+                                   "PUT /api/v1/vm.resume",
+                                   "PUT /api/v1/vm.shutdown"]
+
+
+def test_request_trace_counts_the_fds_sent_with_each_request(traced, tmp_path, kernel):
+    r_, w = os.pipe()
+    assert traced.call("PUT", "vm.create", vm_config(tmp_path, kernel), fds=[r_, w]).status == 204
+    assert traced.call("GET", "vm.info", fds=[r_]).status == 200
+    os.close(r_)
+    os.close(w)
+    lines = trace_lines(traced)
+    assert lines[0].startswith("PUT /api/v1/vm.create {") and lines[0].endswith("} + fd + fd")
+    assert lines[1] == "GET /api/v1/vm.info + fd"
+
+
+def test_request_trace_records_refused_requests(traced):
+    assert traced.call("GET", "vm.frobnicate").status == 404
+    assert traced.call("PUT", "vm.info").status == 400
+    assert traced.call("PUT", "vm.boot", '{"x":1}').status == 400
+    c = traced.client()      # refused by the parser after its request line
+    c.send_raw(b"PUT /api/v1/vm.create HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+    assert read_response(c.sock)[0].status == 400
+    c = traced.client()      # no request line to write
+    c.send_raw(b"GET /api/v1/vmm.ping HTTP/2.0\r\n\r\n")
+    assert read_response(c.sock)[0].status == 400
+    assert trace_lines(traced) == ["GET /api/v1/vm.frobnicate",
+                                   "PUT /api/v1/vm.info",
+                                   'PUT /api/v1/vm.boot {"x":1}',
+                                   "PUT /api/v1/vm.create"]
+
+
+def test_request_trace_appends_to_an_existing_file(tmp_path):
+    trace = tmp_path / "requests.trace"
+    trace.write_text("GET /earlier\n")
+    s = StandIn(tmp_path, env={"UVM_TEST_REQUEST_TRACE": str(trace)})
+    try:
+        assert s.call("GET", "vmm.ping").status == 200
+    finally:
+        s.stop()
+    assert trace.read_text() == "GET /earlier\nGET /api/v1/vmm.ping\n"
+
+
+def test_request_trace_that_cannot_be_opened_fails_at_start(tmp_path):
+    s = StandIn(tmp_path, env={"UVM_TEST_REQUEST_TRACE": str(tmp_path / "no-such-dir" / "t")})
+    try:
+        assert s.wait_exit() == 1
+        assert "ch-standin: cannot open the request trace" in s.log()
+        assert "UVM_TEST_REQUEST_TRACE" in s.log()
+    finally:
+        s.stop()
+
+
 def warnings(s):
     return [ln for ln in s.log().splitlines() if ln.startswith("ch-standin: warning: ")]
 

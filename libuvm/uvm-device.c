@@ -16,7 +16,6 @@ struct _UvmDevice
   char *tap_name;        /* NET: override of the derived tap name */
   UvmStorage *storage;   /* DISK */
   char *log_path;        /* CONSOLE */
-  UvmHypervisor hypervisor; /* of the VM that claimed it */
 };
 
 G_DEFINE_FINAL_TYPE (UvmDevice, uvm_device, G_TYPE_OBJECT)
@@ -210,14 +209,13 @@ uvm_device_claim (UvmDevice *device, const char *vm_name, UvmHypervisor hypervis
   if (device->claimed)
     return FALSE;
   device->claimed = TRUE;
-  device->hypervisor = hypervisor;
   if (device->id == NULL)
     device->id = g_strdup (default_id);
   if (device->kind == UVM_DEVICE_NET)
     {
       /* A network's members are the interfaces of VMs, not every device
        * object ever made for it. */
-      uvm_network_add_member (device->network, device);
+      uvm_network_add_member (device->network, device, hypervisor);
       if (device->mac == NULL)
         device->mac = uvm_derive_mac (vm_name, uvm_network_get_name (device->network));
     }
@@ -237,12 +235,6 @@ uvm_device_get_tap_name (UvmDevice *device)
 {
   g_return_val_if_fail (UVM_IS_DEVICE (device), NULL);
   return device->tap_name;
-}
-
-UvmHypervisor
-uvm_device_get_host_hypervisor (UvmDevice *device)
-{
-  return device->hypervisor;
 }
 
 gboolean

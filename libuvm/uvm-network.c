@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "uvm-private.h"
+#include "backend/uvm-backend.h"
 #include "util/uvm-util.h"
 #include "net/uvm-bridge-owner.h"
 #include "net/uvm-netlink.h"
@@ -24,13 +25,14 @@ struct _UvmNetwork
   char *host_bridge;        /* BRIDGE */
   UvmNetworkKind kind;
   UvmUplinkMode uplink_mode; /* UPLINK */
-  /* Net devices attached to a VM on this network, not referenced: a device
-   * removes itself when finalized. */
-  GPtrArray *members;
+  /* The NICs of VMs on this network (Member), by an opaque key (the
+   * device object, never dereferenced here): a device removes itself when
+   * finalized.  Networks know nothing of devices but these keys. */
+  GArray *members;
   /* Which member holds which end of the isolated link.  A slot is fixed
    * for a member's life and freed when it leaves, so a newcomer takes the
    * free end and never the one the remaining member holds. */
-  UvmDevice *link_owner[2];
+  gconstpointer link_owner[2];
   /* Isolated point-to-point link: both ends of a SOCK_DGRAM socket pair,
    * kept for the network's life so that either VM may restart without the
    * other noticing more than lost frames.  Datagrams keep Ethernet frame
@@ -43,9 +45,14 @@ struct _UvmNetwork
   GPtrArray *bridge_users;
   /* Tap+NAT uplink: the member whose tap carries the NAT table, and the
    * table's name, while its hypervisor runs. */
-  UvmDevice *nat_user;
+  gconstpointer nat_user;
   char *nat_table;
 };
+
+typedef struct {
+  gconstpointer key;
+  UvmHypervisor hypervisor;   /* of the member's VM */
+} Member;
 
 G_DEFINE_FINAL_TYPE (UvmNetwork, uvm_network, G_TYPE_OBJECT)
 
@@ -68,7 +75,7 @@ uvm_network_finalize (GObject *object)
   g_ptr_array_unref (self->bridge_users);
   uvm_close_fd (&self->link_fds[0]);
   uvm_close_fd (&self->link_fds[1]);
-  g_ptr_array_unref (self->members);
+  g_array_unref (self->members);
   g_free (self->name);
   g_free (self->tap_name);
   g_free (self->host_bridge);
@@ -84,7 +91,7 @@ uvm_network_class_init (UvmNetworkClass *klass)
 static void
 uvm_network_init (UvmNetwork *self)
 {
-  self->members = g_ptr_array_new ();
+  self->members = g_array_new (FALSE, FALSE, sizeof (Member));
   self->bridge_users = g_ptr_array_new ();
   self->link_fds[0] = self->link_fds[1] = -1;
 }
@@ -162,11 +169,14 @@ uvm_network_get_uplink_mode (UvmNetwork *network)
 UvmUplinkMode
 uvm_network_effective_uplink_mode (UvmNetwork *network, UvmHypervisor hypervisor)
 {
+  const UvmBackend *backend;
+
   if (network->kind != UVM_NETWORK_UPLINK)
     return UVM_UPLINK_AUTO;
   if (network->uplink_mode != UVM_UPLINK_AUTO)
     return network->uplink_mode;
-  return hypervisor == UVM_HYPERVISOR_QEMU ? UVM_UPLINK_USER : UVM_UPLINK_TAP_NAT;
+  backend = uvm_backend_lookup (hypervisor, NULL);
+  return backend != NULL ? backend->default_uplink : UVM_UPLINK_AUTO;
 }
 
 const char *
@@ -187,11 +197,9 @@ check_ifname (const char *name, const char *field, const char *what, GError **er
 }
 
 gboolean
-uvm_network_check_device (UvmNetwork *network, UvmDevice *device, const char *field,
+uvm_network_check_device (UvmNetwork *network, const char *tap, const char *field,
                           GError **error)
 {
-  const char *tap = uvm_device_get_tap_name (device);
-
   if (tap != NULL && !check_ifname (tap, field, "tap name", error))
     return FALSE;
   return uvm_network_check (network, field, error);
@@ -260,9 +268,11 @@ uvm_network_get_kind (UvmNetwork *network)
 }
 
 void
-uvm_network_add_member (UvmNetwork *network, UvmDevice *device)
+uvm_network_add_member (UvmNetwork *network, gconstpointer device, UvmHypervisor hypervisor)
 {
-  g_ptr_array_add (network->members, device);
+  Member member = { device, hypervisor };
+
+  g_array_append_val (network->members, member);
   for (guint i = 0; i < G_N_ELEMENTS (network->link_owner); i++)
     if (network->link_owner[i] == NULL)
       {
@@ -280,9 +290,10 @@ uvm_network_uses_bridge (UvmNetwork *network)
     return FALSE;
   if (network->members->len > 2)
     return TRUE;
+  /* A member whose hypervisor has no socket-pair link needs the bridge. */
   for (guint i = 0; i < network->members->len; i++)
-    if (uvm_device_get_host_hypervisor (g_ptr_array_index (network->members, i)) !=
-        UVM_HYPERVISOR_QEMU)
+    if (!uvm_hypervisor_supports (g_array_index (network->members, Member, i).hypervisor,
+                                  UVM_FEATURE_SOCKET_LINK))
       return TRUE;
   return FALSE;
 }
@@ -294,10 +305,10 @@ uvm_network_bridge_name (UvmNetwork *network)
 }
 
 char *
-uvm_network_member_tap_name (UvmNetwork *network, UvmDevice *device, const char *vm_name)
+uvm_network_member_tap_name (UvmNetwork *network, const char *tap, const char *vm_name)
 {
-  if (uvm_device_get_tap_name (device) != NULL)
-    return g_strdup (uvm_device_get_tap_name (device));
+  if (tap != NULL)
+    return g_strdup (tap);
   return uvm_netlink_derive_name ("uvt", vm_name, network->name);
 }
 
@@ -403,7 +414,7 @@ release_nat (UvmNetwork *network)
 /* A tap+NAT uplink: a new tap with the host side address, forwarding of
  * what comes in on it, and the masquerading table. */
 static int
-open_nat_tap (UvmNetwork *network, UvmDevice *device, const char *tap, GError **error)
+open_nat_tap (UvmNetwork *network, gconstpointer device, const char *tap, GError **error)
 {
   g_autoptr(UvmNetlink) nl = NULL;
   g_autofree char *table = uvm_network_nat_table_name (tap);
@@ -482,7 +493,7 @@ prefix_network_error (UvmNetwork *network, GError **error, GError *local)
 /* A member of an isolated network built as a bridge: the bridge (made by
  * its first user) and a new tap on it. */
 static int
-open_isolated_bridge_tap (UvmNetwork *network, UvmDevice *device, const char *tap,
+open_isolated_bridge_tap (UvmNetwork *network, gconstpointer device, const char *tap,
                           gboolean workstation, GError **error)
 {
   g_autoptr(UvmNetlink) nl = NULL;
@@ -516,8 +527,8 @@ open_isolated_bridge_tap (UvmNetwork *network, UvmDevice *device, const char *ta
   fd = open_bridge_port (nl, tap, bridge, workstation, &local);
   if (fd < 0)
     goto fail;
-  if (!g_ptr_array_find (network->bridge_users, device, NULL))
-    g_ptr_array_add (network->bridge_users, device);
+  if (!g_ptr_array_find (network->bridge_users, (gpointer) device, NULL))
+    g_ptr_array_add (network->bridge_users, (gpointer) device);
   return fd;
 
 fail:
@@ -527,11 +538,9 @@ fail:
 }
 
 int
-uvm_network_open_lib_tap (UvmNetwork *network, UvmDevice *device, const char *vm_name,
+uvm_network_open_lib_tap (UvmNetwork *network, gconstpointer device, const char *tap,
                           gboolean workstation, GError **error)
 {
-  g_autofree char *tap = uvm_network_member_tap_name (network, device, vm_name);
-
   switch (network->kind)
     {
     case UVM_NETWORK_BRIDGE:
@@ -548,18 +557,23 @@ uvm_network_open_lib_tap (UvmNetwork *network, UvmDevice *device, const char *vm
 }
 
 void
-uvm_network_release_lib_tap (UvmNetwork *network, UvmDevice *device)
+uvm_network_release_lib_tap (UvmNetwork *network, gconstpointer device)
 {
   if (network->nat_user == device && device != NULL)
     release_nat (network);
-  else if (g_ptr_array_remove (network->bridge_users, device))
+  else if (g_ptr_array_remove (network->bridge_users, (gpointer) device))
     delete_bridge_if_unused (network, NULL);
 }
 
 void
-uvm_network_remove_member (UvmNetwork *network, UvmDevice *device)
+uvm_network_remove_member (UvmNetwork *network, gconstpointer device)
 {
-  g_ptr_array_remove (network->members, device);
+  for (guint i = 0; i < network->members->len; i++)
+    if (g_array_index (network->members, Member, i).key == device)
+      {
+        g_array_remove_index (network->members, i);
+        break;
+      }
   uvm_network_release_lib_tap (network, device);
   for (guint i = 0; i < G_N_ELEMENTS (network->link_owner); i++)
     if (network->link_owner[i] == device)
@@ -573,7 +587,7 @@ uvm_network_get_n_members (UvmNetwork *network)
 }
 
 int
-uvm_network_open_link_fd (UvmNetwork *network, UvmDevice *device, GError **error)
+uvm_network_open_link_fd (UvmNetwork *network, gconstpointer device, GError **error)
 {
   guint index = 0;
   int fd;

@@ -12,31 +12,27 @@
 /* ---- Definition checks ---------------------------------------------- */
 
 static UvmMachine
-effective_machine (UvmVm *vm)
+effective_machine (const UvmDesc *desc)
 {
-  UvmMachine m = uvm_vm_get_machine (vm);
-  return m == UVM_MACHINE_DEFAULT ? UVM_MACHINE_Q35 : m;
+  return desc->machine == UVM_MACHINE_DEFAULT ? UVM_MACHINE_Q35 : desc->machine;
 }
 
 static gboolean
-qemu_validate (UvmVm *vm, GError **error)
+qemu_validate (const UvmDesc *desc, GError **error)
 {
-  UvmMachine machine = effective_machine (vm);
+  UvmMachine machine = effective_machine (desc);
 
   if (machine != UVM_MACHINE_Q35 && machine != UVM_MACHINE_PC && machine != UVM_MACHINE_MICROVM)
     return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION, "machine: unknown machine type %d",
                           (int) machine);
-  for (guint i = 0; i < uvm_vm_get_n_devices (vm); i++)
+  for (guint i = 0; i < uvm_desc_get_n_devices (desc); i++)
     {
-      UvmDevice *dev = uvm_vm_get_device (vm, i);
+      const UvmDescDevice *dev = uvm_desc_get_device (desc, i);
 
-      if (machine == UVM_MACHINE_MICROVM && uvm_device_get_hotpluggable (dev))
-        {
-          g_autofree char *field = uvm_vm_describe_device (vm, dev);
-          return uvm_set_error (error, UVM_ERROR_UNSUPPORTED,
-                                "%s: hotpluggable devices need PCI, and the microvm machine "
-                                "type has none", field);
-        }
+      if (machine == UVM_MACHINE_MICROVM && dev->hotpluggable)
+        return uvm_set_error (error, UVM_ERROR_UNSUPPORTED,
+                              "%s: hotpluggable devices need PCI, and the microvm machine "
+                              "type has none", dev->field);
     }
   return TRUE;
 }
@@ -96,14 +92,14 @@ derive_uuid (const char *name)
  * hotpluggable device gets a PCIe root port of its own on q35 (its bus
  * cannot take hotplug otherwise). */
 static void
-add_virtio_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, const char *model,
+add_virtio_device (PlanBuilder *b, const UvmDescDevice *dev, const char *model,
                    const char *k1, const char *v1, const char *k2, const char *v2)
 {
   g_autofree char *driver = g_strdup_printf ("%s-%s", model, b->mmio ? "device" : "pci");
   g_autofree char *port = NULL;
-  const char *id = uvm_device_get_id (dev);
+  const char *id = dev->id;
 
-  if (uvm_device_get_hotpluggable (dev) && effective_machine (vm) == UVM_MACHINE_Q35)
+  if (dev->hotpluggable && effective_machine (b->plan->desc) == UVM_MACHINE_Q35)
     {
       g_autofree char *chassis = g_strdup_printf ("%u", ++b->next_chassis);
       port = g_strdup_printf ("%s-port", id);
@@ -146,13 +142,12 @@ add_reopened (UvmPlan *plan, const char *path, const char *what)
 /* -netdev for a passt uplink (UVM_UPLINK_PASST): a passt helper started
  * before qemu, the two joined by a stream socket pair (frames with a
  * 32-bit length prefix, the qemu socket protocol passt speaks). */
-static gboolean
-add_passt_netdev (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, const char *backend_id,
-                  GError **error)
+static void
+add_passt_netdev (PlanBuilder *b, const UvmDescDevice *dev, const char *backend_id)
 {
-  const char *id = uvm_device_get_id (dev);
-  const char *net_name = uvm_network_get_name (uvm_device_get_network (dev));
-  g_autofree char *rundir = g_path_get_dirname (uvm_vm_get_log_path (vm));
+  const char *id = dev->id;
+  const char *net_name = dev->network;
+  const char *rundir = b->plan->desc->runtime_dir;
   g_autofree char *log_name = g_strdup_printf ("passt-%s.log", id);
   g_autofree char *log_path = g_build_filename (rundir, log_name, NULL);
   g_autofree char *helper_what = g_strdup_printf ("%s: passt for the uplink '%s'", id, net_name);
@@ -179,34 +174,22 @@ add_passt_netdev (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, const char *backend
                             "--tcp-ports", "none", "--udp-ports", "none", NULL);
   uvm_plan_take_arg (b->plan, printf_qemu ("stream", "id", backend_id, "server", "off",
                                            "addr.type", "fd", "addr.str", qemu_fd, NULL));
-  return TRUE;
-}
-
-/* Firmware boot (no kernel): the first disk is the one the firmware boots. */
-static gboolean
-is_boot_disk (UvmVm *vm, UvmDevice *dev)
-{
-  if (uvm_vm_get_kernel (vm) != NULL)
-    return FALSE;
-  for (guint i = 0; i < uvm_vm_get_n_devices (vm); i++)
-    if (uvm_device_get_kind (uvm_vm_get_device (vm, i)) == UVM_DEVICE_DISK)
-      return uvm_vm_get_device (vm, i) == dev;
-  return FALSE;
 }
 
 static gboolean
-plan_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, GError **error)
+plan_device (PlanBuilder *b, const UvmDescDevice *dev, GError **error)
 {
-  const char *id = uvm_device_get_id (dev);
+  const UvmDesc *desc = b->plan->desc;
+  const char *id = dev->id;
   g_autofree char *backend_id = g_strdup_printf ("%s-be", id);
 
-  switch (uvm_device_get_kind (dev))
+  switch (dev->kind)
     {
     case UVM_DEVICE_CONSOLE:
       {
         g_autofree char *what = g_strdup_printf ("%s: console file '%s' (write, append; fd set)",
-                                                 id, uvm_vm_get_console_path (vm));
-        g_autofree char *fdset = add_fdset (b, uvm_vm_get_console_path (vm),
+                                                 id, desc->console_path);
+        g_autofree char *fdset = add_fdset (b, desc->console_path,
                                             O_WRONLY | O_CREAT | O_APPEND, what);
 
         uvm_plan_add_args (b->plan, "-chardev", NULL);
@@ -218,25 +201,23 @@ plan_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, GError **error)
       return TRUE;
 
     case UVM_DEVICE_BALLOON:
-      add_virtio_device (b, vm, dev, "virtio-balloon", NULL, NULL, NULL, NULL);
+      add_virtio_device (b, dev, "virtio-balloon", NULL, NULL, NULL, NULL);
       return TRUE;
 
     case UVM_DEVICE_RNG:
       uvm_plan_add_args (b->plan, "-object", NULL);
       uvm_plan_take_arg (b->plan, printf_qemu ("rng-random", "id", backend_id,
                                                "filename", "/dev/urandom", NULL));
-      add_virtio_device (b, vm, dev, "virtio-rng", "rng", backend_id, NULL, NULL);
+      add_virtio_device (b, dev, "virtio-rng", "rng", backend_id, NULL, NULL);
       return TRUE;
 
     case UVM_DEVICE_DISK:
       {
-        UvmStorage *st = uvm_device_get_storage (dev);
-        gboolean ro = uvm_storage_get_read_only (st);
-        const char *format = uvm_storage_get_format (st) == UVM_STORAGE_FORMAT_QCOW2 ? "qcow2" : "raw";
+        gboolean ro = dev->read_only;
+        const char *format = dev->format == UVM_STORAGE_FORMAT_QCOW2 ? "qcow2" : "raw";
         g_autofree char *what = g_strdup_printf ("%s: disk image '%s' (%s; fd set)", id,
-                                                 uvm_storage_get_path (st),
-                                                 ro ? "read-only" : "read-write");
-        g_autofree char *fdset = add_fdset (b, uvm_storage_get_path (st),
+                                                 dev->path, ro ? "read-only" : "read-write");
+        g_autofree char *fdset = add_fdset (b, dev->path,
                                             ro ? O_RDONLY : O_RDWR, what);
 
         uvm_plan_add_args (b->plan, "-blockdev", NULL);
@@ -245,81 +226,75 @@ plan_device (PlanBuilder *b, UvmVm *vm, UvmDevice *dev, GError **error)
                                                  "file.driver", "file",
                                                  "file.filename", fdset,
                                                  NULL));
-        add_virtio_device (b, vm, dev, "virtio-blk", "drive", backend_id,
-                           "bootindex", is_boot_disk (vm, dev) ? "0" : NULL);
+        /* Without a kernel the firmware boots this one. */
+        add_virtio_device (b, dev, "virtio-blk", "drive", backend_id,
+                           "bootindex", dev->boot ? "0" : NULL);
         return TRUE;
       }
 
     case UVM_DEVICE_NET:
-      {
-        UvmNetwork *net = uvm_device_get_network (dev);
-
-        uvm_plan_add_args (b->plan, "-netdev", NULL);
-        if (uvm_network_uses_lib_tap (net, UVM_HYPERVISOR_QEMU))
+      uvm_plan_add_args (b->plan, "-netdev", NULL);
+      switch (dev->nic)
+        {
+        case UVM_DESC_NIC_LIB_TAP:
           {
-            g_autofree char *what = uvm_lib_tap_description (vm, dev);
-            int fd = uvm_plan_add_fd (b->plan, UVM_PLAN_FD_LIB_TAP, dev, what);
+            int fd = uvm_plan_add_fd (b->plan, UVM_PLAN_FD_LIB_TAP, dev, dev->tap_what);
             g_autofree char *fd_str = g_strdup_printf ("%d", fd);
             uvm_plan_take_arg (b->plan, printf_qemu ("tap", "id", backend_id, "fd", fd_str, NULL));
           }
-        else if (uvm_network_effective_uplink_mode (net, UVM_HYPERVISOR_QEMU) == UVM_UPLINK_PASST)
+          break;
+        case UVM_DESC_NIC_PASST:
+          add_passt_netdev (b, dev, backend_id);
+          break;
+        case UVM_DESC_NIC_USER:
+          uvm_plan_take_arg (b->plan, printf_qemu ("user", "id", backend_id, NULL));
+          break;
+        case UVM_DESC_NIC_TAP:
           {
-            if (!add_passt_netdev (b, vm, dev, backend_id, error))
-              return FALSE;
-          }
-        else if (uvm_network_get_kind (net) == UVM_NETWORK_UPLINK)
-          {
-            uvm_plan_take_arg (b->plan, printf_qemu ("user", "id", backend_id, NULL));
-          }
-        else if (uvm_network_get_kind (net) == UVM_NETWORK_TAP)
-          {
-            g_autofree char *what = g_strdup_printf ("%s: tap '%s' (IFF_VNET_HDR)", id,
-                                                     uvm_network_get_tap_name (net));
+            g_autofree char *what = g_strdup_printf ("%s: tap '%s' (IFF_VNET_HDR)", id, dev->tap);
             int fd = uvm_plan_add_fd (b->plan, UVM_PLAN_FD_TAP, dev, what);
             g_autofree char *fd_str = g_strdup_printf ("%d", fd);
             /* With fd= qemu reads the vnet header flag from the tap itself
              * (and refuses vnet_hdr=). */
             uvm_plan_take_arg (b->plan, printf_qemu ("tap", "id", backend_id, "fd", fd_str, NULL));
           }
-        else
+          break;
+        case UVM_DESC_NIC_LINK:
           {
             g_autofree char *what = g_strdup_printf ("%s: end of the isolated link '%s' "
                                                      "(AF_UNIX SOCK_DGRAM socket pair)",
-                                                     id, uvm_network_get_name (net));
+                                                     id, dev->network);
             int fd = uvm_plan_add_fd (b->plan, UVM_PLAN_FD_NET_LINK, dev, what);
             g_autofree char *fd_str = g_strdup_printf ("%d", fd);
             uvm_plan_take_arg (b->plan, printf_qemu ("dgram", "id", backend_id,
                                                      "local.type", "fd", "local.str", fd_str,
                                                      NULL));
           }
-        add_virtio_device (b, vm, dev, "virtio-net", "netdev", backend_id,
-                           "mac", uvm_device_get_mac (dev));
-        return TRUE;
-      }
+          break;
+        }
+      add_virtio_device (b, dev, "virtio-net", "netdev", backend_id, "mac", dev->mac);
+      return TRUE;
     }
-  return uvm_set_error (error, UVM_ERROR_UNSUPPORTED, "device kind %d is not supported by qemu",
-                        (int) uvm_device_get_kind (dev));
+  return uvm_set_error (error, UVM_ERROR_UNSUPPORTED, "%s: device kind %d is not supported by "
+                        "qemu", dev->field, (int) dev->kind);
 }
 
 static UvmPlan *
-qemu_build_plan (UvmVm *vm, GError **error)
+qemu_build_plan (UvmDesc *desc, GError **error)
 {
-  g_autoptr(UvmPlan) plan = uvm_plan_new (uvm_vm_get_name (vm), "qemu",
-                                          uvm_vm_get_hypervisor_path (vm));
+  g_autoptr(UvmPlan) plan = uvm_plan_new (desc, "qemu");
   PlanBuilder b = { plan, FALSE, 0 };
-  UvmMachine machine = effective_machine (vm);
-  g_autofree char *uuid = derive_uuid (uvm_vm_get_name (vm));
-  g_autofree char *smp = g_strdup_printf ("%u", uvm_vm_get_vcpus (vm));
-  g_autofree char *mem = g_strdup_printf ("%" G_GUINT64_FORMAT "M", uvm_vm_get_memory (vm) / UVM_MIB);
+  UvmMachine machine = effective_machine (desc);
+  g_autofree char *uuid = derive_uuid (desc->name);
+  g_autofree char *smp = g_strdup_printf ("%u", desc->vcpus);
+  g_autofree char *mem = g_strdup_printf ("%" G_GUINT64_FORMAT "M", desc->memory / UVM_MIB);
   g_autofree char *control_what = g_strdup_printf ("control socket (QMP), listening on %s",
-                                                   uvm_vm_get_control_path (vm));
+                                                   desc->control_path);
   g_autofree char *control_fd = g_strdup_printf ("%d", uvm_plan_add_fd (plan, UVM_PLAN_FD_CONTROL_SOCKET,
                                                                         NULL, control_what));
-  const char *const *extra;
-
   b.mmio = machine == UVM_MACHINE_MICROVM;
   uvm_plan_add_args (plan, "-name", NULL);
-  uvm_plan_take_arg (plan, printf_qemu ("", "guest", uvm_vm_get_name (vm), NULL));
+  uvm_plan_take_arg (plan, printf_qemu ("", "guest", desc->name, NULL));
   uvm_plan_add_args (plan, "-uuid", uuid, NULL);
   /* Never the user's or the distribution's defaults: -nodefaults drops the
    * default NIC (a slirp uplink a workstation could use to bypass its
@@ -327,7 +302,7 @@ qemu_build_plan (UvmVm *vm, GError **error)
   uvm_plan_add_args (plan, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", NULL);
   uvm_plan_add_args (plan, "-machine", machine == UVM_MACHINE_MICROVM ? "microvm,acpi=on"
                                      : machine == UVM_MACHINE_PC ? "pc" : "q35", NULL);
-  switch (uvm_vm_get_accel (vm))
+  switch (desc->accel)
     {
     case UVM_ACCEL_KVM:
       uvm_plan_add_args (plan, "-accel", "kvm", "-cpu", "host", NULL);
@@ -349,34 +324,36 @@ qemu_build_plan (UvmVm *vm, GError **error)
   uvm_plan_take_arg (plan, printf_qemu ("socket", "id", "uvm-qmp", "fd", control_fd,
                                         "server", "on", "wait", "off", NULL));
   uvm_plan_add_args (plan, "-mon", "chardev=uvm-qmp,mode=control", NULL);
-  if (uvm_vm_get_start_paused (vm))
+  if (desc->start_paused)
     uvm_plan_add_args (plan, "-S", NULL);
-  /* Without a kernel the firmware boots the first disk (its bootindex). */
-  if (uvm_vm_get_kernel (vm) != NULL)
+  /* Without a kernel the firmware boots the boot disk (its bootindex). */
+  if (desc->kernel != NULL)
     {
       uvm_plan_add_args (plan, "-kernel", NULL);
-      uvm_plan_take_arg (plan, add_reopened (plan, uvm_vm_get_kernel (vm), "kernel"));
+      uvm_plan_take_arg (plan, add_reopened (plan, desc->kernel, "kernel"));
     }
-  if (uvm_vm_get_initramfs (vm) != NULL)
+  if (desc->initramfs != NULL)
     {
       uvm_plan_add_args (plan, "-initrd", NULL);
-      uvm_plan_take_arg (plan, add_reopened (plan, uvm_vm_get_initramfs (vm), "initramfs"));
+      uvm_plan_take_arg (plan, add_reopened (plan, desc->initramfs, "initramfs"));
     }
-  if (uvm_vm_get_cmdline (vm) != NULL)
-    uvm_plan_add_args (plan, "-append", uvm_vm_get_cmdline (vm), NULL);
+  if (desc->cmdline != NULL)
+    uvm_plan_add_args (plan, "-append", desc->cmdline, NULL);
   if (machine != UVM_MACHINE_MICROVM)
     uvm_plan_add_args (plan, "-device", "pvpanic", NULL);   /* GUEST_PANICKED events */
 
-  for (guint i = 0; i < uvm_vm_get_n_devices (vm); i++)
-    if (!plan_device (&b, vm, uvm_vm_get_device (vm, i), error))
+  for (guint i = 0; i < uvm_desc_get_n_devices (desc); i++)
+    if (!plan_device (&b, uvm_desc_get_device (desc, i), error))
       return NULL;
 
-  extra = uvm_vm_get_extra_args (vm);
-  for (guint i = 0; extra[i] != NULL; i++)
-    uvm_plan_add_args (plan, extra[i], NULL);
+  for (guint i = 0; desc->extra_args[i] != NULL; i++)
+    uvm_plan_add_args (plan, desc->extra_args[i], NULL);
 
-  uvm_plan_add_request (plan, "{\"execute\": \"qmp_capabilities\"}");
-  uvm_plan_add_request (plan, "{\"execute\": \"query-status\"}");
+  /* The QMP client reads the greeting before the first request. */
+  uvm_plan_add_request (plan, uvm_plan_request_new (NULL, "qmp_capabilities", NULL,
+                                                    UVM_PLAN_REQUEST_PLAIN));
+  uvm_plan_add_request (plan, uvm_plan_request_new (NULL, "query-status", NULL,
+                                                    UVM_PLAN_REQUEST_STATE));
   return g_steal_pointer (&plan);
 }
 
@@ -385,6 +362,7 @@ qemu_build_plan (UvmVm *vm, GError **error)
 typedef struct {
   UvmControl parent;
   UvmQmpClient *qmp;
+  gboolean greeted;     /* the handshake was sent */
 } QemuControl;
 
 static void
@@ -440,109 +418,131 @@ state_from_status (const char *status)
   return g_strcmp0 (status, "running") == 0 ? UVM_VM_STATE_RUNNING : UVM_VM_STATE_PAUSED;
 }
 
-static void
-ready_status_done (GObject *source, GAsyncResult *result, gpointer user_data)
+static gboolean
+qemu_reply_state (UvmControl *control, const UvmControlReply *reply, UvmVmState *state,
+                  GError **error)
 {
-  g_autoptr(GTask) task = user_data;
-  GError *error = NULL;
-  g_autoptr(JsonNode) reply = uvm_qmp_client_execute_finish (g_task_get_task_data (task), result, &error);
-  JsonObject *obj;
+  g_autoptr(JsonNode) node = reply->body ? json_from_string (reply->body, NULL) : NULL;
+  JsonObject *obj = node && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+  const char *status = obj ? uvm_json_node_get_string (json_object_get_member (obj, "status"))
+                           : NULL;
 
-  if (reply == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  obj = JSON_NODE_HOLDS_OBJECT (reply) ? json_node_get_object (reply) : NULL;
-  if (obj == NULL || !json_object_has_member (obj, "status"))
-    {
-      g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_PROTOCOL,
-                               "query-status: reply has no status");
-      return;
-    }
-  g_task_return_int (task, state_from_status (json_object_get_string_member (obj, "status")));
+  if (status == NULL)
+    return uvm_set_error (error, UVM_ERROR_PROTOCOL, "query-status: reply has no status");
+  *state = state_from_status (status);
+  return TRUE;
 }
 
-static void
-ready_handshake_done (GObject *source, GAsyncResult *result, gpointer user_data)
+/* The QMP client's tasks have no GObject source: ours keeps the client. */
+static GTask *
+qemu_task_new (QemuControl *self, GCancellable *cancellable, GAsyncReadyCallback callback,
+               gpointer user_data)
 {
-  g_autoptr(GTask) task = user_data;
-  GError *error = NULL;
-
-  UvmQmpClient *qmp = g_task_get_task_data (task);
-
-  if (!uvm_qmp_client_handshake_finish (qmp, result, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  GCancellable *cancellable = g_task_get_cancellable (task);
-
-  uvm_qmp_client_execute_async (qmp, "query-status", NULL, NULL, 0, cancellable,
-                                ready_status_done, g_steal_pointer (&task));
-}
-
-static void
-qemu_ready_async (UvmControl *control, GCancellable *cancellable,
-                  GAsyncReadyCallback callback, gpointer user_data)
-{
-  QemuControl *self = (QemuControl *) control;
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
 
-  /* The QMP client's tasks have no GObject source; keep the client with
-   * the task instead. */
   g_task_set_task_data (task, uvm_qmp_client_ref (self->qmp), (GDestroyNotify) uvm_qmp_client_unref);
-  uvm_qmp_client_handshake_async (self->qmp, cancellable, ready_handshake_done, task);
+  return task;
 }
 
 static void
-request_done (GObject *source, GAsyncResult *result, gpointer user_data)
+return_reply (GTask *task, const char *body)
+{
+  UvmControlReply *reply = g_new0 (UvmControlReply, 1);
+
+  reply->body = g_strdup (body);
+  g_task_return_pointer (task, reply, (GDestroyNotify) uvm_control_reply_free);
+}
+
+static void
+execute_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GTask) task = user_data;
   GError *error = NULL;
-  g_autoptr(JsonNode) reply = uvm_qmp_client_execute_finish (g_task_get_task_data (task), result, &error);
+  g_autoptr(JsonNode) reply = uvm_qmp_client_execute_finish (g_task_get_task_data (task), result,
+                                                             &error);
+  g_autofree char *body = NULL;
 
   if (reply == NULL)
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  body = json_to_string (reply, FALSE);
+  return_reply (task, body);
 }
 
 static void
-qemu_request_async (UvmControl *control, UvmControlOp op, GCancellable *cancellable,
-                    GAsyncReadyCallback callback, gpointer user_data)
+handshake_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!uvm_qmp_client_handshake_finish (g_task_get_task_data (task), result, &error))
+    g_task_return_error (task, error);
+  else
+    return_reply (task, "{}");
+}
+
+/* Every request goes through here, the plan's, the operations' and the
+ * escape hatch's.  QMP has no refusals but errors: @raw changes nothing.
+ * qmp_capabilities, the plan's first request, is sent by the client's
+ * handshake, which reads the greeting before it. */
+static void
+qemu_send_async (UvmControl *control, const UvmPlanRequest *request, const int *fds,
+                 guint n_fds, gboolean raw, GCancellable *cancellable,
+                 GAsyncReadyCallback callback, gpointer user_data)
+{
+  QemuControl *self = (QemuControl *) control;
+  GTask *task = qemu_task_new (self, cancellable, callback, user_data);
+  g_autoptr(JsonNode) args = NULL;
+
+  if (!self->greeted)
+    {
+      if (!g_str_equal (request->target, "qmp_capabilities") || request->body != NULL)
+        {
+          g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_PROTOCOL,
+                                   "%s: QMP takes qmp_capabilities first", request->target);
+          g_object_unref (task);
+          return;
+        }
+      self->greeted = TRUE;
+      uvm_qmp_client_handshake_async (self->qmp, cancellable, handshake_done, task);
+      return;
+    }
+  if (request->body != NULL)
+    args = json_from_string (request->body, NULL);
+  uvm_qmp_client_execute_async (self->qmp, request->target, args, fds, n_fds, cancellable,
+                                execute_done, task);
+}
+
+static UvmPlanRequest *
+qemu_op_request (UvmControl *control, UvmControlOp op, guint64 guest_bytes, guint64 memory)
 {
   static const char *const commands[] = {
     [UVM_CONTROL_PAUSE] = "stop",
     [UVM_CONTROL_RESUME] = "cont",
     [UVM_CONTROL_POWER_BUTTON] = "system_powerdown",
     [UVM_CONTROL_QUIT] = "quit",
+    [UVM_CONTROL_BALLOON] = "balloon",
   };
-  QemuControl *self = (QemuControl *) control;
-  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
-
-  g_task_set_task_data (task, uvm_qmp_client_ref (self->qmp), (GDestroyNotify) uvm_qmp_client_unref);
-  uvm_qmp_client_execute_async (self->qmp, commands[op], NULL, NULL, 0, cancellable,
-                                request_done, task);
-}
-
-static void
-qemu_balloon_async (UvmControl *control, guint64 guest_bytes, guint64 memory,
-                    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
-{
-  QemuControl *self = (QemuControl *) control;
-  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonNode) args = NULL;
+  g_autofree char *body = NULL;
 
   /* qemu's "balloon" takes the size the guest keeps: ours as it is. */
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "value");
-  json_builder_add_int_value (b, (gint64) guest_bytes);
-  json_builder_end_object (b);
-  args = json_builder_get_root (b);
-  g_task_set_task_data (task, uvm_qmp_client_ref (self->qmp), (GDestroyNotify) uvm_qmp_client_unref);
-  uvm_qmp_client_execute_async (self->qmp, "balloon", args, NULL, 0, cancellable, request_done, task);
+  if (op == UVM_CONTROL_BALLOON)
+    body = g_strdup_printf ("{\"value\":%" G_GUINT64_FORMAT "}", guest_bytes);
+  return uvm_plan_request_new (NULL, commands[op], body, UVM_PLAN_REQUEST_PLAIN);
+}
+
+static UvmPlanRequest *
+qemu_raw_request (UvmControl *control, const char *method, const char *name, const char *body,
+                  GError **error)
+{
+  if (method != NULL)
+    {
+      uvm_set_error (error, UVM_ERROR_UNSUPPORTED, "QMP has no methods ('%s')", method);
+      return NULL;
+    }
+  return uvm_plan_request_new (NULL, name, body, UVM_PLAN_REQUEST_PLAIN);
 }
 
 static void
@@ -571,42 +571,29 @@ qemu_control_free (UvmControl *control)
 }
 
 static const UvmControlClass qemu_control_class = {
-  .ready_async = qemu_ready_async,
-  .request_async = qemu_request_async,
-  .balloon_async = qemu_balloon_async,
+  .send_async = qemu_send_async,
+  .reply_state = qemu_reply_state,
+  .op_request = qemu_op_request,
+  .raw_request = qemu_raw_request,
   .set_request_timeout = qemu_set_request_timeout,
   .read_pending = qemu_read_pending,
   .free = qemu_control_free,
 };
 
 static UvmControl *
-qemu_control_new (int fd, UvmPlan *plan, int *kept, const UvmControlSink *sink, gpointer vm)
+qemu_control_new (const UvmPlan *plan, const UvmLaunchResult *launch, const UvmControlSink *sink,
+                  gpointer vm)
 {
   QemuControl *self = g_new0 (QemuControl, 1);
 
-  for (guint i = 0; i < plan->fds->len; i++)   /* qemu inherits all it needs */
-    if (kept[i] >= 0)
-      close (kept[i]);
+  g_assert (launch->event_fd < 0);   /* events come over QMP */
   self->parent.klass = &qemu_control_class;
   self->parent.sink = sink;
   self->parent.vm = vm;
-  self->qmp = uvm_qmp_client_new (fd);
+  self->qmp = uvm_qmp_client_new (launch->control_fd);
   uvm_qmp_client_set_event_handler (self->qmp, qemu_on_event, self, NULL);
   uvm_qmp_client_set_closed_handler (self->qmp, qemu_on_closed, self, NULL);
   return &self->parent;
-}
-
-gboolean
-uvm_control_is_qemu (UvmControl *control)
-{
-  return control->klass == &qemu_control_class;
-}
-
-/* The escape hatch uses the connection directly. */
-UvmQmpClient *
-uvm_qemu_control_get_qmp (UvmControl *control)
-{
-  return ((QemuControl *) control)->qmp;
 }
 
 const UvmBackend uvm_backend_qemu = {
@@ -622,6 +609,8 @@ const UvmBackend uvm_backend_qemu = {
               UVM_FEATURE_BIT (UVM_FEATURE_BALLOON) | UVM_FEATURE_BIT (UVM_FEATURE_HOTPLUG) |
               UVM_FEATURE_BIT (UVM_FEATURE_RAW_QMP) | UVM_FEATURE_BIT (UVM_FEATURE_FIRMWARE_BOOT) |
               UVM_FEATURE_BIT (UVM_FEATURE_PASST_UPLINK),
+  /* slirp inside qemu: nothing to set up on the host. */
+  .default_uplink = UVM_UPLINK_USER,
   .validate = qemu_validate,
   .build_plan = qemu_build_plan,
   .control_new = qemu_control_new,

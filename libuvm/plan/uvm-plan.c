@@ -9,7 +9,6 @@ plan_fd_free (gpointer data)
 {
   UvmPlanFd *fd = data;
 
-  g_clear_object (&fd->device);
   g_free (fd->what);
   g_free (fd->path);
   g_free (fd);
@@ -23,23 +22,97 @@ plan_helper_free (gpointer data)
   g_free (helper->binary);
   g_ptr_array_unref (helper->args);
   g_ptr_array_unref (helper->fds);
-  g_clear_object (&helper->device);
   g_free (helper->what);
   g_free (helper->log_path);
   g_free (helper);
 }
 
+UvmPlanRequest *
+uvm_plan_request_new (const char *method, const char *target, const char *body,
+                      UvmPlanRequestRole role)
+{
+  UvmPlanRequest *request = g_new0 (UvmPlanRequest, 1);
+
+  request->method = g_strdup (method);
+  request->target = g_strdup (target);
+  request->body = g_strdup (body);
+  request->fds = g_array_new (FALSE, FALSE, sizeof (guint));
+  request->role = role;
+  return request;
+}
+
+void
+uvm_plan_request_free (UvmPlanRequest *request)
+{
+  if (request == NULL)
+    return;
+  g_free (request->method);
+  g_free (request->target);
+  g_free (request->body);
+  g_array_unref (request->fds);
+  g_free (request);
+}
+
+void
+uvm_plan_request_add_fd (UvmPlanRequest *request, guint index)
+{
+  g_array_append_val (request->fds, index);
+}
+
+/* The number of @plan->fds[@index] among the fds sent over the control
+ * socket, from 1 ("s1" in the printed plan). */
+static guint
+control_fd_number (const UvmPlan *plan, guint index)
+{
+  guint n = 0;
+
+  for (guint i = 0; i <= index && i < plan->fds->len; i++)
+    if (((UvmPlanFd *) g_ptr_array_index (plan->fds, i))->target == UVM_PLAN_FD_NOT_INHERITED)
+      n++;
+  return n;
+}
+
+char *
+uvm_plan_request_to_string (const UvmPlanRequest *request, const UvmPlan *plan)
+{
+  GString *out = g_string_new (NULL);
+
+  if (request->method == NULL)
+    {
+      g_string_append_printf (out, "{\"execute\": \"%s\"", request->target);
+      if (request->body != NULL)
+        g_string_append_printf (out, ", \"arguments\": %s", request->body);
+      g_string_append_c (out, '}');
+    }
+  else
+    {
+      g_string_append_printf (out, "%s %s", request->method, request->target);
+      if (request->body != NULL)
+        g_string_append_printf (out, " %s", request->body);
+    }
+  for (guint i = 0; i < request->fds->len; i++)
+    {
+      guint index = g_array_index (request->fds, guint, i);
+
+      if (plan != NULL)
+        g_string_append_printf (out, " + fd s%u (SCM_RIGHTS)", control_fd_number (plan, index));
+      else
+        g_string_append (out, " + fd (SCM_RIGHTS)");
+    }
+  return g_string_free (out, FALSE);
+}
+
 UvmPlan *
-uvm_plan_new (const char *vm_name, const char *backend_name, const char *binary)
+uvm_plan_new (UvmDesc *desc, const char *backend_name)
 {
   UvmPlan *plan = g_new0 (UvmPlan, 1);
 
-  plan->vm_name = g_strdup (vm_name);
+  plan->desc = uvm_desc_ref (desc);
   plan->backend_name = g_strdup (backend_name);
-  plan->binary = g_strdup (binary);
+  plan->binary = g_strdup (desc->binary);
   plan->args = g_ptr_array_new_with_free_func (g_free);
   plan->fds = g_ptr_array_new_with_free_func (plan_fd_free);
-  plan->requests = g_ptr_array_new_with_free_func (g_free);
+  plan->requests = g_ptr_array_new_with_free_func ((GDestroyNotify) uvm_plan_request_free);
   plan->helpers = g_ptr_array_new_with_free_func (plan_helper_free);
   return plan;
 }
@@ -49,18 +122,13 @@ uvm_plan_free (UvmPlan *plan)
 {
   if (plan == NULL)
     return;
-  g_free (plan->vm_name);
+  uvm_desc_unref (plan->desc);
   g_free (plan->backend_name);
   g_free (plan->binary);
   g_ptr_array_unref (plan->args);
   g_ptr_array_unref (plan->fds);
   g_ptr_array_unref (plan->requests);
   g_ptr_array_unref (plan->helpers);
-  g_free (plan->runtime_dir);
-  g_free (plan->control_path);
-  g_free (plan->log_path);
-  if (plan->backend_data_free != NULL)
-    plan->backend_data_free (plan->backend_data);
   g_free (plan);
 }
 
@@ -88,26 +156,30 @@ uvm_plan_take_arg (UvmPlan *plan, char *arg)
 }
 
 static UvmPlanFd *
-plan_fd_new (GPtrArray *fds, int target, UvmPlanFdKind kind, UvmDevice *device, const char *what)
+plan_fd_new (GPtrArray *fds, int target, UvmPlanFdKind kind, const UvmDescDevice *device,
+             const char *what)
 {
   UvmPlanFd *fd = g_new0 (UvmPlanFd, 1);
 
   fd->target = target;
   fd->kind = kind;
-  fd->device = device ? g_object_ref (device) : NULL;
+  fd->device = device;
   fd->what = g_strdup (what);
   g_ptr_array_add (fds, fd);
   return fd;
 }
 
-void
-uvm_plan_add_control_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *device, const char *what)
+guint
+uvm_plan_add_control_fd (UvmPlan *plan, UvmPlanFdKind kind, const UvmDescDevice *device,
+                         const char *what)
 {
   plan_fd_new (plan->fds, UVM_PLAN_FD_NOT_INHERITED, kind, device, what);
+  return plan->fds->len - 1;
 }
 
 static int
-add_inherited_fd (GPtrArray *fds, UvmPlanFdKind kind, UvmDevice *device, const char *what)
+add_inherited_fd (GPtrArray *fds, UvmPlanFdKind kind, const UvmDescDevice *device,
+                  const char *what)
 {
   int target = UVM_PLAN_FIRST_FD;
 
@@ -119,21 +191,21 @@ add_inherited_fd (GPtrArray *fds, UvmPlanFdKind kind, UvmDevice *device, const c
 }
 
 int
-uvm_plan_add_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *device, const char *what)
+uvm_plan_add_fd (UvmPlan *plan, UvmPlanFdKind kind, const UvmDescDevice *device, const char *what)
 {
   return add_inherited_fd (plan->fds, kind, device, what);
 }
 
 UvmPlanHelper *
-uvm_plan_add_helper (UvmPlan *plan, const char *binary, UvmDevice *device, const char *what,
-                     const char *log_path)
+uvm_plan_add_helper (UvmPlan *plan, const char *binary, const UvmDescDevice *device,
+                     const char *what, const char *log_path)
 {
   UvmPlanHelper *helper = g_new0 (UvmPlanHelper, 1);
 
   helper->binary = g_strdup (binary);
   helper->args = g_ptr_array_new_with_free_func (g_free);
   helper->fds = g_ptr_array_new_with_free_func (plan_fd_free);
-  helper->device = device ? g_object_ref (device) : NULL;
+  helper->device = device;
   helper->what = g_strdup (what);
   helper->log_path = g_strdup (log_path);
   g_ptr_array_add (plan->helpers, helper);
@@ -151,8 +223,8 @@ uvm_plan_helper_add_args (UvmPlanHelper *helper, const char *first, ...)
 }
 
 int
-uvm_plan_helper_add_fd (UvmPlanHelper *helper, UvmPlanFdKind kind, UvmDevice *device,
-                        const char *what)
+uvm_plan_helper_add_fd (UvmPlanHelper *helper, UvmPlanFdKind kind,
+                        const UvmDescDevice *device, const char *what)
 {
   return add_inherited_fd (helper->fds, kind, device, what);
 }
@@ -170,10 +242,11 @@ uvm_plan_add_file_fd (UvmPlan *plan, const char *path, int flags, UvmPlanFileUse
   return target;
 }
 
-void
-uvm_plan_add_request (UvmPlan *plan, const char *request)
+UvmPlanRequest *
+uvm_plan_add_request (UvmPlan *plan, UvmPlanRequest *request)
 {
-  g_ptr_array_add (plan->requests, g_strdup (request));
+  g_ptr_array_add (plan->requests, request);
+  return request;
 }
 
 static void
@@ -235,13 +308,15 @@ static void
 append_fds (GString *out, const char *indent, GPtrArray *fds)
 {
   g_autofree char *null_line = g_strdup_printf ("# %sfd 0: /dev/null\n", indent);
+  guint sent = 0;
 
   g_string_append (out, null_line);
   for (guint i = 0; i < fds->len; i++)
     {
       const UvmPlanFd *fd = g_ptr_array_index (fds, i);
       g_autofree char *label = fd->target == UVM_PLAN_FD_NOT_INHERITED
-                                 ? g_strdup_printf ("%ssent over the control socket: ", indent)
+                                 ? g_strdup_printf ("%sfd s%u, sent over the control socket: ",
+                                                    indent, ++sent)
                                  : g_strdup_printf ("%sfd %d: ", indent, fd->target);
       append_comment (out, label, fd->what, "");
     }
@@ -268,14 +343,14 @@ static void
 append_user (GString *out, const UvmPlan *plan)
 {
   g_string_append (out, "# user: ");
-  if (plan->uid == UVM_USER_DYNAMIC)
+  if (plan->desc->uid == UVM_USER_DYNAMIC)
     g_string_append_printf (out, "dynamic (as root: a uid of its own, %u to %u; otherwise the "
                                  "caller's)", UVM_USER_RANGE_FIRST,
                             UVM_USER_RANGE_FIRST + UVM_USER_RANGE_SIZE - 1);
-  else if (plan->uid == UVM_USER_CALLER)
+  else if (plan->desc->uid == UVM_USER_CALLER)
     g_string_append (out, "the caller's");
   else
-    g_string_append_printf (out, "uid %u gid %u", plan->uid, plan->gid);
+    g_string_append_printf (out, "uid %u gid %u", plan->desc->uid, plan->desc->gid);
   g_string_append (out, ", for the hypervisor and its helpers; supplementary group: the owner "
                         "of /dev/kvm; no capabilities, empty bounding set, no_new_privs\n");
 }
@@ -287,11 +362,11 @@ uvm_plan_to_script (const UvmPlan *plan)
   GString *out = g_string_new (NULL);
 
   g_autofree char *title = g_strdup_printf ("libuvm launch plan for VM '%s' (%s)",
-                                            plan->vm_name, plan->backend_name);
+                                            plan->desc->name, plan->backend_name);
 
   g_string_append (out, "#!/bin/sh\n");
   append_comment (out, "", title, "");
-  append_comment (out, "runtime directory: ", plan->runtime_dir, " (mode 0700)");
+  append_comment (out, "runtime directory: ", plan->desc->runtime_dir, " (mode 0700)");
   append_user (out, plan);
   /* Helpers run before the hypervisor and are stopped after it exits; the
    * library makes the socket pairs between them (a shell cannot). */
@@ -307,15 +382,20 @@ uvm_plan_to_script (const UvmPlan *plan)
       append_script_command (out, helper->binary, helper->args);
       g_string_append (out, " &\n");
     }
-  append_comment (out, "hypervisor stdout/stderr: ", plan->log_path, "");
+  append_comment (out, "hypervisor stdout/stderr: ", plan->desc->log_path, "");
   append_fds (out, "", plan->fds);
-  if (plan->confined)
+  if (plan->desc->confined)
     g_string_append (out, "# confined: empty network namespace; seccomp denies "
                           UVM_SECCOMP_DENIED_FAMILIES " sockets\n");
   g_string_append (out, "exec ");
   append_script_command (out, plan->binary, plan->args);
-  g_string_append (out, "\n# control requests after spawn, in order:\n");
+  g_string_append (out, "\n# control requests after spawn, in order (the launcher sends "
+                        "exactly these):\n");
   for (guint i = 0; i < plan->requests->len; i++)
-    append_comment (out, "  ", g_ptr_array_index (plan->requests, i), "");
+    {
+      g_autofree char *text = uvm_plan_request_to_string (g_ptr_array_index (plan->requests, i),
+                                                          plan);
+      append_comment (out, "  ", text, "");
+    }
   return g_string_free (out, FALSE);
 }

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* A launch plan: what a definition turns into before anything exists.
- * Building one is pure (no fds, no files); the VM materialises the fds it
- * lists at spawn time. */
+/* A launch plan: what a VM description (plan/uvm-desc.h) turns into
+ * before anything exists, and the one script the launcher follows: the fds
+ * to make, the helpers and the hypervisor to spawn with them, and the
+ * control requests to send in order (with the fds each carries).  Building
+ * one is pure (no fds, no files); printing it prints these steps, and the
+ * launcher executes exactly them. */
 #pragma once
 
 #include <uvm/uvm.h>
+#include "plan/uvm-desc.h"
 
 G_BEGIN_DECLS
 
@@ -42,7 +46,7 @@ typedef enum {
 typedef struct {
   int target;                   /* fd number in the child, or NOT_INHERITED */
   UvmPlanFdKind kind;
-  UvmDevice *device;            /* NET_LINK: the net device (ref held) */
+  const UvmDescDevice *device;  /* the device it serves (of the plan's description), or NULL */
   char *what;                   /* human description for the printed plan */
   /* UVM_PLAN_FD_FILE only: */
   char *path;
@@ -57,55 +61,80 @@ typedef struct {
   char *binary;                 /* as configured: looked up in PATH at start */
   GPtrArray *args;              /* arguments after the binary (char *) */
   GPtrArray *fds;               /* UvmPlanFd * in target order */
-  UvmDevice *device;            /* the NIC it serves (ref held) */
+  const UvmDescDevice *device;  /* the NIC it serves */
   char *what;                   /* human description for the printed plan */
   char *log_path;               /* its stdout/stderr, in the runtime dir */
 } UvmPlanHelper;
 
+typedef struct _UvmPlan UvmPlan;
+
+typedef enum {
+  UVM_PLAN_REQUEST_PLAIN,
+  /* Its reply says which state the guest is in (the last of a start). */
+  UVM_PLAN_REQUEST_STATE,
+} UvmPlanRequestRole;
+
+/* A control request.  QMP: @method NULL, @target the command, @body its
+ * arguments.  REST: @method and @target the HTTP method and path, @body the
+ * request body. */
 typedef struct {
-  char *vm_name;
+  char *method;
+  char *target;
+  char *body;                   /* JSON text, or NULL */
+  GArray *fds;                  /* guint: indexes in the plan's fds sent with it (SCM_RIGHTS) */
+  UvmPlanRequestRole role;
+} UvmPlanRequest;
+
+UvmPlanRequest *uvm_plan_request_new (const char *method, const char *target, const char *body,
+                                      UvmPlanRequestRole role);
+void            uvm_plan_request_free (UvmPlanRequest *request);
+/* One line: `{"execute": "CMD", "arguments": BODY}` or `METHOD PATH BODY`,
+ * then " + fd sN (SCM_RIGHTS)" for each fd it carries, N its number
+ * among the plan's fds sent over the control socket.  @plan may be NULL
+ * for a request of no plan. */
+char           *uvm_plan_request_to_string (const UvmPlanRequest *request, const UvmPlan *plan);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (UvmPlanRequest, uvm_plan_request_free)
+
+struct _UvmPlan {
+  UvmDesc *desc;                /* what it was built from (ref held) */
   char *backend_name;
   char *binary;                 /* as configured, not resolved */
   GPtrArray *args;              /* arguments after the binary (char *) */
   GPtrArray *fds;               /* UvmPlanFd * in target order */
-  GPtrArray *requests;          /* post-spawn control requests, as text */
+  GPtrArray *requests;          /* UvmPlanRequest *: sent after spawn, in order */
   GPtrArray *helpers;           /* UvmPlanHelper *, started in this order */
-  char *runtime_dir;
-  char *control_path;
-  char *log_path;
-  gboolean confined;            /* empty netns + socket denylist */
-  /* uvm_vm_get_user() and uvm_vm_get_group() of the definition. */
-  guint32 uid;
-  guint32 gid;
-  /* What the backend's control connection needs beyond the fds (e.g. the
-   * cloud-hypervisor VmConfig), freed with the plan. */
-  gpointer backend_data;
-  GDestroyNotify backend_data_free;
-} UvmPlan;
+};
 
-UvmPlan *uvm_plan_new (const char *vm_name, const char *backend_name, const char *binary);
+/* A plan for @desc (a reference is taken) by backend @backend_name. */
+UvmPlan *uvm_plan_new (UvmDesc *desc, const char *backend_name);
 void     uvm_plan_free (UvmPlan *plan);
 void     uvm_plan_add_args (UvmPlan *plan, const char *first, ...) G_GNUC_NULL_TERMINATED;
 /* Takes ownership of @arg. */
 void     uvm_plan_take_arg (UvmPlan *plan, char *arg);
 /* Returns the fd number the child will see. */
-int      uvm_plan_add_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *device, const char *what);
-/* An fd the parent opens and the control connection sends (taps). */
-void     uvm_plan_add_control_fd (UvmPlan *plan, UvmPlanFdKind kind, UvmDevice *device,
+int      uvm_plan_add_fd (UvmPlan *plan, UvmPlanFdKind kind, const UvmDescDevice *device,
+                          const char *what);
+/* An fd the parent opens and a control request sends (taps); returns its
+ * index in @plan->fds, for uvm_plan_request_add_fd(). */
+guint    uvm_plan_add_control_fd (UvmPlan *plan, UvmPlanFdKind kind, const UvmDescDevice *device,
                                   const char *what);
-void     uvm_plan_add_request (UvmPlan *plan, const char *request);
+/* Appends @request (taken) to the requests sent after spawn. */
+UvmPlanRequest *uvm_plan_add_request (UvmPlan *plan, UvmPlanRequest *request);
+/* @request carries the fd of @plan->fds[@index]. */
+void     uvm_plan_request_add_fd (UvmPlanRequest *request, guint index);
 /* A file opened at spawn time with @flags (O_CLOEXEC added, O_CREAT with
  * mode 0600); returns the fd number the child will see. */
 int      uvm_plan_add_file_fd (UvmPlan *plan, const char *path, int flags, UvmPlanFileUse use,
                                const char *what);
 
 /* A helper for @device; @log_path receives its stdout and stderr. */
-UvmPlanHelper *uvm_plan_add_helper (UvmPlan *plan, const char *binary, UvmDevice *device,
-                                    const char *what, const char *log_path);
+UvmPlanHelper *uvm_plan_add_helper (UvmPlan *plan, const char *binary,
+                                    const UvmDescDevice *device, const char *what,
+                                    const char *log_path);
 void     uvm_plan_helper_add_args (UvmPlanHelper *helper, const char *first, ...) G_GNUC_NULL_TERMINATED;
 /* Returns the fd number the helper will see. */
-int      uvm_plan_helper_add_fd (UvmPlanHelper *helper, UvmPlanFdKind kind, UvmDevice *device,
-                                 const char *what);
+int      uvm_plan_helper_add_fd (UvmPlanHelper *helper, UvmPlanFdKind kind,
+                                 const UvmDescDevice *device, const char *what);
 
 /* The hypervisor's command line on one line, preceded by each helper's
  * command line and " & " (as a shell would start them). */

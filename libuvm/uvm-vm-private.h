@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* What the files of UvmVm share: the object's fields and the functions one
+ * of them offers the others.  Not for backends or anything below: they
+ * never see a UvmVm (they get a UvmDesc). */
+#pragma once
+
+#include "uvm-private.h"
+#include "backend/uvm-backend.h"
+#include "plan/uvm-desc.h"
+#include "plan/uvm-plan.h"
+#include "proc/uvm-child-watch.h"
+#include "proc/uvm-spawn.h"
+#include "proc/uvm-user.h"
+#include "util/uvm-rundir.h"
+#include "util/uvm-util.h"
+
+G_BEGIN_DECLS
+
+#define CONTROL_NAME "control.sock"
+#define LOG_NAME "hypervisor.log"
+#define CONSOLE_NAME "console.log"
+/* Ready normally comes within tens of milliseconds (the control socket does
+ * not wait for the guest); this only catches a hypervisor that hangs. */
+#define START_TIMEOUT_MS 30000
+#define LOG_TAIL_LINES 8
+/* A hypervisor that exits closes its sockets a moment before its exit can
+ * be seen through the pidfd: an EOF on the control connection counts as a
+ * lost connection only when the process still runs this much later. */
+#define CONTROL_EOF_GRACE_MS 500
+
+typedef enum {
+  STOP_IDLE,
+  STOP_POWER_BUTTON,
+  STOP_QUIT,
+  STOP_TERM,
+  STOP_KILL,
+} StopPhase;
+
+struct _UvmVm
+{
+  GObject parent_instance;
+
+  /* Definition. */
+  char *name;
+  UvmHypervisor hypervisor;
+  UvmMachine machine;
+  UvmAccel accel;
+  char *kernel;
+  char *initramfs;
+  char *cmdline;
+  guint vcpus;
+  guint64 memory;
+  GPtrArray *devices;
+  GStrv extra_args;
+  char *hypervisor_path;
+  char *runtime_dir;        /* as set, or NULL */
+  gboolean start_paused;
+  gboolean confined;        /* empty netns + socket filter for the hypervisor */
+  guint32 user_uid;         /* uvm_vm_set_user(): a uid, UVM_USER_DYNAMIC or _CALLER */
+  guint32 user_gid;
+  UvmVm *gateway;           /* weak: cleared by gateway_weak_notify() */
+  gulong gateway_handler;   /* on the gateway's "event" signal */
+  gboolean gateway_is_self; /* set as its own gateway: refused by validation */
+  char *definition_error;   /* a misuse met by a setter, refused by validation */
+  guint control_timeout_ms;
+
+  /* Paths of the runtime directory in effect (recomputed on change). */
+  char *effective_dir;
+  char *control_path;
+  char *log_path;
+  char *console_path;
+
+  /* The current (or last) run. */
+  UvmVmState state;
+  GMainContext *context;
+  UvmRundir *rundir;
+  UvmChildWatch *child;
+  UvmControl *control;
+  gboolean console_in_rundir;
+  GPtrArray *helpers;               /* Helper *: the run's helper processes */
+  GStrv helper_files;               /* their log files, removed with the run */
+  UvmUserLease *user_lease;         /* the run's dynamic uid, or NULL */
+  UvmSpawnCreds creds;              /* who the run's processes run as */
+  gboolean have_creds;              /* creds are those of a started run */
+
+  GTask *start_task;
+  UvmPlan *start_plan;              /* the plan being executed */
+  GArray *start_fds;                /* int by index in its fds: those requests send */
+  guint start_step;                 /* the request being sent */
+  gboolean start_have_state;
+  UvmVmState start_state;
+  GCancellable *start_cancellable;  /* ours: cancels the ready request */
+  GError *start_error;              /* why a start is being aborted */
+  GSource *start_timeout;
+  GSource *start_cancel_source;
+
+  StopPhase stop_phase;
+  guint stop_timeout_ms;
+  GSource *stop_timer;
+  gboolean exit_expected;           /* a stop or kill was asked for */
+  gboolean sent_term;               /* we sent the hypervisor SIGTERM */
+  gboolean sent_kill;               /* ... or SIGKILL */
+
+  /* The control connection of the run is lost (see sink_closed()). */
+  gboolean control_lost;
+  GError *control_error;
+  GSource *control_grace;           /* EOF seen; is the process exiting? */
+  gboolean guest_panicked;          /* this run's guest reported a panic */
+  GQueue waiters;                   /* GTask: stop and wait callers */
+
+  gboolean have_exit;
+  int exit_code;
+  int exit_signal;
+};
+
+/* A helper process of a run (passt), watched like the hypervisor. */
+typedef struct {
+  UvmVm *vm;                /* not a reference: the VM frees its helpers */
+  UvmChildWatch *watch;     /* NULL once it exited */
+  char *name;               /* the executable as configured ("passt") */
+  char *device_id;
+  char *network;
+} Helper;
+
+
+/* uvm-vm.c: the object */
+gboolean uvm_vm_is_active (UvmVm *self);
+void     uvm_vm_emit_event (UvmVm *self, UvmEvent *event);
+void     uvm_vm_drop_gateway (UvmVm *self);
+/* The gateway relation is no loop (self, cycles). */
+gboolean uvm_vm_check_gateway_relation (UvmVm *self, GError **error);
+const char *uvm_vm_get_control_path (UvmVm *vm);
+/* "devices[N] (ID)": how errors name @device of @vm. */
+char    *uvm_vm_describe_device (UvmVm *vm, UvmDevice *device);
+
+/* uvm-vm-validate.c: definition -> description -> plan */
+/* Every check of the definition, then the frozen description and the
+ * backend's plan of it; @backend_out (may be NULL) gets the backend. */
+UvmPlan *uvm_vm_build_plan (UvmVm *vm, const UvmBackend **backend_out, GError **error);
+/* At start: a workstation's gateway runs. */
+gboolean uvm_vm_check_gateway (UvmVm *self, GError **error);
+/* The hypervisor executable, resolved in PATH. */
+char    *uvm_vm_resolve_binary (const UvmPlan *plan, GError **error);
+/* The executables of @plan's helpers, looked up in PATH. */
+GStrv    uvm_vm_resolve_helpers (const UvmPlan *plan, GError **error);
+
+/* uvm-vm-launch.c: plan -> processes */
+/* The start failed (@error, or the cause recorded already when NULL):
+ * end what runs; the exit handler completes the start task. */
+void     uvm_vm_abort_start (UvmVm *self, GError *error);
+/* Drops the plan of a start and closes the fds it still holds. */
+void     uvm_vm_clear_start_plan (UvmVm *self);
+
+/* uvm-vm-supervise.c: state, exit, stop */
+extern const UvmControlSink uvm_vm_control_sink;
+void     uvm_vm_set_state (UvmVm *self, UvmVmState state);
+GSource *uvm_vm_attach_source (GSource *source, GMainContext *context, GSourceFunc func,
+                               gpointer data);
+void     uvm_vm_helper_free (gpointer data);
+void     uvm_vm_on_helper_exit (int code, int sig, gpointer user_data);
+void     uvm_vm_on_child_exit (int code, int sig, gpointer user_data);
+void     uvm_vm_stop_helpers (UvmVm *self);
+/* The files of a run in its runtime directory (for uvm_rundir_acquire()). */
+GStrv    uvm_vm_run_files (UvmVm *self);
+void     uvm_vm_finish_run (UvmVm *self);
+/* A request failed with @error: a dead or broken connection is a lost
+ * control connection. */
+void     uvm_vm_note_request_error (UvmVm *self, const GError *error);
+
+/* uvm-vm-control.c: requests to the running hypervisor */
+/* Sends the backend's request for @op (@guest_bytes: the balloon target). */
+void     uvm_vm_control_op_async (UvmVm *self, UvmControlOp op, guint64 guest_bytes,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data);
+gboolean uvm_vm_control_op_finish (GAsyncResult *result, GError **error);
+
+/* Sync variants: run the async call and iterate the thread-default
+ * context, where GTask delivers the callback. */
+typedef struct {
+  GAsyncResult *result;
+} UvmSyncCall;
+void          uvm_vm_sync_call_done (GObject *source, GAsyncResult *result, gpointer user_data);
+GAsyncResult *uvm_vm_sync_call_wait (UvmSyncCall *call);
+
+G_END_DECLS

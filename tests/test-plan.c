@@ -571,7 +571,7 @@ test_golden_ch_tap_paused (Fixture *fx, gconstpointer data)
 
   plan = uvm_vm_get_launch_plan (vm, NULL);
   g_assert_null (strstr (plan, "vm.boot"));
-  g_assert_nonnull (strstr (plan, "# sent over the control socket: net0: tap 'lo'"));
+  g_assert_nonnull (strstr (plan, "# fd s1, sent over the control socket: net0: tap 'lo'"));
   net = plan_request_body (plan, "vm.add-net");
   g_assert_cmpstr (json_object_get_string_member (json_node_get_object (net), "mac"), ==,
                    uvm_device_get_mac (uvm_vm_get_device (vm, 0)));

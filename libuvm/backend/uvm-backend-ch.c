@@ -129,32 +129,37 @@ build_vm_config (const UvmDesc *desc, UvmPlan *plan)
           json_builder_add_string_value (b, "/dev/urandom");
           json_builder_end_object (b);
           break;
-        case UVM_DEVICE_DISK:
-          if (!have_disks)
-            {
-              json_builder_set_member_name (b, "disks");
-              json_builder_begin_array (b);
-              have_disks = TRUE;
-            }
-          json_builder_begin_object (b);
-          json_builder_set_member_name (b, "path");
-          {
-            g_autofree char *what = g_strdup_printf ("%s: disk image", dev->id);
-            add_reopened (b, plan, dev->path, dev->read_only ? O_RDONLY : O_RDWR, what);
-          }
-          json_builder_set_member_name (b, "readonly");
-          json_builder_add_boolean_value (b, dev->read_only);
-          /* Never probed: a guest must not turn a raw disk into qcow2. */
-          json_builder_set_member_name (b, "image_type");
-          json_builder_add_string_value (b, dev->format == UVM_STORAGE_FORMAT_QCOW2
-                                              ? "Qcow2" : "Raw");
-          json_builder_set_member_name (b, "id");
-          json_builder_add_string_value (b, dev->id);
-          json_builder_end_object (b);
-          break;
         default:
           break;
         }
+    }
+  /* The disks in a second pass: one array, whatever the devices' order. */
+  for (guint i = 0; i < uvm_desc_get_n_devices (desc); i++)
+    {
+      const UvmDescDevice *dev = uvm_desc_get_device (desc, i);
+
+      if (dev->kind != UVM_DEVICE_DISK)
+        continue;
+      if (!have_disks)
+        {
+          json_builder_set_member_name (b, "disks");
+          json_builder_begin_array (b);
+          have_disks = TRUE;
+        }
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "path");
+      {
+        g_autofree char *what = g_strdup_printf ("%s: disk image", dev->id);
+        add_reopened (b, plan, dev->path, dev->read_only ? O_RDONLY : O_RDWR, what);
+      }
+      json_builder_set_member_name (b, "readonly");
+      json_builder_add_boolean_value (b, dev->read_only);
+      /* Never probed: a guest must not turn a raw disk into qcow2. */
+      json_builder_set_member_name (b, "image_type");
+      json_builder_add_string_value (b, dev->format == UVM_STORAGE_FORMAT_QCOW2 ? "Qcow2" : "Raw");
+      json_builder_set_member_name (b, "id");
+      json_builder_add_string_value (b, dev->id);
+      json_builder_end_object (b);
     }
   if (have_disks)
     json_builder_end_array (b);

@@ -728,7 +728,9 @@ gboolean uvm_vm_pause_finish (UvmVm *vm, GAsyncResult *result, GError **error);
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Synchronous uvm_vm_pause_async(), iterating the VM's main context.
+ * Synchronous uvm_vm_pause_async(): iterates the thread-default main
+ * context until it completes, so other sources of that context may run
+ * meanwhile.
  *
  * Returns: as uvm_vm_pause_finish().
  */
@@ -768,7 +770,9 @@ gboolean uvm_vm_resume_finish (UvmVm *vm, GAsyncResult *result, GError **error);
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Synchronous uvm_vm_resume_async(), iterating the VM's main context.
+ * Synchronous uvm_vm_resume_async(): iterates the thread-default main
+ * context until it completes, so other sources of that context may run
+ * meanwhile.
  *
  * Returns: as uvm_vm_resume_finish().
  */
@@ -821,7 +825,9 @@ gboolean uvm_vm_stop_finish (UvmVm *vm, GAsyncResult *result, GError **error);
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Synchronous uvm_vm_stop_async(), iterating the VM's main context.
+ * Synchronous uvm_vm_stop_async(): iterates the thread-default main
+ * context until it completes, so other sources of that context may run
+ * meanwhile.
  *
  * Returns: as uvm_vm_stop_finish().
  */
@@ -881,8 +887,10 @@ gboolean uvm_vm_wait_finish (UvmVm *vm, GAsyncResult *result, GError **error);
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Synchronous uvm_vm_wait_async() with a deadline, iterating the VM's main
- * context.
+ * Synchronous uvm_vm_wait_async() with a deadline: iterates the
+ * thread-default main context (where the deadline's timer is attached too)
+ * until the hypervisor is gone or the deadline passes, so other sources of
+ * that context may run meanwhile.
  *
  * Returns: %TRUE once the hypervisor is gone; %FALSE with
  *   %UVM_ERROR_TIMEOUT (it still runs) or %G_IO_ERROR_CANCELLED.
@@ -1087,7 +1095,9 @@ char *uvm_vm_qmp_execute_finish (UvmVm *vm, GAsyncResult *result, GError **error
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Synchronous uvm_vm_qmp_execute_async(), iterating the VM's main context.
+ * Synchronous uvm_vm_qmp_execute_async(): iterates the thread-default main
+ * context until it completes, so other sources of that context may run
+ * meanwhile.
  *
  * Returns: (transfer full) (nullable): as uvm_vm_qmp_execute_finish().
  */
@@ -1144,8 +1154,9 @@ gboolean uvm_vm_set_balloon_target_finish (UvmVm        *vm,
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Synchronous uvm_vm_set_balloon_target_async(), iterating the VM's main
- * context. Since 0.2.
+ * Synchronous uvm_vm_set_balloon_target_async(): iterates the
+ * thread-default main context until it completes, so other sources of that
+ * context may run meanwhile. Since 0.2.
  *
  * Returns: as uvm_vm_set_balloon_target_finish().
  */
@@ -1210,8 +1221,9 @@ char *uvm_vm_ch_request_finish (UvmVm        *vm,
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Synchronous uvm_vm_ch_request_async(), iterating the VM's main context.
- * Since 0.2.
+ * Synchronous uvm_vm_ch_request_async(): iterates the thread-default main
+ * context until it completes, so other sources of that context may run
+ * meanwhile. Since 0.2.
  *
  * Returns: (transfer full) (nullable): as uvm_vm_ch_request_finish().
  */

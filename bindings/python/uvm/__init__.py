@@ -69,7 +69,7 @@ def _cstr(s):
 
 
 version = _str(lib.uvm_get_version())
-"""The version of the libuvm the module was loaded with, e.g. "0.2.0"."""
+"""The version of the libuvm the module was loaded with, e.g. "0.3.0"."""
 
 
 # ---- Enums --------------------------------------------------------------

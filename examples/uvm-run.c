@@ -112,6 +112,24 @@ parse_accel (const char *name, UvmAccel *out)
   return TRUE;
 }
 
+/* The names uvm_hypervisor_from_string() takes ("qemu, cloud-hypervisor"),
+ * from the library: every value of the enum's GType it has a name for. */
+static char *
+hypervisor_names (void)
+{
+  g_autoptr(GEnumClass) klass = g_type_class_ref (UVM_TYPE_HYPERVISOR);
+  GString *names = g_string_new (NULL);
+
+  for (guint i = 0; i < klass->n_values; i++)
+    {
+      const char *name = uvm_hypervisor_to_string ((UvmHypervisor) klass->values[i].value);
+
+      if (name != NULL)
+        g_string_append_printf (names, "%s%s", names->len > 0 ? ", " : "", name);
+    }
+  return g_string_free (names, FALSE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -180,11 +198,11 @@ main (int argc, char **argv)
     }
 
   UvmHypervisor hv = UVM_HYPERVISOR_QEMU;
-  if (hypervisor != NULL && g_str_equal (hypervisor, "cloud-hypervisor"))
-    hv = UVM_HYPERVISOR_CLOUD_HYPERVISOR;
-  else if (hypervisor != NULL && !g_str_equal (hypervisor, "qemu"))
+  if (hypervisor != NULL && !uvm_hypervisor_from_string (hypervisor, &hv))
     {
-      g_printerr ("uvm-run: --hypervisor is qemu or cloud-hypervisor\n");
+      g_autofree char *names = hypervisor_names ();
+
+      g_printerr ("uvm-run: --hypervisor: '%s' is not one of: %s\n", hypervisor, names);
       return 2;
     }
   vm = uvm_vm_new (name, hv);

@@ -38,8 +38,8 @@ def parse_memory(text):
 def parse_args(argv):
     p = argparse.ArgumentParser(prog=PROG, description="Boot a microVM with libuvm.")
     p.add_argument("-n", "--name", default="uvm-run", help="VM name (default uvm-run)")
-    p.add_argument("-H", "--hypervisor", default="qemu", choices=("qemu", "cloud-hypervisor"),
-                   help="qemu or cloud-hypervisor (default qemu)")
+    p.add_argument("-H", "--hypervisor", default="qemu", choices=uvm.hypervisor_names(),
+                   help="%s (default qemu)" % " or ".join(uvm.hypervisor_names()))
     p.add_argument("--hypervisor-path", metavar="FILE",
                    help="hypervisor executable (default: looked up in PATH)")
     p.add_argument("-k", "--kernel", metavar="FILE", required=True, help="kernel image")

@@ -45,6 +45,8 @@
 #include <string.h>
 #include <uvm/uvm.h>
 
+#include "whonix-pair.h"
+
 static const char *const uplink_modes[] = {
   [UVM_UPLINK_AUTO] = "auto",
   [UVM_UPLINK_USER] = "user",
@@ -264,6 +266,24 @@ parse_disk_format (const char *text, const char *path, UvmStorageFormat *format)
   return TRUE;
 }
 
+/* The names uvm_hypervisor_from_string() takes ("qemu, cloud-hypervisor"),
+ * from the library: every value of the enum's GType it has a name for. */
+static char *
+hypervisor_names (void)
+{
+  g_autoptr(GEnumClass) klass = g_type_class_ref (UVM_TYPE_HYPERVISOR);
+  GString *names = g_string_new (NULL);
+
+  for (guint i = 0; i < klass->n_values; i++)
+    {
+      const char *name = uvm_hypervisor_to_string ((UvmHypervisor) klass->values[i].value);
+
+      if (name != NULL)
+        g_string_append_printf (names, "%s%s", names->len > 0 ? ", " : "", name);
+    }
+  return g_string_free (names, FALSE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -324,14 +344,12 @@ main (int argc, char **argv)
       g_printerr ("uvm-whonix-pair: %s\n", error->message);
       return 2;
     }
-  if (hypervisor_name == NULL || g_str_equal (hypervisor_name, "qemu"))
-    hypervisor = UVM_HYPERVISOR_QEMU;
-  else if (g_str_equal (hypervisor_name, "cloud-hypervisor"))
-    hypervisor = UVM_HYPERVISOR_CLOUD_HYPERVISOR;
-  else
+  if (hypervisor_name != NULL && !uvm_hypervisor_from_string (hypervisor_name, &hypervisor))
     {
-      g_printerr ("uvm-whonix-pair: --hypervisor: '%s' is not qemu or cloud-hypervisor\n",
-                  hypervisor_name);
+      g_autofree char *names = hypervisor_names ();
+
+      g_printerr ("uvm-whonix-pair: --hypervisor: '%s' is not one of: %s\n",
+                  hypervisor_name, names);
       return 2;
     }
   if (uplink_name != NULL)
@@ -380,16 +398,16 @@ main (int argc, char **argv)
       return 1;
     }
   /* The gateway's internal address without its prefix. */
-  ws_addresses = g_strdup_printf ("uvm.ip=%s%s%.*s", UVM_WHONIX_WORKSTATION_INTERNAL,
+  ws_addresses = g_strdup_printf ("uvm.ip=%s%s%.*s", WHONIX_WORKSTATION_INTERNAL,
                                   ping ? " uvm.ping=" : "",
-                                  ping ? (int) strcspn (UVM_WHONIX_GATEWAY_INTERNAL, "/") : 0,
-                                  UVM_WHONIX_GATEWAY_INTERNAL);
+                                  ping ? (int) strcspn (WHONIX_GATEWAY_INTERNAL, "/") : 0,
+                                  WHONIX_GATEWAY_INTERNAL);
 
   uplink = uvm_network_new_uplink ("whonix-uplink");
   uvm_network_set_uplink_mode (uplink, uplink_mode);
   internal = uvm_network_new_isolated ("whonix-internal");
   gw = guest_new (hypervisor, &gp, cmdline,
-                  "uvm.ip=" UVM_WHONIX_GATEWAY_EXTERNAL " uvm.ip1=" UVM_WHONIX_GATEWAY_INTERNAL,
+                  "uvm.ip=" WHONIX_GATEWAY_EXTERNAL " uvm.ip1=" WHONIX_GATEWAY_INTERNAL,
                   gw_format, tcg, memory_mib, console_dir);
   uvm_vm_add_device (gw, uvm_device_new_net (uplink, NULL));     /* eth0 */
   uvm_vm_add_device (gw, uvm_device_new_net (internal, NULL));   /* eth1 */

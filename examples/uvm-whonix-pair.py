@@ -35,8 +35,8 @@ import uvm
 
 PROG = "uvm-whonix-pair"
 
-# The UVM_WHONIX_* constants of <uvm/uvm-vm.h>, which the package does not
-# expose (they are C macros, not symbols): Whonix's own addressing.
+# Whonix's own addressing, the same as examples/whonix-pair.h of the C
+# example (application constants: libuvm does not configure guests).
 WHONIX_GATEWAY_INTERNAL = "10.152.152.10/18"
 WHONIX_WORKSTATION_INTERNAL = "10.152.152.11/18"
 WHONIX_GATEWAY_EXTERNAL = "10.0.2.15/24"
@@ -60,8 +60,8 @@ def parse_args(argv):
                "The workstation is confined (empty network namespace, no new inet\n"
                "sockets) unless --no-confine. Ctrl-C stops the workstation, then the\n"
                "gateway; a second Ctrl-C stops both at once.")
-    p.add_argument("--hypervisor", default="qemu", choices=("qemu", "cloud-hypervisor"),
-                   help="qemu (default) or cloud-hypervisor, for both VMs")
+    p.add_argument("--hypervisor", default="qemu", choices=uvm.hypervisor_names(),
+                   help="%s (default qemu), for both VMs" % " or ".join(uvm.hypervisor_names()))
     p.add_argument("--kernel", metavar="PATH", help="kernel of both guests (of those without a disk)")
     p.add_argument("--initramfs", metavar="PATH",
                    help="initramfs of both guests (of those without a disk)")

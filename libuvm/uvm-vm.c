@@ -210,6 +210,13 @@ uvm_vm_get_cmdline (UvmVm *vm)
   return vm->cmdline;
 }
 
+const char *
+uvm_vm_get_kernel_cmdline (UvmVm *vm)
+{
+  g_return_val_if_fail (UVM_IS_VM (vm), NULL);
+  return vm->cmdline;
+}
+
 void
 uvm_vm_set_vcpus (UvmVm *vm, guint vcpus)
 {

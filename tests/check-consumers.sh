@@ -6,7 +6,8 @@
 #  1. installed: `meson install --destdir` of BUILDDIR into a scratch root,
 #     then cc with `pkg-config --cflags --libs libuvm`.  Also checks that the
 #     installed headers are exactly the public headers plus the generated
-#     uvm-version.h, and that the library's SONAME is libuvm.so.0.
+#     ones (uvm-version.h, uvm-version-macros.h, uvm-enum-types.h), and that
+#     the library's SONAME is libuvm.so.0.
 #  2. meson subproject: tests/consumer/meson.build in a scratch project whose
 #     subprojects/libuvm is a symlink to SRCROOT, resolved through libuvm's
 #     meson.override_dependency().
@@ -94,14 +95,16 @@ done
 [ "$root$libdir/pkgconfig" = "$pcdir" ] || fail "libuvm.pc is not in \$libdir/pkgconfig ($libdir)"
 echo "installed: prefix $prefix, libdir $libdir, includedir $includedir"
 
-# Installed headers: exactly the public ones plus the generated version header.
-(cd "$srcroot/include/uvm" && ls -1 -- *.h; echo uvm-version.h) | sort > "$tmp/headers.want"
+# Installed headers: exactly the public ones plus the generated ones.
+(cd "$srcroot/include/uvm" && ls -1 -- *.h
+ printf '%s\n' uvm-version.h uvm-version-macros.h uvm-enum-types.h) | sort > "$tmp/headers.want"
 (cd "$root$includedir/uvm" && ls -1) | sort > "$tmp/headers.got" ||
   fail "no headers installed in $includedir/uvm"
 diff -u "$tmp/headers.want" "$tmp/headers.got" >&2 ||
-  fail "installed headers (+) differ from include/uvm/*.h + uvm-version.h (-)"
-! grep -n '@[A-Z_]*@' "$root$includedir/uvm/uvm-version.h" >&2 ||
-  fail "installed uvm-version.h has unsubstituted placeholders"
+  fail "installed headers (+) differ from include/uvm/*.h + the generated ones (-)"
+! grep -n '@[A-Za-z_]*@' "$root$includedir/uvm/uvm-version.h" \
+    "$root$includedir/uvm/uvm-version-macros.h" "$root$includedir/uvm/uvm-enum-types.h" >&2 ||
+  fail "installed generated headers have unsubstituted placeholders"
 
 # The library: SONAME, and the development symlink -luvm links through.
 [ -L "$root$libdir/libuvm.so" ] || fail "no libuvm.so development symlink in $libdir"

@@ -5,9 +5,10 @@
 (A Python script despite its name: the test suite calls every ABI/API
 check tests/check-*.sh.)
 
-For each function declared after a UVM_AVAILABLE_IN_* macro in the public
-headers (include/uvm/*.h and uvm-version.h.in), the lines immediately
-before the macro must be a doc comment that opens with
+For each function declared after a UVM_AVAILABLE_IN_* or
+UVM_DEPRECATED_IN_*[_FOR (f)] macro in the public headers (include/uvm/*.h,
+uvm-version.h.in, and the GENERATED_HEADERs made at build time), the lines
+immediately before the macro must be a doc comment that opens with
 
     /**
      * function_name:
@@ -16,14 +17,14 @@ and documents every parameter (" * @param:" lines) and, for a function that
 returns a value, has a "Returns:" section.  G_DECLARE_*_TYPE lines are
 exempt (their get_type function is generated).
 
-usage: check-docs.sh INCLUDE_UVM_DIR
+usage: check-docs.sh INCLUDE_UVM_DIR [GENERATED_HEADER...]
 """
 
 import pathlib
 import re
 import sys
 
-MACRO = re.compile(r"^\s*UVM_AVAILABLE_IN_\w+\b\s*(.*)$")
+MACRO = re.compile(r"^\s*UVM_(?:AVAILABLE|DEPRECATED)_IN_\w+\b(?:\s*\([^)]*\))?\s*(.*)$")
 G_DECLARE = re.compile(r"^\s*G_DECLARE_\w+_TYPE\s*\(")
 NAME = re.compile(r"(\w+)\s*\(")
 
@@ -120,11 +121,12 @@ def check_header(path):
 
 
 def main(argv):
-    if len(argv) != 2:
+    if len(argv) < 2:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
     incdir = pathlib.Path(argv[1])
     headers = sorted(incdir.glob("*.h")) + sorted(incdir.glob("*.h.in"))
+    headers += [pathlib.Path(p) for p in argv[2:]]
     if not headers:
         print(f"check-docs: no headers in {incdir}", file=sys.stderr)
         return 2

@@ -4,18 +4,23 @@
 #   1. the dynamic symbols the library defines (less the version node
 #      symbol, e.g. UVM_0.1) are exactly the names in the version script;
 #   2. every one starts with uvm_ and carries a default version (@@UVM_x.y);
-#   3. every function declared with UVM_AVAILABLE_IN_* in the public headers
-#      (and G_DECLARE_FINAL_TYPE's NAME_get_type) is in the version script.
+#   3. every function declared with UVM_AVAILABLE_IN_* or UVM_DEPRECATED_IN_*
+#      in the public headers (and G_DECLARE_FINAL_TYPE's NAME_get_type) is in
+#      the version script, and every name of the version script is declared.
 #
-# usage: check-exports.sh LIBUVM.SO LIBUVM.SYM INCLUDE_UVM_DIR
+# GENERATED_HEADERs are public headers made at build time (uvm-enum-types.h).
+#
+# usage: check-exports.sh LIBUVM.SO LIBUVM.SYM INCLUDE_UVM_DIR [GENERATED_HEADER...]
 set -euo pipefail
 
-if [ $# -ne 3 ]; then
-  echo "usage: $0 LIBUVM.SO LIBUVM.SYM INCLUDE_UVM_DIR" >&2
+if [ $# -lt 3 ]; then
+  echo "usage: $0 LIBUVM.SO LIBUVM.SYM INCLUDE_UVM_DIR [GENERATED_HEADER...]" >&2
   exit 2
 fi
 lib=$1 sym=$2 incdir=$3
-for f in "$lib" "$sym"; do
+shift 3
+generated=("$@")
+for f in "$lib" "$sym" "${generated[@]}"; do
   [ -r "$f" ] || { echo "check-exports: cannot read $f" >&2; exit 2; }
 done
 [ -d "$incdir" ] || { echo "check-exports: no directory $incdir" >&2; exit 2; }
@@ -68,15 +73,16 @@ grep '@@' "$work/versioned-names" | sed 's/.*@@//' | LC_ALL=C sort -u \
 [ -s "$work/unknown-nodes" ] && fail "symbol versions that are not nodes of $sym:" \
   "$work/unknown-nodes"
 
-# 3. Every UVM_AVAILABLE_IN_* declaration of the public headers is in the
-#    version script.  The macro stands on its own line before the
-#    declaration (house style); "#define UVM_AVAILABLE_IN_..." lines do not
-#    start with it and so are not matched.
+# 3. Every UVM_AVAILABLE_IN_* / UVM_DEPRECATED_IN_*[_FOR (f)] declaration of
+#    the public headers is in the version script.  The macro stands on its
+#    own line before the declaration (house style); "#define
+#    UVM_AVAILABLE_IN_..." lines do not start with it and so are not matched.
 headers=("$incdir"/*.h)
 [ -e "$incdir/uvm-version.h.in" ] && headers+=("$incdir/uvm-version.h.in")
+headers+=("${generated[@]}")
 perl -0777 -ne '
   s{/\*.*?\*/}{}gs;
-  while (/^[ \t]*UVM_AVAILABLE_IN_\w+[ \t]*\n?(G_DECLARE_\w+\s*\([^)]*\)|[^;]*;)/mgs) {
+  while (/^[ \t]*UVM_(?:AVAILABLE|DEPRECATED)_IN_\w+(?:[ \t]*\([^)\n]*\))?[ \t]*\n?(G_DECLARE_\w+\s*\([^)]*\)|[^;]*;)/mgs) {
     my $decl = $1;
     if ($decl =~ /G_DECLARE_(?:FINAL|DERIVABLE|INTERFACE)_TYPE\s*\(\s*\w+\s*,\s*(\w+)/) {
       print "$1_get_type\n";
@@ -92,10 +98,10 @@ if [ ! -s "$work/declared" ]; then
   exit 2
 fi
 LC_ALL=C comm -23 "$work/declared" "$work/sym" > "$work/undeclared-in-sym"
-[ -s "$work/undeclared-in-sym" ] && fail "declared with UVM_AVAILABLE_IN_* but not in $sym:" \
+[ -s "$work/undeclared-in-sym" ] && fail "declared with UVM_AVAILABLE_IN_*/UVM_DEPRECATED_IN_* but not in $sym:" \
   "$work/undeclared-in-sym"
 LC_ALL=C comm -13 "$work/declared" "$work/sym" > "$work/sym-not-declared"
-[ -s "$work/sym-not-declared" ] && fail "in $sym but declared by no public header with UVM_AVAILABLE_IN_*:" \
+[ -s "$work/sym-not-declared" ] && fail "in $sym but declared by no public header with UVM_AVAILABLE_IN_*/UVM_DEPRECATED_IN_*:" \
   "$work/sym-not-declared"
 
 if [ "$failed" -ne 0 ]; then

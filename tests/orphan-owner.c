@@ -3,9 +3,10 @@
  * the test guest and then just lives, as an application would, until it is
  * killed.
  *
- *   orphan-owner qemu|cloud-hypervisor-standin DIR NAME
+ *   orphan-owner BACKEND DIR NAME
  *
- * starts VM NAME of the test guest (test_guest_vm_new(), so its runtime
+ * with BACKEND the name of a test backend (TestBackend.name: "qemu" or
+ * "cloud-hypervisor-standin"; test-orphan passes its own), starts VM NAME of the test guest (test_guest_vm_new(), so its runtime
  * directory is DIR/run/NAME and its console DIR/NAME.console) on that
  * backend, waits for the guest to be up, prints the hypervisor's pid and a
  * newline on stdout, and runs its main loop.  Any failure exits non-zero
@@ -23,21 +24,25 @@ main (int argc, char **argv)
 {
   g_autoptr(GMainLoop) loop = NULL;
   g_autoptr(UvmVm) vm = NULL;
-  TestBackend *backend;
+  TestBackend *(*const known[]) (void) = { test_backend_new_qemu, test_backend_new_ch_standin };
+  TestBackend *backend = NULL;
 
   if (argc != 4)
     {
-      fprintf (stderr, "usage: %s qemu|cloud-hypervisor-standin DIR NAME\n", argv[0]);
+      fprintf (stderr, "usage: %s BACKEND DIR NAME\n", argv[0]);
       return 2;
     }
   /* If the test dies first, so do we (and, through the library, the VM). */
   if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0)
     return 1;
-  if (strcmp (argv[1], "qemu") == 0)
-    backend = test_backend_new_qemu ();
-  else if (strcmp (argv[1], "cloud-hypervisor-standin") == 0)
-    backend = test_backend_new_ch_standin ();
-  else
+  /* By the backends' own names, so this list is all there is to edit. */
+  for (guint i = 0; i < G_N_ELEMENTS (known) && backend == NULL; i++)
+    {
+      backend = known[i] ();
+      if (strcmp (backend->name, argv[1]) != 0)
+        g_clear_pointer (&backend, test_backend_free);
+    }
+  if (backend == NULL)
     {
       fprintf (stderr, "%s: unknown backend '%s'\n", argv[0], argv[1]);
       return 2;

@@ -11,6 +11,7 @@
 #include <uvm/uvm.h>
 
 #include "uvm-test-util.h"
+#include "whonix-pair.h"
 
 #define BOOT_TIMEOUT_MS 60000
 /* The guest retries a ping for ~20 s before it reports a failure. */
@@ -34,8 +35,8 @@ fixture_teardown (Fixture *f, gconstpointer data)
 static UvmVm *
 gateway_new (Fixture *f, UvmNetwork *uplink, UvmNetwork *link, const char *extra)
 {
-  g_autofree char *cmdline = g_strdup_printf ("uvm.ip=" UVM_WHONIX_GATEWAY_EXTERNAL
-                                              " uvm.ip1=" UVM_WHONIX_GATEWAY_INTERNAL "%s%s",
+  g_autofree char *cmdline = g_strdup_printf ("uvm.ip=" WHONIX_GATEWAY_EXTERNAL
+                                              " uvm.ip1=" WHONIX_GATEWAY_INTERNAL "%s%s",
                                               extra ? " " : "", extra ? extra : "");
   UvmVm *gw = test_guest_vm_new (f->b, "gateway", f->dir, cmdline);
 
@@ -49,7 +50,7 @@ gateway_new (Fixture *f, UvmNetwork *uplink, UvmNetwork *link, const char *extra
 static UvmVm *
 workstation_new (Fixture *f, UvmVm *gw, UvmNetwork *link, const char *extra)
 {
-  g_autofree char *cmdline = g_strdup_printf ("uvm.ip=" UVM_WHONIX_WORKSTATION_INTERNAL "%s%s",
+  g_autofree char *cmdline = g_strdup_printf ("uvm.ip=" WHONIX_WORKSTATION_INTERNAL "%s%s",
                                               extra ? " " : "", extra ? extra : "");
   UvmVm *ws = test_guest_vm_new (f->b, "workstation", f->dir, cmdline);
 
@@ -227,24 +228,24 @@ test_workstation_cannot_reach_uplink (Fixture *f, gconstpointer data)
   SKIP_IF_UNAVAILABLE (f);
   link = uvm_network_new_isolated ("whonix-internal");
   uplink = uvm_network_new_uplink ("whonix-uplink");
-  gw = gateway_new (f, uplink, link, "uvm.ping=" UVM_WHONIX_UPLINK_GATEWAY);
+  gw = gateway_new (f, uplink, link, "uvm.ping=" WHONIX_UPLINK_GATEWAY);
   /* The gateway's uplink address too: the workstation has no route off
    * its /18, so anything beyond the gateway is unreachable. */
-  ws = workstation_new (f, gw, link, "uvm.ping=10.152.152.10," UVM_WHONIX_UPLINK_GATEWAY ",10.0.2.15");
+  ws = workstation_new (f, gw, link, "uvm.ping=10.152.152.10," WHONIX_UPLINK_GATEWAY ",10.0.2.15");
   test_vm_start_ok (gw);
   test_vm_start_ok (ws);
   /* The address is reachable from the right place... */
   g_assert_true (test_wait_for_text (uvm_vm_get_console_path (gw),
-                                     "UVM-PING-OK " UVM_WHONIX_UPLINK_GATEWAY, PING_TIMEOUT_MS));
+                                     "UVM-PING-OK " WHONIX_UPLINK_GATEWAY, PING_TIMEOUT_MS));
   /* ...and not from the workstation, which does reach its gateway. */
   g_assert_true (test_wait_for_text (uvm_vm_get_console_path (ws), "UVM-PING-OK 10.152.152.10",
                                      PING_TIMEOUT_MS));
   g_assert_true (test_wait_for_text (uvm_vm_get_console_path (ws),
-                                     "UVM-PING-FAIL " UVM_WHONIX_UPLINK_GATEWAY, PING_TIMEOUT_MS));
+                                     "UVM-PING-FAIL " WHONIX_UPLINK_GATEWAY, PING_TIMEOUT_MS));
   g_assert_true (test_wait_for_text (uvm_vm_get_console_path (ws), "UVM-PING-FAIL 10.0.2.15",
                                      PING_TIMEOUT_MS));
   g_assert_true (g_file_get_contents (uvm_vm_get_console_path (ws), &console, NULL, NULL));
-  g_assert_null (strstr (console, "UVM-PING-OK " UVM_WHONIX_UPLINK_GATEWAY));
+  g_assert_null (strstr (console, "UVM-PING-OK " WHONIX_UPLINK_GATEWAY));
   g_assert_null (strstr (console, "UVM-PING-OK 10.0.2.15"));
   test_vm_stop_ok (ws);
   test_vm_stop_ok (gw);

@@ -48,8 +48,8 @@ test_backend_new_qemu (void)
 {
   TestBackend *b = g_new0 (TestBackend, 1);
 
-  b->name = "qemu";
   b->hypervisor = UVM_HYPERVISOR_QEMU;
+  b->name = uvm_hypervisor_to_string (b->hypervisor);
   b->accel = UVM_ACCEL_TCG;   /* plain guests hang under this host's KVM */
   return b;
 }
@@ -78,8 +78,8 @@ test_backend_new_cloud_hypervisor (void)
   const char *path = g_getenv ("UVM_TEST_CLOUD_HYPERVISOR");
   struct stat st;
 
-  b->name = "cloud-hypervisor";
   b->hypervisor = UVM_HYPERVISOR_CLOUD_HYPERVISOR;
+  b->name = uvm_hypervisor_to_string (b->hypervisor);
   b->accel = UVM_ACCEL_AUTO;
   if (path != NULL && *path != '\0')
     b->binary = g_strdup (path);

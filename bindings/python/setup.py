@@ -13,7 +13,7 @@ from setuptools import setup
 
 setup(
     name="uvm",
-    version="0.2.0",
+    version="0.3.0",
     description="Launch and control microVMs under qemu and cloud-hypervisor (libuvm)",
     license="LGPL-2.1-or-later",
     packages=["uvm"],

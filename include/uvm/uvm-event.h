@@ -181,16 +181,6 @@ UVM_AVAILABLE_IN_0_1
 char *uvm_event_to_string (const UvmEvent *event);
 
 /**
- * uvm_vm_state_to_string:
- * @state: a #UvmVmState
- *
- * Returns: (transfer none): a static lower-case name ("running", ...), or
- *   "unknown".
- */
-UVM_AVAILABLE_IN_0_1
-const char *uvm_vm_state_to_string (UvmVmState state);
-
-/**
  * uvm_event_kind_to_string:
  * @kind: a #UvmEventKind
  *

@@ -7,21 +7,9 @@
 
 #include <glib.h>
 #include <glib-object.h>
+#include <uvm/uvm-version-macros.h>
 
 G_BEGIN_DECLS
-
-#if defined(UVM_COMPILATION)
-#define _UVM_EXTERN __attribute__ ((visibility ("default"))) extern
-#else
-#define _UVM_EXTERN extern
-#endif
-
-/* One macro per release that added API; the version script has one node per
- * release as well, so a symbol's macro and its node always agree. */
-#define UVM_AVAILABLE_IN_ALL _UVM_EXTERN
-#define UVM_AVAILABLE_IN_0_1 _UVM_EXTERN
-#define UVM_AVAILABLE_IN_0_2 _UVM_EXTERN
-#define UVM_AVAILABLE_IN_0_3 _UVM_EXTERN
 
 /** UVM_KIB: one kibibyte, for sizes given in bytes. */
 #define UVM_KIB (G_GUINT64_CONSTANT (1024))

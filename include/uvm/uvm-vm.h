@@ -35,21 +35,6 @@ typedef void (*UvmEventFunc) (UvmVm *vm, UvmEvent *event, gpointer user_data);
 /** UVM_VM_NAME_MAX: the longest VM name, in bytes. */
 #define UVM_VM_NAME_MAX 64
 
-/**
- * uvm_hypervisor_supports:
- * @hypervisor: a #UvmHypervisor
- * @feature: a #UvmFeature
- *
- * Asks a backend what it can do, before building a definition: the same
- * table validation uses. Pure; does not look for the executable.
- * Since 0.2.
- *
- * Returns: %TRUE when @hypervisor supports @feature; %FALSE for unknown
- *   hypervisors or features.
- */
-UVM_AVAILABLE_IN_0_2
-gboolean uvm_hypervisor_supports (UvmHypervisor hypervisor, UvmFeature feature);
-
 /* ---- Definition ------------------------------------------------------ */
 
 /**
@@ -169,12 +154,28 @@ UVM_AVAILABLE_IN_0_1
 const char *uvm_vm_get_initramfs (UvmVm *vm);
 
 /**
- * uvm_vm_get_cmdline:
+ * uvm_vm_get_kernel_cmdline:
  * @vm: a #UvmVm
+ *
+ * The kernel command line given to uvm_vm_set_kernel() (not the
+ * hypervisor's: that is uvm_vm_get_command_line()). Since 0.3.
  *
  * Returns: (transfer none) (nullable): the kernel command line, or %NULL.
  */
-UVM_AVAILABLE_IN_0_1
+UVM_AVAILABLE_IN_0_3
+const char *uvm_vm_get_kernel_cmdline (UvmVm *vm);
+
+/**
+ * uvm_vm_get_cmdline:
+ * @vm: a #UvmVm
+ *
+ * The kernel command line. Deprecated since 0.3: the name was too close to
+ * uvm_vm_get_command_line(); use uvm_vm_get_kernel_cmdline(), which does
+ * the same.
+ *
+ * Returns: (transfer none) (nullable): the kernel command line, or %NULL.
+ */
+UVM_DEPRECATED_IN_0_3_FOR (uvm_vm_get_kernel_cmdline)
 const char *uvm_vm_get_cmdline (UvmVm *vm);
 
 /**
@@ -485,46 +486,6 @@ UVM_AVAILABLE_IN_0_3
 gboolean uvm_vm_get_run_user (UvmVm *vm, guint32 *uid, guint32 *gid);
 
 /**
- * UVM_WHONIX_GATEWAY_INTERNAL:
- *
- * The Whonix gateway's address on the internal (isolated) network, as
- * ADDR/PREFIX, for the guests' configuration (libuvm does not configure
- * guests). There is no DHCP on the internal side: both guests set their
- * addresses statically. The gateway is a proxy (Tor), not a router: it must
- * not forward between its two interfaces. Since 0.2.
- */
-#define UVM_WHONIX_GATEWAY_INTERNAL "10.152.152.10/18"
-
-/**
- * UVM_WHONIX_WORKSTATION_INTERNAL:
- *
- * The Whonix workstation's address on the internal network, as
- * ADDR/PREFIX, for the workstation's configuration; its default route and
- * DNS point at the gateway (%UVM_WHONIX_GATEWAY_INTERNAL without the
- * prefix). Static: no DHCP on the internal side. Since 0.2.
- */
-#define UVM_WHONIX_WORKSTATION_INTERNAL "10.152.152.11/18"
-
-/**
- * UVM_WHONIX_GATEWAY_EXTERNAL:
- *
- * The Whonix gateway's address on its uplink, as ADDR/PREFIX, for the
- * gateway's configuration: the address qemu user-mode networking hands out
- * by default, with %UVM_WHONIX_UPLINK_GATEWAY as its default route.
- * Since 0.2.
- */
-#define UVM_WHONIX_GATEWAY_EXTERNAL "10.0.2.15/24"
-
-/**
- * UVM_WHONIX_UPLINK_GATEWAY:
- *
- * The next hop of the Whonix gateway's uplink (qemu user-mode networking's
- * default router), for the gateway's configuration. The workstation must
- * never reach it. Since 0.2.
- */
-#define UVM_WHONIX_UPLINK_GATEWAY "10.0.2.2"
-
-/**
  * uvm_vm_set_gateway:
  * @workstation: a #UvmVm: the workstation
  * @gateway: (nullable): the VM that is @workstation's only way out, or
@@ -728,7 +689,9 @@ gboolean uvm_vm_pause_finish (UvmVm *vm, GAsyncResult *result, GError **error);
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Synchronous uvm_vm_pause_async(), iterating the VM's main context.
+ * Synchronous uvm_vm_pause_async(): iterates the thread-default main
+ * context until it completes, so other sources of that context may run
+ * meanwhile.
  *
  * Returns: as uvm_vm_pause_finish().
  */
@@ -768,7 +731,9 @@ gboolean uvm_vm_resume_finish (UvmVm *vm, GAsyncResult *result, GError **error);
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Synchronous uvm_vm_resume_async(), iterating the VM's main context.
+ * Synchronous uvm_vm_resume_async(): iterates the thread-default main
+ * context until it completes, so other sources of that context may run
+ * meanwhile.
  *
  * Returns: as uvm_vm_resume_finish().
  */
@@ -821,7 +786,9 @@ gboolean uvm_vm_stop_finish (UvmVm *vm, GAsyncResult *result, GError **error);
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Synchronous uvm_vm_stop_async(), iterating the VM's main context.
+ * Synchronous uvm_vm_stop_async(): iterates the thread-default main
+ * context until it completes, so other sources of that context may run
+ * meanwhile.
  *
  * Returns: as uvm_vm_stop_finish().
  */
@@ -881,8 +848,10 @@ gboolean uvm_vm_wait_finish (UvmVm *vm, GAsyncResult *result, GError **error);
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Synchronous uvm_vm_wait_async() with a deadline, iterating the VM's main
- * context.
+ * Synchronous uvm_vm_wait_async() with a deadline: iterates the
+ * thread-default main context (where the deadline's timer is attached too)
+ * until the hypervisor is gone or the deadline passes, so other sources of
+ * that context may run meanwhile.
  *
  * Returns: %TRUE once the hypervisor is gone; %FALSE with
  *   %UVM_ERROR_TIMEOUT (it still runs) or %G_IO_ERROR_CANCELLED.
@@ -901,6 +870,16 @@ gboolean uvm_vm_wait (UvmVm        *vm,
  */
 UVM_AVAILABLE_IN_0_1
 UvmVmState uvm_vm_get_state (UvmVm *vm);
+
+/**
+ * uvm_vm_state_to_string:
+ * @state: a #UvmVmState
+ *
+ * Returns: (transfer none): a static lower-case name ("running", ...), or
+ *   "unknown".
+ */
+UVM_AVAILABLE_IN_0_1
+const char *uvm_vm_state_to_string (UvmVmState state);
 
 /**
  * uvm_vm_get_pid:
@@ -1087,7 +1066,9 @@ char *uvm_vm_qmp_execute_finish (UvmVm *vm, GAsyncResult *result, GError **error
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Synchronous uvm_vm_qmp_execute_async(), iterating the VM's main context.
+ * Synchronous uvm_vm_qmp_execute_async(): iterates the thread-default main
+ * context until it completes, so other sources of that context may run
+ * meanwhile.
  *
  * Returns: (transfer full) (nullable): as uvm_vm_qmp_execute_finish().
  */
@@ -1144,8 +1125,9 @@ gboolean uvm_vm_set_balloon_target_finish (UvmVm        *vm,
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Synchronous uvm_vm_set_balloon_target_async(), iterating the VM's main
- * context. Since 0.2.
+ * Synchronous uvm_vm_set_balloon_target_async(): iterates the
+ * thread-default main context until it completes, so other sources of that
+ * context may run meanwhile. Since 0.2.
  *
  * Returns: as uvm_vm_set_balloon_target_finish().
  */
@@ -1210,8 +1192,9 @@ char *uvm_vm_ch_request_finish (UvmVm        *vm,
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Synchronous uvm_vm_ch_request_async(), iterating the VM's main context.
- * Since 0.2.
+ * Synchronous uvm_vm_ch_request_async(): iterates the thread-default main
+ * context until it completes, so other sources of that context may run
+ * meanwhile. Since 0.2.
  *
  * Returns: (transfer full) (nullable): as uvm_vm_ch_request_finish().
  */

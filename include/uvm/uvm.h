@@ -11,4 +11,6 @@
 #include <uvm/uvm-device.h>
 #include <uvm/uvm-event.h>
 #include <uvm/uvm-vm.h>
+#include <uvm/uvm-hypervisor.h>
+#include <uvm/uvm-enum-types.h>
 #undef UVM_INSIDE

@@ -48,14 +48,6 @@ uvm_backend_supports (const UvmBackend *backend, UvmFeature feature)
   return (guint) feature < 64 && (backend->features & UVM_FEATURE_BIT (feature)) != 0;
 }
 
-gboolean
-uvm_hypervisor_supports (UvmHypervisor hypervisor, UvmFeature feature)
-{
-  const UvmBackend *backend = uvm_backend_lookup (hypervisor, NULL);
-
-  return backend != NULL && uvm_backend_supports (backend, feature);
-}
-
 void
 uvm_control_reply_free (UvmControlReply *reply)
 {

@@ -10,13 +10,31 @@ from conftest import child_pids
 
 
 def test_version_is_the_library_version():
-    assert uvm.version == "0.2.0"
+    assert uvm.version == "0.3.0"
 
 
 def test_supports_takes_names_and_enums():
     assert uvm.supports("qemu", uvm.Feature.RAW_QMP)
     assert not uvm.supports("cloud-hypervisor", "raw-qmp")
     assert uvm.supports(uvm.Hypervisor.CLOUD_HYPERVISOR, uvm.Feature.RAW_REST)
+
+
+def test_hypervisor_names_are_the_librarys():
+    assert uvm.hypervisor_names() == ["qemu", "cloud-hypervisor"]
+    assert uvm.Vm("hv", "cloud-hypervisor").hypervisor == uvm.Hypervisor.CLOUD_HYPERVISOR
+
+
+def test_an_unknown_hypervisor_name_is_refused_with_the_valid_ones():
+    with pytest.raises(ValueError) as info:
+        uvm.Vm("hv", "kvm")
+    assert "'kvm'" in str(info.value)
+    assert "qemu, cloud-hypervisor" in str(info.value)
+
+
+def test_kernel_cmdline_and_its_old_name_agree(workdir):
+    vm = uvm.Vm("k", kernel=os.path.join(workdir, "vmlinuz"), cmdline="console=ttyS0")
+    assert vm.kernel_cmdline == "console=ttyS0"
+    assert vm.cmdline == vm.kernel_cmdline
 
 
 def test_enums_mirror_the_c_values():

@@ -35,7 +35,7 @@ import weakref
 from ._uvm import ffi, lib
 
 __all__ = [
-    "version", "supports", "iterate",
+    "version", "supports", "hypervisor_names", "iterate",
     "Hypervisor", "State", "EventKind", "Feature", "UplinkMode", "Machine", "Accel",
     "StorageFormat", "NetworkKind", "DeviceKind",
     "Storage", "Network", "Device", "Vm", "Event", "EventIterator",
@@ -69,7 +69,7 @@ def _cstr(s):
 
 
 version = _str(lib.uvm_get_version())
-"""The version of the libuvm the module was loaded with, e.g. "0.2.0"."""
+"""The version of the libuvm the module was loaded with, e.g. "0.3.0"."""
 
 
 # ---- Enums --------------------------------------------------------------
@@ -120,6 +120,25 @@ def _to_enum(cls, value, what):
                          % (what, cls.__name__, value,
                             ", ".join(m.lower().replace("_", "-") for m in cls.__members__)))
     return cls(value)
+
+
+def hypervisor_names():
+    """The names of the hypervisors this libuvm has a backend for, e.g.
+    ["qemu", "cloud-hypervisor"]: the library's own (uvm_hypervisor_to_string())."""
+    names = (lib.uvm_hypervisor_to_string(hv) for hv in Hypervisor)
+    return [_str(n) for n in names if n != ffi.NULL]
+
+
+def _to_hypervisor(value, what):
+    """A :class:`Hypervisor` from a member, an int or the library's name for
+    it ("qemu", "cloud-hypervisor"; uvm_hypervisor_from_string())."""
+    if isinstance(value, str):
+        out = ffi.new("UvmHypervisor *")
+        if not lib.uvm_hypervisor_from_string(value.encode(), out):
+            raise ValueError("%s: unknown hypervisor %r (one of: %s)"
+                             % (what, value, ", ".join(hypervisor_names())))
+        return Hypervisor(out[0])
+    return _to_enum(Hypervisor, value, what)
 
 
 def _maybe_enum(cls, value):
@@ -344,7 +363,7 @@ def _call(fn, *args):
 def supports(hypervisor, feature):
     """Whether `hypervisor` ("qemu", "cloud-hypervisor" or a :class:`Hypervisor`)
     supports `feature` (a :class:`Feature` or its name): the table validation uses."""
-    hv = _to_enum(Hypervisor, hypervisor, "hypervisor")
+    hv = _to_hypervisor(hypervisor, "hypervisor")
     ft = _to_enum(Feature, feature, "feature")
     return bool(lib.uvm_hypervisor_supports(hv, ft))
 
@@ -807,7 +826,7 @@ class Vm:
         self._handlers = {}
         self._devices = []
         self._gateway_ref = None
-        hv = _to_enum(Hypervisor, hypervisor, "hypervisor")
+        hv = _to_hypervisor(hypervisor, "hypervisor")
         if kernel is None and (initramfs is not None or cmdline is not None):
             raise _make_error(InvalidDefinition,
                               "kernel: an initramfs and a command line go with a kernel only",
@@ -888,9 +907,16 @@ class Vm:
         return _str(lib.uvm_vm_get_initramfs(self._vm))
 
     @property
+    def kernel_cmdline(self):
+        """The kernel command line, or None (not the hypervisor's: see
+        :meth:`command_line`)."""
+        return _str(lib.uvm_vm_get_kernel_cmdline(self._vm))
+
+    @property
     def cmdline(self):
-        """The kernel command line, or None."""
-        return _str(lib.uvm_vm_get_cmdline(self._vm))
+        """The kernel command line, or None; the older name of
+        :attr:`kernel_cmdline`."""
+        return self.kernel_cmdline
 
     @property
     def vcpus(self):

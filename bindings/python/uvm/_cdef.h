@@ -219,10 +219,13 @@ const char *uvm_event_get_data_json (const UvmEvent *event);
 gint64 uvm_event_get_timestamp (const UvmEvent *event);
 char *uvm_event_to_string (const UvmEvent *event);
 
+/* ---- uvm-hypervisor.h ------------------------------------------------ */
+gboolean uvm_hypervisor_supports (UvmHypervisor hypervisor, UvmFeature feature);
+const char *uvm_hypervisor_to_string (UvmHypervisor hypervisor);
+gboolean uvm_hypervisor_from_string (const char *name, UvmHypervisor *out);
+
 /* ---- uvm-vm.h -------------------------------------------------------- */
 typedef void (*UvmEventFunc) (UvmVm *vm, UvmEvent *event, gpointer user_data);
-
-gboolean uvm_hypervisor_supports (UvmHypervisor hypervisor, UvmFeature feature);
 
 UvmVm *uvm_vm_new (const char *name, UvmHypervisor hypervisor);
 const char *uvm_vm_get_name (UvmVm *vm);
@@ -234,7 +237,7 @@ UvmAccel uvm_vm_get_accel (UvmVm *vm);
 void uvm_vm_set_kernel (UvmVm *vm, const char *kernel, const char *initramfs, const char *cmdline);
 const char *uvm_vm_get_kernel (UvmVm *vm);
 const char *uvm_vm_get_initramfs (UvmVm *vm);
-const char *uvm_vm_get_cmdline (UvmVm *vm);
+const char *uvm_vm_get_kernel_cmdline (UvmVm *vm);
 void uvm_vm_set_vcpus (UvmVm *vm, guint vcpus);
 guint uvm_vm_get_vcpus (UvmVm *vm);
 void uvm_vm_set_memory (UvmVm *vm, guint64 bytes);

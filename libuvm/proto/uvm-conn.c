@@ -30,6 +30,11 @@ struct _UvmConn {
   GQueue              requests;   /* of UvmRequest, unanswered, in send order */
   guint               timeout_ms; /* each request's deadline, 0 for none */
 
+  /* "[uvm] <log_prefix> cancel" and "... deadline": the requests'
+   * sources, all gone before the connection is. */
+  char               *cancel_source_name;
+  char               *deadline_source_name;
+
   GCallback           closed_func;
   gpointer            closed_data;
   GDestroyNotify      closed_notify;
@@ -231,6 +236,8 @@ uvm_conn_new (int fd, const UvmConnClass *klass, gpointer owner)
   conn->owner = owner;
   conn->context = g_main_context_ref_thread_default ();
   g_queue_init (&conn->requests);
+  conn->cancel_source_name = g_strdup_printf ("[uvm] %s cancel", klass->log_prefix);
+  conn->deadline_source_name = g_strdup_printf ("[uvm] %s deadline", klass->log_prefix);
   conn->stream = uvm_stream_new (fd, klass->stream_label, &callbacks, conn);
   return conn;
 }
@@ -255,6 +262,8 @@ uvm_conn_unref (UvmConn *conn)
   if (conn->closed_notify != NULL)
     conn->closed_notify (conn->closed_data);
   g_clear_error (&conn->close_error);
+  g_free (conn->cancel_source_name);
+  g_free (conn->deadline_source_name);
   g_main_context_unref (conn->context);
   g_free (conn);
 }
@@ -373,11 +382,11 @@ uvm_conn_issue (UvmConn    *conn,
 
   request = uvm_request_new (g_steal_pointer (&owned), chunk, what);
   uvm_request_attach_cancellable (request, g_task_get_cancellable (task), conn->context,
-                                  &conn->requests, conn->klass->cancel_source_name,
+                                  &conn->requests, conn->cancel_source_name,
                                   conn->klass->log_prefix,
                                   conn->klass->dropped != NULL ? on_request_dropped : NULL, conn);
   uvm_request_set_deadline (request, conn->timeout_ms, conn->context,
-                            conn->klass->deadline_source_name, on_request_expired, conn);
+                            conn->deadline_source_name, on_request_expired, conn);
   g_queue_push_tail (&conn->requests, request);
   return request;
 }

@@ -52,15 +52,14 @@ G_BEGIN_DECLS
 typedef struct _UvmConn UvmConn;
 
 typedef struct {
-  /* Static strings: the log prefix ("QMP"), the peer in the EOF error
-   * ("QMP connection"), the client in the released error ("QMP client"),
-   * the stream's label ("the QMP socket"), source names. */
+  /* Static strings: the log prefix ("QMP", also in the names of the
+   * requests' sources), the peer in the EOF error ("QMP connection"), the
+   * client in the released error ("QMP client"), the stream's label ("the
+   * QMP socket"). */
   const char *log_prefix;
   const char *peer_name;
   const char *client_name;
   const char *stream_label;
-  const char *cancel_source_name;
-  const char *deadline_source_name;
 
   /* Whether uvm_conn_close() also runs the closed handler (with a NULL
    * error). */
@@ -147,5 +146,23 @@ void          uvm_conn_protocol_error (UvmConn *conn, const char *format, ...) G
 /* Ends it as if the peer had hung up (it said it would). */
 void          uvm_conn_end_of_peer (UvmConn *conn);
 gboolean      uvm_conn_is_closed (UvmConn *conn);
+
+/* Defines PREFIX_ref() and PREFIX_unref() (accepts NULL) of an owner type
+ * whose member "conn" is its UvmConn: its references are the connection's. */
+#define UVM_CONN_DEFINE_REF_UNREF(TypeName, prefix) \
+  TypeName *                                         \
+  prefix##_ref (TypeName *self)                      \
+  {                                                  \
+    g_return_val_if_fail (self != NULL, NULL);       \
+    uvm_conn_ref (self->conn);                       \
+    return self;                                     \
+  }                                                  \
+                                                     \
+  void                                               \
+  prefix##_unref (TypeName *self)                    \
+  {                                                  \
+    if (self != NULL)                                \
+      uvm_conn_unref (self->conn);                   \
+  }
 
 G_END_DECLS

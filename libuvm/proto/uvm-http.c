@@ -216,8 +216,6 @@ static const UvmConnClass http_class = {
   .peer_name = "API connection",
   .client_name = "HTTP client",
   .stream_label = "the API socket",
-  .cancel_source_name = "[uvm] HTTP cancel",
-  .deadline_source_name = "[uvm] HTTP deadline",
   .closed_handler_on_local_close = FALSE,
   /* Responses are matched by order: one still to come could not be told
    * from the next request's. */
@@ -247,23 +245,9 @@ uvm_http_client_new (int fd)
   return client;
 }
 
-UvmHttpClient *
-uvm_http_client_ref (UvmHttpClient *client)
-{
-  g_return_val_if_fail (client != NULL, NULL);
-
-  uvm_conn_ref (client->conn);
-  return client;
-}
-
-void
-uvm_http_client_unref (UvmHttpClient *client)
-{
-  /* The last reference ends the connection, then frees the client
-   * (http_finalize). */
-  if (client != NULL)
-    uvm_conn_unref (client->conn);
-}
+/* The last reference ends the connection, then frees the client (the
+ * class's finalize). */
+UVM_CONN_DEFINE_REF_UNREF (UvmHttpClient, uvm_http_client)
 
 void
 uvm_http_client_set_closed_handler (UvmHttpClient    *client,

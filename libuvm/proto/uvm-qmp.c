@@ -590,8 +590,6 @@ static const UvmConnClass qmp_class = {
   .peer_name = "QMP connection",
   .client_name = "QMP client",
   .stream_label = "the QMP socket",
-  .cancel_source_name = "[uvm] QMP cancel",
-  .deadline_source_name = "[uvm] QMP deadline",
   .closed_handler_on_local_close = TRUE,
   /* A late reply is known by its id and dropped. */
   .forget_expired_placeholders = TRUE,
@@ -624,23 +622,9 @@ uvm_qmp_client_new (int fd)
   return client;
 }
 
-UvmQmpClient *
-uvm_qmp_client_ref (UvmQmpClient *client)
-{
-  g_return_val_if_fail (client != NULL, NULL);
-
-  uvm_conn_ref (client->conn);
-  return client;
-}
-
-void
-uvm_qmp_client_unref (UvmQmpClient *client)
-{
-  /* The last reference ends the connection, then frees the client
-   * (qmp_finalize). */
-  if (client != NULL)
-    uvm_conn_unref (client->conn);
-}
+/* The last reference ends the connection, then frees the client (the
+ * class's finalize). */
+UVM_CONN_DEFINE_REF_UNREF (UvmQmpClient, uvm_qmp_client)
 
 void
 uvm_qmp_client_set_max_message (UvmQmpClient *client, gsize max_bytes)

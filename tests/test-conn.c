@@ -271,25 +271,6 @@ peer_expect_line (Peer *peer, const char *expected)
   g_string_erase (peer->in, 0, newline - peer->in->str + 1);
 }
 
-static gsize
-peer_bytes_waiting (Peer *peer)
-{
-  int n = 0;
-
-  g_assert_no_errno (ioctl (peer->fd, FIONREAD, &n));
-  return n;
-}
-
-static void
-assert_same_file (int fd, const struct stat *original)
-{
-  struct stat st;
-
-  g_assert_no_errno (fstat (fd, &st));
-  g_assert_cmpuint (st.st_dev, ==, original->st_dev);
-  g_assert_cmpuint (st.st_ino, ==, original->st_ino);
-}
-
 /* GLib opens fds of its own on first use (the main context's wakeup,
  * GTask's helper thread); let that happen before counting fds, so that a
  * test also holds when run alone (-p). */
@@ -882,7 +863,7 @@ test_fds_travel_with_first_byte (void)
   peer_expect_line (&peer, "getfd");
 
   for (guint i = 0; i < 2; i++)
-    assert_same_file (g_array_index (peer.fds, int, i), &original[i]);
+    peer_assert_same_file (g_array_index (peer.fds, int, i), &original[i]);
   g_assert_cmpint (write (g_array_index (peer.fds, int, 1), "!", 1), ==, 1);
   g_assert_cmpint (read (g_array_index (peer.fds, int, 0), &byte, 1), ==, 1);
   g_assert_cmpint (byte, ==, '!');

@@ -956,15 +956,6 @@ peer_expect_request_line (Peer *peer, const char *line)
   g_assert_true (g_str_has_prefix (request, prefix));
 }
 
-static gsize
-peer_bytes_waiting (Peer *peer)
-{
-  int n = 0;
-
-  g_assert_no_errno (ioctl (peer->fd, FIONREAD, &n));
-  return n;
-}
-
 /* ---- recording what the client reports -------------------------------- */
 
 /* Completion order across requests. */
@@ -1603,16 +1594,6 @@ test_client_response_before_request_fully_sent (void)
 
 /* ---- fds -------------------------------------------------------------- */
 
-static void
-assert_same_file (int fd, const struct stat *original)
-{
-  struct stat st;
-
-  g_assert_no_errno (fstat (fd, &st));
-  g_assert_cmpuint (st.st_dev, ==, original->st_dev);
-  g_assert_cmpuint (st.st_ino, ==, original->st_ino);
-}
-
 /* GLib opens fds of its own on first use (the main context's wakeup,
  * GTask's helper thread); let that happen before counting fds, so that a
  * test also holds when run alone (-p). */
@@ -1663,7 +1644,7 @@ test_client_fds_of_queued_request_travel_with_its_first_byte (void)
   peer_expect_request_line (&peer, "PUT /api/v1/vm.add-net HTTP/1.1");
   g_assert_cmpuint (peer.fds->len, ==, 1);
   g_assert_cmpint (peer.fd_offset, ==, (gssize) strlen (first));
-  assert_same_file (g_array_index (peer.fds, int, 0), &original);
+  peer_assert_same_file (g_array_index (peer.fds, int, 0), &original);
   /* Sent: the client's copy is gone, the peer's remains. */
   g_assert_cmpuint (count_open_fds (), ==, baseline + 1);
 

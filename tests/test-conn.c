@@ -76,6 +76,20 @@ line_data (UvmConn *conn, const guint8 *bytes, gsize len, gpointer owner)
     }
 }
 
+/* A last line without its newline is a reply that ran to EOF (as an HTTP
+ * body without Content-Length). */
+static void
+line_eof (UvmConn *conn, gpointer owner)
+{
+  Line *line = owner;
+
+  if (line->inbuf->len > 0)
+    {
+      g_string_append_c (line->inbuf, '\n');
+      line_data (conn, (const guint8 *) "", 0, owner);
+    }
+}
+
 static void
 line_closing (G_GNUC_UNUSED UvmConn *conn, gpointer owner)
 {
@@ -128,6 +142,7 @@ static const UvmConnClass fifo_class = {
   .forget_expired_placeholders = FALSE,
   .result_free = g_free,
   .data = line_data,
+  .eof = line_eof,
   .closing = line_closing,
   .dropped = line_dropped,
   .call_closed = line_call_closed,
@@ -143,6 +158,7 @@ static const UvmConnClass pipelined_class = {
   .forget_expired_placeholders = TRUE,
   .result_free = g_free,
   .data = line_data,
+  .eof = line_eof,
   .closing = line_closing,
   .close_result = line_close_result,
   .call_closed = line_call_closed,
@@ -664,6 +680,35 @@ test_callback_unrefs_owner (void)
   peer_clear (&peer);
 }
 
+/* The same when the reply is handled at EOF: the connection ends after the
+ * callback dropped the last reference. */
+static void
+test_callback_at_eof_unrefs_owner (void)
+{
+  Peer peer;
+  Line *line = line_new (&peer, &fifo_class);
+  UnrefOnDone a = { .to_unref = line };
+  Result b;
+  guint finalized = lines_finalized;
+
+  issue_with (line, NULL, "a", NULL, 0, NULL, on_done_unref, &a.r);
+  issue (line, "b", &b);
+  peer_expect_line (&peer, "a");
+  peer_write (&peer, "ra");
+  peer_hang_up (&peer);
+
+  WAIT_UNTIL (a.r.done && b.done);
+  g_assert_cmpstr (a.r.reply, ==, "ra");
+  g_assert_null (a.to_unref);
+  /* The layer held on until EOF was handled: b saw the peer leave. */
+  g_assert_error (b.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
+  g_assert_cmpuint (lines_finalized, ==, finalized + 1);
+
+  result_clear (&a.r);
+  result_clear (&b);
+  peer_clear (&peer);
+}
+
 static void
 on_closed_unref (Line *line, G_GNUC_UNUSED const GError *error, gpointer user_data)
 {
@@ -1087,6 +1132,7 @@ main (int argc, char **argv)
   g_test_add_func ("/conn/lifetime/closed-handler-data-freed-when-replaced-and-at-unref",
                    test_closed_handler_data_freed_when_replaced_and_at_unref);
   g_test_add_func ("/conn/lifetime/callback-unrefs-owner", test_callback_unrefs_owner);
+  g_test_add_func ("/conn/lifetime/callback-at-eof-unrefs-owner", test_callback_at_eof_unrefs_owner);
   g_test_add_func ("/conn/lifetime/closed-handler-unrefs-owner", test_closed_handler_unrefs_owner);
   g_test_add_func ("/conn/cancel/before-issue-never-sends", test_cancel_before_issue_never_sends);
   g_test_add_func ("/conn/cancel/queued-never-sends", test_cancel_queued_never_sends);

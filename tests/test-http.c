@@ -956,15 +956,6 @@ peer_expect_request_line (Peer *peer, const char *line)
   g_assert_true (g_str_has_prefix (request, prefix));
 }
 
-static gsize
-peer_bytes_waiting (Peer *peer)
-{
-  int n = 0;
-
-  g_assert_no_errno (ioctl (peer->fd, FIONREAD, &n));
-  return n;
-}
-
 /* ---- recording what the client reports -------------------------------- */
 
 /* Completion order across requests. */
@@ -1372,29 +1363,6 @@ test_client_eof_mid_response_is_hypervisor_died (void)
 }
 
 static void
-test_client_eof_before_response_is_hypervisor_died (void)
-{
-  Peer peer;
-  UvmHttpClient *client = client_new (&peer);
-  Result r, late;
-
-  request (client, "PUT", "/api/v1/vmm.shutdown", NULL, &r);
-  peer_expect_request_line (&peer, "PUT /api/v1/vmm.shutdown HTTP/1.1");
-  peer_hang_up (&peer);
-  WAIT_UNTIL (r.done);
-  g_assert_error (r.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
-
-  request (client, "GET", "/api/v1/vmm.ping", NULL, &late);
-  WAIT_UNTIL (late.done);
-  g_assert_error (late.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
-
-  result_clear (&r);
-  result_clear (&late);
-  uvm_http_client_unref (client);
-  peer_clear (&peer);
-}
-
-static void
 test_client_body_to_eof_response (void)
 {
   Peer peer;
@@ -1558,64 +1526,6 @@ test_client_response_limit_is_exact (void)
   peer_clear (&peer);
 }
 
-static void
-test_client_close_explicit (void)
-{
-  Peer peer;
-  UvmHttpClient *client = client_new (&peer);
-  Result pending, queued, late;
-
-  request (client, "GET", "/api/v1/vm.info", NULL, &pending);
-  request (client, "GET", "/api/v1/vm.info", NULL, &queued);
-  peer_expect_request_line (&peer, "GET /api/v1/vm.info HTTP/1.1");
-
-  uvm_http_client_close (client);
-  uvm_http_client_close (client);
-  request (client, "GET", "/api/v1/vm.info", NULL, &late);
-  WAIT_UNTIL (pending.done && queued.done && late.done);
-  g_assert_error (pending.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
-  g_assert_error (queued.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
-  g_assert_error (late.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
-  WAIT_UNTIL (peer_sees_eof (&peer));
-
-  result_clear (&pending);
-  result_clear (&queued);
-  result_clear (&late);
-  uvm_http_client_unref (client);
-  peer_clear (&peer);
-}
-
-static void
-test_client_write_error_in_direct_path_is_not_reentrant (void)
-{
-  Peer peer;
-  UvmHttpClient *client = client_new (&peer);
-  Result a = { .client = client };
-  Result b = { .client = client };
-
-  /* The peer stops reading: the direct write gets EPIPE. */
-  g_assert_no_errno (shutdown (peer.fd, SHUT_RD));
-
-  inside_request = TRUE;
-  uvm_http_client_request_async (client, "GET", "/api/v1/vm.info", NULL, NULL, 0, NULL,
-                                 on_response_not_inside, &a);
-  uvm_http_client_request_async (client, "GET", "/api/v1/vm.info", NULL, NULL, 0, NULL,
-                                 on_response_not_inside, &b);
-  inside_request = FALSE;
-  g_assert_false (a.done);
-  g_assert_false (b.done);
-
-  WAIT_UNTIL (a.done && b.done);
-  g_assert_error (a.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
-  g_assert_error (b.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
-  g_assert_cmpuint (a.seq, <, b.seq);
-
-  result_clear (&a);
-  result_clear (&b);
-  uvm_http_client_unref (client);
-  peer_clear (&peer);
-}
-
 /* ---- cancellation ----------------------------------------------------- */
 
 static void
@@ -1652,105 +1562,6 @@ test_client_cancelled_sent_request_keeps_next_response_matched (void)
   peer_clear (&peer);
 }
 
-static void
-test_client_cancelled_queued_request_never_sent (void)
-{
-  Peer peer;
-  UvmHttpClient *client = client_new (&peer);
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  Result a, b, c;
-
-  request (client, "GET", "/api/v1/vm.info", NULL, &a);
-  request_full (client, "PUT", "/api/v1/vm.pause", NULL, NULL, 0, cancellable, &b);
-  request (client, "PUT", "/api/v1/vm.resume", NULL, &c);
-  peer_expect_request_line (&peer, "GET /api/v1/vm.info HTTP/1.1");
-
-  g_cancellable_cancel (cancellable);
-  WAIT_UNTIL (b.done);
-  g_assert_error (b.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-
-  peer_respond (&peer, "200", "{}");
-  WAIT_UNTIL (a.done);
-  assert_response (&a, 200, "{}");
-  /* Next on the wire is c: b never went out. */
-  peer_expect_request_line (&peer, "PUT /api/v1/vm.resume HTTP/1.1");
-  peer_write (&peer, CH_204);
-  WAIT_UNTIL (c.done);
-  assert_response (&c, 204, "");
-  iterate_briefly ();
-  g_assert_false (peer_poll (&peer));
-  g_assert_cmpuint (peer.in->len, ==, 0);
-
-  result_clear (&a);
-  result_clear (&b);
-  result_clear (&c);
-  uvm_http_client_unref (client);
-  peer_clear (&peer);
-}
-
-static void
-test_client_cancel_before_call_never_sends (void)
-{
-  Peer peer;
-  UvmHttpClient *client = client_new (&peer);
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  Result a;
-
-  g_cancellable_cancel (cancellable);
-  request_full (client, "PUT", "/api/v1/vm.boot", NULL, NULL, 0, cancellable, &a);
-  WAIT_UNTIL (a.done);
-  g_assert_error (a.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-  iterate_briefly ();
-  g_assert_false (peer_poll (&peer));
-  g_assert_cmpuint (peer.in->len, ==, 0);
-
-  result_clear (&a);
-  uvm_http_client_unref (client);
-  peer_clear (&peer);
-}
-
-/* A request too big for the socket buffer is written partly at once and
- * finished from the main loop.  Cancelled meanwhile, it is still finished
- * (framing) and its response dropped. */
-static void
-test_client_cancel_while_partly_written (void)
-{
-  Peer peer;
-  UvmHttpClient *client = client_new (&peer);
-  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  const gsize blob_len = 4 * 1024 * 1024;
-  g_autofree char *blob = g_malloc (blob_len + 1);
-  g_autofree char *received = NULL;
-  Result big, next;
-
-  memset (blob, 'x', blob_len);
-  blob[blob_len] = '\0';
-  request_full (client, "PUT", "/api/v1/vm.restore", blob, NULL, 0, cancellable, &big);
-  /* Part of it is out already, not all. */
-  g_assert_cmpuint (peer_bytes_waiting (&peer), >, 0);
-  g_assert_cmpuint (peer_bytes_waiting (&peer), <, blob_len);
-  request (client, "GET", "/api/v1/vm.info", NULL, &next);
-
-  g_cancellable_cancel (cancellable);
-  WAIT_UNTIL (big.done);
-  g_assert_error (big.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-
-  received = peer_read_request (&peer);
-  g_assert_true (g_str_has_prefix (received, "PUT /api/v1/vm.restore HTTP/1.1\r\n"));
-  g_assert_cmpstr (received + strlen (received) - blob_len, ==, blob);
-
-  peer_write (&peer, CH_204);
-  peer_expect_request_line (&peer, "GET /api/v1/vm.info HTTP/1.1");
-  peer_respond (&peer, "200", "{\"n\":\"next\"}");
-  WAIT_UNTIL (next.done);
-  assert_response (&next, 200, "{\"n\":\"next\"}");
-
-  result_clear (&big);
-  result_clear (&next);
-  uvm_http_client_unref (client);
-  peer_clear (&peer);
-}
-
 /* A server refusing a request may answer before reading all of it; the
  * rest of it would then be read as another request, so the connection
  * ends after that response. */
@@ -1783,16 +1594,6 @@ test_client_response_before_request_fully_sent (void)
 
 /* ---- fds -------------------------------------------------------------- */
 
-static void
-assert_same_file (int fd, const struct stat *original)
-{
-  struct stat st;
-
-  g_assert_no_errno (fstat (fd, &st));
-  g_assert_cmpuint (st.st_dev, ==, original->st_dev);
-  g_assert_cmpuint (st.st_ino, ==, original->st_ino);
-}
-
 /* GLib opens fds of its own on first use (the main context's wakeup,
  * GTask's helper thread); let that happen before counting fds, so that a
  * test also holds when run alone (-p). */
@@ -1807,54 +1608,6 @@ warm_up_glib (void)
   uvm_http_client_unref (client);
   WAIT_UNTIL (r.done);
   result_clear (&r);
-  peer_clear (&peer);
-}
-
-static void
-test_client_fds_travel_with_first_byte (void)
-{
-  Peer peer;
-  UvmHttpClient *client = client_new (&peer);
-  const char *body = "{\"mac\":\"52:54:00:12:34:56\"}";
-  int pipe_fds[2];
-  struct stat original[2];
-  guint baseline;
-  Result r;
-  char byte = 0;
-
-  warm_up_glib ();
-  baseline = count_open_fds ();
-  g_assert_no_errno (pipe2 (pipe_fds, O_CLOEXEC));
-  for (guint i = 0; i < 2; i++)
-    g_assert_no_errno (fstat (pipe_fds[i], &original[i]));
-  request_full (client, "PUT", "/api/v1/vm.add-net", body, pipe_fds, 2, NULL, &r);
-  /* The client has its own copies; ours can go at once. */
-  close (pipe_fds[0]);
-  close (pipe_fds[1]);
-  /* Written directly, fds included, before any main-loop iteration. */
-  g_assert_true (peer_poll (&peer));
-  g_assert_cmpuint (peer.fds->len, ==, 2);
-  /* With the first byte of the request. */
-  g_assert_cmpint (peer.fd_offset, ==, 0);
-  peer_expect_request_line (&peer, "PUT /api/v1/vm.add-net HTTP/1.1");
-
-  for (guint i = 0; i < 2; i++)
-    assert_same_file (g_array_index (peer.fds, int, i), &original[i]);
-  g_assert_cmpint (write (g_array_index (peer.fds, int, 1), "!", 1), ==, 1);
-  g_assert_cmpint (read (g_array_index (peer.fds, int, 0), &byte, 1), ==, 1);
-  g_assert_cmpint (byte, ==, '!');
-
-  peer_respond (&peer, "200", "{\"id\":\"_net2\",\"bdf\":\"0000:00:05.0\"}");
-  WAIT_UNTIL (r.done);
-  assert_response (&r, 200, "{\"id\":\"_net2\",\"bdf\":\"0000:00:05.0\"}");
-
-  /* The client's copies are gone once sent: only the peer's remain. */
-  g_assert_cmpuint (count_open_fds (), ==, baseline + 2);
-  peer_close_fds (&peer);
-  g_assert_cmpuint (count_open_fds (), ==, baseline);
-
-  result_clear (&r);
-  uvm_http_client_unref (client);
   peer_clear (&peer);
 }
 
@@ -1891,7 +1644,7 @@ test_client_fds_of_queued_request_travel_with_its_first_byte (void)
   peer_expect_request_line (&peer, "PUT /api/v1/vm.add-net HTTP/1.1");
   g_assert_cmpuint (peer.fds->len, ==, 1);
   g_assert_cmpint (peer.fd_offset, ==, (gssize) strlen (first));
-  assert_same_file (g_array_index (peer.fds, int, 0), &original);
+  peer_assert_same_file (g_array_index (peer.fds, int, 0), &original);
   /* Sent: the client's copy is gone, the peer's remains. */
   g_assert_cmpuint (count_open_fds (), ==, baseline + 1);
 
@@ -1906,83 +1659,7 @@ test_client_fds_of_queued_request_travel_with_its_first_byte (void)
   peer_clear (&peer);
 }
 
-static void
-test_client_unref_with_pending_fails_them_and_leaks_no_fds (void)
-{
-  guint baseline;
-  Peer peer;
-  UvmHttpClient *client;
-  int pipe_fds[2];
-  Result a, b;
-
-  warm_up_glib ();
-  baseline = count_open_fds ();
-  client = client_new (&peer);
-
-  /* a is on the wire; b waits behind it with copies of two fds. */
-  request (client, "PUT", "/api/v1/vm.boot", NULL, &a);
-  g_assert_no_errno (pipe2 (pipe_fds, O_CLOEXEC));
-  request_full (client, "PUT", "/api/v1/vm.add-net", "{}", pipe_fds, 2, NULL, &b);
-  close (pipe_fds[0]);
-  close (pipe_fds[1]);
-  peer_expect_request_line (&peer, "PUT /api/v1/vm.boot HTTP/1.1");
-  g_assert_cmpuint (count_open_fds (), ==, baseline + 2 /* socketpair */ + 2 /* copies */);
-
-  uvm_http_client_unref (client);
-  WAIT_UNTIL (a.done && b.done);
-  g_assert_error (a.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-  g_assert_error (b.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-  g_assert_cmpuint (a.seq, <, b.seq);
-  WAIT_UNTIL (peer_sees_eof (&peer));
-  g_assert_cmpuint (peer.fds->len, ==, 0);
-
-  result_clear (&a);
-  result_clear (&b);
-  peer_clear (&peer);
-  g_assert_cmpuint (count_open_fds (), ==, baseline);
-}
-
 /* ---- reentrancy ------------------------------------------------------- */
-
-typedef struct {
-  Result         r;
-  UvmHttpClient *to_unref;
-} UnrefOnDone;
-
-static void
-on_response_unref (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-  UnrefOnDone *u = user_data;
-
-  on_response (source, res, &u->r);
-  g_clear_pointer (&u->to_unref, uvm_http_client_unref);
-}
-
-static void
-test_client_callback_unrefs_client (void)
-{
-  Peer peer;
-  UvmHttpClient *client = client_new (&peer);
-  UnrefOnDone a = { .r = { .client = client }, .to_unref = client };
-  Result b;
-
-  uvm_http_client_request_async (client, "GET", "/api/v1/vm.info", NULL, NULL, 0, NULL,
-                                 on_response_unref, &a);
-  request (client, "GET", "/api/v1/vm.counters", NULL, &b);
-  peer_expect_request_line (&peer, "GET /api/v1/vm.info HTTP/1.1");
-
-  /* The last reference goes while the response is being handled. */
-  peer_respond (&peer, "200", "{}");
-  WAIT_UNTIL (a.r.done && b.done);
-  assert_response (&a.r, 200, "{}");
-  g_assert_null (a.to_unref);
-  g_assert_error (b.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-  WAIT_UNTIL (peer_sees_eof (&peer));
-
-  result_clear (&a.r);
-  result_clear (&b);
-  peer_clear (&peer);
-}
 
 static void
 test_client_callback_issues_next_request (void)
@@ -2009,44 +1686,6 @@ test_client_callback_issues_next_request (void)
 }
 
 /* ---- deadlines -------------------------------------------------------- */
-
-/* A server that reads the request and never responds: the request fails
- * with UVM_ERROR_TIMEOUT naming it, the one queued behind it fails too,
- * and the client is closed (the socket shut, later requests refused). */
-static void
-test_client_timeout_when_server_never_responds (void)
-{
-  Peer peer;
-  UvmHttpClient *client = client_new (&peer);
-  Result boot, queued, late;
-
-  uvm_http_client_set_request_timeout (client, 100);
-  request (client, "PUT", "/api/v1/vm.boot", NULL, &boot);
-  peer_expect_request_line (&peer, "PUT /api/v1/vm.boot HTTP/1.1");
-  /* Issued later: its deadline is later. */
-  g_usleep (30 * 1000);
-  request (client, "GET", "/api/v1/vm.info", NULL, &queued);
-
-  WAIT_UNTIL (boot.done && queued.done);
-  g_assert_error (boot.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
-  g_assert_cmpstr (boot.error->message, ==, "PUT /api/v1/vm.boot: no reply within 100 ms");
-  g_assert_error (queued.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
-  g_assert_nonnull (strstr (queued.error->message, "GET /api/v1/vm.info"));
-  g_assert_cmpuint (boot.seq, <, queued.seq);
-  WAIT_UNTIL (peer_sees_eof (&peer));
-  /* The queued request never went out. */
-  g_assert_cmpuint (peer.in->len, ==, 0);
-
-  request (client, "GET", "/api/v1/vm.info", NULL, &late);
-  WAIT_UNTIL (late.done);
-  g_assert_error (late.error, UVM_ERROR, UVM_ERROR_TIMEOUT);
-
-  result_clear (&boot);
-  result_clear (&queued);
-  result_clear (&late);
-  uvm_http_client_unref (client);
-  peer_clear (&peer);
-}
 
 typedef struct {
   guint   calls;
@@ -2106,38 +1745,6 @@ test_client_closed_handler_reports_eof_and_deadline_not_close (void)
   peer_clear (&local_peer);
 }
 
-/* Responses in time leave no timer behind, and the connection is kept. */
-static void
-test_client_response_in_time_keeps_connection (void)
-{
-  Peer peer;
-  UvmHttpClient *client = client_new (&peer);
-  Result a, b;
-  gint64 until;
-
-  uvm_http_client_set_request_timeout (client, 100);
-  request (client, "GET", "/api/v1/vm.info", NULL, &a);
-  peer_expect_request_line (&peer, "GET /api/v1/vm.info HTTP/1.1");
-  peer_respond (&peer, "200", "{}");
-  WAIT_UNTIL (a.done);
-  assert_response (&a, 200, "{}");
-
-  until = g_get_monotonic_time () + 250 * 1000;
-  WAIT_UNTIL (g_get_monotonic_time () > until);
-  g_assert_false (peer_sees_eof (&peer));
-
-  request (client, "GET", "/api/v1/vm.info", NULL, &b);
-  peer_expect_request_line (&peer, "GET /api/v1/vm.info HTTP/1.1");
-  peer_respond (&peer, "200", "{\"n\":2}");
-  WAIT_UNTIL (b.done);
-  assert_response (&b, 200, "{\"n\":2}");
-
-  result_clear (&a);
-  result_clear (&b);
-  uvm_http_client_unref (client);
-  peer_clear (&peer);
-}
-
 /* Cancelled after it went out and never answered: its response would be
  * taken for the next request's, so its deadline ends the connection too. */
 static void
@@ -2163,6 +1770,30 @@ test_client_cancelled_sent_request_deadline_closes (void)
 
   result_clear (&a);
   result_clear (&late);
+  uvm_http_client_unref (client);
+  peer_clear (&peer);
+}
+
+/* ---- the connection's parameters (the rest is tests/test-conn.c) ------ */
+
+/* The errors of a connection that ends name the request and the API
+ * connection. */
+static void
+test_client_eof_error_names_request_and_api_connection (void)
+{
+  Peer peer;
+  UvmHttpClient *client = client_new (&peer);
+  Result r;
+
+  request (client, "PUT", "/api/v1/vmm.shutdown", NULL, &r);
+  peer_expect_request_line (&peer, "PUT /api/v1/vmm.shutdown HTTP/1.1");
+  peer_hang_up (&peer);
+  WAIT_UNTIL (r.done);
+  g_assert_error (r.error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED);
+  g_assert_cmpstr (r.error->message, ==,
+                   "PUT /api/v1/vmm.shutdown: the hypervisor closed the API connection");
+
+  result_clear (&r);
   uvm_http_client_unref (client);
   peer_clear (&peer);
 }
@@ -2240,9 +1871,9 @@ main (int argc, char **argv)
                    test_client_unsolicited_response_is_protocol_error);
   g_test_add_func ("/http/client/eof-mid-response-is-hypervisor-died",
                    test_client_eof_mid_response_is_hypervisor_died);
-  g_test_add_func ("/http/client/eof-before-response-is-hypervisor-died",
-                   test_client_eof_before_response_is_hypervisor_died);
   g_test_add_func ("/http/client/body-to-eof-response", test_client_body_to_eof_response);
+  g_test_add_func ("/http/client/eof-error-names-request-and-api-connection",
+                   test_client_eof_error_names_request_and_api_connection);
   g_test_add_func ("/http/client/connection-close-response-ends-connection",
                    test_client_connection_close_response_ends_connection);
   g_test_add_func ("/http/client/oversized-response-is-protocol-error",
@@ -2250,30 +1881,16 @@ main (int argc, char **argv)
   g_test_add_func ("/http/client/content-length-over-limit-fails-before-body",
                    test_client_content_length_over_limit_fails_before_body);
   g_test_add_func ("/http/client/response-limit-is-exact", test_client_response_limit_is_exact);
-  g_test_add_func ("/http/client/close-explicit", test_client_close_explicit);
-  g_test_add_func ("/http/client/timeout/server-never-responds", test_client_timeout_when_server_never_responds);
   g_test_add_func ("/http/client/closed-handler-reports-eof-and-deadline-not-close",
                    test_client_closed_handler_reports_eof_and_deadline_not_close);
-  g_test_add_func ("/http/client/timeout/response-in-time-keeps-connection",
-                   test_client_response_in_time_keeps_connection);
   g_test_add_func ("/http/client/timeout/cancelled-sent-request-closes",
                    test_client_cancelled_sent_request_deadline_closes);
-  g_test_add_func ("/http/client/write-error-in-direct-path-is-not-reentrant",
-                   test_client_write_error_in_direct_path_is_not_reentrant);
   g_test_add_func ("/http/client/cancelled-sent-request-keeps-next-response-matched",
                    test_client_cancelled_sent_request_keeps_next_response_matched);
-  g_test_add_func ("/http/client/cancelled-queued-request-never-sent",
-                   test_client_cancelled_queued_request_never_sent);
-  g_test_add_func ("/http/client/cancel-before-call-never-sends", test_client_cancel_before_call_never_sends);
-  g_test_add_func ("/http/client/cancel-while-partly-written", test_client_cancel_while_partly_written);
   g_test_add_func ("/http/client/response-before-request-fully-sent-ends-connection",
                    test_client_response_before_request_fully_sent);
-  g_test_add_func ("/http/client/fds-travel-with-first-byte", test_client_fds_travel_with_first_byte);
   g_test_add_func ("/http/client/fds-of-queued-request-travel-with-its-first-byte",
                    test_client_fds_of_queued_request_travel_with_its_first_byte);
-  g_test_add_func ("/http/client/unref-with-pending-fails-them-and-leaks-no-fds",
-                   test_client_unref_with_pending_fails_them_and_leaks_no_fds);
-  g_test_add_func ("/http/client/callback-unrefs-client", test_client_callback_unrefs_client);
   g_test_add_func ("/http/client/callback-issues-next-request", test_client_callback_issues_next_request);
 
   return g_test_run ();

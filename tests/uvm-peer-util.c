@@ -5,7 +5,9 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 gboolean
@@ -155,4 +157,23 @@ peer_sees_eof (Peer *peer)
 {
   peer_receive (peer);
   return peer->eof;
+}
+
+gsize
+peer_bytes_waiting (Peer *peer)
+{
+  int n = 0;
+
+  g_assert_no_errno (ioctl (peer->fd, FIONREAD, &n));
+  return n;
+}
+
+void
+peer_assert_same_file (int fd, const struct stat *original)
+{
+  struct stat st;
+
+  g_assert_no_errno (fstat (fd, &st));
+  g_assert_cmpuint (st.st_dev, ==, original->st_dev);
+  g_assert_cmpuint (st.st_ino, ==, original->st_ino);
 }

@@ -7,6 +7,8 @@
 
 #include <glib.h>
 
+#include <sys/stat.h>
+
 G_BEGIN_DECLS
 
 /* A GSourceFunc that does nothing and stays: the wake-up of WAIT_UNTIL(). */
@@ -69,5 +71,12 @@ void peer_receive (Peer *peer);
 
 /* Receives what is there; TRUE once the client closed its end. */
 gboolean peer_sees_eof (Peer *peer);
+
+/* Bytes the client wrote that the peer has not received yet (FIONREAD). */
+gsize peer_bytes_waiting (Peer *peer);
+
+/* Asserts that @fd (one the peer received) is the file @original was
+ * taken of (same device and inode). */
+void peer_assert_same_file (int fd, const struct stat *original);
 
 G_END_DECLS

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* QMP client.  See uvm-qmp.h for the contract.
  *
- * The socket is a UvmStream (uvm-stream.h), which reads and writes it on
- * one GMainContext; the pending commands are UvmRequests (uvm-request.h),
- * which also handle cancelling and deadlines; this file is the framing and
- * the matching of replies.
+ * The connection (socket, pending commands, their cancelling and
+ * deadlines, how it ends and the errors that gives, references, the closed
+ * handler) is a UvmConn (uvm-conn.h); this file is the framing, the
+ * handshake, events and the matching of replies.
  *
  * Matching.  Every command, qmp_capabilities included, carries an "id"
- * (a counter, never reused) and sits in client->commands until its reply
+ * (a counter, never reused) and sits in the connection's queue until its reply
  * comes or its deadline passes; qemu echoes the id, and a reply goes to the
  * command with that id, wherever it is in the list.  A reply without an id
  * (qemu's answer to input it could not parse), with an id we do not know
@@ -43,16 +43,16 @@
  * return a result from inside one of our own sources, and the event and
  * closed handlers are always called synchronously.  Any of them may issue
  * commands, close or unref the client, so whoever calls out holds a
- * reference, takes its own entries out of shared structures first, and
- * checks client->closed afterwards. */
+ * reference (the connection does, across its callbacks), takes its own
+ * entries out of shared structures first, and checks
+ * uvm_conn_is_closed() afterwards. */
 
 #ifndef G_LOG_DOMAIN
 #define G_LOG_DOMAIN "uvm"
 #endif
 
 #include "proto/uvm-qmp.h"
-#include "proto/uvm-request.h"
-#include "proto/uvm-stream.h"
+#include "proto/uvm-conn.h"
 
 #include "util/uvm-util.h"
 
@@ -64,25 +64,13 @@
 #define LOG_EXCERPT 512
 
 typedef enum {
-  CLOSE_EOF,      /* the peer hung up */
-  CLOSE_LOCAL,    /* uvm_qmp_client_close() */
-  CLOSE_FINALIZE, /* the last reference went away */
-  CLOSE_ERROR,    /* protocol, read or write error, or refused handshake */
-} CloseKind;
-
-typedef enum {
   FRAME_IDLE,    /* between messages: white space is skipped */
   FRAME_OBJECT,  /* inside a top-level object */
   FRAME_GARBAGE, /* dropping a line that is not a message */
 } FrameState;
 
 struct _UvmQmpClient {
-  grefcount     ref_count;
-  GMainContext *context;
-  UvmStream    *stream; /* NULL once closed */
-  gboolean      closed;
-  CloseKind     close_kind;
-  GError       *close_error; /* for CLOSE_ERROR, reported to late callers */
+  UvmConn      *conn;
 
   /* The framer (see the top): inbuf starts at the first byte of the unit
    * being framed (object or garbage line), of which scanned bytes are
@@ -97,11 +85,9 @@ struct _UvmQmpClient {
   gboolean    resyncing;   /* after a failed parse: only a '{' at column 0 */
   gsize       max_message;
 
-  /* Of UvmRequest (uvm-request.h), unanswered, in send order; each
-   * request's "what" is the command name and its id the "id" it carries. */
-  GQueue      commands;
+  /* The pending commands are the connection's requests; each request's
+   * "what" is the command name and its id the "id" it carries. */
   guint64     next_id;
-  guint       timeout_ms; /* for each request, 0 for none */
   /* The handshake's qmp_capabilities while unanswered (in commands, with
    * no task: the handshake has its own), else NULL. */
   UvmRequest *capabilities;
@@ -117,36 +103,7 @@ struct _UvmQmpClient {
   UvmQmpEventFunc  event_func;
   gpointer         event_data;
   GDestroyNotify   event_notify;
-  UvmQmpClosedFunc closed_func;
-  gpointer         closed_data;
-  GDestroyNotify   closed_notify;
 };
-
-static void client_shutdown (UvmQmpClient *client, CloseKind kind, const GError *error);
-
-/* ---- small helpers ---------------------------------------------------- */
-
-/* The error a task gets when the connection ends (or has ended) before its
- * reply.  @what names the request. */
-static GError *
-close_error_for (CloseKind kind, const GError *error, const char *what)
-{
-  switch (kind)
-    {
-    case CLOSE_EOF:
-      return g_error_new (UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED,
-                          "%s: the hypervisor closed the QMP connection", what);
-    case CLOSE_LOCAL:
-      return g_error_new (UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED,
-                          "%s: connection closed", what);
-    case CLOSE_FINALIZE:
-      return g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                          "%s: QMP client released", what);
-    case CLOSE_ERROR:
-    default:
-      return g_error_new (error->domain, error->code, "%s: %s", what, error->message);
-    }
-}
 
 static GSource *
 attach_cancel_source (UvmQmpClient  *client,
@@ -161,7 +118,7 @@ attach_cancel_source (UvmQmpClient  *client,
 
   g_source_set_callback (source, func, data, NULL);
   g_source_set_static_name (source, "[uvm] QMP cancel");
-  g_source_attach (source, client->context);
+  g_source_attach (source, uvm_conn_get_context (client->conn));
   return source;
 }
 
@@ -170,20 +127,15 @@ attach_cancel_source (UvmQmpClient  *client,
 /* Serializes a command: {"execute":"name","id":N} or
  * {"execute":"name","arguments":{...},"id":N}, no spaces (json-glib's
  * compact output has none: qemu 7.2 reads the monitor a byte at a time, so
- * every byte costs a few µs), with copies of @fds to go with its first
- * byte. */
-static UvmStreamChunk *
-command_chunk_new (const char  *command,
-                   JsonNode    *arguments,
-                   guint64      id,
-                   const int   *fds,
-                   guint        n_fds,
-                   GError     **error)
+ * every byte costs a few µs), newline-terminated. */
+static GBytes *
+command_bytes_new (const char *command,
+                   JsonNode   *arguments,
+                   guint64     id)
 {
   g_autoptr(JsonObject) object = json_object_new ();
   g_autoptr(JsonNode) node = NULL;
   g_autofree char *text = NULL;
-  g_autoptr(GBytes) bytes = NULL;
   gsize len;
 
   json_object_set_string_member (object, "execute", command);
@@ -195,8 +147,7 @@ command_chunk_new (const char  *command,
   len = strlen (text);
 
   g_debug ("QMP -> %.*s", (int) MIN (len, LOG_EXCERPT), text);
-  bytes = g_bytes_new_take (g_strconcat (text, "\n", NULL), len + 1);
-  return uvm_stream_chunk_new (bytes, fds, n_fds, error);
+  return g_bytes_new_take (g_strconcat (text, "\n", NULL), len + 1);
 }
 
 /* ---- completing requests ---------------------------------------------- */
@@ -220,92 +171,33 @@ complete_handshake (UvmQmpClient *client, GError *error)
   g_object_unref (task);
 }
 
-typedef struct {
-  CloseKind     kind;
-  const GError *error;
-  gboolean      quit_succeeds;
-} ShutdownData;
-
-/* Fails a command the connection's end leaves unanswered, except "quit". */
+/* The connection is ending (uvm-conn.h): the handshake fails like a
+ * command, after the queue was emptied. */
 static void
-finish_on_shutdown (UvmRequest *request, gpointer user_data)
+qmp_closing (UvmConn *conn, gpointer owner)
 {
-  ShutdownData *data = user_data;
-  const char *command = uvm_request_get_what (request);
+  UvmQmpClient *client = owner;
 
-  if (data->quit_succeeds && g_str_equal (command, "quit"))
-    {
-      JsonNode *empty = json_node_new (JSON_NODE_OBJECT);
-
-      json_node_take_object (empty, json_object_new ());
-      uvm_request_complete (request, empty, (GDestroyNotify) json_node_unref, NULL);
-    }
-  else
-    uvm_request_complete (request, NULL, (GDestroyNotify) json_node_unref,
-                          close_error_for (data->kind, data->error, command));
-}
-
-/* Ends the connection once; see CloseKind.  @error only for CLOSE_ERROR. */
-static void
-client_shutdown (UvmQmpClient *client, CloseKind kind, const GError *error)
-{
-  GQueue commands;
-  ShutdownData data = { kind, error, FALSE };
-
-  if (client->closed)
-    return;
-
-  /* While finalizing the count is already zero and nobody may call back in. */
-  if (kind != CLOSE_FINALIZE)
-    uvm_qmp_client_ref (client);
-
-  client->closed = TRUE;
-  client->close_kind = kind;
-  if (error != NULL)
-    client->close_error = g_error_copy (error);
-
-  /* The socket closes now; nothing queued goes out. */
-  g_clear_pointer (&client->stream, uvm_stream_free);
-
-  /* qemu may exit before flushing the reply to "quit", so losing the peer
-   * is that command's success. */
-  data.quit_succeeds = kind == CLOSE_EOF ||
-                  (kind == CLOSE_ERROR &&
-                   g_error_matches (error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED));
-
-  /* Take everything out before calling out: callbacks may run synchronously
-   * and must find the client in a consistent, closed state. */
-  commands = client->commands;
-  g_queue_init (&client->commands);
   client->capabilities = NULL;
-
   if (client->handshake_task != NULL)
-    complete_handshake (client, close_error_for (kind, error, "QMP handshake"));
-
-  /* In send order.  Placeholders and qmp_capabilities have no task. */
-  uvm_request_queue_finish_all (&commands, finish_on_shutdown, &data);
-
-  if (kind != CLOSE_FINALIZE)
-    {
-      if (client->closed_func != NULL)
-        client->closed_func (client, kind == CLOSE_ERROR ? error : NULL, client->closed_data);
-      uvm_qmp_client_unref (client);
-    }
+    complete_handshake (client, uvm_conn_close_error (conn, "QMP handshake"));
 }
 
-static void protocol_error (UvmQmpClient *client, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static void
-protocol_error (UvmQmpClient *client, const char *format, ...)
+/* qemu may exit before flushing the reply to "quit", so losing the peer
+ * is that command's success. */
+static gpointer
+qmp_close_result (G_GNUC_UNUSED UvmConn *conn,
+                  UvmRequest            *request,
+                  gboolean               peer_gone,
+                  G_GNUC_UNUSED gpointer owner)
 {
-  g_autoptr(GError) error = NULL;
-  va_list args;
+  JsonNode *empty;
 
-  va_start (args, format);
-  error = g_error_new_valist (UVM_ERROR, UVM_ERROR_PROTOCOL, format, args);
-  va_end (args);
-  g_debug ("QMP: %s", error->message);
-  client_shutdown (client, CLOSE_ERROR, error);
+  if (!peer_gone || !g_str_equal (uvm_request_get_what (request), "quit"))
+    return NULL;
+  empty = json_node_new (JSON_NODE_OBJECT);
+  json_node_take_object (empty, json_object_new ());
+  return empty;
 }
 
 /* ---- input ------------------------------------------------------------ */
@@ -339,15 +231,15 @@ handle_capabilities_reply (UvmQmpClient *client, JsonObject *message)
       g_autoptr(GError) error = reply_error ("qmp_capabilities", error_node);
 
       complete_handshake (client, g_error_copy (error));
-      client_shutdown (client, CLOSE_ERROR, error);
+      uvm_conn_fail (client->conn, error);
       return;
     }
 
   /* Every command still in line was issued before the handshake and held
    * back: they go now, in order. */
   client->handshake_done = TRUE;
-  for (GList *l = client->commands.head; l != NULL; l = l->next)
-    uvm_stream_push (client->stream, uvm_request_get_chunk (l->data));
+  for (GList *l = uvm_conn_get_requests (client->conn)->head; l != NULL; l = l->next)
+    uvm_conn_push (client->conn, l->data);
   complete_handshake (client, NULL);
 }
 
@@ -355,7 +247,7 @@ handle_capabilities_reply (UvmQmpClient *client, JsonObject *message)
 static UvmRequest *
 find_command (UvmQmpClient *client, gint64 id)
 {
-  for (GList *l = client->commands.head; l != NULL; l = l->next)
+  for (GList *l = uvm_conn_get_requests (client->conn)->head; l != NULL; l = l->next)
     if (id > 0 && uvm_request_get_id (l->data) == (guint64) id)
       return l->data;
   return NULL;
@@ -391,7 +283,7 @@ handle_reply (UvmQmpClient *client, JsonObject *message)
       g_debug ("QMP: dropping a reply with an id that is no command's in flight");
       return;
     }
-  g_queue_remove (&client->commands, p);
+  g_queue_remove (uvm_conn_get_requests (client->conn), p);
 
   if (p == client->capabilities)
     {
@@ -453,7 +345,8 @@ send_capabilities (UvmQmpClient *client)
 {
   /* No "enable": we need no capability, "oob" included. */
   guint64 id = client->next_id++;
-  UvmRequest *p = uvm_request_new (NULL, command_chunk_new ("qmp_capabilities", NULL, id, NULL, 0, NULL),
+  g_autoptr(GBytes) bytes = command_bytes_new ("qmp_capabilities", NULL, id);
+  UvmRequest *p = uvm_request_new (NULL, uvm_stream_chunk_new (bytes, NULL, 0, NULL),
                                    "qmp_capabilities");
 
   uvm_request_set_id (p, id);
@@ -461,8 +354,8 @@ send_capabilities (UvmQmpClient *client)
   /* The first command in flight, ahead of any queued before the handshake
    * (none of which has been pushed to the stream).  Its deadline is the
    * handshake's. */
-  g_queue_push_head (&client->commands, p);
-  uvm_stream_push (client->stream, uvm_request_get_chunk (p));
+  g_queue_push_head (uvm_conn_get_requests (client->conn), p);
+  uvm_conn_push (client->conn, p);
 }
 
 /* One complete top-level object of @len bytes.  FALSE if it does not
@@ -495,7 +388,7 @@ handle_message (UvmQmpClient *client, const char *text, gsize len)
        * can speak to (or not from its start). */
       if (qmp == NULL || !JSON_NODE_HOLDS_OBJECT (qmp))
         {
-          protocol_error (client, "expected the QMP greeting, got another message");
+          uvm_conn_protocol_error (client->conn, "expected the QMP greeting, got another message");
           return TRUE;
         }
       client->greeting = json_object_ref (json_node_get_object (qmp));
@@ -534,7 +427,7 @@ process_input (UvmQmpClient *client)
   gsize unit = 0; /* where the unit being framed starts */
   gsize i;
 
-  for (i = client->scanned; i < buf->len && !client->closed; i++)
+  for (i = client->scanned; i < buf->len && !uvm_conn_is_closed (client->conn); i++)
     {
       guint8 c = buf->data[i];
       gboolean at_line_start = client->line_start;
@@ -624,14 +517,14 @@ process_input (UvmQmpClient *client)
         }
 
       /* unit <= i + 1 always: a finished unit moves it past i. */
-      if (!client->closed && i + 1 - unit > client->max_message)
+      if (!uvm_conn_is_closed (client->conn) && i + 1 - unit > client->max_message)
         {
-          protocol_error (client, "QMP message of more than %" G_GSIZE_FORMAT " bytes",
+          uvm_conn_protocol_error (client->conn, "QMP message of more than %" G_GSIZE_FORMAT " bytes",
                           client->max_message);
         }
     }
 
-  if (client->closed)
+  if (uvm_conn_is_closed (client->conn))
     {
       g_byte_array_set_size (buf, 0);
       client->scanned = 0;
@@ -648,96 +541,90 @@ update_read_budget (UvmQmpClient *client)
 {
   gsize len = client->inbuf->len;
 
-  uvm_stream_set_read_budget (client->stream,
+  uvm_conn_set_read_budget (client->conn,
                               len < client->max_message + 1 ? client->max_message + 1 - len : 1);
 }
 
 static void
-on_data (G_GNUC_UNUSED UvmStream *stream,
-         const guint8            *bytes,
-         gsize                    len,
-         gpointer                 user_data)
+qmp_data (G_GNUC_UNUSED UvmConn *conn, const guint8 *bytes, gsize len, gpointer owner)
 {
-  UvmQmpClient *client = user_data;
+  UvmQmpClient *client = owner;
 
-  uvm_qmp_client_ref (client);
+  /* The connection holds a reference meanwhile. */
   g_byte_array_append (client->inbuf, bytes, len);
   process_input (client);
-  if (!client->closed)
+  if (!uvm_conn_is_closed (client->conn))
     update_read_budget (client);
-  uvm_qmp_client_unref (client);
 }
 
 static void
-on_closed (G_GNUC_UNUSED UvmStream *stream,
-           const GError            *error,
-           gpointer                 user_data)
+qmp_eof (G_GNUC_UNUSED UvmConn *conn, gpointer owner)
 {
-  UvmQmpClient *client = user_data;
+  UvmQmpClient *client = owner;
 
-  if (error != NULL)
-    {
-      client_shutdown (client, CLOSE_ERROR, error);
-      return;
-    }
   if (client->inbuf->len > 0)
     g_debug ("QMP: discarding %u bytes of an incomplete message at EOF", client->inbuf->len);
   g_byte_array_set_size (client->inbuf, 0);
-  client_shutdown (client, CLOSE_EOF, NULL);
 }
+
+static void
+qmp_call_closed (GCallback func, gpointer owner, const GError *error, gpointer data)
+{
+  ((UvmQmpClosedFunc) func) (owner, error, data);
+}
+
+static void
+qmp_finalize (gpointer owner)
+{
+  UvmQmpClient *client = owner;
+
+  if (client->event_notify != NULL)
+    client->event_notify (client->event_data);
+  g_clear_pointer (&client->greeting, json_object_unref);
+  g_byte_array_unref (client->inbuf);
+  g_free (client);
+}
+
+static const UvmConnClass qmp_class = {
+  .log_prefix = "QMP",
+  .peer_name = "QMP connection",
+  .client_name = "QMP client",
+  .stream_label = "the QMP socket",
+  .closed_handler_on_local_close = TRUE,
+  /* A late reply is known by its id and dropped. */
+  .forget_expired_placeholders = TRUE,
+  .result_free = (GDestroyNotify) json_node_unref,
+  .data = qmp_data,
+  .eof = qmp_eof,
+  .closing = qmp_closing,
+  .close_result = qmp_close_result,
+  .call_closed = qmp_call_closed,
+  .finalize = qmp_finalize,
+};
 
 /* ---- public API ------------------------------------------------------- */
 
 UvmQmpClient *
 uvm_qmp_client_new (int fd)
 {
-  static const UvmStreamCallbacks callbacks = { on_data, on_closed };
   UvmQmpClient *client;
 
   g_return_val_if_fail (fd >= 0, NULL);
 
   client = g_new0 (UvmQmpClient, 1);
-  g_ref_count_init (&client->ref_count);
-  client->context = g_main_context_ref_thread_default ();
   client->inbuf = g_byte_array_new ();
   client->line_start = TRUE;
   client->max_message = UVM_QMP_DEFAULT_MAX_MESSAGE;
   client->next_id = 1;
-  g_queue_init (&client->commands);
-  client->stream = uvm_stream_new (fd, "the QMP socket", &callbacks, client);
+  client->conn = uvm_conn_new (fd, &qmp_class, client);
   update_read_budget (client);
 
   return client;
 }
 
-UvmQmpClient *
-uvm_qmp_client_ref (UvmQmpClient *client)
-{
-  g_return_val_if_fail (client != NULL, NULL);
-
-  g_ref_count_inc (&client->ref_count);
-  return client;
-}
-
-void
-uvm_qmp_client_unref (UvmQmpClient *client)
-{
-  if (client == NULL || !g_ref_count_dec (&client->ref_count))
-    return;
-
-  /* No closed handler here: its owner is the one letting go. */
-  client_shutdown (client, CLOSE_FINALIZE, NULL);
-
-  if (client->event_notify != NULL)
-    client->event_notify (client->event_data);
-  if (client->closed_notify != NULL)
-    client->closed_notify (client->closed_data);
-  g_clear_pointer (&client->greeting, json_object_unref);
-  g_byte_array_unref (client->inbuf);
-  g_clear_error (&client->close_error);
-  g_main_context_unref (client->context);
-  g_free (client);
-}
+/* The last reference ends the connection, then frees the client (the
+ * class's finalize). */
+UVM_CONN_DEFINE_REF_UNREF (UvmQmpClient, uvm_qmp_client)
 
 void
 uvm_qmp_client_set_max_message (UvmQmpClient *client, gsize max_bytes)
@@ -747,8 +634,7 @@ uvm_qmp_client_set_max_message (UvmQmpClient *client, gsize max_bytes)
 
   /* GByteArray lengths are guint; keep max + slack representable. */
   client->max_message = MIN (max_bytes, G_MAXUINT / 2);
-  if (client->stream != NULL)
-    update_read_budget (client);
+  update_read_budget (client);
 }
 
 void
@@ -756,7 +642,7 @@ uvm_qmp_client_set_request_timeout (UvmQmpClient *client, guint timeout_ms)
 {
   g_return_if_fail (client != NULL);
 
-  client->timeout_ms = timeout_ms;
+  uvm_conn_set_request_timeout (client->conn, timeout_ms);
 }
 
 void
@@ -785,18 +671,9 @@ uvm_qmp_client_set_closed_handler (UvmQmpClient    *client,
                                    gpointer         user_data,
                                    GDestroyNotify   notify)
 {
-  gpointer old_data;
-  GDestroyNotify old_notify;
-
   g_return_if_fail (client != NULL);
 
-  old_data = client->closed_data;
-  old_notify = client->closed_notify;
-  client->closed_func = func;
-  client->closed_data = user_data;
-  client->closed_notify = notify;
-  if (old_notify != NULL)
-    old_notify (old_data);
+  uvm_conn_set_closed_handler (client->conn, G_CALLBACK (func), user_data, notify);
 }
 
 static gboolean
@@ -827,7 +704,7 @@ on_handshake_deadline (gpointer user_data)
    * we return). */
   uvm_qmp_client_ref (client);
   complete_handshake (client, g_error_copy (error));
-  client_shutdown (client, CLOSE_ERROR, error);
+  uvm_conn_fail (client->conn, error);
   uvm_qmp_client_unref (client);
   return G_SOURCE_REMOVE;
 }
@@ -848,10 +725,9 @@ uvm_qmp_client_handshake_async (UvmQmpClient        *client,
 
   if (g_task_return_error_if_cancelled (task))
     return;
-  if (client->closed)
+  if (uvm_conn_is_closed (client->conn))
     {
-      g_task_return_error (task, close_error_for (client->close_kind, client->close_error,
-                                                  "QMP handshake"));
+      g_task_return_error (task, uvm_conn_close_error (client->conn, "QMP handshake"));
       return;
     }
   if (client->handshake_done)
@@ -870,11 +746,12 @@ uvm_qmp_client_handshake_async (UvmQmpClient        *client,
   if (cancellable != NULL)
     client->handshake_cancel_source =
       attach_cancel_source (client, cancellable, G_SOURCE_FUNC (on_handshake_cancelled), client);
-  if (client->timeout_ms > 0)
+  if (uvm_conn_get_request_timeout (client->conn) > 0)
     {
-      client->handshake_timeout_ms = client->timeout_ms;
+      client->handshake_timeout_ms = uvm_conn_get_request_timeout (client->conn);
       client->handshake_deadline_source =
-        uvm_deadline_source_new (client->timeout_ms, client->context, "[uvm] QMP handshake deadline",
+        uvm_deadline_source_new (client->handshake_timeout_ms, uvm_conn_get_context (client->conn),
+                                 "[uvm] QMP handshake deadline",
                                  on_handshake_deadline, client);
     }
 
@@ -907,36 +784,6 @@ uvm_qmp_client_get_greeting (UvmQmpClient *client)
   return client->greeting;
 }
 
-/* A command's deadline passed (see uvm-request.h). */
-static void
-on_command_expired (UvmRequest *request, GError *error, gpointer user_data)
-{
-  UvmQmpClient *client = user_data;
-  g_autoptr(GError) shutdown_error = NULL;
-
-  g_queue_remove (&client->commands, request);
-  if (!uvm_request_has_task (request))
-    {
-      /* Cancelled, and nobody waits: its reply, should it still come, is
-       * dropped as one of an unknown id. */
-      g_debug ("QMP: forgetting %s, cancelled and never answered", uvm_request_get_what (request));
-      uvm_request_free (request);
-      g_error_free (error);
-      return;
-    }
-
-  /* qemu answers every command; one that does not is hung or out of step
-   * with us, and the connection is of no further use.  The command fails
-   * first, with its own error, and sends nothing more meanwhile. */
-  g_debug ("QMP: %s", error->message);
-  shutdown_error = g_error_copy (error);
-  uvm_qmp_client_ref (client);
-  uvm_stream_stop_writing (client->stream);
-  uvm_request_complete (request, NULL, (GDestroyNotify) json_node_unref, error);
-  client_shutdown (client, CLOSE_ERROR, shutdown_error);
-  uvm_qmp_client_unref (client);
-}
-
 void
 uvm_qmp_client_execute_async (UvmQmpClient        *client,
                               const char          *command,
@@ -947,9 +794,8 @@ uvm_qmp_client_execute_async (UvmQmpClient        *client,
                               GAsyncReadyCallback  callback,
                               gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  g_autoptr(GError) error = NULL;
-  UvmStreamChunk *chunk;
+  g_autoptr(GBytes) bytes = NULL;
+  GTask *task;
   UvmRequest *p;
 
   g_return_if_fail (client != NULL);
@@ -961,37 +807,18 @@ uvm_qmp_client_execute_async (UvmQmpClient        *client,
   task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_source_tag (task, uvm_qmp_client_execute_async);
 
-  if (g_task_return_error_if_cancelled (task))
-    return;
-  if (client->closed)
-    {
-      g_task_return_error (task, close_error_for (client->close_kind, client->close_error, command));
-      return;
-    }
-  /* Too many fds, or one that cannot be duplicated (the stream keeps its
-   * own copies, so the caller may close theirs at once). */
-  chunk = command_chunk_new (command, arguments, client->next_id, fds, n_fds, &error);
-  if (chunk == NULL)
-    {
-      g_prefix_error (&error, "%s: ", command);
-      g_task_return_error (task, g_steal_pointer (&error));
-      return;
-    }
-
-  p = uvm_request_new (g_steal_pointer (&task), chunk, command);
+  bytes = command_bytes_new (command, arguments, client->next_id);
+  p = uvm_conn_issue (client->conn, task, command, bytes, fds, n_fds);
+  if (p == NULL)
+    return; /* failed at once: cancelled, closed, or fds it cannot carry */
   uvm_request_set_id (p, client->next_id++);
-  uvm_request_attach_cancellable (p, cancellable, client->context, &client->commands,
-                                  "[uvm] QMP cancel", "QMP", NULL, NULL);
-  uvm_request_set_deadline (p, client->timeout_ms, client->context, "[uvm] QMP deadline",
-                            on_command_expired, client);
-  g_queue_push_tail (&client->commands, p);
 
   /* Held back until the handshake; then straight to the socket when
    * nothing is queued ahead.  This calls nobody back: a write error is
    * reported from an idle source, and the task completes from the main
    * loop at the earliest. */
   if (client->handshake_done)
-    uvm_stream_push (client->stream, chunk);
+    uvm_conn_push (client->conn, p);
 }
 
 JsonNode *
@@ -1010,7 +837,7 @@ uvm_qmp_client_close (UvmQmpClient *client)
 {
   g_return_if_fail (client != NULL);
 
-  client_shutdown (client, CLOSE_LOCAL, NULL);
+  uvm_conn_close (client->conn);
 }
 
 void
@@ -1018,8 +845,7 @@ uvm_qmp_client_read_pending (UvmQmpClient *client)
 {
   g_return_if_fail (client != NULL);
 
-  if (client->stream != NULL)
-    uvm_stream_read_pending (client->stream);
+  uvm_conn_read_pending (client->conn);
 }
 
 gboolean
@@ -1027,5 +853,5 @@ uvm_qmp_client_is_closed (UvmQmpClient *client)
 {
   g_return_val_if_fail (client != NULL, TRUE);
 
-  return client->closed;
+  return uvm_conn_is_closed (client->conn);
 }

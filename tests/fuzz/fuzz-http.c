@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Fuzzes the HTTP response parser (uvm-http.h) with what a hostile or
+/* Fuzzes the HTTP response parser (uvm-http-parser.h) with what a hostile or
  * broken cloud-hypervisor could send on its API socket: a stream of
  * responses (keep-alive), then EOF.
  *
@@ -10,7 +10,7 @@
  * must be computable. */
 #include "fuzz-common.h"
 
-#include "proto/uvm-http.h"
+#include "proto/uvm-http-parser.h"
 
 #include <string.h>
 

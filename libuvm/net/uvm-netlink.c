@@ -2,6 +2,12 @@
 /* Host network plumbing over rtnetlink.  See uvm-netlink.h for the
  * contract.
  *
+ * Why one file of ~930 lines: it is one protocol client (one socket, one
+ * request buffer, one sequence counter, one ack reader) with a short
+ * function per message kind; splitting the message kinds from the
+ * transport would export the transport's internals to a second file and
+ * gain no separate job.
+ *
  * Requests.  Each request is built in nl->req, sent with NLM_F_ACK and a
  * fresh sequence number, and answered by reading until the NLMSG_ERROR
  * that acknowledges it (error 0 is success).  Replies that carry another

@@ -98,9 +98,7 @@ start_request_failed (UvmVm *self, GError *error)
        * cause.  A moment for that before we end it. */
       self->start_error = error;
       g_cancellable_cancel (self->start_cancellable);
-      uvm_source_clear (&self->start_timeout);
-      self->start_timeout = uvm_vm_attach_source (g_timeout_source_new (CONTROL_EOF_GRACE_MS),
-                                                  self->context, on_start_grace, self);
+      uvm_vm_eof_grace (self, &self->start_timeout, on_start_grace);
       return;
     }
   uvm_vm_abort_start (self, error);

@@ -157,6 +157,11 @@ void     uvm_vm_set_state (UvmVm *self, UvmVmState state);
 GSource *uvm_vm_attach_source (GSource *source, GMainContext *context, GSourceFunc func,
                                gpointer data);
 void     uvm_vm_helper_free (gpointer data);
+/* The hypervisor closed its control connection and still runs: the one
+ * rule for that, during a start and after it.  It is most likely exiting,
+ * and its own exit (code, log) is the news; @on_expiry runs on @self when
+ * it still runs CONTROL_EOF_GRACE_MS later.  The timer goes in @slot. */
+void     uvm_vm_eof_grace (UvmVm *self, GSource **slot, GSourceFunc on_expiry);
 void     uvm_vm_on_helper_exit (int code, int sig, gpointer user_data);
 void     uvm_vm_on_child_exit (int code, int sig, gpointer user_data);
 void     uvm_vm_stop_helpers (UvmVm *self);

@@ -27,6 +27,14 @@ uvm_vm_helper_free (gpointer data)
   g_free (helper);
 }
 
+void
+uvm_vm_eof_grace (UvmVm *self, GSource **slot, GSourceFunc on_expiry)
+{
+  uvm_source_clear (slot);
+  *slot = uvm_vm_attach_source (g_timeout_source_new (CONTROL_EOF_GRACE_MS), self->context,
+                                on_expiry, self);
+}
+
 GSource *
 uvm_vm_attach_source (GSource *source, GMainContext *context, GSourceFunc func, gpointer data)
 {
@@ -148,8 +156,7 @@ control_failed (UvmVm *self, const GError *error)
   if (uvm_child_watch_has_exited (self->child) ||
       (self->state == UVM_VM_STATE_STOPPING && self->stop_phase == STOP_QUIT))
     return;
-  self->control_grace = uvm_vm_attach_source (g_timeout_source_new (CONTROL_EOF_GRACE_MS), self->context,
-                                       on_control_grace, self);
+  uvm_vm_eof_grace (self, &self->control_grace, on_control_grace);
 }
 
 static void

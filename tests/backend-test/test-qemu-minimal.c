@@ -153,6 +153,21 @@ test_refuses_balloon_naming_the_backend (Fixture *f, gconstpointer data)
   assert_refused (vm, "devices[1]");
 }
 
+/* An uplink in AUTO mode resolves to the backend's default (user-mode
+ * NAT), which it does not implement either: refused, not planned. */
+static void
+test_refuses_uplink_nic_naming_the_backend (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(UvmNetwork) net = NULL;
+
+  SKIP_IF_UNAVAILABLE (f);
+  vm = test_guest_vm_new (f->b, "uplink", f->dir, NULL);
+  net = uvm_network_new_uplink ("outside");
+  uvm_vm_add_device (vm, uvm_device_new_net (net, NULL));
+  assert_refused (vm, "devices[1]");
+}
+
 /* A device kind no feature bit covers: the backend's own check. */
 static void
 test_refuses_rng_naming_the_backend (Fixture *f, gconstpointer data)
@@ -336,6 +351,7 @@ static const TestVmCase vm_tests[] = {
   { "refuses/q35-machine-naming-the-backend", test_refuses_q35_machine_naming_the_backend },
   { "refuses/balloon-naming-the-backend", test_refuses_balloon_naming_the_backend },
   { "refuses/rng-naming-the-backend", test_refuses_rng_naming_the_backend },
+  { "refuses/uplink-nic-naming-the-backend", test_refuses_uplink_nic_naming_the_backend },
   { "refuses/start-of-unsupported-definition-spawns-nothing", test_start_of_refused_definition_spawns_nothing },
   { "refuses/rest-escape-hatch", test_rest_escape_hatch_is_refused },
   { "boot-reaches-marker-with-events-in-order", test_boot_reaches_marker_with_events_in_order },

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The test-only backend "qemu-minimal" (uvm-backend-qemu-minimal.c) seen
- * through the public API: libuvm finds it by its table entry alone, plans
- * with it, refuses what it lacks naming it, and runs the real test guest on
- * it (qemu under TCG).  The shared lifecycle tests run on it in
+/* The test-only backend "qemu-minimal" (uvm-backend-qemu-minimal.c):
+ * the backend table finds it by its name (internal lookups), and through
+ * the public API libuvm plans with it, refuses what it lacks naming it,
+ * and runs the real test guest on it (qemu under TCG).  The shared lifecycle tests run on it in
  * test-lifecycle; the three of them that read hypervisor-specific names
  * (events, the escape hatch chosen by is_qemu()) are skipped there and
  * checked here with this backend's own names. */

@@ -8,6 +8,10 @@
 #include <unistd.h>
 #include <glib/gstdio.h>
 
+#ifdef UVM_COMPILATION
+#include "backend-test/uvm-backend-qemu-minimal.h"
+#endif
+
 static char *guest_kernel, *guest_initramfs;
 
 gboolean
@@ -53,6 +57,23 @@ test_backend_new_qemu (void)
   b->accel = UVM_ACCEL_TCG;   /* plain guests hang under this host's KVM */
   return b;
 }
+
+#ifdef UVM_COMPILATION
+/* Only in the copy of this file built on the internal library
+ * (test_util_internal in tests/meson.build): the backend table is not
+ * exported from libuvm.so. */
+TestBackend *
+test_backend_new_qemu_minimal (void)
+{
+  TestBackend *b = g_new0 (TestBackend, 1);
+
+  test_backend_qemu_minimal_register ();
+  b->name = TEST_QEMU_MINIMAL_NAME;
+  b->hypervisor = TEST_HYPERVISOR_QEMU_MINIMAL;
+  b->accel = UVM_ACCEL_TCG;   /* the only one it supports */
+  return b;
+}
+#endif
 
 TestBackend *
 test_backend_new_ch_standin (void)
@@ -660,6 +681,43 @@ test_add_vm_tests (const char *prefix, const TestBackend *backend,
 
       g_test_add_vtable (path, sizeof (TestVmFixture), backend, setup,
                          (GTestFixtureFunc) tests[i].func, teardown);
+    }
+}
+
+static void
+skip_case (gconstpointer reason)
+{
+  g_test_skip (reason);
+}
+
+void
+test_add_vm_tests_except (const char *prefix, const TestBackend *backend,
+                          const TestVmCase *tests, gsize n_tests,
+                          const TestVmSkip *skips, gsize n_skips,
+                          GTestFixtureFunc setup, GTestFixtureFunc teardown)
+{
+  for (gsize i = 0; i < n_tests; i++)
+    {
+      g_autofree char *path = g_strdup_printf ("%s/%s/%s", prefix, backend->name, tests[i].path);
+      const char *reason = NULL;
+
+      for (gsize j = 0; j < n_skips && reason == NULL; j++)
+        if (g_str_equal (skips[j].path, tests[i].path))
+          reason = skips[j].reason;
+      if (reason != NULL)
+        g_test_add_data_func (path, reason, skip_case);
+      else
+        g_test_add_vtable (path, sizeof (TestVmFixture), backend, setup,
+                           (GTestFixtureFunc) tests[i].func, teardown);
+    }
+  /* A skip naming no case of @tests is a typo, not a skip. */
+  for (gsize j = 0; j < n_skips; j++)
+    {
+      gboolean found = FALSE;
+
+      for (gsize i = 0; i < n_tests && !found; i++)
+        found = g_str_equal (skips[j].path, tests[i].path);
+      g_assert_true (found);
     }
 }
 

@@ -41,6 +41,11 @@ TestBackend *test_backend_new_ch_standin (void);
  * the hypervisor then runs as the caller (UVM_USER_CALLER), said in a test
  * message. */
 TestBackend *test_backend_new_cloud_hypervisor (void);
+/* "qemu-minimal", the test-only backend of tests/backend-test (real
+ * qemu-system-x86_64 under TCG, a plan and a QMP control class of its
+ * own), registered in the library's backend table by this call.  Only in
+ * programs linked with test_util_internal_dep (the table is internal). */
+TestBackend *test_backend_new_qemu_minimal (void);
 void         test_backend_free (TestBackend *backend);
 
 /* The backends the VM suites run each test on. */
@@ -212,5 +217,19 @@ typedef struct {
 void test_add_vm_tests (const char *prefix, const TestBackend *backend,
                         const TestVmCase *tests, gsize n_tests,
                         GTestFixtureFunc setup, GTestFixtureFunc teardown);
+
+/* A case of @tests that does not apply to a backend, and why. */
+typedef struct {
+  const char *path;
+  const char *reason;
+} TestVmSkip;
+
+/* test_add_vm_tests(), but each case of @tests named in @skips is
+ * registered as a test that only calls g_test_skip() with its reason.
+ * Every path of @skips must name a case of @tests. */
+void test_add_vm_tests_except (const char *prefix, const TestBackend *backend,
+                               const TestVmCase *tests, gsize n_tests,
+                               const TestVmSkip *skips, gsize n_skips,
+                               GTestFixtureFunc setup, GTestFixtureFunc teardown);
 
 G_END_DECLS

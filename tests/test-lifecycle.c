@@ -34,10 +34,14 @@ fixture_setup (Fixture *f, gconstpointer data)
   test_vm_fixture_init (f, data, "uvm-lifecycle-XXXXXX");
 }
 
+/* Whether the hypervisor's own names (events, run states) and its state
+ * come through QMP (qemu, and the test-only qemu-minimal), else through
+ * cloud-hypervisor's REST API and event monitor: asked of the backend's
+ * features, never of its identity. */
 static gboolean
-is_qemu (Fixture *f)
+speaks_qmp (Fixture *f)
 {
-  return f->b->hypervisor == UVM_HYPERVISOR_QEMU;
+  return uvm_hypervisor_supports (f->b->hypervisor, UVM_FEATURE_RAW_QMP);
 }
 
 /* A library bug this suite once found (all fixed): its symptom fails the
@@ -72,7 +76,7 @@ static gboolean
 exit_events_lost (Fixture *f, EventLog *log)
 {
   int exited = event_log_find (log, 0, UVM_EVENT_HYPERVISOR_EXITED, 0);
-  int last = event_log_find_name (log, 0, is_qemu (f) ? "SHUTDOWN" : "vmm/shutdown");
+  int last = event_log_find_name (log, 0, speaks_qmp (f) ? "SHUTDOWN" : "vmm/shutdown");
 
   g_assert_cmpint (exited, >=, 0);
   return known_library_bug (last < 0 || last > exited, LOST_EVENTS_BUG);
@@ -92,7 +96,7 @@ hypervisor_run_state (Fixture *f, UvmVm *vm)
   JsonObject *obj;
   guint status = 0;
 
-  if (is_qemu (f))
+  if (speaks_qmp (f))
     {
       reply = uvm_vm_qmp_execute (vm, "query-status", NULL, NULL, &error);
       g_assert_no_error (error);
@@ -155,7 +159,7 @@ test_boot_reaches_marker_with_events_in_order (Fixture *f, gconstpointer data)
   g_assert_cmpstr (states, ==, "starting,running,stopping,stopped");
   g_assert_cmpint (event_log_find (&log, 0, UVM_EVENT_STATE_CHANGED, UVM_VM_STATE_STARTING), ==, 0);
   /* One of those passed through, with the hypervisor's name. */
-  g_assert_cmpint (event_log_find_name (&log, 0, is_qemu (f) ? "POWERDOWN" : "vm/booted"), >, 0);
+  g_assert_cmpint (event_log_find_name (&log, 0, speaks_qmp (f) ? "POWERDOWN" : "vm/booted"), >, 0);
   stopping = event_log_find (&log, 0, UVM_EVENT_STATE_CHANGED, UVM_VM_STATE_STOPPING);
   shutdown = event_log_find (&log, 0, UVM_EVENT_GUEST_SHUTDOWN, 0);
   exited = event_log_find (&log, 0, UVM_EVENT_HYPERVISOR_EXITED, 0);
@@ -228,7 +232,7 @@ test_forced_stop_when_guest_ignores_power_button (Fixture *f, gconstpointer data
   g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_IGNORING, 1));
   /* The guest did not power off: the hypervisor was told to quit. */
   shutdown = event_log_find (&log, 0, UVM_EVENT_GUEST_SHUTDOWN, 0);
-  if (!known_library_bug (!is_qemu (f) && shutdown >= 0 &&
+  if (!known_library_bug (!speaks_qmp (f) && shutdown >= 0 &&
                             g_strcmp0 (uvm_event_get_name (g_ptr_array_index (log.events, shutdown)),
                                        "vm/shutdown") == 0,
                           "uvm-backend-ch.c ch_on_event() reports every vm/shutdown as "
@@ -302,7 +306,7 @@ test_start_failure_quotes_hypervisor_and_leaves_nothing (Fixture *f, gconstpoint
 {
   g_autoptr(UvmVm) vm = NULL;
   g_autoptr(GError) error = NULL;
-  const char *option = is_qemu (f) ? "-definitely-not-an-option" : "--definitely-not-an-option";
+  const char *option = speaks_qmp (f) ? "-definitely-not-an-option" : "--definitely-not-an-option";
   const char *const bad[] = { option, NULL };
 
   SKIP_IF_UNAVAILABLE (f);
@@ -359,7 +363,7 @@ test_pause_and_resume_change_state (Fixture *f, gconstpointer data)
   g_assert_cmpstr (paused, ==, "paused");
   /* Pausing a paused VM succeeds (uvm-vm.h). */
   ok = uvm_vm_pause (vm, NULL, &error);
-  if (!known_library_bug (!ok && !is_qemu (f) &&
+  if (!known_library_bug (!ok && !speaks_qmp (f) &&
                             g_error_matches (error, UVM_ERROR, UVM_ERROR_HYPERVISOR),
                           "uvm_vm_pause() of a paused cloud-hypervisor VM fails with "
                           "UVM_ERROR_HYPERVISOR: uvm-backend-ch.c ch_request_async() sends "
@@ -381,7 +385,7 @@ test_pause_and_resume_change_state (Fixture *f, gconstpointer data)
   g_assert_cmpstr (running, ==, "running");
   /* Resuming a running VM succeeds (uvm-vm.h). */
   ok = uvm_vm_resume (vm, NULL, &error);
-  if (!known_library_bug (!ok && !is_qemu (f) &&
+  if (!known_library_bug (!ok && !speaks_qmp (f) &&
                             g_error_matches (error, UVM_ERROR, UVM_ERROR_HYPERVISOR),
                           "uvm_vm_resume() of a running cloud-hypervisor VM fails with "
                           "UVM_ERROR_HYPERVISOR: uvm-backend-ch.c ch_request_async() sends "
@@ -464,7 +468,7 @@ test_start_paused_is_ready_paused (Fixture *f, gconstpointer data)
   g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_PAUSED);
   /* qemu -S: not started yet; cloud-hypervisor: created, not booted. */
   before = hypervisor_run_state (f, vm);
-  g_assert_cmpstr (before, ==, is_qemu (f) ? "prelaunch" : "created");
+  g_assert_cmpstr (before, ==, speaks_qmp (f) ? "prelaunch" : "created");
   /* No vCPU ran: nothing on the console yet. */
   g_assert_false (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, 500));
   g_assert_true (uvm_vm_resume (vm, NULL, &error));
@@ -1188,7 +1192,7 @@ tap_network_in_namespace (Fixture *f)
   child_step ("starting the VM");
   started = uvm_vm_start (vm, NULL, &error);
   child_step (started ? "started" : "start failed");
-  if (is_qemu (f) && !started && g_error_matches (error, UVM_ERROR, UVM_ERROR_START_FAILED) &&
+  if (speaks_qmp (f) && !started && g_error_matches (error, UVM_ERROR, UVM_ERROR_START_FAILED) &&
       strstr (error->message, "are invalid with fd=") != NULL)
     {
       /* Reported to the parent, which marks the test; the child cleans up
@@ -1227,7 +1231,7 @@ tap_network_in_namespace (Fixture *f)
    * vm.add-net by cloud-hypervisor); the library kept no copy. */
   g_assert_cmpuint (count_tun_fds (pid), >=, 1);
   g_assert_cmpuint (count_tun_fds (0), ==, 0);
-  if (is_qemu (f))
+  if (speaks_qmp (f))
     assert_tap_netdev_in_qemu (vm, mac);
   else
     assert_net_device_in_vm_info (vm, uvm_device_get_id (dev), mac);
@@ -1330,27 +1334,6 @@ add_tests (const TestBackend *backend, const TestCase *tests, gsize n_tests)
 int
 main (int argc, char **argv)
 {
-  /* The shared tests that pick a hypervisor's names with is_qemu() (qemu
-   * else cloud-hypervisor): qemu-minimal is neither, so they would check
-   * names it never uses.  tests/backend-test/test-qemu-minimal.c checks
-   * the same behaviour on it with its own names. */
-  static const TestVmSkip qemu_minimal_skips[] = {
-    { "boot-reaches-marker-with-events-in-order",
-      "qemu-minimal passes qemu's events through under qemu's names (POWERDOWN, SHUTDOWN), "
-      "and this test expects cloud-hypervisor's (vm/booted, vmm/shutdown) for every "
-      "hypervisor but UVM_HYPERVISOR_QEMU; checked with qemu's names by "
-      "test-qemu-minimal /qemu-minimal/boot-reaches-marker-with-events-in-order" },
-    { "pause-and-resume-change-state",
-      "this test reads the hypervisor's run state with uvm_vm_ch_request (GET vm.info) on "
-      "every hypervisor but UVM_HYPERVISOR_QEMU, and qemu-minimal speaks QMP (no "
-      "UVM_FEATURE_RAW_REST); checked with query-status by test-qemu-minimal "
-      "/qemu-minimal/pause-and-resume-change-state" },
-    { "start-paused-is-ready-paused",
-      "this test reads the hypervisor's run state with uvm_vm_ch_request (GET vm.info) on "
-      "every hypervisor but UVM_HYPERVISOR_QEMU, and qemu-minimal speaks QMP (no "
-      "UVM_FEATURE_RAW_REST); checked with query-status by test-qemu-minimal "
-      "/qemu-minimal/start-paused-is-ready-paused" },
-  };
   TestBackends backends;
   TestBackend *qemu_minimal;
   int ret;
@@ -1367,10 +1350,7 @@ main (int argc, char **argv)
   /* The test-only backend of tests/backend-test, known to libuvm only
    * through its table entry: the shared behaviour holds on it too. */
   qemu_minimal = test_backend_new_qemu_minimal ();
-  test_add_vm_tests_except ("", qemu_minimal, shared_tests, G_N_ELEMENTS (shared_tests),
-                            qemu_minimal_skips, G_N_ELEMENTS (qemu_minimal_skips),
-                            (GTestFixtureFunc) fixture_setup,
-                            (GTestFixtureFunc) test_vm_fixture_teardown);
+  add_tests (qemu_minimal, shared_tests, G_N_ELEMENTS (shared_tests));
 
   ret = test_vm_suite_run (&backends);
   test_backend_free (qemu_minimal);

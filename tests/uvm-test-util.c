@@ -684,43 +684,6 @@ test_add_vm_tests (const char *prefix, const TestBackend *backend,
     }
 }
 
-static void
-skip_case (gconstpointer reason)
-{
-  g_test_skip (reason);
-}
-
-void
-test_add_vm_tests_except (const char *prefix, const TestBackend *backend,
-                          const TestVmCase *tests, gsize n_tests,
-                          const TestVmSkip *skips, gsize n_skips,
-                          GTestFixtureFunc setup, GTestFixtureFunc teardown)
-{
-  for (gsize i = 0; i < n_tests; i++)
-    {
-      g_autofree char *path = g_strdup_printf ("%s/%s/%s", prefix, backend->name, tests[i].path);
-      const char *reason = NULL;
-
-      for (gsize j = 0; j < n_skips && reason == NULL; j++)
-        if (g_str_equal (skips[j].path, tests[i].path))
-          reason = skips[j].reason;
-      if (reason != NULL)
-        g_test_add_data_func (path, reason, skip_case);
-      else
-        g_test_add_vtable (path, sizeof (TestVmFixture), backend, setup,
-                           (GTestFixtureFunc) tests[i].func, teardown);
-    }
-  /* A skip naming no case of @tests is a typo, not a skip. */
-  for (gsize j = 0; j < n_skips; j++)
-    {
-      gboolean found = FALSE;
-
-      for (gsize i = 0; i < n_tests && !found; i++)
-        found = g_str_equal (skips[j].path, tests[i].path);
-      g_assert_true (found);
-    }
-}
-
 void
 test_vm_suite_init (int *argc, char ***argv, TestBackends *backends)
 {

@@ -218,18 +218,5 @@ void test_add_vm_tests (const char *prefix, const TestBackend *backend,
                         const TestVmCase *tests, gsize n_tests,
                         GTestFixtureFunc setup, GTestFixtureFunc teardown);
 
-/* A case of @tests that does not apply to a backend, and why. */
-typedef struct {
-  const char *path;
-  const char *reason;
-} TestVmSkip;
-
-/* test_add_vm_tests(), but each case of @tests named in @skips is
- * registered as a test that only calls g_test_skip() with its reason.
- * Every path of @skips must name a case of @tests. */
-void test_add_vm_tests_except (const char *prefix, const TestBackend *backend,
-                               const TestVmCase *tests, gsize n_tests,
-                               const TestVmSkip *skips, gsize n_skips,
-                               GTestFixtureFunc setup, GTestFixtureFunc teardown);
 
 G_END_DECLS

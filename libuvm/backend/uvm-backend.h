@@ -107,8 +107,8 @@ typedef struct {
                               const UvmControlSink *sink, gpointer vm);
 } UvmBackend;
 
-/* The backend of @hypervisor, or NULL with UVM_ERROR_UNSUPPORTED naming
- * the hypervisor when this build has none. */
+/* The backend of @hypervisor, or NULL with UVM_ERROR_INVALID_DEFINITION
+ * ("hypervisor: unknown hypervisor N") when the table has none. */
 const UvmBackend *uvm_backend_lookup (UvmHypervisor hypervisor, GError **error);
 /* The hypervisor whose backend is called @name; FALSE when none is. */
 gboolean          uvm_backend_find (const char *name, UvmHypervisor *hypervisor);

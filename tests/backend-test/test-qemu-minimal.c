@@ -216,42 +216,8 @@ test_rest_escape_hatch_is_refused (Fixture *f, gconstpointer data)
   test_vm_stop_ok (vm);
 }
 
-/* ---- The lifecycle, with this backend's names -------------------------- */
-
-static void
-test_boot_reaches_marker_with_events_in_order (Fixture *f, gconstpointer data)
-{
-  g_autoptr(UvmVm) vm = NULL;
-  g_autoptr(GError) error = NULL;
-  EventLog log = { NULL };
-  g_autofree char *described = NULL, *states = NULL;
-  int stopping, shutdown, exited, stopped;
-
-  SKIP_IF_NO_GUEST (f);
-  vm = test_guest_vm_new (f->b, "boot", f->dir, NULL);
-  event_log_attach (&log, vm);
-  test_vm_start_and_boot (vm);
-  g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_RUNNING);
-  g_assert_true (uvm_vm_stop (vm, 20000, NULL, &error));
-  g_assert_no_error (error);
-
-  described = event_log_describe (&log);
-  g_test_message ("events:\n%s", described);
-  states = event_log_states (&log);
-  g_assert_cmpstr (states, ==, "starting,running,stopping,stopped");
-  /* qemu's events pass through under qemu's names. */
-  g_assert_cmpint (event_log_find_name (&log, 0, "POWERDOWN"), >, 0);
-  stopping = event_log_find (&log, 0, UVM_EVENT_STATE_CHANGED, UVM_VM_STATE_STOPPING);
-  shutdown = event_log_find (&log, 0, UVM_EVENT_GUEST_SHUTDOWN, 0);
-  exited = event_log_find (&log, 0, UVM_EVENT_HYPERVISOR_EXITED, 0);
-  stopped = event_log_find (&log, 0, UVM_EVENT_STATE_CHANGED, UVM_VM_STATE_STOPPED);
-  g_assert_cmpint (shutdown, >, stopping);
-  g_assert_cmpstr (uvm_event_get_name (g_ptr_array_index (log.events, shutdown)), ==, "SHUTDOWN");
-  g_assert_cmpint (exited, >, shutdown);
-  g_assert_cmpint (stopped, ==, (int) log.events->len - 1);
-  g_assert_cmpint (uvm_event_get_exit_code (g_ptr_array_index (log.events, exited)), ==, 0);
-  event_log_clear (&log);
-}
+/* ---- What its own plan does -------------------------------------------- */
+/* (The generic lifecycle runs on it in test-lifecycle: /qemu-minimal/...) */
 
 /* The plan's "cont" ran the vCPUs: qemu said RESUME before the start
  * finished (the state it reported then was not the library's to take). */
@@ -279,72 +245,6 @@ test_start_resumes_the_stopped_guest_with_cont (Fixture *f, gconstpointer data)
   event_log_clear (&log);
 }
 
-static void
-test_pause_and_resume_change_state (Fixture *f, gconstpointer data)
-{
-  g_autoptr(UvmVm) vm = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *paused = NULL, *resumed = NULL;
-  EventLog log = { NULL };
-  gboolean running = TRUE;
-
-  SKIP_IF_UNAVAILABLE (f);
-  vm = test_guest_vm_new (f->b, "pause", f->dir, NULL);
-  event_log_attach (&log, vm);
-  test_vm_start_and_boot (vm);
-
-  g_assert_true (uvm_vm_pause (vm, NULL, &error));
-  g_assert_no_error (error);
-  g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_PAUSED);
-  paused = qmp_status (vm, &running);
-  g_assert_cmpstr (paused, ==, "paused");
-  g_assert_false (running);
-  /* Pausing a paused VM succeeds (uvm-vm.h). */
-  g_assert_true (uvm_vm_pause (vm, NULL, &error));
-  g_assert_no_error (error);
-  g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_PAUSED);
-
-  g_assert_true (uvm_vm_resume (vm, NULL, &error));
-  g_assert_no_error (error);
-  g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_RUNNING);
-  resumed = qmp_status (vm, &running);
-  g_assert_cmpstr (resumed, ==, "running");
-  g_assert_true (running);
-  g_assert_true (uvm_vm_resume (vm, NULL, &error));
-  g_assert_no_error (error);
-  g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_RUNNING);
-  g_assert_cmpint (event_log_find (&log, 0, UVM_EVENT_STATE_CHANGED, UVM_VM_STATE_PAUSED), >, 0);
-  test_vm_stop_ok (vm);
-  event_log_clear (&log);
-}
-
-static void
-test_start_paused_is_ready_paused (Fixture *f, gconstpointer data)
-{
-  g_autoptr(UvmVm) vm = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *before = NULL, *after = NULL;
-  gboolean running = TRUE;
-
-  SKIP_IF_UNAVAILABLE (f);
-  vm = test_guest_vm_new (f->b, "paused", f->dir, NULL);
-  uvm_vm_set_start_paused (vm, TRUE);
-  test_vm_start_ok (vm);
-  g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_PAUSED);
-  /* -S without the plan's cont: the vCPUs never ran. */
-  before = qmp_status (vm, &running);
-  g_assert_cmpstr (before, ==, "prelaunch");
-  g_assert_false (running);
-  g_assert_false (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, 500));
-  g_assert_true (uvm_vm_resume (vm, NULL, &error));
-  g_assert_no_error (error);
-  g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_RUNNING);
-  after = qmp_status (vm, &running);
-  g_assert_cmpstr (after, ==, "running");
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, BOOT_TIMEOUT_MS));
-  test_vm_stop_ok (vm);
-}
-
 static const TestVmCase vm_tests[] = {
   { "plan/names-the-backend-and-its-requests", test_plan_names_the_backend_and_its_requests },
   { "plan/paused-start-has-no-cont", test_plan_of_paused_start_has_no_cont },
@@ -354,10 +254,7 @@ static const TestVmCase vm_tests[] = {
   { "refuses/uplink-nic-naming-the-backend", test_refuses_uplink_nic_naming_the_backend },
   { "refuses/start-of-unsupported-definition-spawns-nothing", test_start_of_refused_definition_spawns_nothing },
   { "refuses/rest-escape-hatch", test_rest_escape_hatch_is_refused },
-  { "boot-reaches-marker-with-events-in-order", test_boot_reaches_marker_with_events_in_order },
   { "start-resumes-the-stopped-guest-with-cont", test_start_resumes_the_stopped_guest_with_cont },
-  { "pause-and-resume-change-state", test_pause_and_resume_change_state },
-  { "start-paused-is-ready-paused", test_start_paused_is_ready_paused },
 };
 
 int

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <uvm/uvm.h>
 
+#include "example-util.h"
+
 typedef struct {
   UvmVm *vm;
   FILE *console;
@@ -110,24 +112,6 @@ parse_accel (const char *name, UvmAccel *out)
   else
     return FALSE;
   return TRUE;
-}
-
-/* The names uvm_hypervisor_from_string() takes ("qemu, cloud-hypervisor"),
- * from the library: every value of the enum's GType it has a name for. */
-static char *
-hypervisor_names (void)
-{
-  g_autoptr(GEnumClass) klass = g_type_class_ref (UVM_TYPE_HYPERVISOR);
-  GString *names = g_string_new (NULL);
-
-  for (guint i = 0; i < klass->n_values; i++)
-    {
-      const char *name = uvm_hypervisor_to_string ((UvmHypervisor) klass->values[i].value);
-
-      if (name != NULL)
-        g_string_append_printf (names, "%s%s", names->len > 0 ? ", " : "", name);
-    }
-  return g_string_free (names, FALSE);
 }
 
 int

@@ -50,6 +50,12 @@ prepare_user (UvmVm *self, GError **error)
 void
 uvm_vm_abort_start (UvmVm *self, GError *error)
 {
+  /* Someone else's VM: an attach that fails lets go of it, never ends it. */
+  if (self->attach_task != NULL)
+    {
+      uvm_vm_attach_failed (self, error != NULL ? error : g_steal_pointer (&self->start_error));
+      return;
+    }
   if (self->start_error == NULL)
     self->start_error = error;
   else
@@ -81,6 +87,7 @@ uvm_vm_clear_start_plan (UvmVm *self)
     for (guint i = 0; i < self->start_fds->len; i++)
       uvm_close_fd (&g_array_index (self->start_fds, int, i));
   g_clear_pointer (&self->start_fds, g_array_unref);
+  g_clear_pointer (&self->start_requests, g_ptr_array_unref);
   g_clear_pointer (&self->start_plan, uvm_plan_free);
   self->start_step = 0;
   self->start_have_state = FALSE;
@@ -91,6 +98,7 @@ static void
 start_request_failed (UvmVm *self, GError *error)
 {
   if (g_error_matches (error, UVM_ERROR, UVM_ERROR_HYPERVISOR_DIED) &&
+      self->attach_task == NULL &&
       self->child != NULL && !uvm_child_watch_has_exited (self->child))
     {
       /* It closed its end of the control socket: most likely it is
@@ -107,19 +115,31 @@ start_request_failed (UvmVm *self, GError *error)
 static void
 start_succeeded (UvmVm *self, UvmVmState state)
 {
+  GError *error = NULL;
   GTask *task;
 
+  /* Before start returns, the record says it is ready: a detached VM can
+   * be attached to at once.  A VM that cannot be recorded is not started. */
+  if (self->start_plan != NULL && !uvm_vm_write_record (self, self->start_plan, TRUE, &error))
+    {
+      uvm_vm_abort_start (self, error);
+      return;
+    }
   uvm_vm_clear_start_plan (self);
   uvm_source_clear (&self->start_timeout);
   uvm_source_clear (&self->start_cancel_source);
   g_clear_object (&self->start_cancellable);
+  if (self->attach_task != NULL)
+    {
+      uvm_vm_set_state (self, state);
+      uvm_vm_attach_succeeded (self);
+      return;
+    }
   task = g_steal_pointer (&self->start_task);
   uvm_vm_set_state (self, state);
   g_task_return_boolean (task, TRUE);
   g_object_unref (task);
 }
-
-static void send_next_request (UvmVm *self);
 
 static void
 on_request_reply (GObject *source, GAsyncResult *result, gpointer user_data)
@@ -129,7 +149,7 @@ on_request_reply (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(UvmControlReply) reply = g_task_propagate_pointer (G_TASK (result), &error);
   const UvmPlanRequest *request;
 
-  if (self->start_task == NULL || self->start_error != NULL)
+  if ((self->start_task == NULL && self->attach_task == NULL) || self->start_error != NULL)
     {
       g_clear_error (&error);   /* aborted already; the exit handler reports */
       return;
@@ -139,7 +159,7 @@ on_request_reply (GObject *source, GAsyncResult *result, gpointer user_data)
       start_request_failed (self, error);
       return;
     }
-  request = g_ptr_array_index (self->start_plan->requests, self->start_step);
+  request = g_ptr_array_index (self->start_requests, self->start_step);
   /* Sent: our copies of the fds it carried are not needed any more. */
   for (guint i = 0; i < request->fds->len; i++)
     uvm_close_fd (&g_array_index (self->start_fds, int, g_array_index (request->fds, guint, i)));
@@ -153,34 +173,50 @@ on_request_reply (GObject *source, GAsyncResult *result, gpointer user_data)
       self->start_have_state = TRUE;
     }
   self->start_step++;
-  send_next_request (self);
+  uvm_vm_send_requests (self);
 }
 
 /* The plan's control requests, one at a time, in its order: exactly what
- * uvm_vm_get_launch_plan() prints. */
-static void
-send_next_request (UvmVm *self)
+ * uvm_vm_get_launch_plan() prints (an attach: the plan's on_attach ones). */
+void
+uvm_vm_send_requests (UvmVm *self)
 {
   const UvmPlanRequest *request;
   g_autoptr(GArray) fds = g_array_new (FALSE, FALSE, sizeof (int));
 
-  if (self->start_step == self->start_plan->requests->len)
+  if (self->start_step == self->start_requests->len)
     {
       if (!self->start_have_state)
         uvm_vm_abort_start (self, g_error_new (UVM_ERROR, UVM_ERROR_PROTOCOL,
                                                "the %s plan has no request that reports the "
-                                               "guest's state", self->start_plan->backend_name));
+                                               "guest's state",
+                                               uvm_hypervisor_to_string (self->hypervisor)));
       else
         start_succeeded (self, self->start_state);
       return;
     }
-  request = g_ptr_array_index (self->start_plan->requests, self->start_step);
+  request = g_ptr_array_index (self->start_requests, self->start_step);
   for (guint i = 0; i < request->fds->len; i++)
     g_array_append_val (fds, g_array_index (self->start_fds, int,
                                             g_array_index (request->fds, guint, i)));
   self->control->klass->send_async (self->control, request, (const int *) fds->data, fds->len,
                                     FALSE, self->start_cancellable, on_request_reply,
                                     g_object_ref (self));
+}
+
+static gboolean on_start_timeout (gpointer user_data);
+static gboolean on_start_cancelled (GCancellable *cancellable, gpointer user_data);
+
+void
+uvm_vm_arm_start_deadlines (UvmVm *self, GCancellable *cancellable)
+{
+  self->start_cancellable = g_cancellable_new ();
+  self->start_timeout = uvm_vm_attach_source (g_timeout_source_new (START_TIMEOUT_MS),
+                                              self->context, on_start_timeout, self);
+  if (cancellable != NULL)
+    self->start_cancel_source = uvm_vm_attach_source (g_cancellable_source_new (cancellable),
+                                                      self->context,
+                                                      G_SOURCE_FUNC (on_start_cancelled), self);
 }
 
 static gboolean
@@ -232,8 +268,8 @@ bind_control_socket (const char *path, GError **error)
   return fd;
 }
 
-static int
-connect_control_socket (const char *path, GError **error)
+int
+uvm_vm_connect_control (const char *path, GError **error)
 {
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
   int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -302,7 +338,8 @@ spawn_helper (UvmVm *self, const UvmPlanHelper *helper, const char *path, char *
 
   {
     UvmSpawnRequest req = { path, (char *const *) argv->pdata, envp,
-                            (const UvmSpawnFd *) fds->data, fds->len, .creds = &self->creds };
+                            (const UvmSpawnFd *) fds->data, fds->len, .creds = &self->creds,
+                            .detached = self->lifetime == UVM_VM_LIFETIME_DETACHED };
     ok = uvm_spawn (&req, &pid, &pidfd, error);
   }
   close (log_fd);
@@ -529,14 +566,14 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, char *const *helper_
     UvmSpawnRequest req = { binary, (char *const *) argv->pdata, envp,
                             (const UvmSpawnFd *) fds->data, fds->len,
                             .new_netns = desc->confined, .filter = filter,
-                            .creds = &self->creds };
+                            .creds = &self->creds, .detached = desc->detached };
     if (!uvm_spawn (&req, &pid, &pidfd, error))
       goto out;
   }
   self->child = uvm_child_watch_new (pid, pidfd, self->context, uvm_vm_on_child_exit, self, error);
   if (self->child == NULL)
     goto out;
-  launch->control_fd = connect_control_socket (desc->control_path, error);
+  launch->control_fd = uvm_vm_connect_control (desc->control_path, error);
   if (launch->control_fd < 0)
     {
       /* Cannot control it: do not leave it running. */
@@ -622,7 +659,13 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
     vm->helper_files = g_strv_builder_end (logs);
     g_strv_builder_unref (logs);
     files = uvm_vm_run_files (vm);
-    vm->rundir = uvm_rundir_acquire (vm->effective_dir, (const char *const *) files, &error);
+    /* Locked first; then what an earlier run left (a detached VM that
+     * still runs must not lose its files); then the stale files go. */
+    vm->rundir = uvm_rundir_acquire (vm->effective_dir, NULL, &error);
+    if (vm->rundir != NULL && !uvm_vm_reclaim_record (vm->effective_dir, vm->name, &error))
+      g_clear_pointer (&vm->rundir, uvm_rundir_unlock);
+    if (vm->rundir != NULL)
+      uvm_rundir_remove_files (vm->rundir, (const char *const *) files);
   }
   if (vm->rundir == NULL)
     {
@@ -640,6 +683,7 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
   vm->exit_expected = FALSE;
   vm->sent_term = vm->sent_kill = FALSE;
   vm->guest_panicked = FALSE;
+  vm->guest_shut_down = FALSE;
   vm->have_exit = FALSE;
   vm->control_lost = FALSE;
   g_clear_error (&vm->control_error);
@@ -651,21 +695,31 @@ uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable, GAsyncReadyCallback ca
       g_task_return_error (task, error);
       return;
     }
+  /* The record exists from here on: a launcher killed during the start
+   * leaves a hypervisor the next start or attach can find and end. */
+  if (!uvm_vm_write_record (vm, plan, FALSE, &error))
+    {
+      uvm_close_fd (&launch.control_fd);
+      uvm_close_fd (&launch.event_fd);
+      uvm_vm_clear_start_plan (vm);
+      g_clear_pointer (&request_fds, g_array_unref);
+      uvm_child_watch_free (vm->child);
+      vm->child = NULL;
+      uvm_vm_finish_run (vm);
+      g_task_return_error (task, error);
+      return;
+    }
   vm->control = backend->control_new (plan, &launch, &uvm_vm_control_sink, vm);
-  vm->start_plan = g_steal_pointer (&plan);
+  vm->start_requests = g_ptr_array_ref (plan->requests);
   vm->start_fds = g_steal_pointer (&request_fds);
   vm->start_step = 0;
   vm->start_have_state = FALSE;
   vm->control->klass->set_request_timeout (vm->control, vm->control_timeout_ms);
   vm->start_task = g_steal_pointer (&task);
-  vm->start_cancellable = g_cancellable_new ();
-  vm->start_timeout = uvm_vm_attach_source (g_timeout_source_new (START_TIMEOUT_MS), vm->context,
-                                     on_start_timeout, vm);
-  if (cancellable != NULL)
-    vm->start_cancel_source = uvm_vm_attach_source (g_cancellable_source_new (cancellable), vm->context,
-                                             G_SOURCE_FUNC (on_start_cancelled), vm);
+  vm->start_plan = g_steal_pointer (&plan);
+  uvm_vm_arm_start_deadlines (vm, cancellable);
   uvm_vm_set_state (vm, UVM_VM_STATE_STARTING);
-  send_next_request (vm);
+  uvm_vm_send_requests (vm);
 }
 
 gboolean

@@ -62,6 +62,7 @@ struct _UvmVm
   gulong gateway_handler;   /* on the gateway's "event" signal */
   gboolean gateway_is_self; /* set as its own gateway: refused by validation */
   char *definition_error;   /* a misuse met by a setter, refused by validation */
+  UvmVmLifetime lifetime;
   guint control_timeout_ms;
 
   /* Paths of the runtime directory in effect (recomputed on change). */
@@ -84,8 +85,9 @@ struct _UvmVm
   gboolean have_creds;              /* creds are those of a started run */
 
   GTask *start_task;
-  UvmPlan *start_plan;              /* the plan being executed */
-  GArray *start_fds;                /* int by index in its fds: those requests send */
+  UvmPlan *start_plan;              /* the plan being executed (start only) */
+  GPtrArray *start_requests;        /* UvmPlanRequest: those being sent */
+  GArray *start_fds;                /* int by index in the plan's fds: those requests send */
   guint start_step;                 /* the request being sent */
   gboolean start_have_state;
   UvmVmState start_state;
@@ -106,6 +108,9 @@ struct _UvmVm
   GError *control_error;
   GSource *control_grace;           /* EOF seen; is the process exiting? */
   gboolean guest_panicked;          /* this run's guest reported a panic */
+  gboolean guest_shut_down;         /* ... or that it shut down */
+  GTask *attach_task;               /* uvm_vm_attach_async() in progress */
+  gboolean attached_run;            /* the run was taken over (uvm_vm_attach) */
   GQueue waiters;                   /* GTask: stop and wait callers */
 
   gboolean have_exit;
@@ -150,6 +155,25 @@ GStrv    uvm_vm_resolve_helpers (const UvmPlan *plan, GError **error);
 void     uvm_vm_abort_start (UvmVm *self, GError *error);
 /* Drops the plan of a start and closes the fds it still holds. */
 void     uvm_vm_clear_start_plan (UvmVm *self);
+/* Sends the requests of start_requests from start_step on, then completes
+ * the start (or attach) with the state the STATE request's reply said. */
+void     uvm_vm_send_requests (UvmVm *self);
+/* A new close-on-exec socket connected to the control socket @path. */
+int      uvm_vm_connect_control (const char *path, GError **error);
+/* The start (or attach) deadline, and @cancellable's cancellation. */
+void     uvm_vm_arm_start_deadlines (UvmVm *self, GCancellable *cancellable);
+
+/* uvm-vm-attach.c: the state record, detached VMs, attach and list */
+/* Writes the run's state record (@ready: the control handshake is done). */
+gboolean uvm_vm_write_record (UvmVm *self, const UvmPlan *plan, gboolean ready, GError **error);
+/* At start, with @dir locked and before its files are removed: a record
+ * of a live ready hypervisor is UVM_ERROR_BUSY (a detached VM runs); one
+ * whose process is gone is removed; the hypervisor of a start that never
+ * finished (its launcher died) is killed and its record removed. */
+gboolean uvm_vm_reclaim_record (const char *dir, const char *name, GError **error);
+/* A start or attach succeeded (in uvm-vm-launch.c's executor). */
+void     uvm_vm_attach_succeeded (UvmVm *self);
+void     uvm_vm_attach_failed (UvmVm *self, GError *error);
 
 /* uvm-vm-supervise.c: state, exit, stop */
 extern const UvmControlSink uvm_vm_control_sink;

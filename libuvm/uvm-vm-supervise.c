@@ -4,6 +4,7 @@
  * (power button, quit, SIGTERM, SIGKILL) and the waiters of stop and wait.
  * Everything runs on the GMainContext that was thread-default at start. */
 #include "uvm-vm-private.h"
+#include "proc/uvm-record.h"
 
 #include <signal.h>
 #include <string.h>
@@ -67,6 +68,8 @@ sink_event (gpointer vm, UvmEvent *event)
 
   if (uvm_event_get_kind (event) == UVM_EVENT_GUEST_PANIC)
     self->guest_panicked = TRUE;
+  if (uvm_event_get_kind (event) == UVM_EVENT_GUEST_SHUTDOWN)
+    self->guest_shut_down = TRUE;
   uvm_event_set_state (event, self->state);
   uvm_vm_emit_event (self, event);
 }
@@ -287,7 +290,7 @@ uvm_vm_run_files (UvmVm *self)
   GStrvBuilder *files = g_strv_builder_new ();
   GStrv out;
 
-  g_strv_builder_add_many (files, CONTROL_NAME, LOG_NAME, NULL);
+  g_strv_builder_add_many (files, CONTROL_NAME, LOG_NAME, UVM_RECORD_NAME, NULL);
   if (self->console_in_rundir)
     g_strv_builder_add (files, CONSOLE_NAME);
   if (self->helper_files != NULL)
@@ -418,9 +421,22 @@ uvm_vm_on_child_exit (int code, int sig, gpointer user_data)
     tail = uvm_read_file_tail (self->log_path, LOG_TAIL_LINES);
   uvm_vm_finish_run (self);
 
+  if (self->attach_task != NULL)
+    {
+      /* Gone while we attached: nothing of it is left to take over. */
+      uvm_vm_set_state (self, UVM_VM_STATE_CRASHED);
+      uvm_vm_attach_failed (self, g_error_new (UVM_ERROR, UVM_ERROR_NOT_RUNNING,
+                                               "its hypervisor exited"));
+      return;
+    }
   start_task = g_steal_pointer (&self->start_task);
   if (start_task != NULL)
     final = UVM_VM_STATE_CRASHED;
+  else if (code == -1 && sig == -1)
+    /* Not our child (taken over with uvm_vm_attach): how it ended is
+     * unknown; a stop we asked for or a guest that shut down is a stop. */
+    final = (self->exit_expected || self->guest_shut_down) && !self->guest_panicked
+              ? UVM_VM_STATE_STOPPED : UVM_VM_STATE_CRASHED;
   else if (self->exit_expected)
     final = exit_as_asked (self, code, sig) ? UVM_VM_STATE_STOPPED : UVM_VM_STATE_CRASHED;
   else if (sig == 0 && code == 0 && !self->guest_panicked)

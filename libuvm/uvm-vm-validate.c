@@ -400,6 +400,7 @@ describe (UvmVm *vm, const UvmBackend *backend)
   desc->start_paused = vm->start_paused;
   desc->confined = vm->confined;
   desc->workstation = vm->gateway != NULL;
+  desc->detached = vm->lifetime == UVM_VM_LIFETIME_DETACHED;
   desc->uid = vm->user_uid;
   desc->gid = vm->user_gid;
   for (guint i = 0; i < vm->devices->len; i++)

@@ -3,13 +3,14 @@
  * the test guest and then just lives, as an application would, until it is
  * killed.
  *
- *   orphan-owner BACKEND DIR NAME
+ *   orphan-owner BACKEND DIR NAME [detached]
  *
  * with BACKEND the name of a test backend (TestBackend.name: "qemu" or
  * "cloud-hypervisor-standin"; test-orphan passes its own), starts VM NAME of the test guest (test_guest_vm_new(), so its runtime
  * directory is DIR/run/NAME and its console DIR/NAME.console) on that
  * backend, waits for the guest to be up, prints the hypervisor's pid and a
- * newline on stdout, and runs its main loop.  Any failure exits non-zero
+ * newline on stdout, and runs its main loop.  With "detached" the VM is
+ * started with UVM_VM_LIFETIME_DETACHED.  Any failure exits non-zero
  * before anything is printed. */
 #include "uvm-test-util.h"
 
@@ -27,9 +28,9 @@ main (int argc, char **argv)
   TestBackend *(*const known[]) (void) = { test_backend_new_qemu, test_backend_new_ch_standin };
   TestBackend *backend = NULL;
 
-  if (argc != 4)
+  if (argc != 4 && !(argc == 5 && strcmp (argv[4], "detached") == 0))
     {
-      fprintf (stderr, "usage: %s BACKEND DIR NAME\n", argv[0]);
+      fprintf (stderr, "usage: %s BACKEND DIR NAME [detached]\n", argv[0]);
       return 2;
     }
   /* If the test dies first, so do we (and, through the library, the VM). */
@@ -55,6 +56,8 @@ main (int argc, char **argv)
     }
 
   vm = test_guest_vm_new (backend, argv[3], argv[2], NULL);
+  if (argc == 5)
+    uvm_vm_set_lifetime (vm, UVM_VM_LIFETIME_DETACHED);
   test_vm_start_and_boot (vm);
   printf ("%d\n", uvm_vm_get_pid (vm));
   fflush (stdout);

@@ -64,6 +64,8 @@ printed_requests (UvmVm *vm)
     {
       if (g_str_has_prefix (lines[i], "# control requests after spawn"))
         in_requests = TRUE;
+      else if (g_str_has_prefix (lines[i], "# control requests of a later"))
+        break;
       else if (in_requests && g_str_has_prefix (lines[i], "#   "))
         g_ptr_array_add (out, g_regex_replace_literal (fd_note, lines[i] + 4, -1, 0, " + fd", 0,
                                                        NULL));

@@ -54,7 +54,7 @@ typedef struct {
 /* Starts tests/orphan-owner for @f's backend, our child (not reaped by
  * GLib: we wait for it ourselves). */
 static Owner
-owner_start (Fixture *f)
+owner_start_full (Fixture *f, gboolean detached)
 {
   const char *builddir = g_getenv ("UVM_TEST_BUILDDIR");
   g_autofree char *path = NULL;
@@ -64,13 +64,19 @@ owner_start (Fixture *f)
   g_assert_nonnull (builddir);
   path = g_build_filename (builddir, "orphan-owner", NULL);
   {
-    const char *argv[] = { path, f->b->name, f->dir, VM_NAME, NULL };
+    const char *argv[] = { path, f->b->name, f->dir, VM_NAME, detached ? "detached" : NULL, NULL };
 
     g_spawn_async_with_pipes (NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, NULL,
                               NULL, &owner.pid, NULL, &owner.stdout_fd, NULL, &error);
   }
   g_assert_no_error (error);
   return owner;
+}
+
+static Owner
+owner_start (Fixture *f)
+{
+  return owner_start_full (f, FALSE);
 }
 
 /* The hypervisor pid the owner prints once its guest is up, or 0 when it
@@ -261,8 +267,239 @@ test_hypervisor_dies_with_its_owner (Fixture *f, gconstpointer data)
   g_assert_cmpuint (test_count_fds (), ==, f->fds_before);
 }
 
+
+/* ---- detached VMs ------------------------------------------------------------ */
+
+/* The runtime root of the test's VMs (test_guest_vm_new(): DIR/run/NAME). */
+static char *
+run_root (Fixture *f)
+{
+  return g_build_filename (f->dir, "run", NULL);
+}
+
+/* Starts a detached VM through the owner and returns its hypervisor's pid
+ * (a pidfd for it in @pidfd), the owner still alive in @owner. */
+static int
+start_detached (Fixture *f, Owner *owner, int *pidfd)
+{
+  int hypervisor;
+
+  g_assert_cmpint (prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), ==, 0);
+  *owner = owner_start_full (f, TRUE);
+  hypervisor = owner_read_hypervisor_pid (owner);
+  if (hypervisor <= 0)
+    {
+      owner_kill (owner);
+      g_error ("orphan-owner did not report a hypervisor pid (see its messages above)");
+    }
+  *pidfd = pidfd_open (hypervisor, 0);
+  g_assert_cmpint (*pidfd, >=, 0);
+  return hypervisor;
+}
+
+/* Ends @hypervisor if a failed test left it, and reaps it (we are its
+ * subreaper once its owner died). */
+static void
+end_hypervisor (int hypervisor, int pidfd)
+{
+  if (!wait_for_exit (pidfd, 0))
+    {
+      pidfd_send_signal (pidfd, SIGKILL, NULL, 0);
+      g_assert_true (wait_for_exit (pidfd, ORPHAN_GONE_TIMEOUT_MS));
+    }
+  waitpid (hypervisor, NULL, 0);
+  close (pidfd);
+}
+
+/* The hypervisor's own word on whether its guest runs. */
+static gboolean
+hypervisor_says_running (Fixture *f, UvmVm *vm)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *reply = NULL;
+
+  if (uvm_hypervisor_supports (uvm_vm_get_hypervisor (vm), UVM_FEATURE_RAW_QMP))
+    {
+      reply = uvm_vm_qmp_execute (vm, "query-status", NULL, NULL, &error);
+      g_assert_no_error (error);
+      return strstr (reply, "\"running\":true") != NULL;
+    }
+  reply = uvm_vm_ch_request (vm, "GET", "vm.info", NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  return strstr (reply, "\"state\":\"Running\"") != NULL;
+}
+
+static UvmVmInfo *
+find_listed (GPtrArray *list, const char *name)
+{
+  for (guint i = 0; i < list->len; i++)
+    if (g_str_equal (uvm_vm_info_get_name (g_ptr_array_index (list, i)), name))
+      return g_ptr_array_index (list, i);
+  return NULL;
+}
+
+static void
+test_detached_vm_outlives_its_owner_and_is_taken_over (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(UvmVm) second = NULL;
+  g_autoptr(GPtrArray) list = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *root = NULL, *rundir = NULL, *ours = NULL;
+  UvmVmInfo *info;
+  Owner owner;
+  int hypervisor, pidfd, code = 0, sig = 0;
+
+  SKIP_IF_UNAVAILABLE (f);
+  root = run_root (f);
+  rundir = g_build_filename (root, VM_NAME, NULL);
+  hypervisor = start_detached (f, &owner, &pidfd);
+
+  /* While its launcher lives, it is the controller: a second one is told
+   * who holds the VM. */
+  g_assert_null (uvm_vm_attach (root, VM_NAME, NULL, &error));
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_BUSY);
+  ours = g_strdup_printf ("process %d", (int) owner.pid);
+  g_assert_nonnull (strstr (error->message, ours));
+  g_clear_error (&error);
+
+  owner_kill (&owner);
+  /* Detached: no parent death signal; it runs on without its launcher. */
+  g_assert_false (wait_for_exit (pidfd, 1000));
+
+  list = uvm_vm_list (root, &error);
+  g_assert_no_error (error);
+  info = find_listed (list, VM_NAME);
+  g_assert_nonnull (info);
+  g_assert_cmpint (uvm_vm_info_get_pid (info), ==, hypervisor);
+  g_assert_false (uvm_vm_info_get_stale (info));
+  g_assert_true (uvm_vm_info_get_detached (info));
+  g_assert_cmpint (uvm_vm_info_get_controller_pid (info), ==, 0);
+  g_assert_cmpstr (uvm_vm_info_get_runtime_dir (info), ==, rundir);
+  g_assert_cmpstr (uvm_vm_info_get_hypervisor (info), ==,
+                   uvm_hypervisor_to_string (f->b->hypervisor));
+
+  vm = uvm_vm_attach (root, VM_NAME, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (vm);
+  g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_RUNNING);
+  g_assert_cmpint (uvm_vm_get_pid (vm), ==, hypervisor);
+  g_assert_cmpint (uvm_vm_get_lifetime (vm), ==, UVM_VM_LIFETIME_DETACHED);
+  g_assert_cmpstr (uvm_vm_get_runtime_dir (vm), ==, rundir);
+
+  /* Now we hold it: a second attacher is told so, naming us. */
+  second = uvm_vm_attach (NULL, rundir, NULL, &error);
+  g_assert_null (second);
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_BUSY);
+  g_free (ours);
+  ours = g_strdup_printf ("process %d", (int) getpid ());
+  g_assert_nonnull (strstr (error->message, ours));
+  g_clear_error (&error);
+
+  g_assert_true (uvm_vm_pause (vm, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_PAUSED);
+  g_assert_false (hypervisor_says_running (f, vm));
+  g_assert_true (uvm_vm_resume (vm, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_RUNNING);
+  g_assert_true (hypervisor_says_running (f, vm));
+
+  /* The stop escalation of any VM; how it ended is unknown (not our
+   * child), asked for: STOPPED. */
+  g_assert_true (uvm_vm_stop (vm, 20000, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_STOPPED);
+  g_assert_true (uvm_vm_get_exit_status (vm, &code, &sig));
+  g_assert_cmpint (code, ==, -1);
+  g_assert_cmpint (sig, ==, -1);
+  g_assert_true (wait_for_exit (pidfd, ORPHAN_GONE_TIMEOUT_MS));
+  end_hypervisor (hypervisor, pidfd);
+
+  /* Nothing left: no process, no runtime directory, no record. */
+  g_assert_false (g_file_test (rundir, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (processes_mentioning (f->dir), ==, 0);
+  g_clear_pointer (&list, g_ptr_array_unref);
+  list = uvm_vm_list (root, &error);
+  g_assert_no_error (error);
+  g_assert_null (find_listed (list, VM_NAME));
+  g_clear_object (&vm);
+  g_assert_cmpuint (test_count_fds (), ==, f->fds_before);
+}
+
+static void
+test_stale_record_is_reported_and_reclaimed (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) list = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(UvmVm) vm = NULL;
+  g_autofree char *root = NULL, *rundir = NULL;
+  UvmVmInfo *info;
+  Owner owner;
+  int hypervisor, pidfd;
+
+  SKIP_IF_UNAVAILABLE (f);
+  root = run_root (f);
+  rundir = g_build_filename (root, VM_NAME, NULL);
+  hypervisor = start_detached (f, &owner, &pidfd);
+  owner_kill (&owner);
+  /* The hypervisor dies behind everyone's back: the record is stale. */
+  g_assert_cmpint (pidfd_send_signal (pidfd, SIGKILL, NULL, 0), ==, 0);
+  end_hypervisor (hypervisor, pidfd);
+
+  list = uvm_vm_list (root, &error);
+  g_assert_no_error (error);
+  info = find_listed (list, VM_NAME);
+  g_assert_nonnull (info);
+  g_assert_true (uvm_vm_info_get_stale (info));
+  /* Nobody held it: the listing reclaimed it. */
+  g_assert_false (g_file_test (rundir, G_FILE_TEST_EXISTS));
+  vm = uvm_vm_attach (root, VM_NAME, NULL, &error);
+  g_assert_null (vm);
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_NOT_FOUND);
+  g_assert_cmpuint (processes_mentioning (f->dir), ==, 0);
+}
+
+/* A detached VM that runs is not a leftover: the next start of its name
+ * is refused, naming it, and changes nothing. */
+static void
+test_start_of_a_running_detached_name_is_busy (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(UvmVm) attached = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *root = NULL, *pid = NULL;
+  Owner owner;
+  int hypervisor, pidfd;
+
+  SKIP_IF_UNAVAILABLE (f);
+  root = run_root (f);
+  hypervisor = start_detached (f, &owner, &pidfd);
+  owner_kill (&owner);
+
+  vm = test_guest_vm_new (f->b, VM_NAME, f->dir, NULL);
+  g_assert_false (uvm_vm_start (vm, NULL, &error));
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_BUSY);
+  pid = g_strdup_printf ("pid %d", hypervisor);
+  g_assert_nonnull (strstr (error->message, pid));
+  g_assert_nonnull (strstr (error->message, "attach"));
+  g_clear_error (&error);
+  g_assert_false (wait_for_exit (pidfd, 0));
+
+  attached = uvm_vm_attach (root, VM_NAME, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (uvm_vm_stop (attached, 0, NULL, &error));
+  g_assert_no_error (error);
+  end_hypervisor (hypervisor, pidfd);
+  g_assert_cmpuint (processes_mentioning (f->dir), ==, 0);
+}
+
 static const TestVmCase tests[] = {
   { "hypervisor-dies-with-its-owner", test_hypervisor_dies_with_its_owner },
+  { "detached-vm-outlives-its-owner-and-is-taken-over",
+    test_detached_vm_outlives_its_owner_and_is_taken_over },
+  { "stale-record-is-reported-and-reclaimed", test_stale_record_is_reported_and_reclaimed },
+  { "start-of-a-running-detached-name-is-busy", test_start_of_a_running_detached_name_is_busy },
 };
 
 int

@@ -42,6 +42,8 @@ G_BEGIN_DECLS
  *   protocol, or left a request unanswered past the control timeout; see
  *   uvm_vm_set_control_timeout()). No request can reach it any more: only a
  *   stop, which then goes straight to signals, or uvm_vm_kill(). Since 0.3.
+ * @UVM_ERROR_NOT_FOUND: there is no such VM (uvm_vm_attach(): no runtime
+ *   directory or no state record for that name). Since 0.3.
  *
  * Error codes in the %UVM_ERROR domain. New codes may be added in later
  * releases; treat unknown codes like %UVM_ERROR_FAILED.
@@ -59,6 +61,7 @@ typedef enum {
   UVM_ERROR_NOT_RUNNING = 9,
   UVM_ERROR_PERMISSION = 10,
   UVM_ERROR_CONTROL_LOST = 11,
+  UVM_ERROR_NOT_FOUND = 12,
 } UvmError;
 
 /**

@@ -89,6 +89,24 @@ typedef enum {
 } UvmVmState;
 
 /**
+ * UvmVmLifetime:
+ * @UVM_VM_LIFETIME_ATTACHED: the hypervisor and its helpers die with the
+ *   process that started them (`PR_SET_PDEATHSIG`), and when the last
+ *   reference to the #UvmVm goes. The default, and the only behaviour
+ *   before 0.3.
+ * @UVM_VM_LIFETIME_DETACHED: the hypervisor and its helpers outlive the
+ *   process that started them: no parent-death signal, a session of their
+ *   own; dropping the #UvmVm lets go of them without a signal. Another
+ *   process takes them over with uvm_vm_attach(). Since 0.3.
+ *
+ * How long a VM's processes live (uvm_vm_set_lifetime()).
+ */
+typedef enum {
+  UVM_VM_LIFETIME_ATTACHED = 0,
+  UVM_VM_LIFETIME_DETACHED = 1,
+} UvmVmLifetime;
+
+/**
  * UvmFeature:
  * @UVM_FEATURE_MACHINE_Q35: qemu's q35 machine type.
  * @UVM_FEATURE_MACHINE_PC: qemu's pc (i440fx) machine type.
@@ -142,5 +160,6 @@ typedef struct _UvmDevice UvmDevice;
 typedef struct _UvmNetwork UvmNetwork;
 typedef struct _UvmStorage UvmStorage;
 typedef struct _UvmEvent UvmEvent;
+typedef struct _UvmVmInfo UvmVmInfo;
 
 G_END_DECLS

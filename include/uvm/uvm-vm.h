@@ -1207,4 +1207,225 @@ char *uvm_vm_ch_request (UvmVm        *vm,
                          GCancellable *cancellable,
                          GError      **error);
 
+/**
+ * uvm_vm_set_lifetime:
+ * @vm: a #UvmVm
+ * @lifetime: a #UvmVmLifetime
+ *
+ * Sets whether the VM's processes die with the process that starts them
+ * (%UVM_VM_LIFETIME_ATTACHED, the default) or outlive it
+ * (%UVM_VM_LIFETIME_DETACHED). Takes effect at the next start.
+ *
+ * Every run writes a state record, `state.json` in its runtime directory
+ * (atomically, before uvm_vm_start() returns): the hypervisor, its process
+ * id and start time (so that a reused pid is never taken for it), its
+ * helpers, the control socket, the console and the frozen definition
+ * (uvm_vm_to_json()). A detached VM is found there by uvm_vm_list() and
+ * taken over by uvm_vm_attach(); the record of an attached VM whose
+ * launcher was killed is reclaimed by the next start of that name.
+ *
+ * While the starting process keeps the #UvmVm, it supervises the VM as
+ * before (events, stop, exit status). When it drops its last reference,
+ * or exits, the hypervisor runs on unsupervised until another process
+ * attaches. A process that drops a detached VM and keeps running becomes
+ * the parent of an unsupervised process: its exit leaves a zombie until
+ * that process exits. Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+void uvm_vm_set_lifetime (UvmVm *vm, UvmVmLifetime lifetime);
+
+/**
+ * uvm_vm_get_lifetime:
+ * @vm: a #UvmVm
+ *
+ * Returns: the VM's #UvmVmLifetime; %UVM_VM_LIFETIME_DETACHED for a VM
+ *   returned by uvm_vm_attach(). Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+UvmVmLifetime uvm_vm_get_lifetime (UvmVm *vm);
+
+/**
+ * uvm_vm_attach_async:
+ * @root: (nullable): the runtime root the VM's directory is in, or %NULL
+ *   for the default (`/run/uvm` as root, `$XDG_RUNTIME_DIR/uvm` otherwise)
+ * @name: the VM's name, or (with @root %NULL) the path of its runtime
+ *   directory (anything with a `/`)
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called in the thread-default main context when done
+ * @user_data: data for @callback
+ *
+ * Takes over a running or paused VM started by another process (or by a
+ * launcher that has since died): locks its runtime directory (a second
+ * controller gets %UVM_ERROR_BUSY naming the process that holds it),
+ * reads its state record, checks that the recorded process is still the
+ * same one (pid and start time), watches it through a pidfd, connects to
+ * its control socket and sends the requests the launch plan lists for an
+ * attacher (uvm_vm_get_launch_plan(): a new QMP connection's handshake and
+ * `query-status`; cloud-hypervisor's `vmm.ping` and `vm.info`). The #UvmVm
+ * it returns has the definition of the record and the same operations,
+ * events and stop escalation as one this process started, with two
+ * differences: the hypervisor is not this process's child, so its exit
+ * status is unknown (uvm_vm_get_exit_status() gives -1 and -1; a stop that
+ * was asked for, or a guest that shut down, ends STOPPED, anything else
+ * CRASHED); and cloud-hypervisor's event monitor writes to the process
+ * that started it, so an attacher hears no cloud-hypervisor events (its
+ * state follows its own requests). qemu's monitor takes one client at a
+ * time: the runtime directory's lock keeps a second controller out rather
+ * than letting it wait for a greeting that would never come.
+ *
+ * A record whose process is gone is stale: its files are removed and the
+ * attach fails with %UVM_ERROR_NOT_RUNNING saying so; so is a start that
+ * never finished (its launcher died during the start): that hypervisor is
+ * killed. Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+void uvm_vm_attach_async (const char          *root,
+                          const char          *name,
+                          GCancellable        *cancellable,
+                          GAsyncReadyCallback  callback,
+                          gpointer             user_data);
+
+/**
+ * uvm_vm_attach_finish:
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full) (nullable): the attached #UvmVm, or %NULL with
+ *   %UVM_ERROR_NOT_FOUND (no such runtime directory or no state record),
+ *   %UVM_ERROR_BUSY (another process controls it), %UVM_ERROR_NOT_RUNNING
+ *   (a stale record, reclaimed), %UVM_ERROR_PROTOCOL (not a state record),
+ *   %UVM_ERROR_PERMISSION, or an error of the control connection. Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+UvmVm *uvm_vm_attach_finish (GAsyncResult *result, GError **error);
+
+/**
+ * uvm_vm_attach:
+ * @root: (nullable): as for uvm_vm_attach_async()
+ * @name: as for uvm_vm_attach_async()
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Synchronous uvm_vm_attach_async(): iterates the thread-default main
+ * context until it completes. Since 0.3.
+ *
+ * Returns: (transfer full) (nullable): as uvm_vm_attach_finish().
+ */
+UVM_AVAILABLE_IN_0_3
+UvmVm *uvm_vm_attach (const char *root, const char *name, GCancellable *cancellable,
+                      GError **error);
+
+/**
+ * uvm_vm_list:
+ * @root: (nullable): the runtime root, as for uvm_vm_attach_async()
+ * @error: return location for a #GError
+ *
+ * Lists the VMs with a state record under @root, without taking any of
+ * them over. A record whose process is gone is reported as stale
+ * (uvm_vm_info_get_stale()) and, when no process holds its directory,
+ * reclaimed (its files removed). Since 0.3.
+ *
+ * Returns: (transfer full) (element-type UvmVmInfo): the VMs by name, or
+ *   %NULL with %UVM_ERROR_FAILED when @root cannot be read (a root that
+ *   does not exist has no VMs: an empty array).
+ */
+UVM_AVAILABLE_IN_0_3
+GPtrArray *uvm_vm_list (const char *root, GError **error);
+
+/**
+ * uvm_vm_info_get_type:
+ *
+ * Returns: the #GType of the boxed #UvmVmInfo. Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+GType uvm_vm_info_get_type (void);
+
+/**
+ * uvm_vm_info_ref:
+ * @info: a #UvmVmInfo
+ *
+ * Returns: (transfer full): @info. Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+UvmVmInfo *uvm_vm_info_ref (UvmVmInfo *info);
+
+/**
+ * uvm_vm_info_unref:
+ * @info: (transfer full): a #UvmVmInfo
+ *
+ * Drops a reference. Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+void uvm_vm_info_unref (UvmVmInfo *info);
+
+/**
+ * uvm_vm_info_get_name:
+ * @info: a #UvmVmInfo of uvm_vm_list()
+ *
+ * Returns: the VM's name. Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+const char *uvm_vm_info_get_name (UvmVmInfo *info);
+
+/**
+ * uvm_vm_info_get_runtime_dir:
+ * @info: a #UvmVmInfo
+ *
+ * Returns: the VM's runtime directory (give it to uvm_vm_attach() as
+ *   @name). Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+const char *uvm_vm_info_get_runtime_dir (UvmVmInfo *info);
+
+/**
+ * uvm_vm_info_get_hypervisor:
+ * @info: a #UvmVmInfo
+ *
+ * Returns: the hypervisor's name as the record says
+ *   (uvm_hypervisor_from_string()). Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+const char *uvm_vm_info_get_hypervisor (UvmVmInfo *info);
+
+/**
+ * uvm_vm_info_get_pid:
+ * @info: a #UvmVmInfo
+ *
+ * Returns: the hypervisor's process id as recorded. Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+int uvm_vm_info_get_pid (UvmVmInfo *info);
+
+/**
+ * uvm_vm_info_get_stale:
+ * @info: a #UvmVmInfo
+ *
+ * Returns: whether the recorded process is gone (or is another process
+ *   with the same pid now). Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+gboolean uvm_vm_info_get_stale (UvmVmInfo *info);
+
+/**
+ * uvm_vm_info_get_detached:
+ * @info: a #UvmVmInfo
+ *
+ * Returns: whether the VM was started with %UVM_VM_LIFETIME_DETACHED.
+ *   Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+gboolean uvm_vm_info_get_detached (UvmVmInfo *info);
+
+/**
+ * uvm_vm_info_get_controller_pid:
+ * @info: a #UvmVmInfo
+ *
+ * Returns: the process that supervises the VM now (holds its runtime
+ *   directory: its launcher or an attacher), or 0 when none does. Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+int uvm_vm_info_get_controller_pid (UvmVmInfo *info);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (UvmVmInfo, uvm_vm_info_unref)
+
 G_END_DECLS

@@ -204,7 +204,7 @@ ch_build_plan (UvmDesc *desc, GError **error)
     uvm_plan_add_args (plan, desc->extra_args[i], NULL);
 
   uvm_plan_add_request (plan, uvm_plan_request_new ("GET", API_PREFIX "vmm.ping", NULL,
-                                                    UVM_PLAN_REQUEST_PLAIN));
+                                                    UVM_PLAN_REQUEST_PLAIN))->on_attach = TRUE;
   uvm_plan_add_request (plan, uvm_plan_request_new ("PUT", API_PREFIX "vm.create", vm_config,
                                                     UVM_PLAN_REQUEST_PLAIN));
   for (guint i = 0; i < uvm_desc_get_n_devices (desc); i++)
@@ -234,7 +234,7 @@ ch_build_plan (UvmDesc *desc, GError **error)
     uvm_plan_add_request (plan, uvm_plan_request_new ("PUT", API_PREFIX "vm.boot", NULL,
                                                       UVM_PLAN_REQUEST_PLAIN));
   uvm_plan_add_request (plan, uvm_plan_request_new ("GET", API_PREFIX "vm.info", NULL,
-                                                    UVM_PLAN_REQUEST_STATE));
+                                                    UVM_PLAN_REQUEST_STATE))->on_attach = TRUE;
   return g_steal_pointer (&plan);
 }
 
@@ -348,6 +348,9 @@ ch_reply_state (UvmControl *control, const UvmControlReply *reply, UvmVmState *s
   if (!ok)
     return uvm_set_error (error, UVM_ERROR_PROTOCOL, "vm.info: unexpected state %s",
                           info ? info : "(none)");
+  /* A connection that did not boot it (an attacher) learns here whether
+   * a resume is vm.resume (booted) or vm.boot (created only). */
+  ((ChControl *) control)->booted = g_strcmp0 (info, "Created") != 0;
   return TRUE;
 }
 
@@ -478,13 +481,15 @@ ch_control_new (const UvmPlan *plan, const UvmLaunchResult *launch, const UvmCon
 {
   ChControl *self = g_new0 (ChControl, 1);
 
-  g_assert (launch->event_fd >= 0);   /* the plan always has the event pipe */
+  /* An attacher has no event pipe: cloud-hypervisor's events go to the
+   * process that started it. */
   self->parent.klass = &ch_control_class;
   self->parent.sink = sink;
   self->parent.vm = vm;
   self->http = uvm_http_client_new (launch->control_fd);
   uvm_http_client_set_closed_handler (self->http, ch_on_closed, self);
-  self->events = uvm_ch_event_monitor_new (launch->event_fd, ch_on_event, NULL, self);
+  if (launch->event_fd >= 0)
+    self->events = uvm_ch_event_monitor_new (launch->event_fd, ch_on_event, NULL, self);
   return &self->parent;
 }
 

@@ -350,10 +350,12 @@ qemu_build_plan (UvmDesc *desc, GError **error)
     uvm_plan_add_args (plan, desc->extra_args[i], NULL);
 
   /* The QMP client reads the greeting before the first request. */
+  /* Every new QMP connection greets and needs the handshake: an attacher
+   * sends both too. */
   uvm_plan_add_request (plan, uvm_plan_request_new (NULL, "qmp_capabilities", NULL,
-                                                    UVM_PLAN_REQUEST_PLAIN));
+                                                    UVM_PLAN_REQUEST_PLAIN))->on_attach = TRUE;
   uvm_plan_add_request (plan, uvm_plan_request_new (NULL, "query-status", NULL,
-                                                    UVM_PLAN_REQUEST_STATE));
+                                                    UVM_PLAN_REQUEST_STATE))->on_attach = TRUE;
   return g_steal_pointer (&plan);
 }
 

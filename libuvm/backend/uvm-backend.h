@@ -102,7 +102,9 @@ typedef struct {
    * placement).  The generic checks ran already; @desc is complete. */
   gboolean    (*validate)    (const UvmDesc *desc, GError **error);
   UvmPlan    *(*build_plan)  (UvmDesc *desc, GError **error);
-  /* A control connection for a run of @plan; takes the fds of @launch. */
+  /* A control connection for a run of @plan (NULL when attaching to a
+   * running VM: then only the plan's on_attach requests are sent); takes
+   * the fds of @launch. */
   UvmControl *(*control_new) (const UvmPlan *plan, const UvmLaunchResult *launch,
                               const UvmControlSink *sink, gpointer vm);
 } UvmBackend;

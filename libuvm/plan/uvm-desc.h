@@ -68,6 +68,7 @@ typedef struct {
   gboolean start_paused;
   gboolean confined;
   gboolean workstation;     /* behind a gateway: isolated bridge ports */
+  gboolean detached;        /* its processes outlive the launcher */
   guint32 uid;              /* uvm_vm_get_user(), uvm_vm_get_group() */
   guint32 gid;
 } UvmDesc;

@@ -397,5 +397,17 @@ uvm_plan_to_script (const UvmPlan *plan)
                                                           plan);
       append_comment (out, "  ", text, "");
     }
+  g_string_append (out, "# control requests of a later uvm_vm_attach () from another process, "
+                        "in order:\n");
+  for (guint i = 0; i < plan->requests->len; i++)
+    {
+      const UvmPlanRequest *request = g_ptr_array_index (plan->requests, i);
+      g_autofree char *text = NULL;
+
+      if (!request->on_attach)
+        continue;
+      text = uvm_plan_request_to_string (request, plan);
+      append_comment (out, "  ", text, "");
+    }
   return g_string_free (out, FALSE);
 }

@@ -83,6 +83,10 @@ typedef struct {
   char *body;                   /* JSON text, or NULL */
   GArray *fds;                  /* guint: indexes in the plan's fds sent with it (SCM_RIGHTS) */
   UvmPlanRequestRole role;
+  /* Also sent, in order, by a process that attaches to the running VM
+   * (uvm_vm_attach()): a new connection's handshake and the state query.
+   * Carries no fds. */
+  gboolean on_attach;
 } UvmPlanRequest;
 
 UvmPlanRequest *uvm_plan_request_new (const char *method, const char *target, const char *body,

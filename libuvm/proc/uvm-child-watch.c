@@ -5,6 +5,7 @@
 #include <uvm/uvm-error.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/pidfd.h>
 #include <sys/wait.h>
@@ -19,15 +20,37 @@ struct _UvmChildWatch
   GPid pid;
   int pidfd;
   gboolean reaped;
+  gboolean foreign;         /* not our child: never reaped by us */
   UvmFdWatch *watch;
   UvmChildExitFunc func;
   gpointer user_data;
 };
 
+/* A foreign process has ended when its pidfd is readable. */
+static gboolean
+foreign_ended (UvmChildWatch *self, int timeout_ms)
+{
+  struct pollfd p = { .fd = self->pidfd, .events = POLLIN };
+  int n;
+
+  while ((n = poll (&p, 1, timeout_ms)) < 0 && errno == EINTR)
+    ;
+  return n > 0;
+}
+
 static gboolean
 reap (UvmChildWatch *self, int options, int *code, int *sig)
 {
   siginfo_t info = { 0 };
+
+  if (self->foreign)
+    {
+      if (!foreign_ended (self, (options & WNOHANG) ? 0 : 5000))
+        return FALSE;
+      self->reaped = TRUE;
+      *code = *sig = -1;   /* only its parent learns how it ended */
+      return TRUE;
+    }
 
   while (waitid (P_PIDFD, self->pidfd, &info, WEXITED | options) < 0)
     if (errno != EINTR)
@@ -54,15 +77,16 @@ on_pidfd_readable (int fd, GIOCondition condition, gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-UvmChildWatch *
-uvm_child_watch_new (GPid pid, int pidfd, GMainContext *context, UvmChildExitFunc func,
-                     gpointer user_data, GError **error)
+static UvmChildWatch *
+watch_new (GPid pid, int pidfd, gboolean foreign, GMainContext *context, UvmChildExitFunc func,
+           gpointer user_data, GError **error)
 {
   UvmChildWatch *self = g_new0 (UvmChildWatch, 1);
   g_autoptr(GError) watch_error = NULL;
 
   self->pid = pid;
   self->pidfd = pidfd;
+  self->foreign = foreign;
   self->func = func;
   self->user_data = user_data;
   self->watch = uvm_fd_watch_add (context, pidfd, G_IO_IN, on_pidfd_readable, self, &watch_error);
@@ -76,6 +100,36 @@ uvm_child_watch_new (GPid pid, int pidfd, GMainContext *context, UvmChildExitFun
       return NULL;
     }
   return self;
+}
+
+UvmChildWatch *
+uvm_child_watch_new (GPid pid, int pidfd, GMainContext *context, UvmChildExitFunc func,
+                     gpointer user_data, GError **error)
+{
+  return watch_new (pid, pidfd, FALSE, context, func, user_data, error);
+}
+
+UvmChildWatch *
+uvm_child_watch_new_foreign (GPid pid, int pidfd, GMainContext *context, UvmChildExitFunc func,
+                             gpointer user_data, GError **error)
+{
+  return watch_new (pid, pidfd, TRUE, context, func, user_data, error);
+}
+
+gboolean
+uvm_child_watch_is_foreign (UvmChildWatch *self)
+{
+  return self->foreign;
+}
+
+void
+uvm_child_watch_release (UvmChildWatch *self)
+{
+  if (self == NULL)
+    return;
+  g_clear_pointer (&self->watch, uvm_fd_watch_remove);
+  close (self->pidfd);
+  g_free (self);
 }
 
 gboolean
@@ -102,6 +156,8 @@ uvm_child_watch_has_exited (UvmChildWatch *self)
 
   if (self->reaped)
     return TRUE;
+  if (self->foreign)
+    return foreign_ended (self, 0);
   while (waitid (P_PIDFD, self->pidfd, &info, WEXITED | WNOHANG | WNOWAIT) < 0)
     if (errno != EINTR)
       return FALSE;

@@ -21,14 +21,26 @@ typedef void (*UvmChildExitFunc) (int exit_code, int exit_signal, gpointer user_
 UvmChildWatch *uvm_child_watch_new (GPid pid, int pidfd, GMainContext *context,
                                     UvmChildExitFunc func, gpointer user_data,
                                     GError **error);
+/* Watches @pid, which is NOT our child (a detached VM's hypervisor that
+ * another process started): takes @pidfd (pidfd_open()).  It cannot be
+ * reaped, so its exit status is unknown: @func gets -1 and -1. */
+UvmChildWatch *uvm_child_watch_new_foreign (GPid pid, int pidfd, GMainContext *context,
+                                            UvmChildExitFunc func, gpointer user_data,
+                                            GError **error);
+/* Stops watching without a signal: the process runs on (a detached VM
+ * whose supervisor lets go).  Frees. */
+void           uvm_child_watch_release (UvmChildWatch *watch);
+/* Whether the process is not our child (uvm_child_watch_new_foreign()). */
+gboolean       uvm_child_watch_is_foreign (UvmChildWatch *watch);
 /* FALSE with errno when the child is gone or the signal failed. */
 gboolean       uvm_child_watch_signal (UvmChildWatch *watch, int sig);
 GPid           uvm_child_watch_get_pid (UvmChildWatch *watch);
 /* Whether the child has exited (a zombie not reaped yet counts), without
  * reaping it. */
 gboolean       uvm_child_watch_has_exited (UvmChildWatch *watch);
-/* Kills (SIGKILL) and reaps a child still running, without calling the
- * exit function; then frees. */
+/* Kills (SIGKILL) and reaps a child still running (a foreign process:
+ * waits for its end, up to a few seconds), without calling the exit
+ * function; then frees. */
 void           uvm_child_watch_free (UvmChildWatch *watch);
 
 G_END_DECLS

@@ -141,11 +141,12 @@ child_exec (ChildPlan *cp)
       if (syscall (SYS_capset, &hdr, none) != 0)
         child_fail (cp, STEP_CAPS, errno);
     }
-  /* After every credential change: each one clears the parent death signal. */
-  if (prctl (PR_SET_PDEATHSIG, SIGKILL) != 0)
+  /* After every credential change: each one clears the parent death
+   * signal.  A detached child outlives us on purpose (its own session). */
+  if (!req->detached && prctl (PR_SET_PDEATHSIG, SIGKILL) != 0)
     child_fail (cp, STEP_SETUP, errno);
   /* The parent may have died before PDEATHSIG was armed. */
-  if (getppid () != cp->parent)
+  if (!req->detached && getppid () != cp->parent)
     _exit (127);
   if (prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     child_fail (cp, STEP_NO_NEW_PRIVS, errno);

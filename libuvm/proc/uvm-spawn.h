@@ -29,6 +29,8 @@ typedef struct {
    * ids changed, every capability set cleared (see uvm_spawn_creds_init()).
    * NULL keeps our credentials: only for tests. */
   const UvmSpawnCreds *creds;
+  /* Outlives its parent: no parent-death signal (a detached VM). */
+  gboolean detached;
 } UvmSpawnRequest;
 
 /* Spawns the child: new session, default signal dispositions and an empty
@@ -36,9 +38,9 @@ typedef struct {
  * (guest memory holds secrets), optionally its own network namespace
  * (unshare (CLONE_NEWNET): only a down lo; the fds it gets keep working),
  * then with @creds the bounding set dropped, setgroups/setresgid/setresuid,
- * the ambient, inheritable, permitted and effective sets cleared; killed
- * when this thread exits (PR_SET_PDEATHSIG, armed after the id changes,
- * which clear it), no_new_privs, optionally @filter.  Everything the child needs is built
+ * the ambient, inheritable, permitted and effective sets cleared; unless
+ * @detached, killed when this thread exits (PR_SET_PDEATHSIG, armed after
+ * the id changes, which clear it); no_new_privs, optionally @filter.  Everything the child needs is built
  * before fork; the child makes only async-signal-safe calls.
  *
  * On success returns TRUE with the pid and a pidfd (O_CLOEXEC).  A failure

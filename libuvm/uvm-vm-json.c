@@ -8,6 +8,7 @@
 #include "uvm-vm-private.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- errors and paths ---------------------------------------------- */
@@ -621,13 +622,23 @@ parse (const char *json, GError **error)
   if (!json_parser_load_from_data (parser, json, -1, &local))
     {
       const char *message = local->message;
+      guint line = 0, column = 0;
+      int consumed = 0;
 
-      /* json-glib says "<data>:LINE:COLUMN: Parse error: ..."; the
-       * "<data>" stands for a file name we have not got. */
+      /* json-glib says "<data>:LINE:COLUMN: Parse error: WHAT" (the
+       * "<data>" stands for a file name it has not got). */
       if (g_str_has_prefix (message, "<data>:"))
         message += strlen ("<data>:");
-      g_set_error (error, UVM_ERROR, UVM_ERROR_INVALID_DEFINITION,
-                   "not JSON: line:column %s", message);
+      if (sscanf (message, "%u:%u: %n", &line, &column, &consumed) == 2 && consumed > 0)
+        {
+          message += consumed;
+          if (g_str_has_prefix (message, "Parse error: "))
+            message += strlen ("Parse error: ");
+          g_set_error (error, UVM_ERROR, UVM_ERROR_INVALID_DEFINITION,
+                       "not JSON: line %u, column %u: %s", line, column, message);
+        }
+      else
+        g_set_error (error, UVM_ERROR, UVM_ERROR_INVALID_DEFINITION, "not JSON: %s", message);
       return NULL;
     }
   root = json_parser_get_root (parser);
@@ -693,8 +704,8 @@ uvm_vms_new_from_json (const char *json, GError **error)
             {
               g_autofree char *npath = member_path (path, "name");
 
-              g_object_unref (network);
               fail (error, npath, "'%s' names an earlier network already", name);
+              g_object_unref (network);
               return NULL;
             }
           g_hash_table_insert (networks, g_strdup (name), network);

@@ -4,7 +4,11 @@
  * fields whose getters answer with a default: the hypervisor path and the
  * runtime directory as set).  The schema is docs/definition-schema.md; a
  * change here is a change there.  Nothing here checks what validation
- * checks: a document is refused only for its shape and its references. */
+ * checks: a document is refused only for its shape and its references.
+ *
+ * Over 900 lines on purpose: reading and writing are two halves of one
+ * schema, and a member's reader and writer kept in one file (with the
+ * member lists and the size units they share) is how they stay in step. */
 #include "uvm-vm-private.h"
 
 #include <errno.h>

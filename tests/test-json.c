@@ -282,6 +282,58 @@ test_relative_paths_are_taken_from_the_current_directory (void)
   g_assert_cmpstr (uvm_vm_get_kernel (vm), ==, expected);
 }
 
+/* Every setter and constructor of a definition object in the public
+ * headers is named in docs/definition-schema.md, as the setter of a
+ * member: a new setting without a member in the schema fails here.  Run-time
+ * operations that happen to be called set_ are not settings. */
+static const char *const not_settings[] = {
+  "uvm_vm_set_balloon_target", "uvm_vm_set_balloon_target_async",
+  "uvm_vm_set_balloon_target_finish", NULL
+};
+
+static void
+test_schema_document_names_every_public_setter (void)
+{
+  g_autofree char *include = srcdir_file ("../include/uvm");
+  g_autofree char *schema_doc = read_srcdir_file ("../docs/definition-schema.md");
+  g_autoptr(GRegex) regex = g_regex_new ("\\b(uvm_(?:vm|device|network|storage)_"
+                                         "(?:set|new)_\\w+|uvm_vm_new)\\s*\\(",
+                                         G_REGEX_DEFAULT, G_REGEX_MATCH_DEFAULT, NULL);
+  g_autoptr(GDir) dir = g_dir_open (include, 0, NULL);
+  g_autoptr(GString) missing = g_string_new (NULL);
+  guint seen = 0;
+  const char *entry;
+
+  g_assert_nonnull (dir);
+  while ((entry = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (include, entry, NULL);
+      g_autofree char *header = NULL;
+      g_autoptr(GMatchInfo) match = NULL;
+
+      if (!g_str_has_suffix (entry, ".h"))
+        continue;
+      g_file_get_contents (path, &header, NULL, NULL);
+      g_assert_nonnull (header);
+      for (g_regex_match (regex, header, 0, &match); g_match_info_matches (match);
+           g_match_info_next (match, NULL))
+        {
+          g_autofree char *name = g_match_info_fetch (match, 1);
+          g_autofree char *quoted = g_strdup_printf ("`%s()`", name);
+
+          if (g_strv_contains (not_settings, name) || g_str_has_suffix (name, "_json"))
+            continue;
+          seen++;
+          if (strstr (schema_doc, quoted) == NULL && strstr (missing->str, quoted) == NULL)
+            g_string_append_printf (missing, " %s", quoted);
+        }
+    }
+  /* The headers have (at least) the 13 VM setters and 9 constructors. */
+  g_assert_cmpuint (seen, >=, 22);
+  if (missing->len > 0)
+    g_test_fail_printf ("docs/definition-schema.md names no member set by:%s", missing->str);
+}
+
 /* ---- several VMs: the Whonix pair of docs/definition-schema.md ---------------- */
 
 static void
@@ -723,6 +775,8 @@ main (int argc, char **argv)
                    test_relative_paths_are_taken_from_the_current_directory);
   g_test_add_func ("/json/read/definition-errors-are-left-to-validation",
                    test_definition_errors_are_left_to_validation);
+  g_test_add_func ("/json/schema-document-names-every-public-setter",
+                   test_schema_document_names_every_public_setter);
   g_test_add_func ("/json/pair/schema-document-shows-the-whonix-pair-of-the-tests",
                    test_schema_document_shows_the_whonix_pair_of_the_tests);
   g_test_add_func ("/json/pair/whonix-pair-shares-one-network-and-sets-the-gateway",

@@ -11,7 +11,9 @@
  *
  * then read the diff of tests/golden/ before committing it.  Besides the
  * goldens, every plan is checked for properties that must hold whatever
- * the golden says (see check_plan_structure()). */
+ * the golden says (see check_plan_structure()), and every definition goes
+ * through JSON (uvm_vm_to_json(), uvm_vm_new_from_json()) and back to the
+ * same plan and command line. */
 
 #include "uvm-test-util.h"
 
@@ -300,8 +302,36 @@ check_plan_structure (const char *plan, const char *cmdline)
     }
 }
 
+/* ---- every golden definition round-trips through JSON -------------------- */
+
+/* uvm_vm_to_json() then uvm_vm_new_from_json(): the copy's plan and command
+ * line are @vm's, and writing the copy gives the same document. */
+static void
+check_json_round_trip (UvmVm *vm, const char *plan, const char *cmdline)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *json = uvm_vm_to_json (vm, &error);
+  g_autoptr(UvmVm) copy = NULL;
+  g_autofree char *copy_plan = NULL;
+  g_autofree char *copy_cmdline = NULL;
+  g_autofree char *copy_json = NULL;
+
+  g_assert_no_error (error);
+  copy = uvm_vm_new_from_json (json, &error);
+  g_assert_no_error (error);
+  copy_plan = uvm_vm_get_launch_plan (copy, &error);
+  g_assert_no_error (error);
+  copy_cmdline = uvm_vm_get_command_line (copy, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (copy_plan, ==, plan);
+  g_assert_cmpstr (copy_cmdline, ==, cmdline);
+  copy_json = uvm_vm_to_json (copy, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (copy_json, ==, json);
+}
+
 /* Plan and command line of @vm: checked for structure, then against the
- * goldens NAME.plan and NAME.cmdline. */
+ * goldens NAME.plan and NAME.cmdline, then through JSON and back. */
 static void
 check_vm (Fixture *fx, UvmVm *vm, const char *name)
 {
@@ -318,6 +348,7 @@ check_vm (Fixture *fx, UvmVm *vm, const char *name)
   cmdline_nl = g_strconcat (cmdline, "\n", NULL);
   check_golden (fx, name, "plan", plan);
   check_golden (fx, name, "cmdline", cmdline_nl);
+  check_json_round_trip (vm, plan, cmdline);
 }
 
 /* ---- the definitions ----------------------------------------------------- */
@@ -419,6 +450,39 @@ test_golden_q35_firmware_diskboot (Fixture *fx, gconstpointer data)
   check_vm (fx, vm, "q35-firmware-diskboot");
 }
 
+/* Both VMs in one document (uvm_vms_to_json()): read back, they share one
+ * network object again, and each plan is the original's. */
+static void
+check_json_pair_round_trip (UvmVm *left, UvmVm *right)
+{
+  UvmVm *const vms[] = { left, right };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *json = uvm_vms_to_json (vms, G_N_ELEMENTS (vms), &error);
+  g_autoptr(GPtrArray) copies = NULL;
+
+  g_assert_no_error (error);
+  copies = uvm_vms_new_from_json (json, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (copies->len, ==, 2);
+  g_assert_true (uvm_device_get_network (uvm_vm_get_device (copies->pdata[0], 0)) ==
+                 uvm_device_get_network (uvm_vm_get_device (copies->pdata[1], 0)));
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *plan = uvm_vm_get_launch_plan (vms[i], &error);
+      g_autofree char *copy_plan = NULL;
+      g_autofree char *cmdline = uvm_vm_get_command_line (vms[i], &error);
+      g_autofree char *copy_cmdline = NULL;
+
+      g_assert_no_error (error);
+      copy_plan = uvm_vm_get_launch_plan (copies->pdata[i], &error);
+      g_assert_no_error (error);
+      copy_cmdline = uvm_vm_get_command_line (copies->pdata[i], &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (copy_plan, ==, plan);
+      g_assert_cmpstr (copy_cmdline, ==, cmdline);
+    }
+}
+
 /* Two VMs on one isolated network: each gets its own end as fd 4. */
 static void
 test_golden_isolated_pair (Fixture *fx, gconstpointer data)
@@ -431,6 +495,7 @@ test_golden_isolated_pair (Fixture *fx, gconstpointer data)
   uvm_vm_add_device (right, uvm_device_new_net (net, NULL));
   check_vm (fx, left, "isolated-pair-left");
   check_vm (fx, right, "isolated-pair-right");
+  check_json_pair_round_trip (left, right);
 }
 
 /* A confined gateway with a passt uplink and an isolated link: passt is a
@@ -494,6 +559,8 @@ plan_request_body (const char *plan, const char *endpoint)
   return node;
 }
 
+/* Checked as check_vm() does, with what only cloud-hypervisor's plans
+ * have (the payload in vm.create), then through JSON and back. */
 static void
 check_ch_vm (Fixture *fx, UvmVm *vm, const char *name)
 {
@@ -521,6 +588,7 @@ check_ch_vm (Fixture *fx, UvmVm *vm, const char *name)
   cmdline_nl = g_strconcat (cmdline, "\n", NULL);
   check_golden (fx, name, "plan", plan);
   check_golden (fx, name, "cmdline", cmdline_nl);
+  check_json_round_trip (vm, plan, cmdline);
 }
 
 /* Disks (read-only raw, qcow2), rng, the console, 2 vCPUs, 1 GiB. */

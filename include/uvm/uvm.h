@@ -12,5 +12,6 @@
 #include <uvm/uvm-event.h>
 #include <uvm/uvm-vm.h>
 #include <uvm/uvm-hypervisor.h>
+#include <uvm/uvm-json.h>
 #include <uvm/uvm-enum-types.h>
 #undef UVM_INSIDE

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Definitions, validation, the launch plan and the error mapping: nothing runs."""
 
+import json
 import os
 
 import pytest
@@ -117,3 +118,74 @@ def test_gateway_is_held_weakly():
     assert ws.gateway is gw
     del gw
     assert ws.gateway is None
+
+
+# ---- definition documents (docs/definition-schema.md) ----------------------
+
+WHONIX_PAIR = os.path.join(os.path.dirname(__file__), "..", "..", "..", "tests", "json",
+                           "whonix-pair.json")
+
+
+def test_from_json_reads_a_document_of_one_vm():
+    vm = uvm.Vm.from_json(json.dumps({
+        "schema": 1,
+        "networks": [{"name": "wan", "kind": "uplink", "uplink_mode": "passt"}],
+        "vms": [{"name": "j", "hypervisor": "cloud-hypervisor", "kernel": "/k", "vcpus": 2,
+                 "memory": "1GiB", "user": "caller",
+                 "devices": [{"kind": "net", "network": "wan", "id": "up"},
+                             {"kind": "disk", "path": "/d.qcow2", "format": "qcow2",
+                              "read_only": True},
+                             {"kind": "console"}]}]}))
+    assert (vm.name, vm.hypervisor, vm.kernel) == ("j", uvm.Hypervisor.CLOUD_HYPERVISOR, "/k")
+    assert (vm.vcpus, vm.memory_mib, vm.user) == (2, 1024, "caller")
+    nic, disk, console = vm.devices
+    assert nic.id == "up" and nic.network.uplink_mode == uvm.UplinkMode.PASST
+    assert disk.storage.format == uvm.StorageFormat.QCOW2 and disk.storage.read_only
+    assert console.kind == uvm.DeviceKind.CONSOLE
+
+
+def test_from_json_errors_name_the_json_path():
+    with pytest.raises(uvm.InvalidDefinition) as info:
+        uvm.Vm.from_json('{"schema": 1, "vms": [{"name": "e", "hypervisor": "qemu", '
+                         '"devices": [{"kind": "net", "network": "lan"}]}]}')
+    assert str(info.value) == 'vms[0].devices[0].network: no network \'lan\' in "networks"'
+    with pytest.raises(TypeError):
+        uvm.Vm.from_json(None)
+
+
+def test_to_json_reads_back_to_the_same_launch_plan(workdir):
+    kernel = os.path.join(workdir, "vmlinuz")
+    open(kernel, "wb").close()
+    vm = uvm.Vm("rt", kernel=kernel, cmdline="console=ttyS0", accel="tcg", memory_mib=384,
+                runtime_dir=os.path.join(workdir, "rt"), extra_args=["-S", "a b"],
+                devices=[uvm.Device.console(), uvm.Device.rng(),
+                         uvm.Device.net(uvm.Network.isolated("lan"))])
+    text = vm.to_json()
+    assert json.loads(text)["schema"] == 1
+    copy = uvm.Vm.from_json(text)
+    assert copy.launch_plan == vm.launch_plan
+    assert copy.command_line == vm.command_line
+    assert copy.to_json() == text
+
+
+def test_vms_from_json_shares_networks_and_sets_the_gateway():
+    with open(WHONIX_PAIR) as f:
+        gw, ws = uvm.vms_from_json(f.read())
+    assert ws.gateway is gw and gw.gateway is None
+    assert gw.devices[2].network is ws.devices[3].network
+    assert gw.devices[2].network.name == "whonix-internal"
+
+
+def test_vms_to_json_writes_the_pair_and_its_shared_network():
+    lan = uvm.Network.isolated("lan")
+    gw = uvm.Vm("gw", devices=[uvm.Device.net(lan)])
+    ws = uvm.Vm("ws", devices=[uvm.Device.net(lan)])
+    ws.gateway = gw
+    document = json.loads(uvm.vms_to_json([gw, ws]))
+    assert document["networks"] == [{"name": "lan", "kind": "isolated"}]
+    assert document["vms"][1]["gateway"] == "gw"
+    with pytest.raises(uvm.InvalidDefinition) as info:
+        ws.to_json()
+    assert "gateway 'gw'" in str(info.value)
+    with pytest.raises(ValueError):
+        uvm.vms_to_json([])

@@ -35,7 +35,7 @@ import weakref
 from ._uvm import ffi, lib
 
 __all__ = [
-    "version", "supports", "hypervisor_names", "iterate",
+    "version", "supports", "hypervisor_names", "iterate", "vms_from_json", "vms_to_json",
     "Hypervisor", "State", "EventKind", "Feature", "UplinkMode", "Machine", "Accel",
     "StorageFormat", "NetworkKind", "DeviceKind",
     "Storage", "Network", "Device", "Vm", "Event", "EventIterator",
@@ -419,6 +419,13 @@ class Storage:
     def create_size(self, value):
         lib.uvm_storage_set_create_size(self._ptr, int(value or 0))
 
+    @classmethod
+    def _wrap(cls, ptr):
+        """Internal: a Storage for an existing UvmStorage (takes a reference)."""
+        self = cls.__new__(cls)
+        self._ptr = ffi.gc(ffi.cast("UvmStorage *", lib.g_object_ref(ptr)), lib.g_object_unref)
+        return self
+
     def __repr__(self):
         return "<uvm.Storage %r %s>" % (self.path, self.format.name.lower())
 
@@ -484,6 +491,11 @@ class Network:
     def host_bridge(self):
         """For a bridge network, the host bridge; else None."""
         return _str(lib.uvm_network_get_host_bridge(self._ptr))
+
+    @classmethod
+    def _wrap(cls, ptr):
+        """Internal: a Network for an existing UvmNetwork (takes a reference)."""
+        return cls(ffi.cast("UvmNetwork *", lib.g_object_ref(ptr)))
 
     def __repr__(self):
         return "<uvm.Network %r %s>" % (self.name, self.kind.name.lower())
@@ -584,6 +596,14 @@ class Device:
     def log_path(self):
         """For a console, the log file given at creation; else None."""
         return _str(lib.uvm_device_get_log_path(self._ptr))
+
+    @classmethod
+    def _wrap_in_vm(cls, ptr, network, storage):
+        """Internal: a Device for an existing UvmDevice of a VM (takes a reference)."""
+        dev = cls(ffi.cast("UvmDevice *", lib.g_object_ref(ptr)), network=network,
+                  storage=storage)
+        dev._in_vm = True
+        return dev
 
     def __repr__(self):
         return "<uvm.Device %s id=%r>" % (self.kind.name.lower(), self.id)
@@ -800,6 +820,55 @@ def _run_async(begin, finish, timeout=None, cancel_on_interrupt=False, before=Tr
 _RUNNING_STATES = None  # filled below, once State exists
 
 
+def _cjson(text):
+    """A definition document (str or bytes) as a C string."""
+    if isinstance(text, str):
+        return text.encode("utf-8")
+    if isinstance(text, (bytes, bytearray)):
+        return bytes(text)
+    raise TypeError("a definition document is a str or bytes, not %s" % type(text).__name__)
+
+
+def _link_gateways(vms):
+    """Gives each Vm of `vms` the Python side of the gateway relation set in C."""
+    by_ptr = {int(ffi.cast("uintptr_t", vm._vm)): vm for vm in vms}
+    for vm in vms:
+        gw = lib.uvm_vm_get_gateway(vm._vm)
+        if gw != ffi.NULL:
+            vm._gateway_ref = weakref.ref(by_ptr[int(ffi.cast("uintptr_t", gw))])
+
+
+def vms_from_json(text):
+    """The VMs of a definition document (str or bytes), as a list of :class:`Vm`.
+
+    VMs whose devices name one network share one :class:`Network` (one
+    UvmNetwork), and a VM's ``"gateway"`` is its :attr:`Vm.gateway`. The
+    gateway is held weakly, as in C: keep the list (or the gateway) alive.
+    Raises :class:`InvalidDefinition` naming the JSON path at fault.
+    """
+    array = _call(lib.uvm_vms_new_from_json, _cjson(text))
+    try:
+        networks = {}
+        vms = [Vm._adopt(ffi.cast("UvmVm *", lib.g_object_ref(array.pdata[i])), networks)
+               for i in range(array.len)]
+    finally:
+        lib.g_ptr_array_unref(array)
+    _link_gateways(vms)
+    return vms
+
+
+def vms_to_json(vms):
+    """One definition document (a str) of the :class:`Vm` objects in `vms`,
+    with their shared networks and gateway relations; :func:`vms_from_json`
+    reads it back. Raises :class:`InvalidDefinition` for what a document
+    cannot say (two VMs of one name, a gateway not among `vms`, ...)."""
+    vms = list(vms)
+    if not vms:
+        raise ValueError("vms_to_json: no VMs to write")
+    array = ffi.new("UvmVm *[]", [vm._vm for vm in vms])
+    return _take_str(_call(lib.uvm_vms_to_json, array, len(vms)))
+
+
 class Vm:
     """A microVM (UvmVm): its definition, then its hypervisor's lifecycle.
 
@@ -870,6 +939,56 @@ class Vm:
                           "(use 'with' or stop())" % _str(lib.uvm_vm_get_name(vm)),
                           ResourceWarning, source=self)
         lib.g_object_unref(vm)  # dispose kills, reaps and cleans up
+
+    # -- definition documents (docs/definition-schema.md)
+
+    @classmethod
+    def from_json(cls, text):
+        """A Vm from a definition document of exactly one VM (str or bytes).
+
+        Raises :class:`InvalidDefinition` naming the JSON path at fault
+        (``vms[0].devices[1].network: ...``); for a document of several VMs
+        use :func:`vms_from_json`.
+        """
+        ptr = _call(lib.uvm_vm_new_from_json, _cjson(text))
+        vms = [cls._adopt(ptr, {})]
+        _link_gateways(vms)
+        return vms[0]
+
+    def to_json(self):
+        """The VM's definition document (a str), which :meth:`from_json`
+        reads back into a VM with the same launch plan.
+
+        Raises :class:`InvalidDefinition` for what one document cannot say
+        (a gateway other than the VM itself: use :func:`vms_to_json`).
+        """
+        return _take_str(_call(lib.uvm_vm_to_json, self._vm))
+
+    @classmethod
+    def _adopt(cls, ptr, networks):
+        """Internal: a Vm owning the reference `ptr`, with Device, Network and
+        Storage objects for what its devices hold; `networks` maps C
+        pointers to the Network objects made so far, so that VMs sharing a
+        network share one Network object too."""
+        self = cls.__new__(cls)
+        self._vm = ptr
+        self._handlers = {}
+        self._gateway_ref = None
+        self._devices = []
+        for i in range(lib.uvm_vm_get_n_devices(ptr)):
+            dptr = lib.uvm_vm_get_device(ptr, i)
+            nptr = lib.uvm_device_get_network(dptr)
+            sptr = lib.uvm_device_get_storage(dptr)
+            network = storage = None
+            if nptr != ffi.NULL:
+                key = int(ffi.cast("uintptr_t", nptr))
+                if key not in networks:
+                    networks[key] = Network._wrap(nptr)
+                network = networks[key]
+            if sptr != ffi.NULL:
+                storage = Storage._wrap(sptr)
+            self._devices.append(Device._wrap_in_vm(dptr, network, storage))
+        return self
 
     # -- definition
 

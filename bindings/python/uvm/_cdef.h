@@ -35,7 +35,13 @@ typedef void (*GDestroyNotify) (gpointer data);
 typedef gboolean (*GSourceFunc) (gpointer user_data);
 typedef void (*GAsyncReadyCallback) (GObject *source_object, GAsyncResult *res, gpointer data);
 
+typedef struct _GPtrArray {
+  gpointer *pdata;
+  guint len;
+} GPtrArray;
+
 void g_free (gpointer mem);
+void g_ptr_array_unref (GPtrArray *array);
 void g_error_free (GError *error);
 gpointer g_object_ref (gpointer object);
 void g_object_unref (gpointer object);
@@ -195,6 +201,8 @@ const char *uvm_device_get_mac (UvmDevice *device);
 const char *uvm_device_get_log_path (UvmDevice *device);
 void uvm_device_set_tap_name (UvmDevice *device, const char *tap_name);
 const char *uvm_device_get_tap_name (UvmDevice *device);
+UvmNetwork *uvm_device_get_network (UvmDevice *device);
+UvmStorage *uvm_device_get_storage (UvmDevice *device);
 
 /* ---- uvm-event.h ----------------------------------------------------- */
 typedef enum {
@@ -243,6 +251,8 @@ guint uvm_vm_get_vcpus (UvmVm *vm);
 void uvm_vm_set_memory (UvmVm *vm, guint64 bytes);
 guint64 uvm_vm_get_memory (UvmVm *vm);
 void uvm_vm_add_device (UvmVm *vm, UvmDevice *device);
+guint uvm_vm_get_n_devices (UvmVm *vm);
+UvmDevice *uvm_vm_get_device (UvmVm *vm, guint index);
 void uvm_vm_set_extra_args (UvmVm *vm, const char *const *args);
 const char *const *uvm_vm_get_extra_args (UvmVm *vm);
 void uvm_vm_set_hypervisor_path (UvmVm *vm, const char *path);
@@ -264,6 +274,13 @@ UvmVm *uvm_vm_get_gateway (UvmVm *vm);
 gboolean uvm_vm_validate (UvmVm *vm, GError **error);
 char *uvm_vm_get_command_line (UvmVm *vm, GError **error);
 char *uvm_vm_get_launch_plan (UvmVm *vm, GError **error);
+
+/* ---- uvm-json.h ------------------------------------------------------ */
+#define UVM_JSON_SCHEMA_VERSION ...
+GPtrArray *uvm_vms_new_from_json (const char *json, GError **error);
+char *uvm_vms_to_json (UvmVm *const *vms, guint n_vms, GError **error);
+UvmVm *uvm_vm_new_from_json (const char *json, GError **error);
+char *uvm_vm_to_json (UvmVm *vm, GError **error);
 
 void uvm_vm_start_async (UvmVm *vm, GCancellable *cancellable,
                          GAsyncReadyCallback callback, gpointer user_data);

@@ -72,6 +72,18 @@ uvm_vm_write_record (UvmVm *self, const UvmPlan *plan, gboolean ready, GError **
   record->log_path = g_strdup (plan->desc->log_path);
   record->attach_requests = attach_requests_json (plan);
   record->files = uvm_vm_run_files (self);
+  /* The frozen definition (a workstation with its gateway: the document
+   * names it).  A definition that started always has a JSON form. */
+  if (self->gateway != NULL)
+    {
+      UvmVm *pair[] = { self->gateway, self };
+
+      record->definition = uvm_vms_to_json (pair, 2, error);
+    }
+  else
+    record->definition = uvm_vm_to_json (self, error);
+  if (record->definition == NULL)
+    return FALSE;
   return uvm_record_write (record, plan->desc->runtime_dir, error);
 }
 
@@ -186,8 +198,9 @@ requests_from_record (const UvmRecord *record, GError **error)
 static UvmVm *
 vm_from_record (const UvmRecord *record, const char *dir, GError **error)
 {
+  g_autoptr(GPtrArray) vms = NULL;
   UvmHypervisor hypervisor;
-  UvmVm *vm;
+  UvmVm *vm = NULL;
 
   if (!uvm_hypervisor_from_string (record->hypervisor, &hypervisor))
     {
@@ -195,7 +208,32 @@ vm_from_record (const UvmRecord *record, const char *dir, GError **error)
                      "has no backend for", record->name, record->hypervisor);
       return NULL;
     }
-  vm = uvm_vm_new (record->name, hypervisor);
+  if (record->definition == NULL)
+    {
+      uvm_set_error (error, UVM_ERROR_PROTOCOL, "the state record of VM '%s' has no definition",
+                     record->name);
+      return NULL;
+    }
+  vms = uvm_vms_new_from_json (record->definition, error);
+  if (vms == NULL)
+    {
+      g_prefix_error (error, "the definition in the state record of VM '%s': ", record->name);
+      return NULL;
+    }
+  for (guint i = 0; i < vms->len && vm == NULL; i++)
+    if (g_str_equal (uvm_vm_get_name (g_ptr_array_index (vms, i)), record->name))
+      vm = g_object_ref (g_ptr_array_index (vms, i));
+  if (vm == NULL || uvm_vm_get_hypervisor (vm) != hypervisor)
+    {
+      g_clear_object (&vm);
+      uvm_set_error (error, UVM_ERROR_PROTOCOL, "the definition in the state record of VM '%s' "
+                     "does not describe it", record->name);
+      return NULL;
+    }
+  /* The gateway of the document is a definition, not the running
+   * gateway: a taken-over workstation keeps no relation (its NICs were
+   * checked when it started). */
+  uvm_vm_set_gateway (vm, NULL);
   uvm_vm_set_runtime_dir (vm, dir);
   return vm;
 }

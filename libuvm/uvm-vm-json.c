@@ -313,7 +313,7 @@ static const char *const network_members[] = {
 static const char *const vm_members[] = {
   "name", "hypervisor", "machine", "accel", "kernel", "initramfs", "cmdline", "vcpus",
   "memory", "extra_args", "hypervisor_path", "runtime_dir", "start_paused", "confined",
-  "user", "control_timeout_ms", "gateway", "devices", NULL
+  "user", "control_timeout_ms", "gateway", "lifetime", "devices", NULL
 };
 static const char *const net_members[] = {
   "kind", "id", "hotpluggable", "network", "mac", "tap_name", NULL
@@ -529,6 +529,7 @@ vm_from_json (JsonObject *object, const char *path, GHashTable *networks, GError
   const char *hv_path = NULL, *runtime_dir = NULL;
   UvmHypervisor hypervisor;
   int machine = UVM_MACHINE_DEFAULT, accel = UVM_ACCEL_AUTO;
+  int lifetime = UVM_VM_LIFETIME_ATTACHED;
   guint64 vcpus = 1, memory = 0, timeout = UVM_VM_DEFAULT_CONTROL_TIMEOUT_MS;
   gboolean start_paused = FALSE, confined = FALSE;
   guint32 uid = UVM_USER_DYNAMIC, gid = UVM_USER_DYNAMIC;
@@ -556,6 +557,7 @@ vm_from_json (JsonObject *object, const char *path, GHashTable *networks, GError
     }
   if (!get_enum (object, path, "machine", UVM_TYPE_MACHINE, &machine, error) ||
       !get_enum (object, path, "accel", UVM_TYPE_ACCEL, &accel, error) ||
+      !get_enum (object, path, "lifetime", UVM_TYPE_VM_LIFETIME, &lifetime, error) ||
       !get_string (object, path, "kernel", &kernel, error) ||
       !get_string (object, path, "initramfs", &initramfs, error) ||
       !get_string (object, path, "cmdline", &cmdline, error) ||
@@ -593,6 +595,7 @@ vm_from_json (JsonObject *object, const char *path, GHashTable *networks, GError
   uvm_vm_set_confined (vm, confined);
   uvm_vm_set_user (vm, uid, gid);
   uvm_vm_set_control_timeout (vm, timeout);
+  uvm_vm_set_lifetime (vm, lifetime);
 
   if (json_object_has_member (object, "devices"))
     {
@@ -919,6 +922,7 @@ add_vm (JsonBuilder *b, UvmVm *vm)
   add_string (b, "runtime_dir", vm->runtime_dir);
   add_bool (b, "start_paused", vm->start_paused);
   add_bool (b, "confined", vm->confined);
+  add_string (b, "lifetime", enum_nick (UVM_TYPE_VM_LIFETIME, vm->lifetime));
   if (vm->user_uid == UVM_USER_DYNAMIC || vm->user_uid == UVM_USER_CALLER)
     user = g_strdup (vm->user_uid == UVM_USER_DYNAMIC ? "dynamic" : "caller");
   else

@@ -386,6 +386,19 @@ test_detached_vm_outlives_its_owner_and_is_taken_over (Fixture *f, gconstpointer
   g_assert_cmpint (uvm_vm_get_pid (vm), ==, hypervisor);
   g_assert_cmpint (uvm_vm_get_lifetime (vm), ==, UVM_VM_LIFETIME_DETACHED);
   g_assert_cmpstr (uvm_vm_get_runtime_dir (vm), ==, rundir);
+  /* The definition came with it (the record's frozen copy): the same as
+   * the one the owner started. */
+  {
+    g_autoptr(UvmVm) same = test_guest_vm_new (f->b, VM_NAME, f->dir, NULL);
+    g_autofree char *theirs = NULL, *attached = NULL;
+
+    uvm_vm_set_lifetime (same, UVM_VM_LIFETIME_DETACHED);
+    theirs = uvm_vm_to_json (same, &error);
+    g_assert_no_error (error);
+    attached = uvm_vm_to_json (vm, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (attached, ==, theirs);
+  }
 
   /* Now we hold it: a second attacher is told so, naming us. */
   second = uvm_vm_attach (NULL, rundir, NULL, &error);

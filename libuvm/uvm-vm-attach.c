@@ -72,6 +72,8 @@ uvm_vm_write_record (UvmVm *self, const UvmPlan *plan, gboolean ready, GError **
   record->log_path = g_strdup (plan->desc->log_path);
   record->attach_requests = attach_requests_json (plan);
   record->files = uvm_vm_run_files (self);
+  if (self->user_lease != NULL)
+    record->user_lease = g_strdup (uvm_user_lease_get_path (self->user_lease));
   /* The frozen definition (a workstation with its gateway: the document
    * names it).  A definition that started always has a JSON form. */
   if (self->gateway != NULL)
@@ -141,6 +143,8 @@ uvm_vm_reclaim_record (const char *dir, const char *name, GError **error)
    * state that hypervisor is in.  Or a stale record. */
   kill_recorded (&record->process);
   kill_helpers (record);
+  if (record->user_lease != NULL)
+    uvm_user_lease_reclaim (record->user_lease);
   g_info ("VM '%s': reclaiming what the run of pid %d left", name, (int) record->process.pid);
   uvm_record_remove (dir);
   return TRUE;
@@ -363,6 +367,7 @@ uvm_vm_attach_async (const char *root, const char *name, GCancellable *cancellab
   vm->lifetime = UVM_VM_LIFETIME_DETACHED;
   vm->rundir = g_steal_pointer (&rundir);
   vm->attached_run = TRUE;
+  vm->attached_lease = g_strdup (record->user_lease);
   /* What its end removes: the record's list of the run's files. */
   g_strfreev (vm->helper_files);
   vm->helper_files = g_strdupv (record->files);

@@ -529,6 +529,13 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, char *const *helper_
         case UVM_PLAN_FD_FILE:
           sfd.source = open_plan_file (self, pfd, error);
           break;
+        case UVM_PLAN_FD_USER_LEASE:
+          sfd.source = self->user_lease != NULL
+                         ? fcntl (uvm_user_lease_get_fd (self->user_lease), F_DUPFD_CLOEXEC, 3)
+                         : open ("/dev/null", O_RDONLY | O_CLOEXEC);
+          if (sfd.source < 0)
+            uvm_set_error (error, UVM_ERROR_START_FAILED, "%s: %s", pfd->what, g_strerror (errno));
+          break;
         case UVM_PLAN_FD_LIB_TAP:
           /* A workstation's port is isolated: it reaches only the
            * non-isolated ports (its gateway), never another workstation. */

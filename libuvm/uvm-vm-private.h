@@ -111,6 +111,7 @@ struct _UvmVm
   gboolean guest_shut_down;         /* ... or that it shut down */
   GTask *attach_task;               /* uvm_vm_attach_async() in progress */
   gboolean attached_run;            /* the run was taken over (uvm_vm_attach) */
+  char *attached_lease;             /* its uid's lease file, held by the hypervisor */
   GQueue waiters;                   /* GTask: stop and wait callers */
 
   gboolean have_exit;

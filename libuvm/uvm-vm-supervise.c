@@ -318,6 +318,9 @@ uvm_vm_finish_run (UvmVm *self)
   }
   self->rundir = NULL;
   g_clear_pointer (&self->user_lease, uvm_user_lease_release);   /* its processes are gone */
+  if (self->attached_lease != NULL)
+    uvm_user_lease_reclaim (self->attached_lease);
+  g_clear_pointer (&self->attached_lease, g_free);
   /* The hypervisor's tap fds are closed (it was reaped, or never ran) and
    * so are ours: the taps are gone; the last member removes the bridge. */
   for (guint i = 0; i < self->devices->len; i++)

@@ -448,6 +448,7 @@ uvm_vm_build_plan (UvmVm *vm, const UvmBackend **backend_out, GError **error)
 {
   g_autoptr(UvmDesc) desc = NULL;
   const UvmBackend *backend;
+  UvmPlan *plan;
 
   if (vm->definition_error != NULL)
     return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION, "%s", vm->definition_error), NULL;
@@ -460,9 +461,15 @@ uvm_vm_build_plan (UvmVm *vm, const UvmBackend **backend_out, GError **error)
   if (!check_features (desc, backend, error) || !backend->validate (desc, error) ||
       !check_confinement (desc, error))
     return NULL;
-  if (backend_out != NULL)
+  plan = backend->build_plan (desc, error);
+  if (plan != NULL && desc->detached && desc->uid == UVM_USER_DYNAMIC)
+    uvm_plan_add_fd (plan, UVM_PLAN_FD_USER_LEASE, NULL,
+                     "the lock of the VM's dynamic uid (its lease under the runtime root's "
+                     ".users), read-only: held while the detached hypervisor runs "
+                     "(/dev/null when it runs as the caller)");
+  if (plan != NULL && backend_out != NULL)
     *backend_out = backend;
-  return backend->build_plan (desc, error);
+  return plan;
 }
 
 char *

@@ -19,6 +19,7 @@ G_DEFINE_FINAL_TYPE (UvmVm, uvm_vm, G_TYPE_OBJECT)
 static void
 update_paths (UvmVm *self)
 {
+  g_free (self->attached_lease);
   g_free (self->effective_dir);
   g_free (self->control_path);
   g_free (self->log_path);
@@ -65,7 +66,7 @@ uvm_vm_dispose (GObject *object)
       uvm_source_clear (&self->stop_timer);
       uvm_source_clear (&self->control_grace);
       g_clear_pointer (&self->rundir, uvm_rundir_unlock);
-      g_clear_pointer (&self->user_lease, uvm_user_lease_release);
+      g_clear_pointer (&self->user_lease, uvm_user_lease_forget);
     }
   if (self->child != NULL)
     {

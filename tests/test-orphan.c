@@ -19,6 +19,9 @@
 #include "uvm-test-util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <json-glib/json-glib.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -329,6 +332,32 @@ hypervisor_says_running (Fixture *f, UvmVm *vm)
   return strstr (reply, "\"state\":\"Running\"") != NULL;
 }
 
+/* The lease file of the dynamic uid the record names, or NULL. */
+static char *
+recorded_lease (const char *rundir)
+{
+  g_autofree char *path = g_build_filename (rundir, "state.json", NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  JsonObject *o;
+
+  g_assert_true (json_parser_load_from_file (parser, path, NULL));
+  o = json_node_get_object (json_parser_get_root (parser));
+  return g_strdup (json_object_get_string_member_with_default (o, "user-lease", NULL));
+}
+
+/* Whether some process holds the flock of @path. */
+static gboolean
+lock_held (const char *path)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  gboolean held;
+
+  g_assert_cmpint (fd, >=, 0);
+  held = flock (fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  close (fd);
+  return held;
+}
+
 static UvmVmInfo *
 find_listed (GPtrArray *list, const char *name)
 {
@@ -345,7 +374,7 @@ test_detached_vm_outlives_its_owner_and_is_taken_over (Fixture *f, gconstpointer
   g_autoptr(UvmVm) second = NULL;
   g_autoptr(GPtrArray) list = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *root = NULL, *rundir = NULL, *ours = NULL;
+  g_autofree char *root = NULL, *rundir = NULL, *ours = NULL, *lease = NULL;
   UvmVmInfo *info;
   Owner owner;
   int hypervisor, pidfd, code = 0, sig = 0;
@@ -363,9 +392,16 @@ test_detached_vm_outlives_its_owner_and_is_taken_over (Fixture *f, gconstpointer
   g_assert_nonnull (strstr (error->message, ours));
   g_clear_error (&error);
 
+  lease = recorded_lease (rundir);
   owner_kill (&owner);
   /* Detached: no parent death signal; it runs on without its launcher. */
   g_assert_false (wait_for_exit (pidfd, 1000));
+  /* Its dynamic uid stays taken (the hypervisor holds the lease's lock),
+   * so no other VM gets it meanwhile. */
+  if (lease != NULL)
+    g_assert_true (lock_held (lease));
+  else
+    g_test_message ("no dynamic uid here (not root): no lease to hold");
 
   list = uvm_vm_list (root, &error);
   g_assert_no_error (error);
@@ -429,8 +465,10 @@ test_detached_vm_outlives_its_owner_and_is_taken_over (Fixture *f, gconstpointer
   g_assert_true (wait_for_exit (pidfd, ORPHAN_GONE_TIMEOUT_MS));
   end_hypervisor (hypervisor, pidfd);
 
-  /* Nothing left: no process, no runtime directory, no record. */
+  /* Nothing left: no process, no runtime directory, no record, no lease. */
   g_assert_false (g_file_test (rundir, G_FILE_TEST_EXISTS));
+  if (lease != NULL)
+    g_assert_false (g_file_test (lease, G_FILE_TEST_EXISTS));
   g_assert_cmpuint (processes_mentioning (f->dir), ==, 0);
   g_clear_pointer (&list, g_ptr_array_unref);
   list = uvm_vm_list (root, &error);

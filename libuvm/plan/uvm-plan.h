@@ -29,6 +29,10 @@ typedef enum {
    * hypervisor needs no access to its directory: a disk image, the
    * kernel, the initramfs, the console file. */
   UVM_PLAN_FD_FILE,
+  /* The lock of the VM's dynamic uid (a detached VM as root): held by the
+   * hypervisor's copy while it runs, so no other VM gets its uid after the
+   * launcher is gone.  /dev/null when the VM runs as the caller. */
+  UVM_PLAN_FD_USER_LEASE,
 } UvmPlanFdKind;
 
 /* How the hypervisor uses a UVM_PLAN_FD_FILE fd. */

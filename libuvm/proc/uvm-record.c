@@ -38,6 +38,7 @@ uvm_record_free (UvmRecord *record)
   g_free (record->definition);
   g_free (record->attach_requests);
   g_strfreev (record->files);
+  g_free (record->user_lease);
   g_free (record);
 }
 
@@ -134,6 +135,7 @@ uvm_record_write (const UvmRecord *record, const char *dir, GError **error)
   add_string (b, "control-socket", record->control_path);
   add_string (b, "console", record->console_path);
   add_string (b, "log", record->log_path);
+  add_string (b, "user-lease", record->user_lease);
   if (record->definition != NULL)
     {
       JsonNode *def = json_from_string (record->definition, NULL);
@@ -221,6 +223,7 @@ uvm_record_read (const char *dir, GError **error)
   record->control_path = g_strdup (uvm_json_node_get_string (json_object_get_member (o, "control-socket")));
   record->console_path = g_strdup (uvm_json_node_get_string (json_object_get_member (o, "console")));
   record->log_path = g_strdup (uvm_json_node_get_string (json_object_get_member (o, "log")));
+  record->user_lease = g_strdup (uvm_json_node_get_string (json_object_get_member (o, "user-lease")));
   helpers = json_object_get_member (o, "helpers");
   if (helpers != NULL && JSON_NODE_HOLDS_ARRAY (helpers))
     {

@@ -35,6 +35,7 @@ typedef struct {
    * "state" (true for the one whose reply says the guest's state). */
   char *attach_requests;
   GStrv files;            /* the run's files in the directory, removed with it */
+  char *user_lease;       /* the lock file of its dynamic uid, or NULL */
 } UvmRecord;
 
 UvmRecord *uvm_record_new (void);

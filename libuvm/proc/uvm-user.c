@@ -125,7 +125,9 @@ try_lock (const char *path)
   for (guint attempt = 0; attempt < 8; attempt++)
     {
       struct stat held, now;
-      int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+      /* Read-only: the fd may be handed to a detached hypervisor to hold
+       * the lock (uvm_user_lease_get_fd()); it must not write the file. */
+      int fd = open (path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 
       if (fd < 0)
         return -1;
@@ -202,4 +204,39 @@ uvm_user_lease_release (UvmUserLease *lease)
   close (lease->fd);
   g_free (lease->path);
   g_free (lease);
+}
+
+int
+uvm_user_lease_get_fd (const UvmUserLease *lease)
+{
+  return lease->fd;
+}
+
+const char *
+uvm_user_lease_get_path (const UvmUserLease *lease)
+{
+  return lease->path;
+}
+
+void
+uvm_user_lease_forget (UvmUserLease *lease)
+{
+  if (lease == NULL)
+    return;
+  close (lease->fd);   /* the hypervisor's copy holds the lock on */
+  g_free (lease->path);
+  g_free (lease);
+}
+
+void
+uvm_user_lease_reclaim (const char *path)
+{
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+  if (fd < 0)
+    return;
+  /* Held: its hypervisor (or a new run of that uid) still runs. */
+  if (flock (fd, LOCK_EX | LOCK_NB) == 0)
+    g_unlink (path);   /* removed before it is unlocked, as a release does */
+  close (fd);
 }

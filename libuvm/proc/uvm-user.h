@@ -49,6 +49,16 @@ UvmUserLease *uvm_user_lease_acquire (const char *vm_name, GError **error);
 uid_t         uvm_user_lease_get_uid (const UvmUserLease *lease);
 /* Unlocks and removes the lock file; NULL is fine. */
 void          uvm_user_lease_release (UvmUserLease *lease);
+/* The locked, read-only fd of the lease: a detached hypervisor inherits a
+ * copy, which holds the lock (flock: one open file description) while it
+ * runs, whatever becomes of us. */
+int           uvm_user_lease_get_fd (const UvmUserLease *lease);
+const char   *uvm_user_lease_get_path (const UvmUserLease *lease);
+/* Lets go of our fd and keeps the file: a hypervisor holds the lock. */
+void          uvm_user_lease_forget (UvmUserLease *lease);
+/* Removes the lease file @path when nobody holds it any more (after a
+ * taken-over detached VM ended). */
+void          uvm_user_lease_reclaim (const char *path);
 
 /* Whether a process with @uid, @gid and @groups (no capabilities) may
  * open the file of @st for @mode (R_OK/W_OK), by its mode bits alone. */

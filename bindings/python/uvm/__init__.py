@@ -41,7 +41,7 @@ __all__ = [
     "Storage", "Network", "Device", "Vm", "Event", "EventIterator",
     "Error", "InvalidDefinition", "Unsupported", "StartFailed", "HypervisorDied",
     "ProtocolError", "HypervisorError", "Timeout", "Busy", "NotRunning",
-    "PermissionDenied", "Cancelled",
+    "PermissionDenied", "Cancelled", "NotFound", "Lifetime", "VmInfo", "list_vms",
 ]
 
 
@@ -106,6 +106,9 @@ NetworkKind = _enum("NetworkKind", "UVM_NETWORK_", "What a :class:`Network` is (
                     ["ISOLATED", "UPLINK", "TAP", "BRIDGE"])
 DeviceKind = _enum("DeviceKind", "UVM_DEVICE_", "What a :class:`Device` is (UvmDeviceKind).",
                    ["NET", "DISK", "CONSOLE", "RNG", "BALLOON"])
+Lifetime = _enum("Lifetime", "UVM_VM_LIFETIME_",
+                 "Whether a VM's processes die with the process that started them (UvmVmLifetime).",
+                 ["ATTACHED", "DETACHED"])
 
 
 def _to_enum(cls, value, what):
@@ -232,6 +235,13 @@ class ControlLost(Error):
     code = lib.UVM_ERROR_CONTROL_LOST
 
 
+class NotFound(Error):
+    """There is no such VM (UVM_ERROR_NOT_FOUND): :meth:`Vm.attach` found no
+    runtime directory or no state record for the name."""
+
+    code = lib.UVM_ERROR_NOT_FOUND
+
+
 class Cancelled(Error):
     """The operation was cancelled (GIO's G_IO_ERROR_CANCELLED); ``code`` is None."""
 
@@ -240,7 +250,8 @@ class Cancelled(Error):
 
 _ERRORS = {cls.code: cls for cls in (InvalidDefinition, Unsupported, StartFailed,
                                      HypervisorDied, ProtocolError, HypervisorError, Timeout,
-                                     Busy, NotRunning, PermissionDenied, ControlLost)}
+                                     Busy, NotRunning, PermissionDenied, ControlLost,
+                                     NotFound)}
 
 
 def _make_error(cls, message, code):
@@ -838,6 +849,43 @@ def _link_gateways(vms):
             vm._gateway_ref = weakref.ref(by_ptr[int(ffi.cast("uintptr_t", gw))])
 
 
+class VmInfo:
+    """What :func:`list_vms` knows of a VM from its state record.
+
+    Attributes: ``name``, ``runtime_dir``, ``hypervisor`` (its name),
+    ``pid``, ``stale`` (the recorded process is gone), ``detached``,
+    ``controller_pid`` (the process supervising it now, 0 for none).
+    """
+
+    __slots__ = ("name", "runtime_dir", "hypervisor", "pid", "stale", "detached",
+                 "controller_pid")
+
+    def __init__(self, ptr):
+        self.name = _str(lib.uvm_vm_info_get_name(ptr))
+        self.runtime_dir = _str(lib.uvm_vm_info_get_runtime_dir(ptr))
+        self.hypervisor = _str(lib.uvm_vm_info_get_hypervisor(ptr))
+        self.pid = lib.uvm_vm_info_get_pid(ptr)
+        self.stale = bool(lib.uvm_vm_info_get_stale(ptr))
+        self.detached = bool(lib.uvm_vm_info_get_detached(ptr))
+        self.controller_pid = lib.uvm_vm_info_get_controller_pid(ptr)
+
+    def __repr__(self):
+        return "VmInfo(%r, %s, pid=%d%s%s)" % (self.name, self.hypervisor, self.pid,
+                                                 ", stale" if self.stale else "",
+                                                 ", detached" if self.detached else "")
+
+
+def list_vms(root=None):
+    """The VMs with a state record under the runtime `root` (None: the
+    library's default), as :class:`VmInfo` by name. Stale records that
+    nobody holds are removed as they are listed."""
+    array = _call(lib.uvm_vm_list, _cstr(root))
+    try:
+        return [VmInfo(ffi.cast("UvmVmInfo *", array.pdata[i])) for i in range(array.len)]
+    finally:
+        lib.g_ptr_array_unref(array)
+
+
 def vms_from_json(text):
     """The VMs of a definition document (str or bytes), as a list of :class:`Vm`.
 
@@ -880,7 +928,8 @@ class Vm:
     Nothing is checked or created until :meth:`validate` or :meth:`start`.
     ``with Vm(...) as vm:`` starts it and always stops it (``stop(5.0)``,
     then a kill if that fails). A Vm garbage-collected while its hypervisor
-    runs is killed, with a :class:`ResourceWarning`.
+    runs is killed, with a :class:`ResourceWarning` (unless it is detached:
+    ``lifetime="detached"`` lets it run on, see :meth:`attach`).
 
     Deviation from the spec forced by the C API: an `initramfs` or `cmdline`
     without a `kernel` raises :class:`InvalidDefinition` at once
@@ -890,7 +939,7 @@ class Vm:
     def __init__(self, name, hypervisor="qemu", *, kernel=None, initramfs=None, cmdline=None,
                  vcpus=1, memory_mib=256, machine=None, accel="auto", devices=(),
                  start_paused=False, confined=False, runtime_dir=None, hypervisor_path=None,
-                 extra_args=(), control_timeout=None, user=None):
+                 extra_args=(), control_timeout=None, user=None, lifetime=None):
         self._vm = None
         self._handlers = {}
         self._devices = []
@@ -914,6 +963,8 @@ class Vm:
             self.control_timeout = control_timeout
         if user is not None:
             self.user = user
+        if lifetime is not None:
+            self.lifetime = lifetime
         if runtime_dir is not None:
             lib.uvm_vm_set_runtime_dir(self._vm, _cstr(runtime_dir))
         if hypervisor_path is not None:
@@ -934,11 +985,12 @@ class Vm:
             lib.uvm_vm_disconnect_event(vm, hid)
         self._handlers.clear()
         state = lib.uvm_vm_get_state(vm)
-        if lib.uvm_vm_get_pid(vm) != 0 or state in _RUNNING_STATES:
+        detached = lib.uvm_vm_get_lifetime(vm) == lib.UVM_VM_LIFETIME_DETACHED
+        if not detached and (lib.uvm_vm_get_pid(vm) != 0 or state in _RUNNING_STATES):
             warnings.warn("uvm.Vm %r was garbage-collected while its hypervisor ran: killed "
                           "(use 'with' or stop())" % _str(lib.uvm_vm_get_name(vm)),
                           ResourceWarning, source=self)
-        lib.g_object_unref(vm)  # dispose kills, reaps and cleans up
+        lib.g_object_unref(vm)  # dispose kills, reaps and cleans up (detached: lets go)
 
     # -- definition documents (docs/definition-schema.md)
 
@@ -1184,6 +1236,35 @@ class Vm:
         if ms < 0 or ms > 0xFFFFFFFF:
             raise ValueError("control_timeout: %r seconds is out of range" % seconds)
         lib.uvm_vm_set_control_timeout(self._vm, ms)
+
+    @property
+    def lifetime(self):
+        """A :class:`Lifetime`: ``DETACHED`` VMs outlive the process that
+        starts them and are taken over with :meth:`attach`; settable (also
+        as "attached"/"detached"), for later starts."""
+        return Lifetime(lib.uvm_vm_get_lifetime(self._vm))
+
+    @lifetime.setter
+    def lifetime(self, value):
+        lib.uvm_vm_set_lifetime(self._vm, _to_enum(Lifetime, value, "lifetime"))
+
+    @classmethod
+    def attach(cls, name, root=None, timeout=None):
+        """Takes over the running VM `name` that another process started
+        detached (or whose launcher died), and returns it as a :class:`Vm`
+        with its recorded definition.
+
+        `name` is a VM name under the runtime `root` (None: the library's
+        default), or, with `root` None, the path of its runtime directory.
+        Raises :class:`NotFound`, :class:`Busy` (another process controls
+        it; the message names it), :class:`NotRunning` (a stale record, now
+        removed), or an error of the control connection.
+        """
+        ptr = _run_async(lambda c, cb, h: lib.uvm_vm_attach_async(_cstr(root), _cstr(name),
+                                                                   c, cb, h),
+                         lambda result, err: lib.uvm_vm_attach_finish(result, err),
+                         timeout=timeout, cancel_on_interrupt=True)
+        return cls._adopt(ffi.cast("UvmVm *", ptr), {})
 
     @property
     def control_lost(self):

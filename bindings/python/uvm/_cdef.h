@@ -133,6 +133,7 @@ typedef enum {
   UVM_ERROR_NOT_RUNNING = 9,
   UVM_ERROR_PERMISSION = 10,
   UVM_ERROR_CONTROL_LOST = 11,
+  UVM_ERROR_NOT_FOUND = 12,
 } UvmError;
 
 GQuark uvm_error_quark (void);
@@ -319,6 +320,28 @@ void uvm_vm_ch_request_async (UvmVm *vm, const char *method, const char *endpoin
                               GAsyncReadyCallback callback, gpointer user_data);
 char *uvm_vm_ch_request_finish (UvmVm *vm, GAsyncResult *result, guint *status,
                                 GError **error);
+
+/* ---- uvm-vm.h: lifetime, attach, list --------------------------------- */
+typedef enum {
+  UVM_VM_LIFETIME_ATTACHED = 0,
+  UVM_VM_LIFETIME_DETACHED = 1,
+} UvmVmLifetime;
+typedef struct _UvmVmInfo UvmVmInfo;
+
+void uvm_vm_set_lifetime (UvmVm *vm, UvmVmLifetime lifetime);
+UvmVmLifetime uvm_vm_get_lifetime (UvmVm *vm);
+void uvm_vm_attach_async (const char *root, const char *name, GCancellable *cancellable,
+                          GAsyncReadyCallback callback, gpointer user_data);
+UvmVm *uvm_vm_attach_finish (GAsyncResult *result, GError **error);
+GPtrArray *uvm_vm_list (const char *root, GError **error);
+void uvm_vm_info_unref (UvmVmInfo *info);
+const char *uvm_vm_info_get_name (UvmVmInfo *info);
+const char *uvm_vm_info_get_runtime_dir (UvmVmInfo *info);
+const char *uvm_vm_info_get_hypervisor (UvmVmInfo *info);
+int uvm_vm_info_get_pid (UvmVmInfo *info);
+gboolean uvm_vm_info_get_stale (UvmVmInfo *info);
+gboolean uvm_vm_info_get_detached (UvmVmInfo *info);
+int uvm_vm_info_get_controller_pid (UvmVmInfo *info);
 
 /* ---- Callbacks into Python (defined by cffi in the module) ----------- */
 extern "Python" void _uvm_py_on_event (UvmVm *vm, UvmEvent *event, gpointer user_data);

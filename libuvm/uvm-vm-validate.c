@@ -324,6 +324,30 @@ check_confinement (const UvmDesc *desc, GError **error)
   return TRUE;
 }
 
+/* A detached VM outlives the objects of its launcher: nothing of its run
+ * may live only there.  The NAT table of a tap+NAT uplink does (the
+ * network object removes it); a bridge of an isolated network is
+ * reclaimed by the next start that needs it, a tap dies with its
+ * hypervisor. */
+static gboolean
+check_lifetime (const UvmDesc *desc, GError **error)
+{
+  if (!desc->detached)
+    return TRUE;
+  for (guint i = 0; i < uvm_desc_get_n_devices (desc); i++)
+    {
+      const UvmDescDevice *dev = uvm_desc_get_device (desc, i);
+
+      if (dev->kind == UVM_DEVICE_NET && dev->nic == UVM_DESC_NIC_LIB_TAP &&
+          uvm_network_get_kind (uvm_device_get_network (dev->object)) == UVM_NETWORK_UPLINK)
+        return uvm_set_error (error, UVM_ERROR_UNSUPPORTED,
+                              "%s: the tap+NAT uplink '%s' keeps its NAT table in the "
+                              "launching process, which a detached VM outlives; use a passt "
+                              "uplink, or an attached VM", dev->field, dev->network);
+    }
+  return TRUE;
+}
+
 /* ---- The description -------------------------------------------------- */
 
 /* How @dev's NIC reaches @net on a VM of @hypervisor. */
@@ -459,7 +483,7 @@ uvm_vm_build_plan (UvmVm *vm, const UvmBackend **backend_out, GError **error)
     return NULL;
   desc = describe (vm, backend);
   if (!check_features (desc, backend, error) || !backend->validate (desc, error) ||
-      !check_confinement (desc, error))
+      !check_confinement (desc, error) || !check_lifetime (desc, error))
     return NULL;
   plan = backend->build_plan (desc, error);
   if (plan != NULL && desc->detached && desc->uid == UVM_USER_DYNAMIC)

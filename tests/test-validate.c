@@ -895,6 +895,31 @@ test_auto_uplink_follows_the_hypervisor (Fixture *fx, gconstpointer data)
   g_assert_cmpint (uvm_network_get_uplink_mode (uplink), ==, UVM_UPLINK_AUTO);
 }
 
+/* A detached VM outlives its launcher's objects: a tap+NAT uplink (whose
+ * NAT table the launcher's network holds) is refused, naming the device
+ * and what to use instead; the same VM attached, or with passt, is fine. */
+static void
+test_detached_vm_refuses_tap_nat_uplink (Fixture *fx, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = new_vm (fx, "vm");
+  g_autoptr(UvmNetwork) uplink = uvm_network_new_uplink ("up");
+  g_autoptr(GError) error = NULL;
+  g_autofree char *plan = NULL;
+
+  uvm_network_set_uplink_mode (uplink, UVM_UPLINK_TAP_NAT);
+  uvm_vm_add_device (vm, uvm_device_new_net (uplink, NULL));
+  uvm_vm_set_lifetime (vm, UVM_VM_LIFETIME_DETACHED);
+  assert_refused (vm, UVM_ERROR_UNSUPPORTED, "net0", "passt uplink");
+  uvm_vm_set_lifetime (vm, UVM_VM_LIFETIME_ATTACHED);
+  plan = uvm_vm_get_launch_plan (vm, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&plan, g_free);
+  uvm_network_set_uplink_mode (uplink, UVM_UPLINK_PASST);
+  uvm_vm_set_lifetime (vm, UVM_VM_LIFETIME_DETACHED);
+  plan = uvm_vm_get_launch_plan (vm, &error);
+  g_assert_no_error (error);
+}
+
 /* Tap names the user sets must be names the kernel accepts; so must a
  * host bridge's. */
 static void
@@ -1369,6 +1394,7 @@ main (int argc, char **argv)
        test_passt_not_in_path_is_refused_by_validate);
   ADD ("/validate/network/auto-uplink-follows-the-hypervisor",
        test_auto_uplink_follows_the_hypervisor);
+  ADD ("/validate/lifetime/detached-refuses-tap-nat-uplink", test_detached_vm_refuses_tap_nat_uplink);
   ADD ("/validate/network/tap-and-bridge-names-are-checked", test_tap_and_bridge_names_are_checked);
   ADD ("/validate/cloud-hypervisor/isolated-network-is-a-bridge",
        test_cloud_hypervisor_isolated_network_is_a_bridge);

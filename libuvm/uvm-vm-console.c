@@ -261,7 +261,7 @@ console_wait_free (gpointer data)
     close (w->sock);
   if (w->log_fd >= 0)
     close (w->log_fd);
-  g_regex_unref (w->regex);
+  g_clear_pointer (&w->regex, g_regex_unref);
   g_free (w->pattern);
   g_string_free (w->line, TRUE);
   g_object_unref (w->vm);
@@ -437,7 +437,6 @@ wait_for_console (UvmVm *vm, const char *pattern, guint timeout_ms, GCancellable
       GError *bad = g_error_new (UVM_ERROR, UVM_ERROR_FAILED, "pattern: /%s/ is no regular "
                                  "expression: %s", pattern, error->message);
       g_clear_error (&error);
-      w->regex = g_regex_new ("", 0, 0, NULL);
       g_task_set_task_data (task, w, console_wait_free);
       g_task_return_error (task, bad);
       g_object_unref (task);

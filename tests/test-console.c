@@ -327,6 +327,21 @@ test_log_dir_must_exist (TestVmFixture *f, gconstpointer data)
   g_assert_true (g_str_has_prefix (error->message, "log-dir: "));
 }
 
+static void
+test_wait_refuses_a_pattern_that_does_not_compile (TestVmFixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+
+  SKIP_IF_UNAVAILABLE (f);
+  vm = shell_vm_new (f, "badpattern");
+  line = uvm_vm_wait_for_console (vm, "UVM-(", 1000, NULL, &error);
+  g_assert_null (line);
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_FAILED);
+  g_assert_true (g_str_has_prefix (error->message, "pattern: "));
+}
+
 static const TestVmCase cases[] = {
   { "typed-command-is-answered-and-the-log-keeps-the-session",
     test_typed_command_is_answered_and_the_log_keeps_the_session },
@@ -338,6 +353,8 @@ static const TestVmCase cases[] = {
   { "wait-fails-when-the-hypervisor-exits", test_wait_fails_when_the_hypervisor_exits },
   { "relay-ends-with-the-hypervisor", test_relay_ends_with_the_hypervisor },
   { "log-dir-must-exist", test_log_dir_must_exist },
+  { "wait-refuses-a-pattern-that-does-not-compile",
+    test_wait_refuses_a_pattern_that_does_not_compile },
 };
 
 int

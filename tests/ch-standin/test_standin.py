@@ -309,8 +309,7 @@ def test_tty_serial_takes_a_terminal_stdin_as_input_and_runs_the_shell(tmp_path,
     ch = tty_standin(tmp_path, kernel, terminal)
     os.close(terminal)
     try:
-        read_fd_until(controller, b"UVM-GUEST-SHELL")
-        read_fd_until(controller, b"uvm-guest# ")
+        assert b"UVM-GUEST-SHELL" in read_fd_until(controller, b"uvm-guest# ")
         os.write(controller, b"echo $((6*7))\n")
         got = read_fd_until(controller, b"\n42\r\n")
         assert b"echo $((6*7))" in got     # the terminal echo

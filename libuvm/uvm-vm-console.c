@@ -294,11 +294,13 @@ console_wait_done (GTask *task, char *line, GError *error)
   g_object_unref (task);
 }
 
-/* Whether @text (one line, without its newline) matches. */
+/* Whether @text (one line, without its newline) matches.  A line not
+ * ended yet (@ended FALSE) has no end for `$` to match: a pattern ending
+ * in `$` waits for the whole line. */
 static char *
-match_line (ConsoleWait *w, const char *text, gssize len)
+match_line (ConsoleWait *w, const char *text, gssize len, gboolean ended)
 {
-  if (g_regex_match_full (w->regex, text, len, 0, 0, NULL, NULL))
+  if (g_regex_match_full (w->regex, text, len, 0, ended ? 0 : G_REGEX_MATCH_NOTEOL, NULL, NULL))
     return g_strndup (text, len);
   return NULL;
 }
@@ -331,7 +333,7 @@ scan_log (ConsoleWait *w)
             break;
           if (w->line->len > 0 && w->line->str[w->line->len - 1] == '\r')
             g_string_truncate (w->line, w->line->len - 1);
-          hit = match_line (w, w->line->str, (gssize) w->line->len);
+          hit = match_line (w, w->line->str, (gssize) w->line->len, TRUE);
           g_string_truncate (w->line, 0);
           if (hit != NULL)
             return hit;
@@ -341,7 +343,7 @@ scan_log (ConsoleWait *w)
     }
   /* A line not ended yet counts too: a prompt has no newline. */
   if (w->line->len > 0)
-    return match_line (w, w->line->str, (gssize) w->line->len);
+    return match_line (w, w->line->str, (gssize) w->line->len, FALSE);
   return NULL;
 }
 

@@ -449,7 +449,9 @@ test_wait_for_text (const char *path, const char *text, guint timeout_ms)
 gboolean
 test_vm_wait_for_text (UvmVm *vm, const char *text, guint timeout_ms)
 {
-  g_autofree char *pattern = g_regex_escape_string (text, -1);
+  g_autofree char *escaped = g_regex_escape_string (text, -1);
+  /* Whole lines, as a test reading the log after the match expects. */
+  g_autofree char *pattern = g_strconcat (escaped, ".*$", NULL);
   g_autofree char *line = NULL;
   g_autoptr(GError) error = NULL;
 

@@ -1063,8 +1063,11 @@ int uvm_vm_open_console (UvmVm *vm, GError **error);
  * Waits until a line of the guest's console output matches @pattern:
  * the readiness of a guest that prints a line when it is up. Each line
  * (without its line ending) is matched on its own, whatever the reads
- * that brought it; the line being written (no newline yet, such as a
- * shell prompt) is matched too. Output since the current run started
+ * that brought it. The line being written (no newline yet, such as a
+ * shell prompt) is matched too, as far as it arrived: a pattern may match
+ * the start of a line before its end came. End the pattern with `$` to
+ * match whole lines only (`$` never matches where a line was not ended
+ * yet). Output since the current run started
  * counts, also output written before this call: a line printed between
  * uvm_vm_start() and the call is found. Nothing polls: the wait reads the
  * console log each time the console socket has news.

@@ -458,6 +458,8 @@ test_vm_wait_for_text (UvmVm *vm, const char *text, guint timeout_ms)
   line = uvm_vm_wait_for_console (vm, pattern, timeout_ms, NULL, &error);
   if (line != NULL)
     return TRUE;
+  g_test_message ("waiting for \"%s\" on the console of '%s': %s", text, uvm_vm_get_name (vm),
+                  error->message);
   if (g_error_matches (error, UVM_ERROR, UVM_ERROR_TIMEOUT))
     return FALSE;
   /* Not running (any more): what it wrote is in the log. */

@@ -458,8 +458,13 @@ test_vm_wait_for_text (UvmVm *vm, const char *text, guint timeout_ms)
   line = uvm_vm_wait_for_console (vm, pattern, timeout_ms, NULL, &error);
   if (line != NULL)
     return TRUE;
-  g_test_message ("waiting for \"%s\" on the console of '%s': %s", text, uvm_vm_get_name (vm),
-                  error->message);
+  {
+    g_autofree char *log = NULL;
+
+    g_file_get_contents (uvm_vm_get_console_path (vm), &log, NULL, NULL);
+    g_test_message ("waiting for \"%s\" on the console of '%s': %s; the console log:\n%s",
+                    text, uvm_vm_get_name (vm), error->message, log ? log : "(unreadable)");
+  }
   if (g_error_matches (error, UVM_ERROR, UVM_ERROR_TIMEOUT))
     return FALSE;
   /* Not running (any more): what it wrote is in the log. */

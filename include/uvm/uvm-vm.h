@@ -1035,8 +1035,9 @@ const char *uvm_vm_get_console_socket_path (UvmVm *vm);
  * @error: return location for a #GError, or %NULL
  *
  * Connects to the VM's console (see uvm_vm_get_console_socket_path()):
- * reading the fd gives the guest's serial output from now on (what came
- * before is in the console log, uvm_vm_get_console_path()), writing it
+ * reading the fd gives the guest's serial output from the moment the relay
+ * accepted the connection, right after this call (what came before is in
+ * the console log, uvm_vm_get_console_path()), writing it
  * types into the guest's console. The console log keeps receiving
  * everything whether or not the fd is read; a client that does not read
  * is dropped once 1 MiB waits for it. End of file means the hypervisor
@@ -1070,7 +1071,8 @@ int uvm_vm_open_console (UvmVm *vm, GError **error);
  * yet). Output since the current run started
  * counts, also output written before this call: a line printed between
  * uvm_vm_start() and the call is found. Nothing polls: the wait reads the
- * console log each time the console socket has news.
+ * console log each time it grows (inotify), and learns from the console
+ * socket when the relay ended.
  *
  * A match emits %UVM_EVENT_CONSOLE_MATCH before @callback runs.
  * Errors (from uvm_vm_wait_for_console_finish()): %UVM_ERROR_NOT_RUNNING

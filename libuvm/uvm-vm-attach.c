@@ -72,6 +72,7 @@ uvm_vm_write_record (UvmVm *self, const UvmPlan *plan, gboolean ready, GError **
   record->log_path = g_strdup (plan->desc->log_path);
   record->attach_requests = attach_requests_json (plan);
   record->files = uvm_vm_run_files (self);
+  record->console_log_start = self->console_log_start;
   if (self->user_lease != NULL)
     record->user_lease = g_strdup (uvm_user_lease_get_path (self->user_lease));
   /* The frozen definition (a workstation with its gateway: the document
@@ -368,6 +369,8 @@ uvm_vm_attach_async (const char *root, const char *name, GCancellable *cancellab
   vm->rundir = g_steal_pointer (&rundir);
   vm->attached_run = TRUE;
   vm->attached_lease = g_strdup (record->user_lease);
+  /* Waits for console lines read this run's output, not earlier runs'. */
+  vm->console_log_start = record->console_log_start;
   /* What its end removes: the record's list of the run's files. */
   g_strfreev (vm->helper_files);
   vm->helper_files = g_strdupv (record->files);

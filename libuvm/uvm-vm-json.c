@@ -313,7 +313,7 @@ static const char *const network_members[] = {
 static const char *const vm_members[] = {
   "name", "hypervisor", "machine", "accel", "kernel", "initramfs", "cmdline", "vcpus",
   "memory", "extra_args", "hypervisor_path", "runtime_dir", "start_paused", "confined",
-  "user", "control_timeout_ms", "gateway", "lifetime", "devices", NULL
+  "user", "control_timeout_ms", "gateway", "lifetime", "log_dir", "devices", NULL
 };
 static const char *const net_members[] = {
   "kind", "id", "hotpluggable", "network", "mac", "tap_name", NULL
@@ -526,7 +526,7 @@ static UvmVm *
 vm_from_json (JsonObject *object, const char *path, GHashTable *networks, GError **error)
 {
   const char *name = NULL, *hv_name = NULL, *kernel = NULL, *initramfs = NULL, *cmdline = NULL;
-  const char *hv_path = NULL, *runtime_dir = NULL;
+  const char *hv_path = NULL, *runtime_dir = NULL, *log_dir = NULL;
   UvmHypervisor hypervisor;
   int machine = UVM_MACHINE_DEFAULT, accel = UVM_ACCEL_AUTO;
   int lifetime = UVM_VM_LIFETIME_ATTACHED;
@@ -565,6 +565,7 @@ vm_from_json (JsonObject *object, const char *path, GHashTable *networks, GError
       !get_size (object, path, "memory", &memory, error) ||
       !get_string (object, path, "hypervisor_path", &hv_path, error) ||
       !get_string (object, path, "runtime_dir", &runtime_dir, error) ||
+      !get_string (object, path, "log_dir", &log_dir, error) ||
       !get_bool (object, path, "start_paused", &start_paused, error) ||
       !get_bool (object, path, "confined", &confined, error) ||
       !get_user (object, path, &uid, &gid, error) ||
@@ -596,6 +597,8 @@ vm_from_json (JsonObject *object, const char *path, GHashTable *networks, GError
   uvm_vm_set_user (vm, uid, gid);
   uvm_vm_set_control_timeout (vm, timeout);
   uvm_vm_set_lifetime (vm, lifetime);
+  if (log_dir != NULL)
+    uvm_vm_set_log_dir (vm, log_dir);
 
   if (json_object_has_member (object, "devices"))
     {
@@ -923,6 +926,7 @@ add_vm (JsonBuilder *b, UvmVm *vm)
   add_bool (b, "start_paused", vm->start_paused);
   add_bool (b, "confined", vm->confined);
   add_string (b, "lifetime", enum_nick (UVM_TYPE_VM_LIFETIME, vm->lifetime));
+  add_string (b, "log_dir", vm->log_dir);
   if (vm->user_uid == UVM_USER_DYNAMIC || vm->user_uid == UVM_USER_CALLER)
     user = g_strdup (vm->user_uid == UVM_USER_DYNAMIC ? "dynamic" : "caller");
   else

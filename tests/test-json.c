@@ -74,7 +74,7 @@ static const char every_vm_member[] =
   "   'vcpus': 3, 'memory': '768MiB', 'extra_args': ['-a', 'b c', ''],"
   "   'hypervisor_path': '/opt/ch/cloud-hypervisor', 'runtime_dir': '/run/x/full',"
   "   'start_paused': true, 'confined': true, 'user': '4242:4343',"
-  "   'control_timeout_ms': 2500, 'lifetime': 'detached',"
+  "   'control_timeout_ms': 2500, 'lifetime': 'detached', 'log_dir': '/var/log/full',"
   "   'devices': ["
   "     {'kind': 'net', 'network': 'lan', 'id': 'eth-lan', 'mac': '02:00:00:00:00:01',"
   "      'tap_name': 'tap-full', 'hotpluggable': true},"
@@ -111,6 +111,7 @@ test_every_vm_member_reaches_its_setting (void)
   g_assert_cmpuint (uvm_vm_get_group (vm), ==, 4343);
   g_assert_cmpuint (uvm_vm_get_control_timeout (vm), ==, 2500);
   g_assert_cmpint (uvm_vm_get_lifetime (vm), ==, UVM_VM_LIFETIME_DETACHED);
+  g_assert_cmpstr (uvm_vm_get_log_dir (vm), ==, "/var/log/full");
   g_assert_null (uvm_vm_get_gateway (vm));
   g_assert_cmpuint (uvm_vm_get_n_devices (vm), ==, 6);
 }
@@ -582,7 +583,7 @@ static const BadDocument bad_documents[] = {
   { "vm-unknown-member", VM0 "'memroy': '1G'}]}",
     "vms[0].memroy: unknown member; a VM has: name, hypervisor, machine, accel, kernel, "
     "initramfs, cmdline, vcpus, memory, extra_args, hypervisor_path, runtime_dir, "
-    "start_paused, confined, user, control_timeout_ms, gateway, lifetime, devices" },
+    "start_paused, confined, user, control_timeout_ms, gateway, lifetime, log_dir, devices" },
   { "vm-name-missing", "{'schema': 1, 'vms': [{'hypervisor': 'qemu'}]}",
     "vms[0].name: missing; a VM needs it" },
   { "vm-hypervisor-missing", "{'schema': 1, 'vms': [{'name': 'v'}]}",

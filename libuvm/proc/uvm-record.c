@@ -136,6 +136,8 @@ uvm_record_write (const UvmRecord *record, const char *dir, GError **error)
   add_string (b, "console", record->console_path);
   add_string (b, "log", record->log_path);
   add_string (b, "user-lease", record->user_lease);
+  json_builder_set_member_name (b, "console-log-start");
+  json_builder_add_int_value (b, record->console_log_start);
   if (record->definition != NULL)
     {
       JsonNode *def = json_from_string (record->definition, NULL);
@@ -224,6 +226,9 @@ uvm_record_read (const char *dir, GError **error)
   record->console_path = g_strdup (uvm_json_node_get_string (json_object_get_member (o, "console")));
   record->log_path = g_strdup (uvm_json_node_get_string (json_object_get_member (o, "log")));
   record->user_lease = g_strdup (uvm_json_node_get_string (json_object_get_member (o, "user-lease")));
+  if (!uvm_json_node_get_int (json_object_get_member (o, "console-log-start"),
+                              &record->console_log_start) || record->console_log_start < 0)
+    record->console_log_start = 0;
   helpers = json_object_get_member (o, "helpers");
   if (helpers != NULL && JSON_NODE_HOLDS_ARRAY (helpers))
     {

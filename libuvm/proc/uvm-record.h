@@ -36,6 +36,7 @@ typedef struct {
   char *attach_requests;
   GStrv files;            /* the run's files in the directory, removed with it */
   char *user_lease;       /* the lock file of its dynamic uid, or NULL */
+  gint64 console_log_start;  /* the console log's size when the run started */
 } UvmRecord;
 
 UvmRecord *uvm_record_new (void);

@@ -4,6 +4,7 @@ cloud-hypervisor stand-in)."""
 
 import gc
 import os
+import time
 
 import pytest
 
@@ -11,6 +12,18 @@ import uvm
 from conftest import make_vm, needs_guest, needs_standin
 
 S = uvm.State
+
+
+def _reap_children(timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            assert time.monotonic() < deadline, "a child of the detached VM still runs"
+            time.sleep(0.02)
 
 
 def _detached_then_attached(request, workdir, hypervisor):
@@ -46,9 +59,11 @@ def _detached_then_attached(request, workdir, hypervisor):
     finally:
         if vm.state not in (S.STOPPED, S.CRASHED):
             vm.kill()
-        # This process started it and let go: it is still its parent and
-        # reaps it (uvm_vm_set_lifetime() says so).
+        # This process started it and let go: it is still the parent of
+        # the hypervisor and its console relay and reaps them
+        # (uvm_vm_set_lifetime() says so).
         os.waitpid(pid, 0)
+        _reap_children()
     assert not os.path.exists(info.runtime_dir)
     assert uvm.list_vms(root) == []
     with pytest.raises(uvm.NotFound):

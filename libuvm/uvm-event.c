@@ -173,6 +173,7 @@ uvm_event_kind_to_string (UvmEventKind kind)
   static const char *const names[] = {
     "state-changed", "guest-shutdown", "guest-reset", "guest-panic",
     "hypervisor-exited", "device-deleted", "hypervisor-event", "control-lost",
+    "console-match",
   };
 
   if ((guint) kind < G_N_ELEMENTS (names))

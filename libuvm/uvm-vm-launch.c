@@ -306,6 +306,7 @@ spawn_helper (UvmVm *self, const UvmPlanHelper *helper, const char *path, char *
 {
   g_autoptr(GArray) fds = g_array_new (FALSE, TRUE, sizeof (UvmSpawnFd));
   g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GArray) own_fds = g_array_new (FALSE, FALSE, sizeof (int));
   int log_fd = open_log (helper->log_path, error);
   int pidfd = -1;
   GPid pid = 0;
@@ -321,13 +322,22 @@ spawn_helper (UvmVm *self, const UvmPlanHelper *helper, const char *path, char *
       UvmSpawnFd sfd = { GPOINTER_TO_INT (g_hash_table_lookup (helper_ends, pfd->device)) - 1,
                          pfd->target };
 
-      /* Only socket pairs reach helpers: their ends were made with the
-       * hypervisor's. */
-      if (pfd->kind != UVM_PLAN_FD_HELPER_STREAM || sfd.source < 0)
+      /* The console relay's log and socket are its own (closed below). */
+      if (pfd->kind == UVM_PLAN_FD_FILE || pfd->kind == UVM_PLAN_FD_CONSOLE_SOCKET)
         {
-          close (log_fd);
-          return uvm_set_error (error, UVM_ERROR_START_FAILED, "%s: no socket pair for %s",
-                                helper->what, pfd->what);
+          sfd.source = uvm_vm_open_helper_fd (self, pfd, error);
+          if (sfd.source < 0)
+            goto fail;
+          g_array_append_val (own_fds, sfd.source);
+        }
+      /* Socket pairs (and the console's pty) were made with the
+       * hypervisor's fds. */
+      else if ((pfd->kind != UVM_PLAN_FD_HELPER_STREAM && pfd->kind != UVM_PLAN_FD_CONSOLE_PTY) ||
+               sfd.source < 0)
+        {
+          uvm_set_error (error, UVM_ERROR_START_FAILED, "%s: no socket pair for %s",
+                         helper->what, pfd->what);
+          goto fail;
         }
       g_array_append_val (fds, sfd);
     }
@@ -343,6 +353,8 @@ spawn_helper (UvmVm *self, const UvmPlanHelper *helper, const char *path, char *
     ok = uvm_spawn (&req, &pid, &pidfd, error);
   }
   close (log_fd);
+  for (guint i = 0; i < own_fds->len; i++)
+    close (g_array_index (own_fds, int, i));
   if (!ok)
     {
       g_prefix_error (error, "%s: ", helper->what);
@@ -362,6 +374,12 @@ spawn_helper (UvmVm *self, const UvmPlanHelper *helper, const char *path, char *
     }
   g_ptr_array_add (self->helpers, h);
   return TRUE;
+
+fail:
+  close (log_fd);
+  for (guint i = 0; i < own_fds->len; i++)
+    close (g_array_index (own_fds, int, i));
+  return FALSE;
 }
 
 /* Opens the file of @pfd (UVM_PLAN_FD_FILE) for the hypervisor.  What it
@@ -453,7 +471,7 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, char *const *helper_
   g_auto(GStrv) envp = g_get_environ ();
   /* The helpers' ends of the socket pairs, by device (fd + 1: 0 is none). */
   g_autoptr(GHashTable) helper_ends = g_hash_table_new_full (NULL, NULL, NULL, close_fd_value);
-  int null_fd = -1, log_fd = -1, pidfd = -1;
+  int null_fd = -1, log_fd = -1, pidfd = -1, console_tty = -1;
   gboolean ok = FALSE;
   GPid pid = 0;
 
@@ -470,7 +488,20 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, char *const *helper_
   log_fd = open_log (desc->log_path, error);
   if (log_fd < 0)
     goto out;
-  g_array_append_vals (fds, (UvmSpawnFd[]) { { null_fd, 0 }, { log_fd, 1 }, { log_fd, 2 } }, 3);
+  /* cloud-hypervisor's console is its stdin and stdout: a pty whose
+   * other side goes to the console relay. */
+  if (plan->stdio_console != NULL)
+    {
+      int controller;
+
+      if (!uvm_vm_open_console_pty (&controller, &console_tty, error))
+        goto out;
+      g_hash_table_insert (helper_ends, (gpointer) plan->stdio_console,
+                           GINT_TO_POINTER (controller + 1));
+    }
+  g_array_append_vals (fds, (UvmSpawnFd[]) { { console_tty >= 0 ? console_tty : null_fd, 0 },
+                                             { console_tty >= 0 ? console_tty : log_fd, 1 },
+                                             { log_fd, 2 } }, 3);
   /* Images to create exist before the plan's files are opened. */
   for (guint i = 0; i < uvm_desc_get_n_devices (desc); i++)
     {
@@ -528,6 +559,12 @@ spawn_plan (UvmVm *self, UvmPlan *plan, const char *binary, char *const *helper_
           break;
         case UVM_PLAN_FD_FILE:
           sfd.source = open_plan_file (self, pfd, error);
+          break;
+        case UVM_PLAN_FD_CONSOLE_SOCKET:
+        case UVM_PLAN_FD_CONSOLE_PTY:
+          /* The console relay's, never the hypervisor's. */
+          uvm_set_error (error, UVM_ERROR_START_FAILED, "%s: not an fd of the hypervisor",
+                         pfd->what);
           break;
         case UVM_PLAN_FD_LIB_TAP:
           /* A workstation's port is isolated: it reaches only the
@@ -590,6 +627,7 @@ out:
     close (g_array_index (fds, UvmSpawnFd, i).source);
   uvm_close_fd (&null_fd);
   uvm_close_fd (&log_fd);
+  uvm_close_fd (&console_tty);
   if (!ok)
     {
       for (guint i = 0; i < request_fds->len; i++)

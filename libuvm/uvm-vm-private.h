@@ -19,6 +19,7 @@ G_BEGIN_DECLS
 #define CONTROL_NAME "control.sock"
 #define LOG_NAME "hypervisor.log"
 #define CONSOLE_NAME "console.log"
+#define CONSOLE_SOCKET_NAME "console.sock"
 /* Ready normally comes within tens of milliseconds (the control socket does
  * not wait for the guest); this only catches a hypervisor that hangs. */
 #define START_TIMEOUT_MS 30000
@@ -64,12 +65,14 @@ struct _UvmVm
   char *definition_error;   /* a misuse met by a setter, refused by validation */
   UvmVmLifetime lifetime;
   guint control_timeout_ms;
+  char *log_dir;            /* uvm_vm_set_log_dir(), or NULL */
 
   /* Paths of the runtime directory in effect (recomputed on change). */
   char *effective_dir;
   char *control_path;
   char *log_path;
   char *console_path;
+  char *console_socket_path;
 
   /* The current (or last) run. */
   UvmVmState state;
@@ -78,6 +81,7 @@ struct _UvmVm
   UvmChildWatch *child;
   UvmControl *control;
   gboolean console_in_rundir;
+  goffset console_log_start;        /* the console log's size when the run started */
   GPtrArray *helpers;               /* Helper *: the run's helper processes */
   GStrv helper_files;               /* their log files, removed with the run */
   UvmUserLease *user_lease;         /* the run's dynamic uid, or NULL */
@@ -195,6 +199,20 @@ void     uvm_vm_finish_run (UvmVm *self);
 /* A request failed with @error: a dead or broken connection is a lost
  * control connection. */
 void     uvm_vm_note_request_error (UvmVm *self, const GError *error);
+
+/* uvm-vm-console.c: the console of a run */
+/* Opens a helper fd that is no socket pair: the console log (a
+ * UVM_PLAN_FD_FILE, its size at start recorded) or the listening console
+ * socket.  -1 with @error. */
+int      uvm_vm_open_helper_fd (UvmVm *self, const UvmPlanFd *pfd, GError **error);
+/* A pty for the console relay, in raw mode: @controller for the relay,
+ * @terminal for the hypervisor's stdin and stdout.  Both O_CLOEXEC. */
+gboolean uvm_vm_open_console_pty (int *controller, int *terminal, GError **error);
+/* Gives the console relay (a helper of @self, just reaped hypervisor) a
+ * moment to write what the hypervisor left before it is ended. */
+void     uvm_vm_drain_console_relay (UvmVm *self);
+/* Whether @helper is the console relay (its exit is no uplink's). */
+gboolean uvm_vm_helper_is_console_relay (const Helper *helper);
 
 /* uvm-vm-control.c: requests to the running hypervisor */
 /* Sends the backend's request for @op (@guest_bytes: the balloon target). */

@@ -259,10 +259,21 @@ uvm_vm_on_helper_exit (int code, int sig, gpointer user_data)
            helper->network, code, sig);
   uvm_child_watch_free (helper->watch);   /* reaped: only closes the pidfd */
   helper->watch = NULL;
-  /* passt ends when qemu's end of the pair closes: when the hypervisor
-   * is gone already, its exit (about to be reported) is the news. */
+  /* passt (and the console relay) end when the hypervisor's end of the
+   * pair closes: when the hypervisor is gone already, its exit (about to
+   * be reported) is the news. */
   if (self->child == NULL || uvm_child_watch_has_exited (self->child))
     return;
+  if (uvm_vm_helper_is_console_relay (helper))
+    {
+      /* The guest runs on with its console neither logged nor served. */
+      json_object_set_int_member (data, "exit-code", code);
+      json_object_set_int_member (data, "exit-signal", sig);
+      event = uvm_event_new_hypervisor (UVM_EVENT_HYPERVISOR_EVENT, self->state,
+                                        "console-relay-exited", data, helper->device_id);
+      uvm_vm_emit_event (self, event);
+      return;
+    }
   json_object_set_string_member (data, "helper", helper->name);
   json_object_set_string_member (data, "network", helper->network);
   json_object_set_string_member (data, "device", helper->device_id);
@@ -293,6 +304,8 @@ uvm_vm_run_files (UvmVm *self)
   g_strv_builder_add_many (files, CONTROL_NAME, LOG_NAME, UVM_RECORD_NAME, NULL);
   if (self->console_in_rundir)
     g_strv_builder_add (files, CONSOLE_NAME);
+  if (uvm_vm_get_console_path (self) != NULL)
+    g_strv_builder_add (files, CONSOLE_SOCKET_NAME);
   if (self->helper_files != NULL)
     g_strv_builder_addv (files, (const char **) self->helper_files);
   out = g_strv_builder_end (files);
@@ -311,6 +324,9 @@ uvm_vm_finish_run (UvmVm *self)
   uvm_source_clear (&self->stop_timer);
   uvm_source_clear (&self->control_grace);
   g_clear_object (&self->start_cancellable);
+  /* The console log gets the hypervisor's last words before the relay
+   * is ended with the other helpers. */
+  uvm_vm_drain_console_relay (self);
   uvm_vm_stop_helpers (self);
   {
     g_auto(GStrv) files = uvm_vm_run_files (self);

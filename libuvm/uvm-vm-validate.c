@@ -297,6 +297,9 @@ check_common (UvmVm *vm, const UvmBackend *backend, GError **error)
                           "runtime-dir: control socket path '%s' is longer than a unix socket "
                           "address allows (%zu bytes); use a shorter name or runtime directory",
                           vm->control_path, sizeof sun.sun_path - 1);
+  if (vm->log_dir != NULL && !g_file_test (vm->log_dir, G_FILE_TEST_IS_DIR))
+    return uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                          "log-dir: '%s' is not an existing directory", vm->log_dir);
   return check_devices (vm, error);
 }
 
@@ -397,6 +400,8 @@ describe (UvmVm *vm, const UvmBackend *backend)
   desc->control_path = g_strdup (vm->control_path);
   desc->log_path = g_strdup (vm->log_path);
   desc->console_path = g_strdup (uvm_vm_get_console_path (vm));
+  if (desc->console_path != NULL)
+    desc->console_socket_path = g_strdup (vm->console_socket_path);
   desc->start_paused = vm->start_paused;
   desc->confined = vm->confined;
   desc->workstation = vm->gateway != NULL;
@@ -495,8 +500,27 @@ uvm_vm_resolve_helpers (const UvmPlan *plan, GError **error)
   for (guint i = 0; i < plan->helpers->len; i++)
     {
       const UvmPlanHelper *helper = g_ptr_array_index (plan->helpers, i);
-      char *path = g_find_program_in_path (helper->binary);
+      char *path;
 
+      /* Ours, in libexecdir (or where the build tree says), not in PATH. */
+      if (g_str_equal (helper->binary, "uvm-console-relay"))
+        {
+          const char *relay = g_getenv ("UVM_CONSOLE_RELAY");
+
+          if (relay == NULL || relay[0] == '\0')
+            relay = UVM_CONSOLE_RELAY_PATH;
+          if (!g_file_test (relay, G_FILE_TEST_IS_EXECUTABLE))
+            {
+              uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,
+                             "%s: the console relay '%s' is missing or not executable (is "
+                             "libuvm installed completely? UVM_CONSOLE_RELAY may name another)",
+                             helper->device->field, relay);
+              return NULL;
+            }
+          g_ptr_array_add (paths, g_strdup (relay));
+          continue;
+        }
+      path = g_find_program_in_path (helper->binary);
       if (path == NULL)
         {
           uvm_set_error (error, UVM_ERROR_INVALID_DEFINITION,

@@ -26,6 +26,8 @@ update_paths (UvmVm *self)
                                           : uvm_rundir_default_path (self->name);
   self->control_path = g_build_filename (self->effective_dir, CONTROL_NAME, NULL);
   self->log_path = g_build_filename (self->effective_dir, LOG_NAME, NULL);
+  g_free (self->console_socket_path);
+  self->console_socket_path = g_build_filename (self->effective_dir, CONSOLE_SOCKET_NAME, NULL);
   g_clear_pointer (&self->console_path, g_free);
 }
 
@@ -95,6 +97,8 @@ uvm_vm_finalize (GObject *object)
   g_free (self->control_path);
   g_free (self->log_path);
   g_free (self->console_path);
+  g_free (self->console_socket_path);
+  g_free (self->log_dir);
   g_strfreev (self->helper_files);
   g_ptr_array_unref (self->helpers);
   g_clear_pointer (&self->context, g_main_context_unref);
@@ -608,9 +612,16 @@ uvm_vm_get_console_path (UvmVm *vm)
           UvmDevice *dev = g_ptr_array_index (vm->devices, i);
           if (uvm_device_get_kind (dev) != UVM_DEVICE_CONSOLE)
             continue;
-          vm->console_path = uvm_device_get_log_path (dev)
-                               ? g_strdup (uvm_device_get_log_path (dev))
-                               : g_build_filename (vm->effective_dir, CONSOLE_NAME, NULL);
+          if (uvm_device_get_log_path (dev) != NULL)
+            vm->console_path = g_strdup (uvm_device_get_log_path (dev));
+          else if (vm->log_dir != NULL)
+            {
+              /* Named after the VM: one log directory serves many VMs. */
+              g_autofree char *name = g_strdup_printf ("%s-console.log", vm->name);
+              vm->console_path = g_build_filename (vm->log_dir, name, NULL);
+            }
+          else
+            vm->console_path = g_build_filename (vm->effective_dir, CONSOLE_NAME, NULL);
           break;
         }
     }

@@ -19,6 +19,8 @@ tcg=--tcg
 case " $* " in
 *" --hypervisor cloud-hypervisor "* | *" --hypervisor=cloud-hypervisor "*) tcg= ;;
 esac
+# The console relay of the build tree (the library looks in libexecdir).
+export UVM_CONSOLE_RELAY="$PWD/build/libexec/uvm-console-relay"
 exec build/examples/uvm-whonix-pair --kernel build/tests/guest/vmlinuz \
   --initramfs build/tests/guest/initramfs.img --cmdline "console=ttyS0 quiet" \
   $tcg --memory 256 --ping "$@"

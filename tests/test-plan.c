@@ -717,22 +717,24 @@ static void
 test_commas_in_option_values_are_doubled (Fixture *fx, gconstpointer data)
 {
   g_autoptr(UvmVm) vm = new_vm (fx, "commas", FALSE, NULL);
-  g_autofree char *log = tmp_path (fx, "a,b, c.log");
+  g_autoptr(UvmStorage) image = new_image (fx, "a,b, c.img");
   g_autofree char *expected = NULL;
   g_autofree char *cmdline = NULL;
   g_auto(GStrv) argv = NULL;
   g_autoptr(GError) error = NULL;
 
-  uvm_vm_add_device (vm, uvm_device_new_console (log));
+  uvm_vm_add_device (vm, uvm_device_new_disk (image));
   cmdline = uvm_vm_get_command_line (vm, &error);
   g_assert_no_error (error);
   argv = cmdline_argv (cmdline);
-  /* The path reaches qemu as the opaque label of the console's fd set
-   * (fd 3: control socket, 4: kernel, 5: console). */
-  expected = g_strdup_printf ("fd=5,set=5,opaque=%s/a,,b,, c.log", fx->tmp);
+  /* The path reaches qemu as the opaque label of the disk's fd set
+   * (fd 3: control socket, 4: kernel, 5: disk).  (Up to 0.2 the console
+   * file was the carrier; the console now goes through its relay.) */
+  expected = g_strdup_printf ("fd=5,set=5,opaque=%s/a,,b,, c.img", fx->tmp);
   g_assert_true (g_strv_contains ((const char *const *) argv, expected));
   g_assert_true (g_strv_contains ((const char *const *) argv,
-                                  "file,id=console0,path=/dev/fdset/5,append=on"));
+                                  "driver=raw,node-name=disk0-be,read-only=off,file.driver=file,"
+                                  "file.filename=/dev/fdset/5"));
 }
 
 /* The plan is meant to be read and run as a shell script: text that comes

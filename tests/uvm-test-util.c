@@ -644,8 +644,13 @@ test_vm_start_ok (UvmVm *vm)
 void
 test_vm_start_and_boot (UvmVm *vm)
 {
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+
   test_vm_start_ok (vm);
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, 60000));
+  line = uvm_vm_wait_for_console (vm, GUEST_READY, 60000, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (line, GUEST_READY));
 }
 
 void

@@ -31,6 +31,10 @@ G_BEGIN_DECLS
  *   object whose "error" member says why. From then on requests fail with
  *   %UVM_ERROR_CONTROL_LOST and a stop uses signals only; see
  *   uvm_vm_get_control_lost(). Since 0.3.
+ * @UVM_EVENT_CONSOLE_MATCH: a line of the guest's console matched the
+ *   pattern of uvm_vm_wait_for_console_async(). uvm_event_get_name() is
+ *   "console-match" and uvm_event_get_data_json() an object with the
+ *   "pattern" and the matching "line". Since 0.3.
  *
  * What a #UvmEvent reports. Later releases may add kinds: ignore unknown ones.
  */
@@ -43,6 +47,7 @@ typedef enum {
   UVM_EVENT_DEVICE_DELETED = 5,
   UVM_EVENT_HYPERVISOR_EVENT = 6,
   UVM_EVENT_CONTROL_LOST = 7,
+  UVM_EVENT_CONSOLE_MATCH = 8,
 } UvmEventKind;
 
 #define UVM_TYPE_EVENT (uvm_event_get_type ())

@@ -972,12 +972,143 @@ gboolean uvm_vm_get_control_lost (UvmVm *vm, GError **error);
  * uvm_vm_get_console_path:
  * @vm: a #UvmVm
  *
- * Returns: (transfer none) (nullable): the file the console device writes
- *   to (a runtime-directory file when it was created without a path), or
- *   %NULL without a console device.
+ * The console log: every byte the guest writes to its serial console is
+ * appended to it while the VM runs (since 0.3 through the console relay,
+ * whoever started the VM). It is the path given to
+ * uvm_device_new_console(); else `NAME-console.log` in the log directory
+ * (uvm_vm_set_log_dir()), which stays after the VM stopped; else
+ * `console.log` in the runtime directory, removed with it when the run
+ * ends.
+ *
+ * Returns: (transfer none) (nullable): the console log, or %NULL without a
+ *   console device.
  */
 UVM_AVAILABLE_IN_0_1
 const char *uvm_vm_get_console_path (UvmVm *vm);
+
+/**
+ * uvm_vm_set_log_dir:
+ * @vm: a #UvmVm that is not running
+ * @path: (nullable): an existing directory, or %NULL for none
+ *
+ * Where the console log of a console device created without a path goes:
+ * `NAME-console.log` in @path (NAME the VM's name), appended to across
+ * runs and kept after the VM stopped. Without a log directory (the
+ * default) it is `console.log` in the runtime directory, removed at the
+ * end of each run, as before 0.3. A relative @path is made absolute now.
+ * A directory that does not exist fails validation (field `log-dir`).
+ * Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+void uvm_vm_set_log_dir (UvmVm *vm, const char *path);
+
+/**
+ * uvm_vm_get_log_dir:
+ * @vm: a #UvmVm
+ *
+ * Returns: (transfer none) (nullable): the log directory set with
+ *   uvm_vm_set_log_dir(), or %NULL. Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+const char *uvm_vm_get_log_dir (UvmVm *vm);
+
+/**
+ * uvm_vm_get_console_socket_path:
+ * @vm: a #UvmVm
+ *
+ * The unix socket (`console.sock` in the runtime directory) on which the
+ * console relay of a running VM serves its serial console: each client
+ * receives everything the guest writes from the moment it connected, and
+ * what it writes goes to the guest (several clients may be connected at
+ * once; their input is interleaved). Any process allowed into the runtime
+ * directory may connect; uvm_vm_open_console() does it for this one.
+ *
+ * Returns: (transfer none) (nullable): the socket's path, or %NULL without
+ *   a console device. Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+const char *uvm_vm_get_console_socket_path (UvmVm *vm);
+
+/**
+ * uvm_vm_open_console:
+ * @vm: a running #UvmVm with a console device
+ * @error: return location for a #GError, or %NULL
+ *
+ * Connects to the VM's console (see uvm_vm_get_console_socket_path()):
+ * reading the fd gives the guest's serial output from now on (what came
+ * before is in the console log, uvm_vm_get_console_path()), writing it
+ * types into the guest's console. The console log keeps receiving
+ * everything whether or not the fd is read; a client that does not read
+ * is dropped once 1 MiB waits for it. End of file means the hypervisor
+ * exited. The fd is blocking; may be called from any thread.
+ *
+ * Returns: a new connected stream socket (close-on-exec) that the caller
+ *   owns and closes, or -1 with @error set: %UVM_ERROR_NOT_RUNNING when the
+ *   VM has no console device or no hypervisor process, or the socket
+ *   cannot be reached. Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+int uvm_vm_open_console (UvmVm *vm, GError **error);
+
+/**
+ * uvm_vm_wait_for_console_async:
+ * @vm: a running #UvmVm with a console device
+ * @pattern: a #GRegex pattern (Perl syntax); a word without special
+ *   characters is a plain substring (quote others with
+ *   g_regex_escape_string())
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called on the thread-default main context of the caller
+ * @user_data: data for @callback
+ *
+ * Waits until a line of the guest's console output matches @pattern:
+ * the readiness of a guest that prints a line when it is up. Each line
+ * (without its line ending) is matched on its own, whatever the reads
+ * that brought it; the line being written (no newline yet, such as a
+ * shell prompt) is matched too. Output since the current run started
+ * counts, also output written before this call: a line printed between
+ * uvm_vm_start() and the call is found. Nothing polls: the wait reads the
+ * console log each time the console socket has news.
+ *
+ * A match emits %UVM_EVENT_CONSOLE_MATCH before @callback runs.
+ * Errors (from uvm_vm_wait_for_console_finish()): %UVM_ERROR_NOT_RUNNING
+ * (no console device, no hypervisor, or the hypervisor exited before a
+ * match), %UVM_ERROR_FAILED (a @pattern that does not compile, an
+ * unreadable log), %G_IO_ERROR_CANCELLED. Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+void uvm_vm_wait_for_console_async (UvmVm *vm, const char *pattern, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer user_data);
+
+/**
+ * uvm_vm_wait_for_console_finish:
+ * @vm: a #UvmVm
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError, or %NULL
+ *
+ * Returns: (transfer full) (nullable): the line that matched (without its
+ *   line ending), or %NULL with @error set. Free with g_free(). Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+char *uvm_vm_wait_for_console_finish (UvmVm *vm, GAsyncResult *result, GError **error);
+
+/**
+ * uvm_vm_wait_for_console:
+ * @vm: a running #UvmVm with a console device
+ * @pattern: a #GRegex pattern, as for uvm_vm_wait_for_console_async()
+ * @timeout_ms: the most to wait, in milliseconds; 0 for no limit
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError, or %NULL
+ *
+ * The blocking form of uvm_vm_wait_for_console_async(): iterates the
+ * thread-default main context until a line matches, @timeout_ms passed
+ * (%UVM_ERROR_TIMEOUT), or the wait failed.
+ *
+ * Returns: (transfer full) (nullable): the line that matched, or %NULL with
+ *   @error set. Free with g_free(). Since 0.3.
+ */
+UVM_AVAILABLE_IN_0_3
+char *uvm_vm_wait_for_console (UvmVm *vm, const char *pattern, guint timeout_ms,
+                               GCancellable *cancellable, GError **error);
 
 /**
  * uvm_vm_get_log_path:

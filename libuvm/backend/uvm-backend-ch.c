@@ -87,19 +87,25 @@ build_vm_config (const UvmDesc *desc, UvmPlan *plan)
   json_builder_add_int_value (b, (gint64) desc->memory);
   json_builder_end_object (b);
 
-  /* Serial to the console log like qemu's ttyS0; the virtio console off,
-   * so the guest has exactly one console, as with the qemu backend. */
+  /* Serial to the console relay like qemu's ttyS0; the virtio console
+   * off, so the guest has exactly one console, as with the qemu backend.
+   * "Tty" is stdin and stdout, and cloud-hypervisor takes input from stdin
+   * only when it is a terminal: so a pty, whose other side the relay
+   * holds ("Socket" would need it to bind a path in our directory). */
   json_builder_set_member_name (b, "serial");
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "mode");
-  json_builder_add_string_value (b, console ? "File" : "Null");
+  json_builder_add_string_value (b, console ? "Tty" : "Null");
+  json_builder_end_object (b);
   if (console != NULL)
     {
-      /* cloud-hypervisor truncates it when it opens it (File::create). */
-      json_builder_set_member_name (b, "file");
-      add_reopened (b, plan, console, O_WRONLY | O_CREAT, "serial console file");
+      const UvmDescDevice *dev = uvm_desc_find_kind (desc, UVM_DEVICE_CONSOLE);
+      g_autofree char *relay_end = g_strdup_printf ("%s: the controlling side of the console's "
+                                                    "pty (cloud-hypervisor's stdin and stdout "
+                                                    "are its terminal side)", dev->id);
+
+      uvm_plan_add_console_relay (plan, dev, UVM_PLAN_FD_CONSOLE_PTY, relay_end);
     }
-  json_builder_end_object (b);
   json_builder_set_member_name (b, "console");
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "mode");

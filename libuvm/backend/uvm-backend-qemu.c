@@ -179,7 +179,6 @@ add_passt_netdev (PlanBuilder *b, const UvmDescDevice *dev, const char *backend_
 static gboolean
 plan_device (PlanBuilder *b, const UvmDescDevice *dev, GError **error)
 {
-  const UvmDesc *desc = b->plan->desc;
   const char *id = dev->id;
   g_autofree char *backend_id = g_strdup_printf ("%s-be", id);
 
@@ -187,14 +186,23 @@ plan_device (PlanBuilder *b, const UvmDescDevice *dev, GError **error)
     {
     case UVM_DEVICE_CONSOLE:
       {
-        g_autofree char *what = g_strdup_printf ("%s: console file '%s' (write, append; fd set)",
-                                                 id, desc->console_path);
-        g_autofree char *fdset = add_fdset (b, desc->console_path,
-                                            O_WRONLY | O_CREAT | O_APPEND, what);
+        /* The serial line is a stream socket pair to the console relay,
+         * which logs it and serves console.sock: the console stays
+         * interactive and logged whoever started qemu. */
+        g_autofree char *relay_end = g_strdup_printf ("%s: the relay's end of the serial "
+                                                      "socket pair to qemu (AF_UNIX "
+                                                      "SOCK_STREAM)", id);
+        g_autofree char *qemu_end = g_strdup_printf ("%s: qemu's end of the serial socket pair "
+                                                     "to the console relay (AF_UNIX "
+                                                     "SOCK_STREAM)", id);
+        g_autofree char *qemu_fd = NULL;
 
+        uvm_plan_add_console_relay (b->plan, dev, UVM_PLAN_FD_HELPER_STREAM, relay_end);
+        qemu_fd = g_strdup_printf ("%d", uvm_plan_add_fd (b->plan, UVM_PLAN_FD_HELPER_STREAM,
+                                                          dev, qemu_end));
         uvm_plan_add_args (b->plan, "-chardev", NULL);
-        uvm_plan_take_arg (b->plan, printf_qemu ("file", "id", id, "path", fdset,
-                                                 "append", "on", NULL));
+        uvm_plan_take_arg (b->plan, printf_qemu ("socket", "id", id, "fd", qemu_fd,
+                                                 "server", "off", NULL));
       }
       uvm_plan_add_args (b->plan, "-serial", NULL);
       uvm_plan_take_arg (b->plan, g_strdup_printf ("chardev:%s", id));

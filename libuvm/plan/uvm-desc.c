@@ -50,6 +50,7 @@ uvm_desc_unref (UvmDesc *desc)
   g_free (desc->control_path);
   g_free (desc->log_path);
   g_free (desc->console_path);
+  g_free (desc->console_socket_path);
   g_free (desc);
 }
 

@@ -64,7 +64,8 @@ typedef struct {
   char *runtime_dir;
   char *control_path;
   char *log_path;
-  char *console_path;       /* NULL without a console device */
+  char *console_path;       /* the console log; NULL without a console device */
+  char *console_socket_path; /* the console relay's socket; NULL without a console */
   gboolean start_paused;
   gboolean confined;
   gboolean workstation;     /* behind a gateway: isolated bridge ports */

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "plan/uvm-plan.h"
+
+#include <fcntl.h>
 #include "proc/uvm-seccomp.h"
 #include "proc/uvm-user.h"
 #include "util/uvm-util.h"
@@ -242,6 +244,47 @@ uvm_plan_add_file_fd (UvmPlan *plan, const char *path, int flags, UvmPlanFileUse
   return target;
 }
 
+int
+uvm_plan_helper_add_file_fd (UvmPlanHelper *helper, const char *path, int flags, const char *what)
+{
+  int target = add_inherited_fd (helper->fds, UVM_PLAN_FD_FILE, NULL, what);
+  UvmPlanFd *fd = g_ptr_array_index (helper->fds, helper->fds->len - 1);
+
+  fd->path = g_strdup (path);
+  fd->flags = flags;
+  fd->use = UVM_PLAN_FILE_FD;
+  return target;
+}
+
+UvmPlanHelper *
+uvm_plan_add_console_relay (UvmPlan *plan, const UvmDescDevice *console, UvmPlanFdKind hv_kind,
+                            const char *hv_what)
+{
+  const UvmDesc *desc = plan->desc;
+  g_autofree char *log_path = g_build_filename (desc->runtime_dir, "console-relay.log", NULL);
+  g_autofree char *what = g_strdup_printf ("%s: console relay (every byte of the serial line "
+                                           "to the log and to the clients of the console "
+                                           "socket; their input to the guest)", console->id);
+  g_autofree char *log_what = g_strdup_printf ("%s: console log '%s' (write, append)",
+                                               console->id, desc->console_path);
+  g_autofree char *sock_what = g_strdup_printf ("%s: console socket, listening on %s",
+                                                console->id, desc->console_socket_path);
+  UvmPlanHelper *relay = uvm_plan_add_helper (plan, "uvm-console-relay", console, what, log_path);
+  g_autofree char *hv_fd = g_strdup_printf ("%d", uvm_plan_helper_add_fd (relay, hv_kind, console,
+                                                                          hv_what));
+  g_autofree char *log_fd = g_strdup_printf ("%d", uvm_plan_helper_add_file_fd (relay,
+                                               desc->console_path, O_WRONLY | O_CREAT | O_APPEND,
+                                               log_what));
+  g_autofree char *sock_fd = g_strdup_printf ("%d", uvm_plan_helper_add_fd (relay,
+                                                UVM_PLAN_FD_CONSOLE_SOCKET, console, sock_what));
+
+  if (hv_kind == UVM_PLAN_FD_CONSOLE_PTY)
+    plan->stdio_console = console;
+  uvm_plan_helper_add_args (relay, "--hypervisor-fd", hv_fd, "--log-fd", log_fd,
+                            "--listen-fd", sock_fd, NULL);
+  return relay;
+}
+
 UvmPlanRequest *
 uvm_plan_add_request (UvmPlan *plan, UvmPlanRequest *request)
 {
@@ -305,9 +348,9 @@ append_comment (GString *out, const char *label, const char *text, const char *s
 /* "# fd N: ..." lines, with @indent after the "# " (helpers' are indented
  * so that the hypervisor's fds stay the "# fd N:" lines). */
 static void
-append_fds (GString *out, const char *indent, GPtrArray *fds)
+append_fds (GString *out, const char *indent, GPtrArray *fds, const char *stdin_text)
 {
-  g_autofree char *null_line = g_strdup_printf ("# %sfd 0: /dev/null\n", indent);
+  g_autofree char *null_line = g_strdup_printf ("# %sfd 0: %s\n", indent, stdin_text);
   guint sent = 0;
 
   g_string_append (out, null_line);
@@ -378,12 +421,24 @@ uvm_plan_to_script (const UvmPlan *plan)
                       " (started before the hypervisor, not confined; terminated when the "
                       "hypervisor exits)");
       append_comment (out, "  stdout/stderr: ", helper->log_path, "");
-      append_fds (out, "  ", helper->fds);
+      append_fds (out, "  ", helper->fds, "/dev/null");
       append_script_command (out, helper->binary, helper->args);
       g_string_append (out, " &\n");
     }
-  append_comment (out, "hypervisor stdout/stderr: ", plan->desc->log_path, "");
-  append_fds (out, "", plan->fds);
+  if (plan->stdio_console != NULL)
+    {
+      g_autofree char *label = g_strdup_printf ("%s: the terminal side of the console's pty "
+                                                "(its other side is the relay's)",
+                                                plan->stdio_console->id);
+      append_comment (out, "hypervisor stderr: ", plan->desc->log_path, "");
+      append_comment (out, "hypervisor stdin/stdout: ", label, "");
+      append_fds (out, "", plan->fds, "the console's pty, terminal side (fd 1 too; above)");
+    }
+  else
+    {
+      append_comment (out, "hypervisor stdout/stderr: ", plan->desc->log_path, "");
+      append_fds (out, "", plan->fds, "/dev/null");
+    }
   if (plan->desc->confined)
     g_string_append (out, "# confined: empty network namespace; seccomp denies "
                           UVM_SECCOMP_DENIED_FAMILIES " sockets\n");

@@ -29,6 +29,12 @@ typedef enum {
    * hypervisor needs no access to its directory: a disk image, the
    * kernel, the initramfs, the console file. */
   UVM_PLAN_FD_FILE,
+  /* The listening console socket (console.sock), bound by us: the
+   * console relay accepts its clients on it. */
+  UVM_PLAN_FD_CONSOLE_SOCKET,
+  /* The controlling side of the console's pty: the relay's; the other
+   * side is the hypervisor's stdin and stdout (UvmPlan.stdio_console). */
+  UVM_PLAN_FD_CONSOLE_PTY,
 } UvmPlanFdKind;
 
 /* How the hypervisor uses a UVM_PLAN_FD_FILE fd. */
@@ -107,6 +113,10 @@ struct _UvmPlan {
   GPtrArray *fds;               /* UvmPlanFd * in target order */
   GPtrArray *requests;          /* UvmPlanRequest *: sent after spawn, in order */
   GPtrArray *helpers;           /* UvmPlanHelper *, started in this order */
+  /* The console device whose pty is the hypervisor's stdin and stdout
+   * (cloud-hypervisor's serial "Tty" mode), or NULL: stdin /dev/null,
+   * stdout the hypervisor's log. */
+  const UvmDescDevice *stdio_console;
 };
 
 /* A plan for @desc (a reference is taken) by backend @backend_name. */
@@ -139,6 +149,22 @@ void     uvm_plan_helper_add_args (UvmPlanHelper *helper, const char *first, ...
 /* Returns the fd number the helper will see. */
 int      uvm_plan_helper_add_fd (UvmPlanHelper *helper, UvmPlanFdKind kind,
                                  const UvmDescDevice *device, const char *what);
+
+/* A file opened at spawn time for the helper (O_CLOEXEC added, O_CREAT
+ * with mode 0600); the helper uses the fd itself.  Returns the fd number
+ * the helper will see. */
+int      uvm_plan_helper_add_file_fd (UvmPlanHelper *helper, const char *path, int flags,
+                                      const char *what);
+
+/* The console relay (uvm-console-relay, libexec/) of @console, the same
+ * for every backend: the log @plan->desc->console_path (appended), the
+ * listening socket @plan->desc->console_socket_path, and its end of the
+ * hypervisor's serial line: @hv_kind UVM_PLAN_FD_HELPER_STREAM (the
+ * hypervisor's end is a plan fd of that kind and device, added by the
+ * backend) or UVM_PLAN_FD_CONSOLE_PTY (the hypervisor's stdin and stdout;
+ * sets @plan->stdio_console).  @hv_what describes the relay's end. */
+UvmPlanHelper *uvm_plan_add_console_relay (UvmPlan *plan, const UvmDescDevice *console,
+                                           UvmPlanFdKind hv_kind, const char *hv_what);
 
 /* The hypervisor's command line on one line, preceded by each helper's
  * command line and " & " (as a shell would start them). */

@@ -57,20 +57,19 @@ qemu_pair (const char *key, const char *value)
 static void
 plan_console (UvmPlan *plan, const UvmDescDevice *dev)
 {
-  const char *path = plan->desc->console_path;
-  g_autofree char *what = g_strdup_printf ("%s: console file '%s' (write, append; qemu fd set)",
-                                           dev->id, path);
-  /* An fd set: qemu's file chardev opens /dev/fdset/N by dup()ing our fd,
-   * so the VM user needs no access to the console's directory. */
-  int fd = uvm_plan_add_file_fd (plan, path, O_WRONLY | O_CREAT | O_APPEND, UVM_PLAN_FILE_FD,
-                                 what);
-  g_autofree char *opaque = qemu_pair ("opaque", path);
+  /* The console relay every backend uses (plan/uvm-plan.h), joined to
+   * qemu by a stream socket pair: the console is interactive and logged. */
+  g_autofree char *relay_end = g_strdup_printf ("%s: the relay's end of the serial socket pair",
+                                                dev->id);
+  g_autofree char *qemu_end = g_strdup_printf ("%s: qemu's end of the serial socket pair",
+                                               dev->id);
   g_autofree char *id = qemu_pair ("id", dev->id);
+  int fd;
 
-  uvm_plan_add_args (plan, "-add-fd", NULL);
-  uvm_plan_take_arg (plan, g_strdup_printf ("fd=%d,set=%d,%s", fd, fd, opaque));
+  uvm_plan_add_console_relay (plan, dev, UVM_PLAN_FD_HELPER_STREAM, relay_end);
+  fd = uvm_plan_add_fd (plan, UVM_PLAN_FD_HELPER_STREAM, dev, qemu_end);
   uvm_plan_add_args (plan, "-chardev", NULL);
-  uvm_plan_take_arg (plan, g_strdup_printf ("file,%s,path=/dev/fdset/%d,append=on", id, fd));
+  uvm_plan_take_arg (plan, g_strdup_printf ("socket,%s,fd=%d,server=off", id, fd));
   uvm_plan_add_args (plan, "-serial", NULL);
   uvm_plan_take_arg (plan, g_strdup_printf ("chardev:%s", dev->id));
 }

@@ -5,6 +5,7 @@ new fd, no child process, no runtime directory left)."""
 
 import gc
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -117,10 +118,10 @@ def console_text(vm):
 
 
 def wait_console(vm, marker, timeout=60.0):
-    """Iterates the main context until `marker` is on the console."""
-    deadline = time.monotonic() + timeout
-    while marker not in console_text(vm):
-        if time.monotonic() > deadline:
-            raise AssertionError("no %s on the console within %g s:\n%s"
-                                 % (marker, timeout, console_text(vm)[-2000:]))
-        uvm.iterate(0.1)
+    """Iterates the main context until `marker` is on the console
+    (:meth:`uvm.Vm.wait_for_console`: no polling)."""
+    try:
+        vm.wait_for_console(re.escape(marker), timeout=timeout)
+    except uvm.Error as e:
+        raise AssertionError("no %s on the console (%s):\n%s"
+                             % (marker, e, console_text(vm)[-2000:])) from e

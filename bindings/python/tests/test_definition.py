@@ -77,7 +77,9 @@ def test_launch_plan_and_command_line_are_readable(workdir):
     vm = uvm.Vm("plan", kernel=kernel, cmdline="console=ttyS0", accel="tcg",
                 runtime_dir=os.path.join(workdir, "plan"), extra_args=["-S"],
                 devices=[uvm.Device.console(), uvm.Device.rng()])
-    assert vm.command_line.startswith("qemu-system-x86_64 ")
+    # The console relay (a helper) starts first, as a shell would: "... & qemu".
+    assert vm.command_line.startswith("uvm-console-relay ")
+    assert " & qemu-system-x86_64 " in vm.command_line
     assert "-accel tcg" in vm.command_line and vm.command_line.endswith("-S")
     assert vm.launch_plan.startswith("#!/bin/sh")
     assert "runtime directory: %s" % os.path.join(workdir, "plan") in vm.launch_plan

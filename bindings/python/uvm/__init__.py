@@ -89,7 +89,8 @@ State = _enum("State", "UVM_VM_STATE_", "The state of a VM (UvmVmState).",
               ["DEFINED", "STARTING", "RUNNING", "PAUSED", "STOPPING", "STOPPED", "CRASHED"])
 EventKind = _enum("EventKind", "UVM_EVENT_", "What an :class:`Event` reports (UvmEventKind).",
                   ["STATE_CHANGED", "GUEST_SHUTDOWN", "GUEST_RESET", "GUEST_PANIC",
-                   "HYPERVISOR_EXITED", "DEVICE_DELETED", "HYPERVISOR_EVENT", "CONTROL_LOST"])
+                   "HYPERVISOR_EXITED", "DEVICE_DELETED", "HYPERVISOR_EVENT", "CONTROL_LOST",
+                   "CONSOLE_MATCH"])
 Feature = _enum("Feature", "UVM_FEATURE_", "What a backend can do, for :func:`supports` (UvmFeature).",
                 ["MACHINE_Q35", "MACHINE_PC", "MACHINE_MICROVM", "SOFTWARE_EMULATION",
                  "USER_NETWORK", "SOCKET_LINK", "TAP_NETWORK", "QCOW2", "BALLOON", "HOTPLUG",
@@ -890,7 +891,7 @@ class Vm:
     def __init__(self, name, hypervisor="qemu", *, kernel=None, initramfs=None, cmdline=None,
                  vcpus=1, memory_mib=256, machine=None, accel="auto", devices=(),
                  start_paused=False, confined=False, runtime_dir=None, hypervisor_path=None,
-                 extra_args=(), control_timeout=None, user=None):
+                 extra_args=(), control_timeout=None, user=None, log_dir=None):
         self._vm = None
         self._handlers = {}
         self._devices = []
@@ -918,6 +919,8 @@ class Vm:
             lib.uvm_vm_set_runtime_dir(self._vm, _cstr(runtime_dir))
         if hypervisor_path is not None:
             lib.uvm_vm_set_hypervisor_path(self._vm, _cstr(hypervisor_path))
+        if log_dir is not None:
+            lib.uvm_vm_set_log_dir(self._vm, _cstr(log_dir))
         if extra_args:
             args = [ffi.new("char[]", os.fsencode(a)) for a in extra_args]
             array = ffi.new("const char *[]", args + [ffi.NULL])
@@ -1102,6 +1105,46 @@ class Vm:
     def log_path(self):
         """The runtime-directory file receiving the hypervisor's output."""
         return _str(lib.uvm_vm_get_log_path(self._vm))
+
+    @property
+    def log_dir(self):
+        """Where the console log goes (``NAME-console.log``, kept after the
+        VM stopped), or None: then ``console.log`` in the runtime directory,
+        removed with it. Set it with the ``log_dir`` argument."""
+        return _str(lib.uvm_vm_get_log_dir(self._vm))
+
+    @property
+    def console_socket_path(self):
+        """The unix socket serving the running VM's console (any process
+        allowed into the runtime directory may connect), or None without a
+        console device."""
+        return _str(lib.uvm_vm_get_console_socket_path(self._vm))
+
+    def open_console(self):
+        """A new connection to the running guest's serial console, as a
+        connected :class:`socket.socket` (blocking, not inherited): reading
+        it gives the guest's output from now on, what is sent goes to the
+        guest. The console log keeps everything either way. Raises
+        :class:`NotRunning` without a console device or a hypervisor."""
+        import socket
+        fd = _call(lib.uvm_vm_open_console, self._vm)
+        return socket.socket(fileno=fd)
+
+    def wait_for_console(self, pattern, timeout=None):
+        """Waits until a console line matches `pattern` (a GRegex, Perl
+        syntax; a plain word is a substring) and returns that line (str,
+        without its line ending). Output since the current run started
+        counts, also from before the call; the line being written (a prompt)
+        counts too. Emits a CONSOLE_MATCH event. Raises :class:`Timeout`
+        after `timeout` seconds (None: no limit), :class:`NotRunning` when
+        there is no console or the hypervisor exits first, :class:`Error`
+        for a pattern that does not compile."""
+        vm = self._vm
+        cpattern = _cstr(pattern)
+        return _take_str(_run_async(
+            lambda c, cb, h: lib.uvm_vm_wait_for_console_async(vm, cpattern, c, cb, h),
+            lambda result, err: lib.uvm_vm_wait_for_console_finish(vm, result, err),
+            timeout=timeout, cancel_on_interrupt=True))
 
     def validate(self):
         """Checks the definition without starting anything; raises

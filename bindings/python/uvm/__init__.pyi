@@ -2,6 +2,7 @@
 # Type hints of the uvm package (docstrings are in __init__.py).
 import enum
 import os
+import socket
 from types import TracebackType
 from typing import Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Type, Union
 
@@ -31,6 +32,7 @@ class EventKind(enum.IntEnum):
     DEVICE_DELETED: int
     HYPERVISOR_EVENT: int
     CONTROL_LOST: int
+    CONSOLE_MATCH: int
 
 class Feature(enum.IntEnum):
     MACHINE_Q35: int
@@ -184,7 +186,8 @@ class Vm:
                  runtime_dir: Optional[_Path] = ..., hypervisor_path: Optional[_Path] = ...,
                  extra_args: Sequence[str] = ...,
                  control_timeout: Optional[float] = ...,
-                 user: Optional[Union[str, int, Tuple[int, int]]] = ...) -> None: ...
+                 user: Optional[Union[str, int, Tuple[int, int]]] = ...,
+                 log_dir: Optional[_Path] = ...) -> None: ...
     @classmethod
     def from_json(cls, text: Union[str, bytes]) -> "Vm": ...
     def to_json(self) -> str: ...
@@ -219,6 +222,12 @@ class Vm:
     def console_path(self) -> Optional[str]: ...
     @property
     def log_path(self) -> str: ...
+    @property
+    def log_dir(self) -> Optional[str]: ...
+    @property
+    def console_socket_path(self) -> Optional[str]: ...
+    def open_console(self) -> socket.socket: ...
+    def wait_for_console(self, pattern: str, timeout: Optional[float] = ...) -> str: ...
     @property
     def command_line(self) -> str: ...
     @property

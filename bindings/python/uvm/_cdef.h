@@ -214,6 +214,7 @@ typedef enum {
   UVM_EVENT_DEVICE_DELETED = 5,
   UVM_EVENT_HYPERVISOR_EVENT = 6,
   UVM_EVENT_CONTROL_LOST = 7,
+  UVM_EVENT_CONSOLE_MATCH = 8,
 } UvmEventKind;
 
 UvmEventKind uvm_event_get_kind (const UvmEvent *event);
@@ -304,6 +305,13 @@ guint uvm_vm_get_control_timeout (UvmVm *vm);
 gboolean uvm_vm_get_control_lost (UvmVm *vm, GError **error);
 const char *uvm_vm_get_console_path (UvmVm *vm);
 const char *uvm_vm_get_log_path (UvmVm *vm);
+void uvm_vm_set_log_dir (UvmVm *vm, const char *path);
+const char *uvm_vm_get_log_dir (UvmVm *vm);
+const char *uvm_vm_get_console_socket_path (UvmVm *vm);
+int uvm_vm_open_console (UvmVm *vm, GError **error);
+void uvm_vm_wait_for_console_async (UvmVm *vm, const char *pattern, GCancellable *cancellable,
+                                    GAsyncReadyCallback callback, gpointer user_data);
+char *uvm_vm_wait_for_console_finish (UvmVm *vm, GAsyncResult *result, GError **error);
 gulong uvm_vm_connect_event (UvmVm *vm, UvmEventFunc func, gpointer user_data,
                              GDestroyNotify notify);
 void uvm_vm_disconnect_event (UvmVm *vm, gulong handler_id);

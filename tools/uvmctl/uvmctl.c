@@ -289,6 +289,7 @@ main (int argc, char **argv)
     }
   if (i >= argc)
     {
+      g_printerr ("uvmctl: no verb given\n\n");
       print_help (stderr);
       return UVMCTL_EXIT_USAGE;
     }

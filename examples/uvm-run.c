@@ -6,13 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uvm/uvm.h>
 
 #include "example-util.h"
 
 typedef struct {
   UvmVm *vm;
-  FILE *console;
+  int console_fd;               /* our client of the console socket, or -1 */
+  guint console_watch;
   GMainLoop *loop;
   guint stop_timeout_ms;
   int interrupts;
@@ -27,21 +30,60 @@ on_event (UvmVm *vm, UvmEvent *event, gpointer user_data)
   g_printerr ("uvm-run: %s: %s\n", uvm_vm_get_name (vm), text);
 }
 
+/* The console, copied to the terminal as the guest writes it: a client of
+ * the VM's console socket (uvm_vm_open_console()), so nothing polls. */
+static void
+copy_console (App *app, gboolean to_the_end)
+{
+  char buf[4096];
+  ssize_t n;
+
+  if (app->console_fd < 0)
+    return;
+  while ((n = recv (app->console_fd, buf, sizeof buf, to_the_end ? 0 : MSG_DONTWAIT)) > 0)
+    fwrite (buf, 1, (size_t) n, stdout);
+  fflush (stdout);
+}
+
 static gboolean
-copy_console (gpointer user_data)
+on_console (int fd, GIOCondition condition, gpointer user_data)
 {
   App *app = user_data;
-  char buf[4096];
-  size_t n;
 
-  if (app->console == NULL)
-    app->console = fopen (uvm_vm_get_console_path (app->vm), "re");
-  while (app->console && (n = fread (buf, 1, sizeof buf, app->console)) > 0)
-    fwrite (buf, 1, n, stdout);
-  if (app->console)
-    clearerr (app->console);
-  fflush (stdout);
+  copy_console (app, FALSE);
+  if (condition & (G_IO_HUP | G_IO_ERR))
+    {
+      app->console_watch = 0;
+      return G_SOURCE_REMOVE;
+    }
   return G_SOURCE_CONTINUE;
+}
+
+/* What is typed on our stdin goes to the guest's console. */
+static gboolean
+on_stdin (int fd, GIOCondition condition, gpointer user_data)
+{
+  App *app = user_data;
+  char buf[1024];
+  ssize_t n = read (fd, buf, sizeof buf);
+
+  if (n <= 0)
+    return G_SOURCE_REMOVE;
+  if (app->console_fd >= 0 && send (app->console_fd, buf, (size_t) n, MSG_NOSIGNAL) < 0)
+    return G_SOURCE_REMOVE;
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_ready (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = uvm_vm_wait_for_console_finish (UVM_VM (source), result, &error);
+
+  if (line != NULL)
+    g_printerr ("uvm-run: %s: guest ready: %s\n", uvm_vm_get_name (UVM_VM (source)), line);
+  else
+    g_printerr ("uvm-run: waiting for the guest: %s\n", error->message);
 }
 
 static void
@@ -82,7 +124,8 @@ on_exited (GObject *source, GAsyncResult *result, gpointer user_data)
   uvm_vm_wait_finish (UVM_VM (source), result, NULL);
   uvm_vm_get_exit_status (app->vm, &code, &sig);
   app->status = sig ? 128 + sig : code;
-  copy_console (app);
+  /* The relay wrote the hypervisor's last words and closed: read to EOF. */
+  copy_console (app, TRUE);
   g_main_loop_quit (app->loop);
 }
 
@@ -120,7 +163,7 @@ main (int argc, char **argv)
   g_autofree char *name = g_strdup ("uvm-run");
   g_autofree char *kernel = NULL, *initramfs = NULL, *cmdline = NULL, *machine = NULL;
   g_autofree char *accel = NULL, *console = NULL, *memory = NULL, *hypervisor = NULL;
-  g_autofree char *hypervisor_path = NULL, *tap = NULL;
+  g_autofree char *hypervisor_path = NULL, *tap = NULL, *ready = NULL;
   g_auto(GStrv) disks = NULL, extra = NULL;
   gboolean print_plan = FALSE, dry_run = FALSE, user_net = FALSE, rng = FALSE;
   int vcpus = 1, stop_timeout = 10, run_for = 0;
@@ -140,6 +183,7 @@ main (int argc, char **argv)
     { "tap", 0, 0, G_OPTION_ARG_STRING, &tap, "Add a NIC on an existing tap interface", "IFNAME" },
     { "rng", 0, 0, G_OPTION_ARG_NONE, &rng, "Add a virtio entropy device", NULL },
     { "console-log", 0, 0, G_OPTION_ARG_FILENAME, &console, "Write the serial console to FILE (default: this terminal)", "FILE" },
+    { "ready", 0, 0, G_OPTION_ARG_STRING, &ready, "Report when a console line matches PATTERN (a GRegex)", "PATTERN" },
     { "stop-timeout", 't', 0, G_OPTION_ARG_INT, &stop_timeout, "Seconds the guest gets to power off on Ctrl-C (default 10)", "S" },
     { "extra-arg", 'x', 0, G_OPTION_ARG_STRING_ARRAY, &extra, "Extra hypervisor argument (repeatable)", "ARG" },
     { "run-for", 0, 0, G_OPTION_ARG_INT, &run_for, "Stop gracefully after S seconds (default: on Ctrl-C only)", "S" },
@@ -151,7 +195,7 @@ main (int argc, char **argv)
   g_autoptr(GError) error = NULL;
   g_autoptr(UvmVm) vm = NULL;
   g_autoptr(GMainLoop) loop = NULL;
-  App app = { 0 };
+  App app = { .console_fd = -1 };
   UvmMachine m = UVM_MACHINE_DEFAULT;
   UvmAccel a = UVM_ACCEL_AUTO;
   guint64 mem = 256 * UVM_MIB;
@@ -197,8 +241,9 @@ main (int argc, char **argv)
   uvm_vm_set_machine (vm, m);
   uvm_vm_set_accel (vm, a);
   uvm_vm_set_extra_args (vm, (const char *const *) extra);
-  /* Without --console-log the console goes to the runtime directory and
-   * this launcher copies it to the terminal as it grows. */
+  /* Without --console-log the console log goes to the runtime directory,
+   * and this launcher is a client of the console: the guest's output on
+   * the terminal, the terminal's input to the guest. */
   uvm_vm_add_device (vm, uvm_device_new_console (console));
   if (rng)
     uvm_vm_add_device (vm, uvm_device_new_rng ());
@@ -249,10 +294,26 @@ main (int argc, char **argv)
   if (run_for > 0)
     g_timeout_add_seconds ((guint) run_for, on_run_for_expired, &app);
   if (console == NULL)
-    g_timeout_add (50, copy_console, &app);
+    {
+      app.console_fd = uvm_vm_open_console (vm, &error);
+      if (app.console_fd < 0)
+        {
+          g_printerr ("uvm-run: %s\n", error->message);
+          g_clear_error (&error);
+        }
+      else
+        {
+          app.console_watch = g_unix_fd_add (app.console_fd, G_IO_IN, on_console, &app);
+          g_unix_fd_add (STDIN_FILENO, G_IO_IN, on_stdin, &app);
+        }
+    }
+  if (ready != NULL)
+    uvm_vm_wait_for_console_async (vm, ready, NULL, on_ready, &app);
   uvm_vm_wait_async (vm, NULL, on_exited, &app);
   g_main_loop_run (loop);
-  if (app.console)
-    fclose (app.console);
+  if (app.console_watch != 0)
+    g_source_remove (app.console_watch);
+  if (app.console_fd >= 0)
+    close (app.console_fd);
   return app.status;
 }

@@ -43,6 +43,8 @@
 #include <glib-unix.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uvm/uvm.h>
 
 #include "example-util.h"
@@ -63,44 +65,75 @@ typedef struct {
   guint running;
   int interrupts;
   int status;
-  FILE *consoles[2];
+  int consoles[2];          /* clients of the VMs' console sockets, or -1 */
+  guint console_watches[2];
   GString *pending[2];
 } App;
 
-/* Copies what the consoles wrote since the last call to stdout, a whole
- * line at a time, prefixed with the VM's name. */
-static gboolean
-copy_consoles (gpointer user_data)
+/* Prints the complete lines of console @i, prefixed with the VM's name. */
+static void
+print_lines (App *app, guint i)
 {
-  App *app = user_data;
-  UvmVm *vms[] = { app->gateway, app->workstation };
+  UvmVm *vm = i == 0 ? app->gateway : app->workstation;
+  char *nl;
 
-  for (guint i = 0; i < G_N_ELEMENTS (vms); i++)
+  while ((nl = memchr (app->pending[i]->str, '\n', app->pending[i]->len)) != NULL)
     {
-      const char *path = uvm_vm_get_console_path (vms[i]);
-      char buf[4096];
-      size_t n;
-      char *nl;
+      gsize len = nl - app->pending[i]->str;
 
-      if (app->consoles[i] == NULL && path != NULL)
-        app->consoles[i] = fopen (path, "re");
-      if (app->consoles[i] == NULL)
-        continue;
-      while ((n = fread (buf, 1, sizeof buf, app->consoles[i])) > 0)
-        g_string_append_len (app->pending[i], buf, n);
-      clearerr (app->consoles[i]);
-      while ((nl = memchr (app->pending[i]->str, '\n', app->pending[i]->len)) != NULL)
-        {
-          gsize len = nl - app->pending[i]->str;
-
-          if (len > 0 && app->pending[i]->str[len - 1] == '\r')
-            len--;
-          g_print ("[%s] %.*s\n", uvm_vm_get_name (vms[i]), (int) len, app->pending[i]->str);
-          g_string_erase (app->pending[i], 0, nl - app->pending[i]->str + 1);
-        }
+      if (len > 0 && app->pending[i]->str[len - 1] == '\r')
+        len--;
+      g_print ("[%s] %.*s\n", uvm_vm_get_name (vm), (int) len, app->pending[i]->str);
+      g_string_erase (app->pending[i], 0, nl - app->pending[i]->str + 1);
     }
   fflush (stdout);
+}
+
+/* Reads console @i: what is there now, or (@to_the_end, once the VM is
+ * gone and its relay closed the socket) everything up to the end. */
+static void
+read_console (App *app, guint i, gboolean to_the_end)
+{
+  char buf[4096];
+  ssize_t n;
+
+  if (app->consoles[i] < 0)
+    return;
+  while ((n = recv (app->consoles[i], buf, sizeof buf, to_the_end ? 0 : MSG_DONTWAIT)) > 0)
+    g_string_append_len (app->pending[i], buf, (gsize) n);
+  print_lines (app, i);
+}
+
+static gboolean
+on_console (int fd, GIOCondition condition, gpointer user_data)
+{
+  App *app = user_data;
+  guint i = fd == app->consoles[0] ? 0 : 1;
+
+  read_console (app, i, FALSE);
+  if (condition & (G_IO_HUP | G_IO_ERR))
+    {
+      app->console_watches[i] = 0;
+      return G_SOURCE_REMOVE;
+    }
   return G_SOURCE_CONTINUE;
+}
+
+/* Follows the console of VM @i (just started) through its console socket:
+ * no polling.  Output from before the connection is in its console log. */
+static void
+follow_console (App *app, guint i)
+{
+  UvmVm *vm = i == 0 ? app->gateway : app->workstation;
+  g_autoptr(GError) error = NULL;
+
+  app->consoles[i] = uvm_vm_open_console (vm, &error);
+  if (app->consoles[i] < 0)
+    {
+      g_printerr ("uvm-whonix-pair: %s\n", error->message);
+      return;
+    }
+  app->console_watches[i] = g_unix_fd_add (app->consoles[i], G_IO_IN, on_console, app);
 }
 
 static void
@@ -425,12 +458,23 @@ main (int argc, char **argv)
   app.loop = loop;
   uvm_vm_connect_event (gw, on_event, &app, NULL);
   uvm_vm_connect_event (ws, on_event, &app, NULL);
-  /* The gateway first: the workstation's start is refused otherwise. */
-  if (!uvm_vm_start (gw, NULL, &error) || !uvm_vm_start (ws, NULL, &error))
+  app.consoles[0] = app.consoles[1] = -1;
+  app.pending[0] = g_string_new (NULL);
+  app.pending[1] = g_string_new (NULL);
+  /* The gateway first: the workstation's start is refused otherwise.
+   * Each console is followed from the moment its VM runs. */
+  if (!uvm_vm_start (gw, NULL, &error))
     {
       g_printerr ("uvm-whonix-pair: %s\n", error->message);
       return 1;
     }
+  follow_console (&app, 0);
+  if (!uvm_vm_start (ws, NULL, &error))
+    {
+      g_printerr ("uvm-whonix-pair: %s\n", error->message);
+      return 1;
+    }
+  follow_console (&app, 1);
   g_print ("gateway console: %s\nworkstation console: %s\n",
            uvm_vm_get_console_path (gw), uvm_vm_get_console_path (ws));
   fflush (stdout);
@@ -438,23 +482,21 @@ main (int argc, char **argv)
   g_unix_signal_add (SIGTERM, on_interrupt, &app);
   if (run_for > 0)
     g_timeout_add_seconds ((guint) run_for, on_run_for_expired, &app);
-  app.pending[0] = g_string_new (NULL);
-  app.pending[1] = g_string_new (NULL);
-  g_timeout_add (50, copy_consoles, &app);
   app.running = 2;
   uvm_vm_wait_async (gw, NULL, on_exited, &app);
   uvm_vm_wait_async (ws, NULL, on_exited, &app);
   g_main_loop_run (loop);
+  /* Both are gone: their relays wrote the last words and closed. */
   for (guint i = 0; i < G_N_ELEMENTS (app.consoles); i++)
     {
+      read_console (&app, i, TRUE);
       if (app.pending[i]->len > 0)
         g_string_append_c (app.pending[i], '\n');
-    }
-  copy_consoles (&app);
-  for (guint i = 0; i < G_N_ELEMENTS (app.consoles); i++)
-    {
-      if (app.consoles[i] != NULL)
-        fclose (app.consoles[i]);
+      print_lines (&app, i);
+      if (app.console_watches[i] != 0)
+        g_source_remove (app.console_watches[i]);
+      if (app.consoles[i] >= 0)
+        close (app.consoles[i]);
       g_string_free (app.pending[i], TRUE);
     }
   return app.status;

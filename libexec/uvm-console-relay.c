@@ -30,6 +30,10 @@
 /* A client that does not read is dropped once this much waits for it:
  * the console never waits for a slow reader. */
 #define CLIENT_BACKLOG (1024 * 1024)
+/* Input for the guest that waits for it to read: beyond this, clients are
+ * not read until the guest took some (the output keeps flowing, so a
+ * guest that writes while it does not read never blocks the relay). */
+#define INPUT_BACKLOG (1024 * 1024)
 
 typedef struct {
   int fd;
@@ -40,6 +44,8 @@ typedef struct {
 
 static Client clients[MAX_CLIENTS];
 static size_t n_clients;
+static char *input;             /* for the hypervisor, not written yet */
+static size_t input_len;
 
 static int
 parse_fd (const char *text)
@@ -147,6 +153,39 @@ distribute (int log_fd, const char *data, size_t len)
       drop_client (i);
 }
 
+/* Queues client input for the hypervisor; -1 when out of memory. */
+static int
+queue_input (const char *data, size_t len)
+{
+  char *grown = realloc (input, input_len + len);
+
+  if (grown == NULL)
+    return -1;
+  input = grown;
+  memcpy (input + input_len, data, len);
+  input_len += len;
+  return 0;
+}
+
+/* Writes what waits for the hypervisor without blocking; -1: it is gone. */
+static int
+flush_input (int hv_fd)
+{
+  while (input_len > 0)
+    {
+      ssize_t n = write (hv_fd, input, input_len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+      if (n <= 0)
+        return -1;
+      memmove (input, input + n, input_len - (size_t) n);
+      input_len -= (size_t) n;
+    }
+  return 0;
+}
+
 static void
 usage (void)
 {
@@ -175,6 +214,8 @@ main (int argc, char **argv)
   fcntl (hv_fd, F_SETFD, FD_CLOEXEC);
   fcntl (log_fd, F_SETFD, FD_CLOEXEC);
   fcntl (listen_fd, F_SETFD, FD_CLOEXEC);
+  /* Never blocked by the guest: its input is queued (flush_input()). */
+  fcntl (hv_fd, F_SETFL, fcntl (hv_fd, F_GETFL) | O_NONBLOCK);
 
   for (;;)
     {
@@ -185,11 +226,12 @@ main (int argc, char **argv)
       compact_clients ();
       polled = n_clients;
 
-      pfds[n++] = (struct pollfd) { hv_fd, POLLIN, 0 };
+      pfds[n++] = (struct pollfd) { hv_fd, POLLIN | (input_len > 0 ? POLLOUT : 0), 0 };
       pfds[n++] = (struct pollfd) { listen_fd, n_clients < MAX_CLIENTS ? POLLIN : 0, 0 };
       for (size_t i = 0; i < n_clients; i++)
         pfds[n++] = (struct pollfd) { clients[i].fd,
-                                      POLLIN | (clients[i].len > 0 ? POLLOUT : 0), 0 };
+                                      (input_len < INPUT_BACKLOG ? POLLIN : 0) |
+                                      (clients[i].len > 0 ? POLLOUT : 0), 0 };
       if (poll (pfds, n, -1) < 0)
         {
           if (errno == EINTR)
@@ -198,18 +240,21 @@ main (int argc, char **argv)
           return 1;
         }
 
-      if (pfds[0].revents != 0)
+      if (pfds[0].revents & (POLLIN | POLLHUP | POLLERR))
         {
           ssize_t got = read (hv_fd, buf, sizeof buf);
 
-          if (got < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
           /* EOF (socket) or EIO (pty whose other side is closed): the
            * hypervisor is gone, and everything it wrote was read. */
-          if (got <= 0)
+          if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN))
             break;
-          distribute (log_fd, buf, (size_t) got);
+          if (got > 0)
+            distribute (log_fd, buf, (size_t) got);
         }
+      /* A hypervisor that cannot take input any more is ending: what it
+       * still wrote is read above until the end of file. */
+      if ((pfds[0].revents & POLLOUT) && flush_input (hv_fd) != 0)
+        input_len = 0;
 
       /* pfds[2 + i] is clients[i] (new clients come after them). */
       for (size_t i = 0; i < polled; i++)
@@ -228,13 +273,15 @@ main (int argc, char **argv)
                   drop_client (i);
                   continue;
                 }
-              if (write_all (hv_fd, buf, (size_t) got) != 0)
+              if (queue_input (buf, (size_t) got) != 0)
                 {
-                  fprintf (stderr, "uvm-console-relay: writing to the hypervisor: %s\n",
+                  fprintf (stderr, "uvm-console-relay: input for the hypervisor: %s\n",
                            strerror (errno));
                   drop_client (i);
                   continue;
                 }
+              if (flush_input (hv_fd) != 0)
+                input_len = 0;
             }
           else if (re & (POLLHUP | POLLERR))
             {

@@ -6,10 +6,11 @@
  *
  * The relay, not the library, moves the bytes: the console keeps being
  * logged and served when the process that started the VM is gone.  A
- * wait reads the log, and uses a connection to the console socket only as
- * its wake-up: the relay writes the log before it sends to clients, so
- * what a wake-up announces is in the log already, and the log also holds
- * what came before the wait began. */
+ * wait reads the log (which also holds what came before the wait began),
+ * woken by inotify when it grows, and holds a connection to the console
+ * socket only to learn that the relay ended.  (The socket cannot be the
+ * wake-up: what the relay writes between our connect() and its accept()
+ * reaches the log but not us.) */
 #include "uvm-vm-private.h"
 #include "uvm-event-private.h"
 #include "util/uvm-fd-watch.h"
@@ -18,6 +19,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -240,10 +242,12 @@ typedef struct {
   UvmVm *vm;                /* a reference */
   GRegex *regex;
   char *pattern;
-  int sock;                 /* wake-ups: a client of the console socket */
+  int sock;                 /* a client of the console socket: its end is the relay's */
   int log_fd;
+  int inotify_fd;           /* wake-ups: the log was written */
   GString *line;            /* the current line, not yet ended */
-  UvmFdWatch *watch;
+  UvmFdWatch *watch;        /* on sock */
+  UvmFdWatch *log_watch;    /* on inotify_fd */
   GSource *timeout;
   GSource *cancel_source;
   guint timeout_ms;
@@ -255,13 +259,16 @@ console_wait_free (gpointer data)
   ConsoleWait *w = data;
 
   g_clear_pointer (&w->watch, uvm_fd_watch_remove);
+  g_clear_pointer (&w->log_watch, uvm_fd_watch_remove);
   uvm_source_clear (&w->timeout);
   uvm_source_clear (&w->cancel_source);
   if (w->sock >= 0)
     close (w->sock);
+  if (w->inotify_fd >= 0)
+    close (w->inotify_fd);
   if (w->log_fd >= 0)
     close (w->log_fd);
-  g_regex_unref (w->regex);
+  g_clear_pointer (&w->regex, g_regex_unref);
   g_free (w->pattern);
   g_string_free (w->line, TRUE);
   g_object_unref (w->vm);
@@ -275,6 +282,7 @@ console_wait_done (GTask *task, char *line, GError *error)
   ConsoleWait *w = g_task_get_task_data (task);
 
   g_clear_pointer (&w->watch, uvm_fd_watch_remove);
+  g_clear_pointer (&w->log_watch, uvm_fd_watch_remove);
   uvm_source_clear (&w->timeout);
   uvm_source_clear (&w->cancel_source);
   if (error != NULL)
@@ -294,11 +302,13 @@ console_wait_done (GTask *task, char *line, GError *error)
   g_object_unref (task);
 }
 
-/* Whether @text (one line, without its newline) matches. */
+/* Whether @text (one line, without its newline) matches.  A line not
+ * ended yet (@ended FALSE) has no end for `$` to match: a pattern ending
+ * in `$` waits for the whole line. */
 static char *
-match_line (ConsoleWait *w, const char *text, gssize len)
+match_line (ConsoleWait *w, const char *text, gssize len, gboolean ended)
 {
-  if (g_regex_match_full (w->regex, text, len, 0, 0, NULL, NULL))
+  if (g_regex_match_full (w->regex, text, len, 0, ended ? 0 : G_REGEX_MATCH_NOTEOL, NULL, NULL))
     return g_strndup (text, len);
   return NULL;
 }
@@ -331,7 +341,7 @@ scan_log (ConsoleWait *w)
             break;
           if (w->line->len > 0 && w->line->str[w->line->len - 1] == '\r')
             g_string_truncate (w->line, w->line->len - 1);
-          hit = match_line (w, w->line->str, (gssize) w->line->len);
+          hit = match_line (w, w->line->str, (gssize) w->line->len, TRUE);
           g_string_truncate (w->line, 0);
           if (hit != NULL)
             return hit;
@@ -341,10 +351,32 @@ scan_log (ConsoleWait *w)
     }
   /* A line not ended yet counts too: a prompt has no newline. */
   if (w->line->len > 0)
-    return match_line (w, w->line->str, (gssize) w->line->len);
+    return match_line (w, w->line->str, (gssize) w->line->len, FALSE);
   return NULL;
 }
 
+/* The log was written: read on. */
+static gboolean
+on_log_written (int fd, GIOCondition condition, gpointer user_data)
+{
+  GTask *task = user_data;
+  ConsoleWait *w = g_task_get_task_data (task);
+  char events[4096] __attribute__ ((aligned (__alignof__ (struct inotify_event))));
+  char *hit;
+
+  while (read (fd, events, sizeof events) > 0)
+    ;
+  hit = scan_log (w);
+  if (hit != NULL)
+    {
+      w->log_watch = NULL;   /* removed by G_SOURCE_REMOVE */
+      console_wait_done (task, hit, NULL);
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* The relay's output for us (not needed: the log has it) or its end. */
 static gboolean
 on_console_readable (int fd, GIOCondition condition, gpointer user_data)
 {
@@ -354,7 +386,6 @@ on_console_readable (int fd, GIOCondition condition, gpointer user_data)
   gboolean closed = FALSE;
   char *hit;
 
-  /* What arrived is in the log already (the relay writes it first). */
   for (;;)
     {
       ssize_t got = recv (fd, discard, sizeof discard, MSG_DONTWAIT);
@@ -365,23 +396,19 @@ on_console_readable (int fd, GIOCondition condition, gpointer user_data)
       closed = got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
       break;
     }
+  if (!closed)
+    return G_SOURCE_CONTINUE;
+  /* The relay is gone, after writing everything to the log. */
+  w->watch = NULL;
   hit = scan_log (w);
   if (hit != NULL)
-    {
-      w->watch = NULL;   /* removed by G_SOURCE_REMOVE */
-      console_wait_done (task, hit, NULL);
-      return G_SOURCE_REMOVE;
-    }
-  if (closed)
-    {
-      w->watch = NULL;
-      console_wait_done (task, NULL,
-                         g_error_new (UVM_ERROR, UVM_ERROR_NOT_RUNNING,
-                                      "VM '%s': the console closed (the hypervisor exited) "
-                                      "before /%s/ appeared on it", w->vm->name, w->pattern));
-      return G_SOURCE_REMOVE;
-    }
-  return G_SOURCE_CONTINUE;
+    console_wait_done (task, hit, NULL);
+  else
+    console_wait_done (task, NULL,
+                       g_error_new (UVM_ERROR, UVM_ERROR_NOT_RUNNING,
+                                    "VM '%s': the console closed (the hypervisor exited) "
+                                    "before /%s/ appeared on it", w->vm->name, w->pattern));
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -427,7 +454,7 @@ wait_for_console (UvmVm *vm, const char *pattern, guint timeout_ms, GCancellable
   w = g_new0 (ConsoleWait, 1);
   w->vm = g_object_ref (vm);
   w->pattern = g_strdup (pattern);
-  w->sock = w->log_fd = -1;
+  w->sock = w->log_fd = w->inotify_fd = -1;
   w->line = g_string_new (NULL);
   w->timeout_ms = timeout_ms;
   /* Raw: console output need not be UTF-8. */
@@ -437,7 +464,6 @@ wait_for_console (UvmVm *vm, const char *pattern, guint timeout_ms, GCancellable
       GError *bad = g_error_new (UVM_ERROR, UVM_ERROR_FAILED, "pattern: /%s/ is no regular "
                                  "expression: %s", pattern, error->message);
       g_clear_error (&error);
-      w->regex = g_regex_new ("", 0, 0, NULL);
       g_task_set_task_data (task, w, console_wait_free);
       g_task_return_error (task, bad);
       g_object_unref (task);
@@ -449,15 +475,23 @@ wait_for_console (UvmVm *vm, const char *pattern, guint timeout_ms, GCancellable
       g_object_unref (task);
       return;
     }
-  /* Connected first, then the log read: nothing falls between the two. */
+  /* Watched first, then read: a write after the read wakes us up. */
   w->sock = connect_console (vm, &error);
   if (w->sock >= 0)
     {
-      w->log_fd = open (uvm_vm_get_console_path (vm), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-      if (w->log_fd < 0 || lseek (w->log_fd, vm->console_log_start, SEEK_SET) < 0)
-        error = g_error_new (UVM_ERROR, UVM_ERROR_FAILED, "VM '%s': reading the console log "
-                             "'%s': %s", vm->name, uvm_vm_get_console_path (vm),
-                             g_strerror (errno));
+      const char *path = uvm_vm_get_console_path (vm);
+
+      w->inotify_fd = inotify_init1 (IN_CLOEXEC | IN_NONBLOCK);
+      if (w->inotify_fd < 0 || inotify_add_watch (w->inotify_fd, path, IN_MODIFY) < 0)
+        error = g_error_new (UVM_ERROR, UVM_ERROR_FAILED, "VM '%s': watching the console log "
+                             "'%s': %s", vm->name, path, g_strerror (errno));
+      else
+        {
+          w->log_fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+          if (w->log_fd < 0 || lseek (w->log_fd, vm->console_log_start, SEEK_SET) < 0)
+            error = g_error_new (UVM_ERROR, UVM_ERROR_FAILED, "VM '%s': reading the console "
+                                 "log '%s': %s", vm->name, path, g_strerror (errno));
+        }
     }
   if (error != NULL)
     {
@@ -471,7 +505,9 @@ wait_for_console (UvmVm *vm, const char *pattern, guint timeout_ms, GCancellable
       console_wait_done (task, hit, NULL);
       return;
     }
-  w->watch = uvm_fd_watch_add (context, w->sock, G_IO_IN, on_console_readable, task, &error);
+  w->log_watch = uvm_fd_watch_add (context, w->inotify_fd, G_IO_IN, on_log_written, task, &error);
+  if (w->log_watch != NULL)
+    w->watch = uvm_fd_watch_add (context, w->sock, G_IO_IN, on_console_readable, task, &error);
   if (w->watch == NULL)
     {
       console_wait_done (task, NULL, error);

@@ -266,7 +266,12 @@ uvm_vm_on_helper_exit (int code, int sig, gpointer user_data)
     return;
   if (uvm_vm_helper_is_console_relay (helper))
     {
-      /* The guest runs on with its console neither logged nor served. */
+      /* A clean exit is its answer to the hypervisor closing the serial
+       * line: the hypervisor is exiting, its exit is the news.  Killed or
+       * failed: the guest runs on with its console neither logged nor
+       * served. */
+      if (code == 0 && sig == 0)
+        return;
       json_object_set_int_member (data, "exit-code", code);
       json_object_set_int_member (data, "exit-signal", sig);
       event = uvm_event_new_hypervisor (UVM_EVENT_HYPERVISOR_EVENT, self->state,

@@ -15,7 +15,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; echo "--- output:"; cat "$tmp/out" 2>/dev/null; exit 1; }
 
 common=(--name example-check --kernel "$guest/vmlinuz" --initramfs "$guest/initramfs.img"
-        --cmdline "console=ttyS0 quiet" --accel tcg --memory 256M)
+        --cmdline "console=ttyS0 quiet" --accel tcg --memory 256M --ready UVM-GUEST-READY)
 
 # 1. --dry-run: the plan, and nothing started or created.
 "$uvm_run" "${common[@]}" --dry-run >"$tmp/out"
@@ -42,6 +42,7 @@ run_and_interrupt() {
   grep -q 'guest-shutdown' "$tmp/out" || fail "no guest-shutdown event"
   grep -q 'hypervisor-exited code 0' "$tmp/out" || fail "no exit event"
   grep -q 'state-changed stopped' "$tmp/out" || fail "no stopped state"
+  grep -q 'guest ready: UVM-GUEST-READY' "$tmp/out" || fail "--ready did not report the guest"
   [ ! -e /run/uvm/example-check ] || fail "runtime directory left behind"
 }
 run_and_interrupt "${common[@]}"
@@ -50,6 +51,6 @@ if [ -n "$ch" ]; then
   # request, so leave the accelerator at auto for it.
   run_and_interrupt --name example-check --hypervisor cloud-hypervisor --hypervisor-path "$ch" \
     --kernel "$guest/vmlinuz" --initramfs "$guest/initramfs.img" --cmdline "console=ttyS0 quiet" \
-    --memory 256M
+    --memory 256M --ready UVM-GUEST-READY
 fi
 echo "ok: dry run, boot and Ctrl-C graceful stop on qemu${ch:+ and the cloud-hypervisor stand-in}"

@@ -66,7 +66,7 @@ test_qemu_guest_keeps_the_target (Fixture *f, gconstpointer data)
   g_assert_true (uvm_vm_start (vm, NULL, &error));
   g_assert_no_error (error);
   /* The guest's virtio_balloon driver is loaded before the marker. */
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, 60000));
+  g_assert_true (test_vm_wait_for_text (vm, GUEST_READY, 60000));
   g_assert_cmpint (qemu_balloon_actual (vm), ==, 256 * UVM_MIB);
 
   g_assert_true (uvm_vm_set_balloon_target (vm, 160 * UVM_MIB, NULL, &error));

@@ -821,8 +821,8 @@ test_link_between_confined_and_unconfined_vm_carries_ping (Fixture *f, gconstpoi
   g_assert_cmpstr (ws_netns, !=, gw_netns);
   /* The socket pair end was opened in our namespace and works from the
    * empty one, both ways. */
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (ws), "UVM-PING-OK 10.99.0.1", BOOT_TIMEOUT_MS));
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (gw), "UVM-PING-OK 10.99.0.2", BOOT_TIMEOUT_MS));
+  g_assert_true (test_vm_wait_for_text (ws, "UVM-PING-OK 10.99.0.1", BOOT_TIMEOUT_MS));
+  g_assert_true (test_vm_wait_for_text (gw, "UVM-PING-OK 10.99.0.2", BOOT_TIMEOUT_MS));
   g_assert_true (uvm_vm_stop (ws, 0, NULL, &error));
   g_assert_true (uvm_vm_stop (gw, 0, NULL, &error));
   g_assert_no_error (error);

@@ -241,6 +241,30 @@ test_wait_finds_output_from_before_the_call (TestVmFixture *f, gconstpointer dat
 }
 
 static void
+test_wait_matches_a_prompt_but_dollar_waits_for_the_line_end (TestVmFixture *f,
+                                                              gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL, *whole = NULL;
+
+  SKIP_IF_NO_GUEST (f);
+  vm = shell_vm_new (f, "prompt");
+  start_to_shell (vm);
+  /* The shell's prompt has no newline: the line being written counts. */
+  line = uvm_vm_wait_for_console (vm, "uvm-guest# ", ANSWER_MS, NULL, &error);
+  g_assert_no_error (error);
+  /* (busybox's line editing asks the terminal for the cursor position,
+   * ESC [6n, after the prompt.) */
+  g_assert_true (g_str_has_prefix (line, "uvm-guest# "));
+  /* `$` is the end of a line, which the prompt's line has not reached. */
+  whole = uvm_vm_wait_for_console (vm, "uvm-guest# $", 1000, NULL, &error);
+  g_assert_null (whole);
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_TIMEOUT);
+  test_vm_stop_ok (vm);
+}
+
+static void
 test_wait_times_out (TestVmFixture *f, gconstpointer data)
 {
   g_autoptr(UvmVm) vm = NULL;
@@ -327,6 +351,21 @@ test_log_dir_must_exist (TestVmFixture *f, gconstpointer data)
   g_assert_true (g_str_has_prefix (error->message, "log-dir: "));
 }
 
+static void
+test_wait_refuses_a_pattern_that_does_not_compile (TestVmFixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+
+  SKIP_IF_UNAVAILABLE (f);
+  vm = shell_vm_new (f, "badpattern");
+  line = uvm_vm_wait_for_console (vm, "UVM-(", 1000, NULL, &error);
+  g_assert_null (line);
+  g_assert_error (error, UVM_ERROR, UVM_ERROR_FAILED);
+  g_assert_true (g_str_has_prefix (error->message, "pattern: "));
+}
+
 static const TestVmCase cases[] = {
   { "typed-command-is-answered-and-the-log-keeps-the-session",
     test_typed_command_is_answered_and_the_log_keeps_the_session },
@@ -334,10 +373,14 @@ static const TestVmCase cases[] = {
   { "wait-matches-a-line-printed-later-and-emits-an-event",
     test_wait_matches_a_line_printed_later_and_emits_an_event },
   { "wait-finds-output-from-before-the-call", test_wait_finds_output_from_before_the_call },
+  { "wait-matches-a-prompt-but-dollar-waits-for-the-line-end",
+    test_wait_matches_a_prompt_but_dollar_waits_for_the_line_end },
   { "wait-times-out", test_wait_times_out },
   { "wait-fails-when-the-hypervisor-exits", test_wait_fails_when_the_hypervisor_exits },
   { "relay-ends-with-the-hypervisor", test_relay_ends_with_the_hypervisor },
   { "log-dir-must-exist", test_log_dir_must_exist },
+  { "wait-refuses-a-pattern-that-does-not-compile",
+    test_wait_refuses_a_pattern_that_does_not_compile },
 };
 
 int

@@ -470,7 +470,7 @@ test_start_paused_is_ready_paused (Fixture *f, gconstpointer data)
   before = hypervisor_run_state (f, vm);
   g_assert_cmpstr (before, ==, speaks_qmp (f) ? "prelaunch" : "created");
   /* No vCPU ran: nothing on the console yet. */
-  g_assert_false (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, 500));
+  g_assert_false (test_vm_wait_for_text (vm, GUEST_READY, 500));
   g_assert_true (uvm_vm_resume (vm, NULL, &error));
   g_assert_no_error (error);
   g_assert_cmpint (uvm_vm_get_state (vm), ==, UVM_VM_STATE_RUNNING);
@@ -479,7 +479,7 @@ test_start_paused_is_ready_paused (Fixture *f, gconstpointer data)
   if (f->b->guest_skip_reason != NULL)
     g_test_message ("the guest's start after resume not checked: %s", f->b->guest_skip_reason);
   else
-    g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, BOOT_TIMEOUT_MS));
+    g_assert_true (test_vm_wait_for_text (vm, GUEST_READY, BOOT_TIMEOUT_MS));
   g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
 }
 
@@ -683,8 +683,8 @@ test_isolated_link_carries_ping_between_two_vms (Fixture *f, gconstpointer data)
   g_assert_true (uvm_vm_start (a, NULL, &error));
   g_assert_true (uvm_vm_start (b, NULL, &error));
   g_assert_no_error (error);
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (a), "UVM-PING-OK 10.99.0.2", BOOT_TIMEOUT_MS));
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (b), "UVM-PING-OK 10.99.0.1", BOOT_TIMEOUT_MS));
+  g_assert_true (test_vm_wait_for_text (a, "UVM-PING-OK 10.99.0.2", BOOT_TIMEOUT_MS));
+  g_assert_true (test_vm_wait_for_text (b, "UVM-PING-OK 10.99.0.1", BOOT_TIMEOUT_MS));
   g_test_message ("both pings answered %" G_GINT64_FORMAT " ms after start",
                   (g_get_monotonic_time () - t0) / 1000);
   g_assert_true (uvm_vm_stop (a, 0, NULL, &error));
@@ -798,7 +798,7 @@ test_uplink_gateway_answers_ping (Fixture *f, gconstpointer data)
   vm = test_guest_vm_new (f->b, "uplink", f->dir, "uvm.ip=10.0.2.15/24 uvm.ping=10.0.2.2");
   uvm_vm_add_device (vm, uvm_device_new_net (uplink, NULL));
   test_vm_start_and_boot (vm);
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), "UVM-PING-OK 10.0.2.2", BOOT_TIMEOUT_MS));
+  g_assert_true (test_vm_wait_for_text (vm, "UVM-PING-OK 10.0.2.2", BOOT_TIMEOUT_MS));
   g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
 }
 
@@ -818,8 +818,9 @@ test_child_gets_only_its_fds_and_a_safe_setup (Fixture *f, gconstpointer data)
   g_autoptr(UvmVm) vm = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *fd_dir = NULL, *status = NULL, *limits = NULL, *stat = NULL;
-  g_autofree char *leak_target = NULL;
+  g_autofree char *leak_target = NULL, *plan = NULL;
   g_autoptr(GDir) dir = NULL;
+  gboolean console_on_stdio;
   const char *name;
   int leaked[2], pid;
   GStatBuf st;
@@ -832,6 +833,9 @@ test_child_gets_only_its_fds_and_a_safe_setup (Fixture *f, gconstpointer data)
 
   vm = test_guest_vm_new (f->b, "childsetup", f->dir, NULL);
   uvm_vm_set_start_paused (vm, TRUE);
+  plan = uvm_vm_get_launch_plan (vm, &error);
+  g_assert_no_error (error);
+  console_on_stdio = strstr (plan, "\n# hypervisor stdin/stdout: ") != NULL;
   g_assert_true (uvm_vm_start (vm, NULL, &error));
   g_assert_no_error (error);
   pid = uvm_vm_get_pid (vm);
@@ -847,7 +851,11 @@ test_child_gets_only_its_fds_and_a_safe_setup (Fixture *f, gconstpointer data)
 
       g_assert_nonnull (target);
       g_assert_cmpstr (target, !=, leak_target);
-      if (fd == 0)
+      /* A hypervisor whose console is its stdio (cloud-hypervisor's serial
+       * "Tty") has the console's pty as fd 0 and 1, as its plan says. */
+      if ((fd == 0 || fd == 1) && console_on_stdio)
+        g_assert_true (g_str_has_prefix (target, "/dev/pts/"));
+      else if (fd == 0)
         g_assert_cmpstr (target, ==, "/dev/null");
       else if (fd == 1 || fd == 2)
         g_assert_cmpstr (target, ==, uvm_vm_get_log_path (vm));
@@ -1218,10 +1226,10 @@ tap_network_in_namespace (Fixture *f)
     g_test_message ("the guest's ping over the tap not checked: %s", f->b->guest_skip_reason);
   else
     {
-      g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, BOOT_TIMEOUT_MS));
+      g_assert_true (test_vm_wait_for_text (vm, GUEST_READY, BOOT_TIMEOUT_MS));
       child_step ("guest ready");
       /* UVM-PING-OK or, after the guest's 20 s of retries, UVM-PING-FAIL. */
-      g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), "UVM-PING-", BOOT_TIMEOUT_MS));
+      g_assert_true (test_vm_wait_for_text (vm, "UVM-PING-", BOOT_TIMEOUT_MS));
       g_assert_true (test_wait_for_text (uvm_vm_get_console_path (vm), "UVM-PING-OK 10.99.1.1", 1));
       child_step ("the guest's ping over the tap was answered");
     }

@@ -211,7 +211,7 @@ test_workstation_reaches_gateway (Fixture *f, gconstpointer data)
   ws = workstation_new (f, gw, link, "uvm.ping=10.152.152.10");
   test_vm_start_ok (gw);
   test_vm_start_ok (ws);
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (ws), "UVM-PING-OK 10.152.152.10",
+  g_assert_true (test_vm_wait_for_text (ws, "UVM-PING-OK 10.152.152.10",
                                      PING_TIMEOUT_MS));
   g_assert_cmpuint (assert_unprivileged (gw), !=, assert_unprivileged (ws));
   test_vm_stop_ok (ws);
@@ -238,11 +238,11 @@ test_workstation_cannot_reach_uplink (Fixture *f, gconstpointer data)
   g_assert_true (test_wait_for_text (uvm_vm_get_console_path (gw),
                                      "UVM-PING-OK " WHONIX_UPLINK_GATEWAY, PING_TIMEOUT_MS));
   /* ...and not from the workstation, which does reach its gateway. */
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (ws), "UVM-PING-OK 10.152.152.10",
+  g_assert_true (test_vm_wait_for_text (ws, "UVM-PING-OK 10.152.152.10",
                                      PING_TIMEOUT_MS));
   g_assert_true (test_wait_for_text (uvm_vm_get_console_path (ws),
                                      "UVM-PING-FAIL " WHONIX_UPLINK_GATEWAY, PING_TIMEOUT_MS));
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (ws), "UVM-PING-FAIL 10.0.2.15",
+  g_assert_true (test_vm_wait_for_text (ws, "UVM-PING-FAIL 10.0.2.15",
                                      PING_TIMEOUT_MS));
   g_assert_true (g_file_get_contents (uvm_vm_get_console_path (ws), &console, NULL, NULL));
   g_assert_null (strstr (console, "UVM-PING-OK " WHONIX_UPLINK_GATEWAY));
@@ -268,7 +268,7 @@ test_gateway_death_stops_workstation (Fixture *f, gconstpointer data)
   ws = workstation_new (f, gw, link, "uvm.ping=10.152.152.10");
   test_vm_start_ok (gw);
   test_vm_start_ok (ws);
-  g_assert_true (test_wait_for_text (uvm_vm_get_console_path (ws), "UVM-PING-OK 10.152.152.10",
+  g_assert_true (test_vm_wait_for_text (ws, "UVM-PING-OK 10.152.152.10",
                                      PING_TIMEOUT_MS));
   event_log_attach (&log, ws);
   ws_pid = uvm_vm_get_pid (ws);

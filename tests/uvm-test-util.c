@@ -224,7 +224,7 @@ test_backend_probe_guest (TestBackend *backend)
         version = g_strdup (json_object_get_string_member_with_default (json_node_get_object (node),
                                                                         "build_version", NULL));
     }
-  if (!test_wait_for_text (uvm_vm_get_console_path (vm), GUEST_READY, PROBE_TIMEOUT_MS))
+  if (!test_vm_wait_for_text (vm, GUEST_READY, PROBE_TIMEOUT_MS))
     {
       reply = uvm_vm_ch_request (vm, "GET", "vm.info", NULL, &status, NULL, NULL);
       if (reply != NULL)
@@ -444,6 +444,31 @@ test_wait_for_text (const char *path, const char *text, guint timeout_ms)
   if (!expired)
     g_source_remove (id);
   return found;
+}
+
+gboolean
+test_vm_wait_for_text (UvmVm *vm, const char *text, guint timeout_ms)
+{
+  g_autofree char *escaped = g_regex_escape_string (text, -1);
+  /* Whole lines, as a test reading the log after the match expects. */
+  g_autofree char *pattern = g_strconcat (escaped, ".*$", NULL);
+  g_autofree char *line = NULL;
+  g_autoptr(GError) error = NULL;
+
+  line = uvm_vm_wait_for_console (vm, pattern, timeout_ms, NULL, &error);
+  if (line != NULL)
+    return TRUE;
+  {
+    g_autofree char *log = NULL;
+
+    g_file_get_contents (uvm_vm_get_console_path (vm), &log, NULL, NULL);
+    g_test_message ("waiting for \"%s\" on the console of '%s': %s; the console log:\n%s",
+                    text, uvm_vm_get_name (vm), error->message, log ? log : "(unreadable)");
+  }
+  if (g_error_matches (error, UVM_ERROR, UVM_ERROR_TIMEOUT))
+    return FALSE;
+  /* Not running (any more): what it wrote is in the log. */
+  return test_wait_for_text (uvm_vm_get_console_path (vm), text, 1);
 }
 
 gboolean

@@ -117,6 +117,11 @@ void test_assert_console (const char *dir, const char *name, const char *text,
 /* Iterates the default context until @path contains @text or @timeout_ms
  * passes.  Returns whether it appeared. */
 gboolean test_wait_for_text (const char *path, const char *text, guint timeout_ms);
+/* Whether a whole line with @text appears on the console of @vm within
+ * @timeout_ms: for a running VM through uvm_vm_wait_for_console() (no
+ * polling; output since its start counts), for one that stopped in its
+ * console log. */
+gboolean test_vm_wait_for_text (UvmVm *vm, const char *text, guint timeout_ms);
 
 /* Iterates the default context until @vm reaches @state or @timeout_ms. */
 gboolean test_wait_for_state (UvmVm *vm, UvmVmState state, guint timeout_ms);

@@ -14,7 +14,7 @@ G_BEGIN_DECLS
  * @UVM_DEVICE_NET: a virtio network interface on a #UvmNetwork.
  * @UVM_DEVICE_DISK: a virtio block device on a #UvmStorage.
  * @UVM_DEVICE_CONSOLE: the guest's first serial port (ttyS0), written to a
- *   log file.
+ *   log file and, since 0.3, interactive (uvm_vm_open_console()).
  * @UVM_DEVICE_RNG: a virtio entropy source fed from the host's /dev/urandom.
  * @UVM_DEVICE_BALLOON: a virtio memory balloon, driven with
  *   uvm_vm_set_balloon_target(). Since 0.2.
@@ -63,10 +63,14 @@ UvmDevice *uvm_device_new_disk (UvmStorage *storage);
 /**
  * uvm_device_new_console:
  * @log_path: (nullable): file the guest's serial output is appended to, or
- *   %NULL for `console.log` in the VM's runtime directory (removed with it)
+ *   %NULL for the VM's log directory (uvm_vm_set_log_dir()), else
+ *   `console.log` in the VM's runtime directory (removed with it)
  *
  * Creates the guest's serial console (ttyS0; boot the kernel with
- * `console=ttyS0`). A VM has at most one console device.
+ * `console=ttyS0`). A VM has at most one console device. While the VM
+ * runs, the console relay appends everything the guest writes to the log
+ * and serves the console to clients (uvm_vm_open_console(),
+ * uvm_vm_wait_for_console_async()); see uvm_vm_get_console_path().
  *
  * Returns: (transfer full): a new #UvmDevice.
  */

@@ -1035,8 +1035,9 @@ const char *uvm_vm_get_console_socket_path (UvmVm *vm);
  * @error: return location for a #GError, or %NULL
  *
  * Connects to the VM's console (see uvm_vm_get_console_socket_path()):
- * reading the fd gives the guest's serial output from now on (what came
- * before is in the console log, uvm_vm_get_console_path()), writing it
+ * reading the fd gives the guest's serial output from the moment the relay
+ * accepted the connection, right after this call (what came before is in
+ * the console log, uvm_vm_get_console_path()), writing it
  * types into the guest's console. The console log keeps receiving
  * everything whether or not the fd is read; a client that does not read
  * is dropped once 1 MiB waits for it. End of file means the hypervisor
@@ -1063,11 +1064,15 @@ int uvm_vm_open_console (UvmVm *vm, GError **error);
  * Waits until a line of the guest's console output matches @pattern:
  * the readiness of a guest that prints a line when it is up. Each line
  * (without its line ending) is matched on its own, whatever the reads
- * that brought it; the line being written (no newline yet, such as a
- * shell prompt) is matched too. Output since the current run started
+ * that brought it. The line being written (no newline yet, such as a
+ * shell prompt) is matched too, as far as it arrived: a pattern may match
+ * the start of a line before its end came. End the pattern with `$` to
+ * match whole lines only (`$` never matches where a line was not ended
+ * yet). Output since the current run started
  * counts, also output written before this call: a line printed between
  * uvm_vm_start() and the call is found. Nothing polls: the wait reads the
- * console log each time the console socket has news.
+ * console log each time it grows (inotify), and learns from the console
+ * socket when the relay ended.
  *
  * A match emits %UVM_EVENT_CONSOLE_MATCH before @callback runs.
  * Errors (from uvm_vm_wait_for_console_finish()): %UVM_ERROR_NOT_RUNNING

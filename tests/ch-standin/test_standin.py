@@ -129,7 +129,7 @@ class Client:
 
 
 class StandIn:
-    def __init__(self, tmp, args=(), env=None):
+    def __init__(self, tmp, args=(), env=None, stdio=None):
         self.tmp = tmp
         self.path = str(tmp / "api.sock")
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -151,7 +151,9 @@ class StandIn:
         e = {k: v for k, v in e.items() if v is not None}   # None: unset it
         self.proc = subprocess.Popen(
             [STANDIN, "--api-socket", "fd=3", "--event-monitor", "fd=4", "--seccomp", "true"] + list(args),
-            preexec_fn=child_fds, close_fds=False, stdout=subprocess.DEVNULL, stderr=self.stderr, env=e)
+            preexec_fn=child_fds, close_fds=False,
+            stdin=stdio if stdio is not None else None,
+            stdout=stdio if stdio is not None else subprocess.DEVNULL, stderr=self.stderr, env=e)
         for fd in (hi_l, hi_w, w):
             os.close(fd)
         listener.close()
@@ -265,6 +267,71 @@ def boot(ch, tmp_path, kernel, **kw):
     assert ch.call("PUT", "vm.create", vm_config(tmp_path, kernel, **kw)).status == 204
     assert ch.call("PUT", "vm.boot").status == 204
     wait_for_line(tmp_path / "serial.log", "UVM-GUEST-READY")
+
+
+# ---------------------------------------------------------------------------
+# serial "Tty": stdout, and stdin as input when it is a terminal (v53)
+
+
+def read_fd_until(fd, text, timeout=5.0):
+    got = b""
+    deadline = time.monotonic() + timeout
+    while text not in got:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError("no %r; read %r" % (text, got))
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                raise AssertionError("EOF before %r; read %r" % (text, got))
+            got += chunk
+    return got
+
+
+def tty_standin(tmp_path, kernel, terminal):
+    ch = StandIn(tmp_path, stdio=terminal)
+    cfg = vm_config(tmp_path, kernel, cmdline="console=ttyS0 quiet uvm.shell=1",
+                    serial={"mode": "Tty"})
+    assert ch.call("PUT", "vm.create", cfg).status == 204
+    assert ch.call("PUT", "vm.boot").status == 204
+    return ch
+
+
+def test_tty_serial_takes_a_terminal_stdin_as_input_and_runs_the_shell(tmp_path, kernel):
+    import pty
+    controller, terminal = pty.openpty()
+    import tty
+    tty.setraw(terminal)
+    ch = tty_standin(tmp_path, kernel, terminal)
+    os.close(terminal)
+    try:
+        assert b"UVM-GUEST-SHELL" in read_fd_until(controller, b"uvm-guest# ")
+        os.write(controller, b"echo $((6*7))\n")
+        got = read_fd_until(controller, b"\n42\r\n")
+        assert b"echo $((6*7))" in got     # the terminal echo
+        os.write(controller, b"ls\n")
+        read_fd_until(controller, b"sh: ls: not found")
+    finally:
+        ch.stop()
+        os.close(controller)
+
+
+def test_tty_serial_ignores_a_stdin_that_is_no_terminal(tmp_path, kernel):
+    ours, theirs = socket.socketpair()
+    ch = tty_standin(tmp_path, kernel, theirs.fileno())
+    theirs.close()
+    try:
+        read_fd_until(ours.fileno(), b"uvm-guest# ")
+        ours.sendall(b"echo $((6*7))\n")
+        with pytest.raises(AssertionError):
+            read_fd_until(ours.fileno(), b"42", timeout=1.0)
+    finally:
+        ch.stop()
+        ours.close()
 
 
 # ---------------------------------------------------------------------------

@@ -1135,7 +1135,8 @@ class Vm:
         syntax; a plain word is a substring) and returns that line (str,
         without its line ending). Output since the current run started
         counts, also from before the call; the line being written (a prompt)
-        counts too. Emits a CONSOLE_MATCH event. Raises :class:`Timeout`
+        counts too, as far as it arrived (end the pattern with ``$`` for
+        whole lines only). Emits a CONSOLE_MATCH event. Raises :class:`Timeout`
         after `timeout` seconds (None: no limit), :class:`NotRunning` when
         there is no console or the hypervisor exits first, :class:`Error`
         for a pattern that does not compile."""

@@ -464,6 +464,63 @@ test_notify_ready_after_guest_line (Fixture *f, gconstpointer data)
   close (fd);
 }
 
+/* A document of a workstation listed before its gateway: the gateway starts
+ * (and is ready) first, and on SIGTERM the workstation stops first. */
+static void
+test_run_pair_gateway_first_stopped_last (Fixture *f, gconstpointer data)
+{
+  g_autofree char *def = NULL, *address = NULL, *log = NULL, *ready = NULL;
+  g_autofree char *log_path = g_build_filename (f->dir, "run.stderr", NULL);
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) envp = g_get_environ ();
+  const char *gw_up, *ws_up, *gw_down, *ws_down;
+  int fd, err_fd;
+  GPid run;
+
+  if (skip_without_guest ())
+    return;
+  def = write_definition (f, "ws", "gw");
+  address = g_build_filename (f->dir, "notify.sock", NULL);
+  fd = notify_socket_new (address);
+  envp = g_environ_setenv (envp, "NOTIFY_SOCKET", address, TRUE);
+  err_fd = g_open (log_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  g_assert_cmpint (err_fd, >=, 0);
+  {
+    const char *argv[] = { uvmctl_path (), "--root", f->root, "run", def, "--ready-pattern",
+                           READY_LINE, NULL };
+    g_assert_true (g_spawn_async_with_fds (NULL, (char **) argv, envp, G_SPAWN_DO_NOT_REAP_CHILD,
+                                           NULL, NULL, &run, -1, -1, err_fd, &error));
+    g_assert_no_error (error);
+  }
+  close (err_fd);
+  do
+    {
+      g_free (ready);
+      ready = notify_receive (fd, BOOT_MS);
+    }
+  while (strstr (ready, "READY=1") == NULL);
+  g_assert_nonnull (strstr (ready, "STATUS=running gw, ws"));
+  g_assert_true (log_has (f, "gw", READY_LINE) && log_has (f, "ws", READY_LINE));
+  g_assert_cmpint (kill (run, SIGTERM), ==, 0);
+  g_assert_cmpint (wait_exit (run), ==, 0);
+  close (fd);
+
+  g_assert_true (g_file_get_contents (log_path, &log, NULL, NULL));
+  g_test_message ("uvmctl run:\n%s", log);
+  gw_up = strstr (log, "uvmctl: gw: running (pid");
+  ws_up = strstr (log, "uvmctl: ws: running (pid");
+  ws_down = strstr (log, "uvmctl: ws: state-changed stopped");
+  gw_down = strstr (log, "uvmctl: gw: state-changed stopping");
+  g_assert_true (gw_up && ws_up && gw_down && ws_down);
+  g_assert_true (gw_up < ws_up);
+  g_assert_true (ws_down < gw_down);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *dir = g_build_filename (f->root, i ? "ws" : "gw", NULL);
+      g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+    }
+}
+
 static void
 test_detached_vm_verb_by_verb (Fixture *f, gconstpointer data)
 {
@@ -599,6 +656,8 @@ main (int argc, char **argv)
               test_notify_ready_after_guest_line, fixture_teardown);
   g_test_add ("/uvmctl/notify/abstract/ready-after-guest-line", Fixture, "abstract",
               fixture_setup, test_notify_ready_after_guest_line, fixture_teardown);
+  g_test_add ("/uvmctl/run/pair-gateway-first-stopped-last", Fixture, NULL, fixture_setup,
+              test_run_pair_gateway_first_stopped_last, fixture_teardown);
   g_test_add ("/uvmctl/detached/verb-by-verb", Fixture, NULL, fixture_setup,
               test_detached_vm_verb_by_verb, fixture_teardown);
   g_test_add ("/uvmctl/stale/exit-5", Fixture, NULL, fixture_setup, test_stale_record_exit_5,

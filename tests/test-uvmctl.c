@@ -3,8 +3,9 @@
  * and messages of the error cases, the launch plans of a document, and on
  * real qemu guests under TCG: systemd readiness through a real notify
  * socket (READY=1 only after the guest's ready line, STOPPING=1 and a
- * clean exit on SIGTERM), a detached VM driven verb by verb, events
- * followed until the guest powers off, and a stale record. */
+ * clean exit on SIGTERM), a pair started gateway first and stopped
+ * workstation first, a detached VM driven verb by verb, events followed
+ * until the guest powers off, and a stale record. */
 #include "uvm-test-util.h"
 
 #include <errno.h>

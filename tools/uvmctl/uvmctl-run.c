@@ -213,7 +213,7 @@ uvmctl_run (int argc, char **argv)
       "Start the VMs detached and exit once they run (and are ready)", NULL },
     { "ready-pattern", 0, 0, G_OPTION_ARG_STRING, &ready_pattern,
       "Wait until a line of each VM's console matches TEXT (a GRegex; a plain word is a substring) "
-      "before starting the next and before READY=1", "TEXT" },
+      "before starting the next and before READY=1 (VMs without a console are not waited for)", "TEXT" },
     { "ready-timeout", 0, 0, G_OPTION_ARG_INT, &ready_timeout,
       "Give up waiting for the ready pattern after S seconds (default: no limit)", "S" },
     { "stop-timeout", 0, 0, G_OPTION_ARG_INT, &stop_timeout,

@@ -7,7 +7,7 @@ packages="
   build-essential meson ninja-build pkg-config
   libglib2.0-dev libjson-glib-dev libseccomp-dev libmnl-dev libnftables-dev nftables
   qemu-system-x86 passt busybox-static cpio
-  abigail-tools
+  abigail-tools tmux
   python3-jsonschema python3-yaml python3-pytest
   python3-cffi python3-dev python3-setuptools python3-pip python3-venv
 "

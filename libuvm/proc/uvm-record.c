@@ -42,36 +42,51 @@ uvm_record_free (UvmRecord *record)
   g_free (record);
 }
 
-guint64
-uvm_process_start_time (GPid pid)
+/* Field 22 (start time) and field 3 (state) of /proc/PID/stat. */
+static gboolean
+read_stat (GPid pid, char *state, guint64 *start_time)
 {
   g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
   g_autofree char *text = NULL;
   const char *p;
 
   if (pid <= 0 || !g_file_get_contents (path, &text, NULL, NULL))
-    return 0;
+    return FALSE;
   /* "PID (COMM) S ...": COMM may hold spaces and parentheses; fields
    * count from after its last ')'.  That is field 3; we want 22. */
   p = strrchr (text, ')');
-  if (p == NULL)
-    return 0;
+  if (p == NULL || p[1] != ' ')
+    return FALSE;
+  *state = p[2];
   p++;
   for (int field = 3; field < 22; field++)
     {
       p = strchr (p + 1, ' ');
       if (p == NULL)
-        return 0;
+        return FALSE;
     }
-  return g_ascii_strtoull (p + 1, NULL, 10);
+  *start_time = g_ascii_strtoull (p + 1, NULL, 10);
+  return TRUE;
+}
+
+guint64
+uvm_process_start_time (GPid pid)
+{
+  guint64 start = 0;
+  char state;
+
+  return read_stat (pid, &state, &start) ? start : 0;
 }
 
 gboolean
 uvm_record_process_alive (const UvmRecordProcess *process)
 {
-  guint64 now = uvm_process_start_time (process->pid);
+  guint64 start = 0;
+  char state = 0;
 
-  return now != 0 && now == process->start_time;
+  /* A zombie (killed, not reaped yet by its parent) has ended too. */
+  return read_stat (process->pid, &state, &start) && start == process->start_time &&
+         state != 'Z' && state != 'X';
 }
 
 void

@@ -518,15 +518,17 @@ test_stale_record_is_reported_and_reclaimed (Fixture *f, gconstpointer data)
   rundir = g_build_filename (root, VM_NAME, NULL);
   hypervisor = start_detached (f, &owner, &pidfd);
   owner_kill (&owner);
-  /* The hypervisor dies behind everyone's back: the record is stale. */
+  /* The hypervisor dies behind everyone's back: the record is stale,
+   * already while it is a zombie nobody reaped (we do only after). */
   g_assert_cmpint (pidfd_send_signal (pidfd, SIGKILL, NULL, 0), ==, 0);
-  end_hypervisor (hypervisor, pidfd);
+  g_assert_true (wait_for_exit (pidfd, ORPHAN_GONE_TIMEOUT_MS));
 
   list = uvm_vm_list (root, &error);
   g_assert_no_error (error);
   info = find_listed (list, VM_NAME);
   g_assert_nonnull (info);
   g_assert_true (uvm_vm_info_get_stale (info));
+  end_hypervisor (hypervisor, pidfd);
   /* Nobody held it: the listing reclaimed it. */
   g_assert_false (g_file_test (rundir, G_FILE_TEST_EXISTS));
   vm = uvm_vm_attach (root, VM_NAME, NULL, &error);

@@ -17,6 +17,7 @@ binding runs the library's main context inside its blocking calls
 import argparse
 import signal
 import sys
+import threading
 import time
 
 import uvm
@@ -91,30 +92,31 @@ def build_vm(args):
                   extra_args=args.extra_arg)
 
 
-class Console:
-    """Copies the console file to stdout as it grows.  The file is kept
-    open: the library removes the runtime directory once the hypervisor is
-    gone, and what the guest wrote last is still read from it then."""
+class Console(threading.Thread):
+    """Copies the guest's console to stdout through a console connection
+    (vm.open_console()): a thread blocked on the socket, woken by the
+    guest's output, until the relay closes it when the hypervisor is gone.
+    The console log keeps everything either way."""
 
     def __init__(self, vm):
-        self.vm = vm
-        self.file = None
+        super().__init__(daemon=True)
+        self.sock = vm.open_console()
 
-    def copy(self):
-        if self.file is None and self.vm.console_path:
+    def run(self):
+        while True:
             try:
-                self.file = open(self.vm.console_path, "rb")
-            except FileNotFoundError:
+                data = self.sock.recv(65536)
+            except OSError:
                 return
-        if self.file is not None:
-            data = self.file.read()
-            if data:
-                sys.stdout.buffer.write(data)
-                sys.stdout.buffer.flush()
+            if not data:
+                return
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
 
     def close(self):
-        if self.file is not None:
-            self.file.close()
+        # The relay ends the connection after the guest's last bytes.
+        self.join(timeout=5.0)
+        self.sock.close()
 
 
 def main(argv):
@@ -150,11 +152,13 @@ def main(argv):
     signal.signal(signal.SIGTERM, on_signal)
     deadline = time.monotonic() + args.run_for if args.run_for > 0 else None
     console = None if args.console_log else Console(vm)
+    if console:
+        console.start()
     stopping = False
     try:
-        while not vm.wait(timeout=0.05):
-            if console:
-                console.copy()
+        # Slices only to notice a Ctrl-C or the --run-for deadline: the
+        # console is copied by its own thread as the guest writes.
+        while not vm.wait(timeout=0.25):
             if deadline is not None and time.monotonic() >= deadline:
                 interrupts += 1
                 deadline = None
@@ -167,7 +171,6 @@ def main(argv):
                     print(f"{PROG}: stop: {e}", file=sys.stderr)
     finally:
         if console:
-            console.copy()
             console.close()
     code, sig = vm.exit_status or (1, 0)
     return 128 + sig if sig else code

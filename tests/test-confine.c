@@ -17,6 +17,8 @@
 #include <json-glib/json-glib.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -533,6 +535,42 @@ test_confined_hypervisor_runs_as_a_vm_user_without_capabilities (Fixture *f, gco
   assert_stopped_and_gone (f, vm);
 }
 
+/* A launcher killed while its VM ran could not remove its uid's lease
+ * file; the next allocation removes such files nobody holds, and keeps
+ * the ones somebody does. */
+static void
+test_leases_of_killed_launchers_are_collected (Fixture *f, gconstpointer data)
+{
+  g_autoptr(UvmVm) vm = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *stale = "/run/uvm/.users/2000065531.lock";
+  const char *held = "/run/uvm/.users/2000065532.lock";
+  int held_fd;
+
+  SKIP_IF_OWN_USER_REFUSED (f);
+  if (!can_change_ids () || geteuid () != 0)
+    {
+      g_test_skip ("dynamic users need root (CAP_SETUID, CAP_SETGID)");
+      return;
+    }
+  g_assert_cmpint (g_mkdir_with_parents ("/run/uvm/.users", 0700), ==, 0);
+  test_write_file (stale, "");
+  held_fd = open (held, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
+  g_assert_cmpint (held_fd, >=, 0);
+  g_assert_cmpint (flock (held_fd, LOCK_EX | LOCK_NB), ==, 0);
+
+  vm = test_guest_vm_new (f->b, "lease-collect", f->dir, NULL);
+  uvm_vm_set_start_paused (vm, TRUE);
+  g_assert_true (uvm_vm_start (vm, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_false (g_file_test (stale, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (held, G_FILE_TEST_EXISTS));
+  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+  g_assert_no_error (error);
+  g_unlink (held);
+  close (held_fd);
+}
+
 static void
 test_two_running_vms_get_different_uids (Fixture *f, gconstpointer data)
 {
@@ -954,6 +992,7 @@ static const TestCase shared_tests[] = {
   { "start-without-cap-sys-admin-is-a-permission-error", test_start_without_cap_sys_admin_is_a_permission_error },
   { "confined-hypervisor-runs-as-a-vm-user-without-capabilities", test_confined_hypervisor_runs_as_a_vm_user_without_capabilities },
   { "two-running-vms-get-different-uids", test_two_running_vms_get_different_uids },
+  { "leases-of-killed-launchers-are-collected", test_leases_of_killed_launchers_are_collected },
   { "same-name-gets-a-free-uid-when-its-own-is-taken", test_same_name_gets_a_free_uid_when_its_own_is_taken },
   { "caller-user-keeps-uid-but-no-capabilities", test_caller_user_keeps_uid_but_no_capabilities },
   { "explicit-user-is-used", test_explicit_user_is_used },

@@ -144,6 +144,31 @@ try_lock (const char *path)
   return -1;
 }
 
+/* Leases whose holder was killed (no unlink then): nobody holds their
+ * lock.  Removed as a release would (locked, still linked): a taker that
+ * opened one meanwhile sees it unlinked and tries again. */
+static void
+collect_stale_leases (const char *dir)
+{
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  const char *name;
+
+  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
+    {
+      g_autofree char *path = NULL;
+      int fd;
+
+      if (!g_str_has_suffix (name, ".lock"))
+        continue;
+      path = g_build_filename (dir, name, NULL);
+      fd = try_lock (path);
+      if (fd < 0)
+        continue;
+      g_unlink (path);
+      close (fd);
+    }
+}
+
 UvmUserLease *
 uvm_user_lease_acquire (const char *vm_name, GError **error)
 {
@@ -164,6 +189,7 @@ uvm_user_lease_acquire (const char *vm_name, GError **error)
                      "user: '%s' is not a directory owned by this user", dir);
       return NULL;
     }
+  collect_stale_leases (dir);
   /* The same name usually gets the same uid, which keeps files a VM
    * made readable to it across runs; a clash moves to the next free one. */
   for (guint i = 0; i < UVM_USER_RANGE_SIZE; i++)

@@ -151,6 +151,15 @@ uvm_vm_reclaim_record (const char *dir, const char *name, GError **error)
   return TRUE;
 }
 
+/* A stale record's directory, locked by us in @rundir: what its run left
+ * goes (processes, lease, record, files, the directory). */
+static void
+reclaim_dir (UvmRundir *rundir, const char *dir, const UvmRecord *record)
+{
+  uvm_vm_reclaim_record (dir, record->name, NULL);
+  uvm_rundir_release (rundir, (const char *const *) record->files);
+}
+
 /* ---- Attach ----------------------------------------------------------- */
 
 static char *
@@ -270,27 +279,30 @@ attach_watch_helpers (UvmVm *vm, const UvmRecord *record)
     }
 }
 
-/* Lets go of everything an attach took, leaving the VM as it was. */
-static void
-attach_release (UvmVm *vm)
+void
+uvm_vm_let_go (UvmVm *self)
 {
-  if (vm->control != NULL)
+  if (self->control != NULL)
     {
-      vm->control->klass->free (vm->control);
-      vm->control = NULL;
+      self->control->klass->free (self->control);
+      self->control = NULL;
     }
-  g_clear_pointer (&vm->child, uvm_child_watch_release);
-  for (guint i = 0; i < vm->helpers->len; i++)
+  g_clear_pointer (&self->child, uvm_child_watch_release);
+  for (guint i = 0; i < self->helpers->len; i++)
     {
-      Helper *h = g_ptr_array_index (vm->helpers, i);
+      Helper *h = g_ptr_array_index (self->helpers, i);
       g_clear_pointer (&h->watch, uvm_child_watch_release);
     }
-  g_ptr_array_set_size (vm->helpers, 0);
-  uvm_vm_clear_start_plan (vm);
-  uvm_source_clear (&vm->start_timeout);
-  uvm_source_clear (&vm->start_cancel_source);
-  g_clear_object (&vm->start_cancellable);
-  g_clear_pointer (&vm->rundir, uvm_rundir_unlock);
+  g_ptr_array_set_size (self->helpers, 0);
+  uvm_vm_clear_start_plan (self);
+  uvm_source_clear (&self->start_timeout);
+  uvm_source_clear (&self->start_cancel_source);
+  uvm_source_clear (&self->stop_timer);
+  uvm_source_clear (&self->control_grace);
+  g_clear_object (&self->start_cancellable);
+  g_clear_pointer (&self->rundir, uvm_rundir_unlock);
+  /* A detached hypervisor holds the uid's lease: keep the file. */
+  g_clear_pointer (&self->user_lease, uvm_user_lease_forget);
 }
 
 void
@@ -309,7 +321,7 @@ uvm_vm_attach_failed (UvmVm *self, GError *error)
   GTask *task = g_steal_pointer (&self->attach_task);
 
   g_cancellable_cancel (self->start_cancellable);
-  attach_release (self);
+  uvm_vm_let_go (self);
   g_prefix_error (&error, "attaching to VM '%s': ", self->name);
   g_task_return_error (task, error);
   g_object_unref (task);
@@ -348,8 +360,7 @@ uvm_vm_attach_async (const char *root, const char *name, GCancellable *cancellab
       gboolean alive = uvm_record_process_alive (&record->process);
 
       /* Stale, or a start its launcher never finished: reclaimed. */
-      uvm_vm_reclaim_record (dir, record->name, NULL);
-      uvm_rundir_release (g_steal_pointer (&rundir), (const char *const *) record->files);
+      reclaim_dir (g_steal_pointer (&rundir), dir, record);
       g_task_return_new_error (task, UVM_ERROR, UVM_ERROR_NOT_RUNNING,
                                alive ? "VM '%s': its launcher died during the start; that "
                                        "hypervisor (pid %d) was killed and its files removed"
@@ -367,7 +378,6 @@ uvm_vm_attach_async (const char *root, const char *name, GCancellable *cancellab
     }
   vm->lifetime = UVM_VM_LIFETIME_DETACHED;
   vm->rundir = g_steal_pointer (&rundir);
-  vm->attached_run = TRUE;
   vm->attached_lease = g_strdup (record->user_lease);
   /* Waits for console lines read this run's output, not earlier runs'. */
   vm->console_log_start = record->console_log_start;
@@ -394,7 +404,7 @@ uvm_vm_attach_async (const char *root, const char *name, GCancellable *cancellab
     launch.control_fd = uvm_vm_connect_control (record->control_path, &error);
   if (launch.control_fd < 0)
     {
-      attach_release (vm);
+      uvm_vm_let_go (vm);
       g_prefix_error (&error, "attaching to VM '%s': ", record->name);
       g_task_return_error (task, error);
       return;
@@ -568,10 +578,7 @@ uvm_vm_list (const char *root, GError **error)
         info->controller = uvm_rundir_holder_pid (info->dir);
       g_clear_error (&local);
       if (rundir != NULL && info->stale)
-        {
-          uvm_vm_reclaim_record (info->dir, info->name, NULL);
-          uvm_rundir_release (g_steal_pointer (&rundir), (const char *const *) record->files);
-        }
+        reclaim_dir (g_steal_pointer (&rundir), info->dir, record);
       g_ptr_array_add (out, info);
     }
   g_ptr_array_sort (out, compare_names);

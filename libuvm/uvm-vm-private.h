@@ -114,7 +114,6 @@ struct _UvmVm
   gboolean guest_panicked;          /* this run's guest reported a panic */
   gboolean guest_shut_down;         /* ... or that it shut down */
   GTask *attach_task;               /* uvm_vm_attach_async() in progress */
-  gboolean attached_run;            /* the run was taken over (uvm_vm_attach) */
   char *attached_lease;             /* its uid's lease file, held by the hypervisor */
   GQueue waiters;                   /* GTask: stop and wait callers */
 
@@ -176,6 +175,10 @@ gboolean uvm_vm_write_record (UvmVm *self, const UvmPlan *plan, gboolean ready, 
  * whose process is gone is removed; the hypervisor of a start that never
  * finished (its launcher died) is killed and its record removed. */
 gboolean uvm_vm_reclaim_record (const char *dir, const char *name, GError **error);
+/* Lets go of a running detached VM without a signal: control connection,
+ * watches of the hypervisor and helpers, timers, the runtime dir's lock
+ * (files and record stay), the uid lease (kept by the hypervisor). */
+void     uvm_vm_let_go (UvmVm *self);
 /* A start or attach succeeded (in uvm-vm-launch.c's executor). */
 void     uvm_vm_attach_succeeded (UvmVm *self);
 void     uvm_vm_attach_failed (UvmVm *self, GError *error);

@@ -51,25 +51,10 @@ uvm_vm_dispose (GObject *object)
       self->control->klass->free (self->control);
       self->control = NULL;
     }
+  /* Detached: it runs on, unsupervised until someone attaches; its files
+   * and record stay, the lock goes. */
   if (self->child != NULL && self->lifetime == UVM_VM_LIFETIME_DETACHED)
-    {
-      /* Detached: it runs on, unsupervised until someone attaches; its
-       * files and record stay, the lock goes. */
-      g_clear_pointer (&self->child, uvm_child_watch_release);
-      for (guint i = 0; i < self->helpers->len; i++)
-        {
-          Helper *helper = g_ptr_array_index (self->helpers, i);
-          g_clear_pointer (&helper->watch, uvm_child_watch_release);
-        }
-      g_ptr_array_set_size (self->helpers, 0);
-      uvm_vm_clear_start_plan (self);
-      uvm_source_clear (&self->start_timeout);
-      uvm_source_clear (&self->start_cancel_source);
-      uvm_source_clear (&self->stop_timer);
-      uvm_source_clear (&self->control_grace);
-      g_clear_pointer (&self->rundir, uvm_rundir_unlock);
-      g_clear_pointer (&self->user_lease, uvm_user_lease_forget);
-    }
+    uvm_vm_let_go (self);
   if (self->child != NULL)
     {
       uvm_child_watch_free (self->child);

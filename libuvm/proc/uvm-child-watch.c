@@ -116,12 +116,6 @@ uvm_child_watch_new_foreign (GPid pid, int pidfd, GMainContext *context, UvmChil
   return watch_new (pid, pidfd, TRUE, context, func, user_data, error);
 }
 
-gboolean
-uvm_child_watch_is_foreign (UvmChildWatch *self)
-{
-  return self->foreign;
-}
-
 void
 uvm_child_watch_release (UvmChildWatch *self)
 {

@@ -30,8 +30,6 @@ UvmChildWatch *uvm_child_watch_new_foreign (GPid pid, int pidfd, GMainContext *c
 /* Stops watching without a signal: the process runs on (a detached VM
  * whose supervisor lets go).  Frees. */
 void           uvm_child_watch_release (UvmChildWatch *watch);
-/* Whether the process is not our child (uvm_child_watch_new_foreign()). */
-gboolean       uvm_child_watch_is_foreign (UvmChildWatch *watch);
 /* FALSE with errno when the child is gone or the signal failed. */
 gboolean       uvm_child_watch_signal (UvmChildWatch *watch, int sig);
 GPid           uvm_child_watch_get_pid (UvmChildWatch *watch);

@@ -119,12 +119,6 @@ uvm_rundir_unlock (UvmRundir *self)
   g_free (self);
 }
 
-const char *
-uvm_rundir_get_path (UvmRundir *self)
-{
-  return self->path;
-}
-
 UvmRundir *
 uvm_rundir_acquire (const char *path, const char *const *files, GError **error)
 {

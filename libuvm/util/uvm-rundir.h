@@ -29,8 +29,6 @@ void uvm_rundir_remove_files (UvmRundir *rundir, const char *const *files);
 /* Lets go of the lock and keeps every file (a detached VM runs on); frees. */
 void uvm_rundir_unlock (UvmRundir *rundir);
 
-const char *uvm_rundir_get_path (UvmRundir *rundir);
-
 /* The pid the lock file of @path names (its holder, or the last one), or 0. */
 int uvm_rundir_holder_pid (const char *path);
 

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The printed launch plan is what runs: the control requests a hypervisor
  * receives during a start are, in order, exactly the ones
- * uvm_vm_get_launch_plan() lists.  The peers record what they receive
- * (UVM_TEST_REQUEST_TRACE: tests/scripted-qemu for QMP, the
- * cloud-hypervisor stand-in for REST); the test compares that record with
- * the printed plan of the same VM, for several definitions of each. */
+ * uvm_vm_get_launch_plan() lists.  The hypervisors record what they
+ * receive: the real qemu with its own trace event (`-trace
+ * handle_qmp_command`, in its log), the cloud-hypervisor stand-in with
+ * UVM_TEST_REQUEST_TRACE (no real cloud-hypervisor runs a guest here); the
+ * test compares that record with the printed plan of the same VM. */
 #include "uvm-test-util.h"
+
+#include <json-glib/json-glib.h>
 
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +17,7 @@
 typedef struct {
   char *dir;
   char *trace;
+  UvmVm *qemu;    /* a real qemu whose log holds its handle_qmp_command trace */
   char *tap;      /* a tap the test made, deleted at teardown */
 } Fixture;
 
@@ -30,7 +34,6 @@ static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   g_unsetenv ("UVM_TEST_REQUEST_TRACE");
-  g_unsetenv ("UVM_SCRIPTED_QEMU_MODE");
   if (f->tap != NULL)
     {
       g_autofree char *del = g_strdup_printf ("ip link del %s", f->tap);
@@ -74,34 +77,65 @@ printed_requests (UvmVm *vm)
   return out;
 }
 
-/* The lines the peer recorded so far. */
+/* A command qemu's trace shows ("... req: {...}") as the plan prints it:
+ * without the connection's "id". */
+static char *
+qemu_trace_request (const char *line)
+{
+  const char *req = strstr (line, " req: ");
+  g_autoptr(JsonNode) node = NULL;
+  JsonObject *o;
+  JsonNode *args;
+  g_autofree char *args_text = NULL;
+
+  g_assert_nonnull (req);
+  node = json_from_string (req + strlen (" req: "), NULL);
+  g_assert_nonnull (node);
+  o = json_node_get_object (node);
+  args = json_object_get_member (o, "arguments");
+  if (args == NULL)
+    return g_strdup_printf ("{\"execute\": \"%s\"}", json_object_get_string_member (o, "execute"));
+  args_text = json_to_string (args, FALSE);
+  return g_strdup_printf ("{\"execute\": \"%s\", \"arguments\": %s}",
+                          json_object_get_string_member (o, "execute"), args_text);
+}
+
+/* The requests the hypervisor recorded so far. */
 static GPtrArray *
 received_requests (Fixture *f)
 {
   g_autofree char *text = NULL;
   g_auto(GStrv) lines = NULL;
   GPtrArray *out = g_ptr_array_new_with_free_func (g_free);
+  const char *path = f->qemu ? uvm_vm_get_log_path (f->qemu) : f->trace;
 
-  g_assert_true (g_file_get_contents (f->trace, &text, NULL, NULL));
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
   lines = g_strsplit (text, "\n", -1);
   for (guint i = 0; lines[i] != NULL; i++)
-    if (*lines[i] != '\0')
-      g_ptr_array_add (out, g_strdup (lines[i]));
+    {
+      if (f->qemu != NULL && strstr (lines[i], "handle_qmp_command") != NULL)
+        g_ptr_array_add (out, qemu_trace_request (lines[i]));
+      else if (f->qemu == NULL && *lines[i] != '\0')
+        g_ptr_array_add (out, g_strdup (lines[i]));
+    }
   return out;
 }
 
-/* Starts @vm, stops it, and asserts that the requests received up to the
- * end of the start are the printed ones, in order, and that the stop's
- * requests came after them. */
+/* Starts @vm, pauses it (resumes it when it starts paused), stops it, and
+ * asserts that the requests received up to the end of the start are the
+ * printed ones, in order, and that the operation's request (@next) came
+ * right after them. */
 static void
-assert_executed_as_printed (Fixture *f, UvmVm *vm)
+assert_executed_as_printed (Fixture *f, UvmVm *vm, const char *next)
 {
   g_autoptr(GPtrArray) printed = printed_requests (vm);
   g_autoptr(GPtrArray) received = NULL;
   g_autoptr(GError) error = NULL;
 
-  /* The hypervisor runs as the caller here: it must write the trace. */
-  uvm_vm_set_user (vm, UVM_USER_CALLER, UVM_USER_CALLER);
+  /* A peer's trace file is written by the hypervisor: it runs as the
+   * caller then.  qemu's trace goes to its log, under its own user. */
+  if (f->qemu == NULL)
+    uvm_vm_set_user (vm, UVM_USER_CALLER, UVM_USER_CALLER);
   g_assert_true (uvm_vm_start (vm, NULL, &error));
   g_assert_no_error (error);
   received = received_requests (f);
@@ -115,21 +149,30 @@ assert_executed_as_printed (Fixture *f, UvmVm *vm)
     }
   /* Nothing else was sent during the start. */
   g_assert_cmpuint (received->len, ==, printed->len);
-  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+  /* An operation goes the same way, after them. */
+  if (uvm_vm_get_start_paused (vm))
+    g_assert_true (uvm_vm_resume (vm, NULL, &error));
+  else
+    g_assert_true (uvm_vm_pause (vm, NULL, &error));
   g_assert_no_error (error);
   g_clear_pointer (&received, g_ptr_array_unref);
   received = received_requests (f);
-  g_assert_cmpuint (received->len, >, printed->len);
+  g_assert_cmpuint (received->len, ==, printed->len + 1);
+  g_assert_cmpstr (g_ptr_array_index (received, printed->len), ==, next);
+  g_assert_true (uvm_vm_stop (vm, 0, NULL, &error));
+  g_assert_no_error (error);
 }
 
+/* A VM of the test guest on the real qemu (TCG), tracing the QMP commands
+ * it receives into its log. */
 static UvmVm *
-scripted_qemu_vm (Fixture *f, const char *name)
+real_qemu_vm (Fixture *f, const char *name)
 {
-  g_autofree char *script = g_build_filename (g_getenv ("UVM_TEST_SRCDIR"), "scripted-qemu", NULL);
+  const char *const trace[] = { "-trace", "handle_qmp_command", NULL };
   UvmVm *vm = test_guest_vm_new (name, f->dir, NULL);
 
-  uvm_vm_set_hypervisor_path (vm, script);
-  g_setenv ("UVM_SCRIPTED_QEMU_MODE", "normal", TRUE);
+  uvm_vm_set_extra_args (vm, trace);
+  f->qemu = vm;
   return vm;
 }
 
@@ -161,8 +204,8 @@ test_qemu_start_sends_the_printed_requests (Fixture *f, gconstpointer data)
 
   if (skip_unavailable ())
     return;
-  vm = scripted_qemu_vm (f, "execq");
-  assert_executed_as_printed (f, vm);
+  vm = real_qemu_vm (f, "execq");
+  assert_executed_as_printed (f, vm, "{\"execute\": \"stop\"}");
 }
 
 static void
@@ -172,9 +215,9 @@ test_qemu_paused_start_sends_the_printed_requests (Fixture *f, gconstpointer dat
 
   if (skip_unavailable ())
     return;
-  vm = scripted_qemu_vm (f, "execqp");
+  vm = real_qemu_vm (f, "execqp");
   uvm_vm_set_start_paused (vm, TRUE);
-  assert_executed_as_printed (f, vm);
+  assert_executed_as_printed (f, vm, "{\"execute\": \"cont\"}");
 }
 
 static void
@@ -185,7 +228,7 @@ test_ch_start_sends_the_printed_requests (Fixture *f, gconstpointer data)
   if (skip_unavailable ())
     return;
   vm = standin_vm (f, "execc");
-  assert_executed_as_printed (f, vm);
+  assert_executed_as_printed (f, vm, "PUT /api/v1/vm.pause");
 }
 
 /* Disks, rng and balloon in vm.create; paused: no vm.boot. */
@@ -207,7 +250,8 @@ test_ch_paused_start_with_devices_sends_the_printed_requests (Fixture *f, gconst
   uvm_vm_add_device (vm, uvm_device_new_rng ());
   uvm_vm_add_device (vm, uvm_device_new_balloon ());
   uvm_vm_set_start_paused (vm, TRUE);
-  assert_executed_as_printed (f, vm);
+  /* Created, never booted: the resume is vm.boot. */
+  assert_executed_as_printed (f, vm, "PUT /api/v1/vm.boot");
 }
 
 /* vm.add-net carries a real tap fd (SCM_RIGHTS): the note " + fd" must be
@@ -236,7 +280,7 @@ test_ch_tap_start_sends_the_printed_requests_with_the_fd (Fixture *f, gconstpoin
   vm = standin_vm (f, "execct");
   net = uvm_network_new_tap ("lan", tap);
   uvm_vm_add_device (vm, uvm_device_new_net (net, NULL));
-  assert_executed_as_printed (f, vm);
+  assert_executed_as_printed (f, vm, "PUT /api/v1/vm.pause");
 }
 
 int

@@ -70,11 +70,16 @@ uvm_vm_write_record (UvmVm *self, const UvmPlan *plan, gboolean ready, GError **
   record->control_path = g_strdup (plan->desc->control_path);
   record->console_path = g_strdup (plan->desc->console_path);
   record->log_path = g_strdup (plan->desc->log_path);
-  record->attach_requests = attach_requests_json (plan);
   record->files = uvm_vm_run_files (self);
   record->console_log_start = self->console_log_start;
   if (self->user_lease != NULL)
     record->user_lease = g_strdup (uvm_user_lease_get_path (self->user_lease));
+  /* Before the handshake the record only has to let a later start or
+   * attach find the process and end it: what an attacher needs (its
+   * requests, the definition) is written once, when the VM is ready. */
+  if (!ready)
+    return uvm_record_write (record, plan->desc->runtime_dir, error);
+  record->attach_requests = attach_requests_json (plan);
   /* The frozen definition (a workstation with its gateway: the document
    * names it).  A definition that started always has a JSON form. */
   if (self->gateway != NULL)
